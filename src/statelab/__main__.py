@@ -1,0 +1,3 @@
+from statelab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Metrics and verdicts: every error next to the best error possible for a model of its kind.
+
+A model's verdict is "converged" when its normalised test MSE (MSE / var(y)) is below
+`config.CONVERGED_NMSE`. The *expected* verdict applies the same threshold to the analytic floor
+of its kind: the stateless model's floor is the window-limited optimum, the stateful model's is
+that of a model with unbounded memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from statelab.config import CONVERGED_NMSE
+from statelab.tasks import Floors
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """Test metrics of one model. MSEs are over the test rows in time order."""
+
+    test_mse: float  # without the first `warmup_excluded` rows
+    test_nmse: float
+    test_mse_all: float  # with every test row
+    test_nmse_all: float
+    warmup_excluded: int  # rows a reset stateful model had no history for
+    floor_mse: float  # the analytic optimum of a model of this kind
+    floor_nmse: float
+    converged: bool  # test_nmse < threshold
+    expected_converged: bool  # floor_nmse < threshold
+    final_train_loss: float
+    final_val_loss: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mse(pred: np.ndarray, target: np.ndarray) -> float:
+    return float(np.mean((np.asarray(pred, np.float64) - target) ** 2))
+
+
+def model_metrics(
+    pred: np.ndarray,
+    target: np.ndarray,
+    floor_mse: float,
+    var_y: float,
+    warmup: int,
+    final_train_loss: float,
+    final_val_loss: float,
+    threshold: float = CONVERGED_NMSE,
+) -> ModelMetrics:
+    """pred, target: (N,) test predictions and targets in time order."""
+    test_mse = mse(pred[warmup:], target[warmup:])
+    test_mse_all = mse(pred, target)
+    return ModelMetrics(
+        test_mse=test_mse,
+        test_nmse=test_mse / var_y,
+        test_mse_all=test_mse_all,
+        test_nmse_all=test_mse_all / var_y,
+        warmup_excluded=warmup,
+        floor_mse=floor_mse,
+        floor_nmse=floor_mse / var_y,
+        converged=bool(test_mse / var_y < threshold),
+        expected_converged=bool(floor_mse / var_y < threshold),
+        final_train_loss=float(final_train_loss),
+        final_val_loss=float(final_val_loss),
+    )
+
+
+def floor_of(model: str, floors: Floors) -> float:
+    """The floor that applies to a model: stateless sees a window, stateful may remember all."""
+    return floors.windowed if model == "stateless" else floors.unbounded
+
+
+def claim_held(models: dict[str, ModelMetrics]) -> bool:
+    """The experiment's claim: every model converged exactly where theory says it can."""
+    return all(m.converged == m.expected_converged for m in models.values())

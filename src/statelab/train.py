@@ -1,0 +1,213 @@
+"""Training: one epoch is one jit-compiled `lax.scan` over batches.
+
+The work is thousands of tiny, strictly sequential optimiser steps, so what costs is per-step
+overhead, not arithmetic. Compiling a whole epoch as one scan leaves no Python in the loop. Data
+are arguments of the compiled function, never constants closed over, so one compiled program
+serves every config of the same shapes; the stateful and the stateless model of a run are trained
+side by side by one program, `vmap`ped over a leading model axis (`stateful` is data, not code).
+
+Ladder (flax examples/sst2 style): `keras_adam` -> `create_train_state` -> `train_step` ->
+`train_epoch` -> `evaluate` -> `fit`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from statelab import cells
+from statelab.batching import Batches
+from statelab.config import ExperimentConfig, ModelConfig
+
+MODELS = ("stateful", "stateless")  # the order of the leading model axis
+
+
+class AdamState(NamedTuple):
+    count: jax.Array  # () int32
+    mu: Any
+    nu: Any
+
+
+def keras_adam(learning_rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7):
+    """Adam as Keras computes it: p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps).
+
+    Keras adds epsilon to sqrt(v) *before* bias correction; optax.adam adds it after. With
+    Keras' epsilon of 1e-7 and this task's tiny gradients the two differ measurably, so the
+    Keras form is kept. `learning_rate` may be a traced scalar.
+    """
+
+    def init(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return AdamState(jnp.zeros((), jnp.int32), zeros, zeros)
+
+    def update(grads, state, params=None):
+        del params
+        count = state.count + 1
+        mu = jax.tree.map(lambda m, g: m + (g - m) * (1 - b1), state.mu, grads)
+        nu = jax.tree.map(lambda v, g: v + (g * g - v) * (1 - b2), state.nu, grads)
+        t = count.astype(jnp.float32)
+        alpha = learning_rate * jnp.sqrt(1 - b2**t) / (1 - b1**t)
+        updates = jax.tree.map(lambda m, v: -alpha * m / (jnp.sqrt(v) + eps), mu, nu)
+        return updates, AdamState(count, mu, nu)
+
+    return optax.GradientTransformation(init, update)
+
+
+class TrainState(NamedTuple):
+    params: cells.Params
+    opt: AdamState
+
+
+def create_train_state(config: ModelConfig, copies: int = 1) -> TrainState:
+    """Keras-initialised parameters from `config.model_seed` and a fresh optimiser state,
+    stacked `copies` times on a leading axis (the models of a run start from the same weights)."""
+    params = cells.init_params(np.random.default_rng(config.model_seed), config)
+    state = TrainState(params, AdamState(np.zeros((), np.int32), *[zeros_like(params)] * 2))
+    return jax.tree.map(lambda a: jax.device_put(np.stack([a] * copies)), state)
+
+
+def zeros_like(tree):
+    return jax.tree.map(np.zeros_like, tree)
+
+
+def carry_state(state: cells.State, stateful: jax.Array) -> cells.State:
+    """The state a batch starts from: the one subtle step of stateful training.
+
+    stateful: the previous batch's final state, as values only. `stop_gradient` cuts the graph
+    at the batch boundary, so the loss of batch k+1 is differentiated through batch k+1 alone
+    (truncated backpropagation through time, as Keras' stateful RNNs and pytorch/examples'
+    `repackage_hidden` do). Within the scan the carried state is already outside what
+    `value_and_grad` differentiates; the explicit cut keeps that true if the step is ever
+    differentiated across batches.
+    stateless: a zero state for every batch.
+    """
+    return jax.tree.map(lambda s: jnp.where(stateful, jax.lax.stop_gradient(s), 0.0), state)
+
+
+def _loss(params, state, x, y, cell):
+    state, pred = cells.apply(params, state, x[..., None], cell)  # x: (B, T) -> (B, T, 1)
+    return jnp.mean((pred - y) ** 2), state
+
+
+def train_step(ts: TrainState, state, x, y, stateful, learning_rate, cell: str):
+    """One optimiser step on one batch. x: (B, T), y: (B,). Returns (ts, final state, loss)."""
+    state = carry_state(state, stateful)
+    (loss, state), grads = jax.value_and_grad(_loss, has_aux=True)(ts.params, state, x, y, cell)
+    updates, opt = keras_adam(learning_rate).update(grads, ts.opt)
+    return TrainState(optax.apply_updates(ts.params, updates), opt), state, loss
+
+
+def _zero_state_like(params: cells.Params, cell: str, batch: int) -> cells.State:
+    units = params["dense"]["kernel"].shape[0]
+    per_layer = cells.CELLS[cell].zero_state(batch, units)
+    return tuple(per_layer for _ in params["cells"])
+
+
+def predict_batches(params, x, stateful, initial_state, cell: str):
+    """Predictions over batches in order, carrying state if stateful. x: (K, B, T) -> (K, B)."""
+
+    def body(state, x_k):
+        state, pred = cells.apply(params, carry_state(state, stateful), x_k[..., None], cell)
+        return state, pred
+
+    _, preds = jax.lax.scan(body, initial_state, x)
+    return preds
+
+
+def train_epoch(
+    ts, stateful, learning_rate, continue_test, train_x, train_y, test_x, test_y, test_w, *, cell
+):
+    """One epoch over the training batches from a reset state, then one pass over the test.
+
+    stateful, continue_test: () bool. train_x: (K, B, T), train_y: (K, B); test_x: (Kt, Bt, T),
+    test_y, test_w: (Kt, Bt), test_w 1 where a row is scored. Returns
+    (ts, mean training loss, test loss, test predictions (Kt, Bt)).
+    """
+    batch = train_x.shape[1]
+
+    def body(carry, xy):
+        ts, state = carry
+        ts, state, loss = train_step(ts, state, *xy, stateful, learning_rate, cell)
+        return (ts, state), loss
+
+    start = _zero_state_like(ts.params, cell, batch)
+    (ts, final), losses = jax.lax.scan(body, (ts, start), (train_x, train_y))
+
+    # The test pass starts from zero, or from the end of training (the last Bt rows' states).
+    rows = test_x.shape[1]
+    test_start = jax.tree.map(lambda s: jnp.where(continue_test, s[batch - rows :], 0.0), final)
+    preds = predict_batches(ts.params, test_x, stateful, test_start, cell)
+    test_loss = jnp.sum(test_w * (preds - test_y) ** 2) / jnp.sum(test_w)
+    return ts, jnp.mean(losses), test_loss, preds
+
+
+_DATA_AXES = (None,) * 5  # train_x, train_y, test_x, test_y, test_w shared by the models
+
+
+@functools.partial(jax.jit, static_argnames="cell")
+def train_models_epoch(ts, stateful, learning_rate, continue_test, *data, cell):
+    """`train_epoch` for a stack of models (leading axis M) on the same data."""
+    epoch = functools.partial(train_epoch, cell=cell)
+    return jax.vmap(epoch, in_axes=(0, 0, None, None, *_DATA_AXES))(
+        ts, stateful, learning_rate, continue_test, *data
+    )
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What training produced, for the models of `MODELS` in order."""
+
+    params: list[cells.Params]  # one parameter tree per model
+    train_loss: np.ndarray  # (M, epochs)
+    test_loss: np.ndarray  # (M, epochs)
+    test_pred: np.ndarray  # (M, Kt, Bt) predictions after the last epoch
+
+
+EpochCallback = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+def device_data(train: Batches, test: Batches) -> tuple[jax.Array, ...]:
+    return tuple(
+        jax.device_put(a) for a in (train.x, train.y, test.x, test.y, test.scored.astype(np.float32))
+    )
+
+
+def fit(
+    config: ExperimentConfig,
+    train: Batches,
+    test: Batches,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train the stateful and the stateless model from the same initial weights.
+
+    `on_epoch(epoch, train_loss (M,), test_loss (M,))` is called after every epoch.
+    """
+    ts = create_train_state(config.model, len(MODELS))
+    stateful = np.array([m == "stateful" for m in MODELS])
+    lr = np.float32(config.train.learning_rate)
+    continue_test = np.bool_(config.train.test_start == "continue")
+    data = device_data(train, test)
+    train_hist, test_hist = [], []
+    for epoch in range(config.train.epochs):
+        ts, train_loss, test_loss, preds = train_models_epoch(
+            ts, stateful, lr, continue_test, *data, cell=config.model.cell
+        )
+        train_hist.append(np.asarray(train_loss))
+        test_hist.append(np.asarray(test_loss))
+        if on_epoch is not None:
+            on_epoch(epoch, train_hist[-1], test_hist[-1])
+    host = jax.tree.map(np.asarray, ts.params)
+    params = [jax.tree.map(lambda a, i=i: a[i], host) for i in range(len(MODELS))]
+    return FitResult(
+        params=params,
+        train_loss=np.stack(train_hist, axis=1),
+        test_loss=np.stack(test_hist, axis=1),
+        test_pred=np.asarray(preds),
+    )
