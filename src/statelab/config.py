@@ -156,10 +156,9 @@ class ExperimentConfig:
         b, n_train, n_test = self.train.batch_size, self.task.n_train, self.task.n_test
         if b > n_train:
             _fail("batch_size", f"<= the {n_train} training rows", b)
-        if self.train.layout == "seed":
-            # The original trims the test rows by `input_len % batch_size` and needs a full batch.
-            if n_test - self.task.input_len % b < b:
-                _fail("batch_size", f"small enough to fill a test batch of the {n_test} test rows", b)
+        # The seed layout trims the test rows by `input_len % batch_size`, as the original did.
+        if self.train.layout == "seed" and n_test - self.task.input_len % b < b:
+            _fail("batch_size", f"small enough to fill a test batch of the {n_test} test rows", b)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
