@@ -78,7 +78,7 @@ def run_experiment(
     t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
-    fitted = train.fit(config, dataset.train, dataset.test, on_epoch)
+    fitted = train.fit(config, dataset, on_epoch)
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
     timings = {"data_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": time.perf_counter() - t2}

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from statelab import cells
-from statelab.batching import Batches
+from statelab.batching import Dataset
 from statelab.config import ExperimentConfig, ModelConfig
 
 MODELS = ("stateful", "stateless")  # the order of the leading model axis
@@ -66,11 +66,11 @@ class TrainState(NamedTuple):
 
 
 def create_train_state(config: ModelConfig, copies: int = 1) -> TrainState:
-    """Keras-initialised parameters from `config.model_seed` and a fresh optimiser state,
-    stacked `copies` times on a leading axis (the models of a run start from the same weights)."""
+    """Keras-initialised parameters from `config.model_seed` and a fresh optimiser state, as
+    NumPy arrays stacked `copies` times on a leading axis (the models of a run start alike)."""
     params = cells.init_params(np.random.default_rng(config.model_seed), config)
     state = TrainState(params, AdamState(np.zeros((), np.int32), *[zeros_like(params)] * 2))
-    return jax.tree.map(lambda a: jax.device_put(np.stack([a] * copies)), state)
+    return jax.tree.map(lambda a: np.stack([a] * copies), state)
 
 
 def zeros_like(tree):
@@ -148,14 +148,17 @@ def train_epoch(
     return ts, jnp.mean(losses), test_loss, preds
 
 
-_DATA_AXES = (None,) * 5  # train_x, train_y, test_x, test_y, test_w shared by the models
-
-
 @functools.partial(jax.jit, static_argnames="cell")
-def train_models_epoch(ts, stateful, learning_rate, continue_test, *data, cell):
-    """`train_epoch` for a stack of models (leading axis M) on the same data."""
+def train_trials_epoch(ts, stateful, learning_rate, continue_test, *data, cell):
+    """`train_epoch` for T trials of M models each: one compiled program for a whole group.
+
+    ts: (T, M, ...) train states; stateful: (M,); learning_rate, continue_test: (T,);
+    data: the five arrays of `train_epoch`, each with a leading trial axis T. The models of a
+    trial share its data; trials share nothing but their shapes.
+    """
     epoch = functools.partial(train_epoch, cell=cell)
-    return jax.vmap(epoch, in_axes=(0, 0, None, None, *_DATA_AXES))(
+    models = jax.vmap(epoch, in_axes=(0, 0, None, None, None, None, None, None, None))
+    return jax.vmap(models, in_axes=(0, None, 0, 0, 0, 0, 0, 0, 0))(
         ts, stateful, learning_rate, continue_test, *data
     )
 
@@ -170,44 +173,71 @@ class FitResult:
     test_pred: np.ndarray  # (M, Kt, Bt) predictions after the last epoch
 
 
+# on_epoch(epoch, train_loss (T, M), test_loss (T, M)) after every epoch
 EpochCallback = Callable[[int, np.ndarray, np.ndarray], None]
 
 
-def device_data(train: Batches, test: Batches) -> tuple[jax.Array, ...]:
-    return tuple(
-        jax.device_put(a) for a in (train.x, train.y, test.x, test.y, test.scored.astype(np.float32))
-    )
+def shape_key(config: ExperimentConfig) -> tuple:
+    """Configs with equal keys train together in one compiled program (`fit_trials`).
 
-
-def fit(
-    config: ExperimentConfig,
-    train: Batches,
-    test: Batches,
-    on_epoch: EpochCallback | None = None,
-) -> FitResult:
-    """Train the stateful and the stateless model from the same initial weights.
-
-    `on_epoch(epoch, train_loss (M,), test_loss (M,))` is called after every epoch.
+    Everything that sets an array shape, a static argument, or the number of epochs; the rest
+    (tsteps, amplitude, seeds, learning rate, window order, test start) is data.
     """
-    ts = create_train_state(config.model, len(MODELS))
+    t, m, tr = config.task, config.model, config.train
+    shapes = (m.cell, m.units, m.layers, t.input_len, t.n_train, t.lahead, tr.batch_size, tr.layout)
+    return (*shapes, tr.epochs, tr.test_start)
+
+
+def _stack(arrays) -> jax.Array:
+    return jax.device_put(np.stack(arrays))
+
+
+def fit_trials(
+    configs: list[ExperimentConfig],
+    datasets: list[Dataset],
+    on_epoch: EpochCallback | None = None,
+) -> list[FitResult]:
+    """Train the stateful and the stateless model of every trial, all trials at once.
+
+    Every config must have the same `shape_key`. Each trial's models start from the same
+    Keras-initialised weights (from its `model_seed`).
+    """
+    keys = {shape_key(c) for c in configs}
+    if len(keys) != 1:
+        raise ValueError(f"fit_trials needs configs of one shape, got {len(keys)} shapes")
+    first = configs[0]
+    n_models = len(MODELS)
+    states = [create_train_state(c.model, n_models) for c in configs]
+    ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *jax.tree.map(np.asarray, states))
     stateful = np.array([m == "stateful" for m in MODELS])
-    lr = np.float32(config.train.learning_rate)
-    continue_test = np.bool_(config.train.test_start == "continue")
-    data = device_data(train, test)
+    lr = np.array([c.train.learning_rate for c in configs], np.float32)
+    continue_test = np.array([c.train.test_start == "continue" for c in configs])
+    data = [
+        _stack([getattr(getattr(d, part), name).astype(np.float32) for d in datasets])
+        for part, name in [("train", "x"), ("train", "y"), ("test", "x"), ("test", "y"), ("test", "scored")]
+    ]
     train_hist, test_hist = [], []
-    for epoch in range(config.train.epochs):
-        ts, train_loss, test_loss, preds = train_models_epoch(
-            ts, stateful, lr, continue_test, *data, cell=config.model.cell
+    for epoch in range(first.train.epochs):
+        ts, train_loss, test_loss, preds = train_trials_epoch(
+            ts, stateful, lr, continue_test, *data, cell=first.model.cell
         )
-        train_hist.append(np.asarray(train_loss))
+        train_hist.append(np.asarray(train_loss))  # (T, M)
         test_hist.append(np.asarray(test_loss))
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], test_hist[-1])
     host = jax.tree.map(np.asarray, ts.params)
-    params = [jax.tree.map(lambda a, i=i: a[i], host) for i in range(len(MODELS))]
-    return FitResult(
-        params=params,
-        train_loss=np.stack(train_hist, axis=1),
-        test_loss=np.stack(test_hist, axis=1),
-        test_pred=np.asarray(preds),
-    )
+    train_loss, test_loss, preds = np.stack(train_hist, -1), np.stack(test_hist, -1), np.asarray(preds)
+    return [
+        FitResult(
+            params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], host) for m in range(n_models)],
+            train_loss=train_loss[t],
+            test_loss=test_loss[t],
+            test_pred=preds[t],
+        )
+        for t in range(len(configs))
+    ]
+
+
+def fit(config: ExperimentConfig, dataset: Dataset, on_epoch: EpochCallback | None = None) -> FitResult:
+    """Train the stateful and the stateless model of one config (a group of one trial)."""
+    return fit_trials([config], [dataset], on_epoch)[0]
