@@ -204,6 +204,25 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
         raise ConfigError(str(exc)) from None
 
 
+def field_type(name: str) -> type:
+    """The Python type of a config field: int, float or str."""
+    cls = SECTIONS[FIELD_SECTION[name]]
+    return {"int": int, "float": float, "str": str}[
+        next(f.type for f in dataclasses.fields(cls) if f.name == name)
+    ]
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Convert the text of a command-line value to the field's type; ConfigError if it is not one."""
+    kind = field_type(name)
+    if kind is str:
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        _fail(name, "an integer" if kind is int else "a number", text)
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file into a mapping; unreadable or malformed files are ConfigErrors."""
     try:

@@ -20,8 +20,9 @@ import numpy as np
 
 from statelab import __version__, evaluate, tasks, train
 from statelab.batching import Dataset, make_dataset
-from statelab.config import CONVERGED_NMSE, ExperimentConfig, config_hash
+from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash
 from statelab.evaluate import ModelMetrics
+from statelab.predict import save_models
 
 SCHEMA_VERSION = 1
 
@@ -153,38 +154,48 @@ def save_result(result: ExperimentResult, directory: Path) -> None:
         for j, row in enumerate(result.test_row):
             preds = (repr(float(result.test_pred[n][j])) for n in names)
             out.writerow([int(row), repr(float(result.test_target[j])), *preds])
-    save_models(result, directory / "models")
-
-
-def save_models(result: ExperimentResult, directory: Path) -> None:
-    """models/<name>.npz: flat parameter arrays; models/config.json: what built them."""
-    directory.mkdir()
-    write_json(directory / "config.json", result.config.to_dict())
-    for name, params in result.params.items():
-        flat = {f"cells.{i}.{k}": v for i, cell in enumerate(params["cells"]) for k, v in cell.items()}
-        flat.update({f"dense.{k}": v for k, v in params["dense"].items()})
-        np.savez(directory / f"{name}.npz", **flat)
+    save_models(result.params, result.config, directory / "models")
 
 
 class RunDirectory:
     """Write a run into a hidden temporary sibling and rename it into place only when complete.
 
     Whatever fails in between (training, plotting, a full disk, Ctrl-C) leaves no half-written
-    run directory behind.
+    run directory behind, and no parent directories that this run created.
     """
 
     def __init__(self, final: Path):
         self.final = Path(final)
         self.tmp = self.final.parent / f".{self.final.name}.partial"
+        self.created: list[Path] = []  # parents made for this run, deepest first
 
     def __enter__(self) -> Path:
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir()
+        parent = self.final.parent.absolute()
+        while not parent.exists():
+            self.created.append(parent)
+            parent = parent.parent
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp.mkdir()
+        except OSError as exc:
+            self._remove_parents()
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"out must be a writable directory, got {str(self.final)!r} ({reason})"
+            ) from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.tmp.rename(self.final)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._remove_parents()
+
+    def _remove_parents(self) -> None:
+        for path in self.created:
+            try:
+                path.rmdir()
+            except OSError:
+                break

@@ -1,0 +1,191 @@
+"""The `statelab` command: parse, build a config, call the library, print.
+
+Bad input ends in one line on stderr naming the parameter, the rule and the value, exit code 2,
+no traceback, and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from statelab import __version__
+from statelab.config import FIELD_SECTION, ConfigError, ExperimentConfig, from_mapping, load_toml, parse_value
+
+EXIT_USAGE = 2
+
+# One line of help per config field; defaults are shown from the dataclasses.
+FIELD_HELP = {
+    "task": "the task (moving-average: target = mean of the last tsteps inputs)",
+    "input_len": "rows of data after the rows without history are dropped",
+    "tsteps": "window of the target's moving average",
+    "lahead": "inputs the network sees per sample",
+    "amplitude": "inputs are uniform in [-amplitude, amplitude]",
+    "seed": "data seed (the original example's np.random.seed)",
+    "train_fraction": "leading fraction of the rows used for training",
+    "cell": "recurrent cell: lstm, gru or simple",
+    "units": "units per recurrent layer",
+    "layers": "stacked recurrent layers",
+    "model_seed": "seed of the weight initialisation (both models start from the same weights)",
+    "batch_size": "rows per batch",
+    "epochs": "passes over the training series",
+    "learning_rate": "Adam learning rate (Keras default 1e-3)",
+    "layout": "stateful batch layout: streams (contiguous streams) or seed (the original's)",
+    "window_order": "order of each input window: oldest-first or newest-first (the original's)",
+    "test_start": "stateful test from a reset state, or continuing the training state",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (it prints usage over several lines by default)."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(message)
+
+
+def fail(message: str) -> NoReturn:
+    print(f"statelab: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, plus --config FILE. Values are checked when the config is built."""
+    parser.add_argument("--config", metavar="FILE", help="TOML file of parameters; flags override it")
+    defaults = ExperimentConfig().to_dict()
+    for name, section in FIELD_SECTION.items():
+        parser.add_argument(
+            flag(name),
+            dest=name,
+            metavar=name.split("_")[-1].upper(),
+            default=None,
+            help=f"{FIELD_HELP[name]} (default: {defaults[section][name]})",
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """Defaults, then the TOML file, then the flags."""
+    mapping: dict[str, Any] = dict(load_toml(args.config)) if args.config else {}
+    for name in FIELD_SECTION:
+        text = getattr(args, name)
+        if text is not None:
+            section = FIELD_SECTION[name]
+            if isinstance(mapping.get(section), dict):  # a nested file: override inside its section
+                mapping[section] = {**mapping[section], name: parse_value(name, text)}
+            else:
+                mapping[name] = parse_value(name, text)
+    return from_mapping(mapping)
+
+
+def cache_dir() -> Path:
+    """Where compiled programs are kept between runs ($STATELAB_CACHE_DIR to move it)."""
+    if "STATELAB_CACHE_DIR" in os.environ:
+        return Path(os.environ["STATELAB_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "statelab" / "jax"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train both models on one config; print and save everything."""
+    config = config_from_args(args)
+
+    # The engine and the plots import JAX and matplotlib: only once the input is known good.
+    from statelab import experiment, terminal, train
+    from statelab.report.run import write_run_report
+
+    out = Path(args.out) if args.out else experiment.default_run_dir(config)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        fail(f"out must be a new or empty directory, got {str(out)!r}")
+    if not args.no_cache:
+        train.enable_compilation_cache(cache_dir())
+    console = terminal.make_console()
+    with experiment.RunDirectory(out) as tmp:
+        dataset = experiment.prepare(config)
+        terminal.banner(console, config)
+        terminal.data_preview(console, config, dataset)
+        with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
+            result = experiment.run_experiment(config, dataset, on_epoch)
+        experiment.save_result(result, tmp)
+        write_run_report(tmp)
+    terminal.results(console, result)
+    terminal.last_line(console, result, str(out))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Run a saved model over a series, carrying its state through the whole series."""
+    from statelab.predict import load_predictor, read_series
+
+    series = read_series(args.input, args.column)
+    predictor = load_predictor(args.run_dir, args.model)
+    predictions = predictor.predict(series)
+    lines = ["t,input,prediction"]
+    lines += [
+        f"{t},{x!r},{'' if np.isnan(y) else repr(float(y))}"
+        for t, (x, y) in enumerate(zip(series, predictions))
+    ]
+    text = "\n".join(lines) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(Path(args.out), text)
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file completely or not at all."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"out must be a writable file path, got {str(path)!r} ({exc.strerror})") from None
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="statelab",
+        description="Stateful versus stateless recurrent networks, against the analytic optimum.",
+    )
+    parser.add_argument("--version", action="version", version=f"statelab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    run = commands.add_parser("run", help="train a stateful and a stateless model on one config")
+    add_config_flags(run)
+    run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<hash>/)")
+    run.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    run.set_defaults(func=cmd_run)
+
+    predict = commands.add_parser("predict", help="run a saved model of a run over a series (CSV)")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `statelab run`")
+    predict.add_argument("--input", required=True, metavar="FILE.csv", help="CSV file with a header row")
+    predict.add_argument("--column", metavar="NAME", help="the column to read (needed if there are several)")
+    predict.add_argument("--model", default="stateful", choices=("stateful", "stateless"))
+    predict.add_argument("--out", metavar="FILE.csv", help="where to write predictions (default: stdout)")
+    predict.set_defaults(func=cmd_predict)
+    # More subcommands are registered below this line.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print("statelab: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,165 @@
+"""Saved models and streaming prediction.
+
+A run saves each trained model in `models/` (parameters as `<name>.npz`, and `config.json`, the
+config that built and trained them). `load_predictor(run_dir, model)` brings one back as a
+`Predictor`, which reads a series value by value exactly as the model was trained to read it:
+
+    at time t the model sees the window x[t-lahead+1 .. t] (in the run's window order) and,
+    if stateful, starts from the state it ended the previous window in; stateless, from zero.
+
+`step(x)` takes one value and `predict(series)` a whole array; both carry the same state, so
+calling `step` value by value gives what one `predict` over the series gives. Until `lahead`
+values have been seen there is no full window and the prediction is NaN. `reset()` forgets.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from statelab import cells, train
+from statelab.batching import windows
+from statelab.config import ConfigError, ExperimentConfig, from_mapping
+
+
+def params_to_arrays(params: cells.Params) -> dict[str, np.ndarray]:
+    """Flatten a parameter tree to `{"cells.0.kernel": array, ..., "dense.bias": array}`."""
+    flat = {f"cells.{i}.{k}": np.asarray(v) for i, c in enumerate(params["cells"]) for k, v in c.items()}
+    flat.update({f"dense.{k}": np.asarray(v) for k, v in params["dense"].items()})
+    return flat
+
+
+def arrays_to_params(flat: dict[str, np.ndarray]) -> cells.Params:
+    layers: dict[int, dict[str, np.ndarray]] = {}
+    dense: dict[str, np.ndarray] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        if parts[0] == "cells":
+            layers.setdefault(int(parts[1]), {})[parts[2]] = value
+        else:
+            dense[parts[1]] = value
+    return {"cells": [layers[i] for i in sorted(layers)], "dense": dense}
+
+
+def save_models(params: dict[str, cells.Params], config: ExperimentConfig, directory: Path) -> None:
+    """models/<name>.npz for each model, and models/config.json."""
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    for name, p in params.items():
+        np.savez(directory / f"{name}.npz", **params_to_arrays(p))
+
+
+@functools.partial(jax.jit, static_argnames="cell")
+def _run_stream(params, state, windows, stateful, *, cell):
+    """windows: (N, T) of one stream in time order -> (final state, predictions (N,))."""
+    state, preds = train.run_batches(params, windows[:, None, :], stateful, state, cell)  # (N, 1)
+    return state, preds[:, 0]
+
+
+class Predictor:
+    """A trained model reading a series as a stream. Not thread-safe: it holds a state."""
+
+    def __init__(self, params: cells.Params, config: ExperimentConfig, stateful: bool):
+        self.params = jax.tree.map(jnp.asarray, params)
+        self.config = config
+        self.stateful = stateful
+        self.lahead = config.task.lahead
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the initial behaviour: zero state, no values seen."""
+        self.state = cells.zero_state(self.config.model, 1)
+        self.recent = np.zeros(0)  # the last lahead - 1 values seen, oldest first
+
+    def _windows(self, values: np.ndarray) -> np.ndarray:
+        """The full windows ending at each new value, oldest first: (len(values) - missing, lahead)."""
+        history = np.concatenate([self.recent, values])
+        self.recent = history[len(history) - (self.lahead - 1) :] if self.lahead > 1 else np.zeros(0)
+        if len(history) < self.lahead:
+            return np.zeros((0, self.lahead))
+        return windows(history, self.lahead, self.config.train.window_order)
+
+    def predict(self, series) -> np.ndarray:
+        """Predictions for every value of `series`, continuing from the current state. (N,) -> (N,)."""
+        values = np.asarray(series, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(values)):
+            raise ConfigError("series must hold finite numbers, got a NaN or infinite value")
+        win = self._windows(values)
+        out = np.full(len(values), np.nan)
+        if len(win):
+            x = jnp.asarray(win, jnp.float32)
+            self.state, preds = _run_stream(
+                self.params, self.state, x, self.stateful, cell=self.config.model.cell
+            )
+            out[len(values) - len(win) :] = np.asarray(preds)
+        return out
+
+    def step(self, x: float) -> float:
+        """The prediction after one more value."""
+        return float(self.predict([x])[0])
+
+
+def load_predictor(run_dir: str | Path, model: str = "stateful") -> Predictor:
+    """The saved `model` ("stateful" or "stateless") of a run directory."""
+    directory = Path(run_dir) / "models"
+    path = directory / f"{model}.npz"
+    if model not in train.MODELS:
+        raise ConfigError(f"model must be one of {', '.join(train.MODELS)}, got {model!r}")
+    if not path.is_file() or not (directory / "config.json").is_file():
+        raise ConfigError(
+            f"run_dir must hold a saved model ({path.relative_to(run_dir)}), got {str(run_dir)!r}"
+        )
+    try:
+        config = from_mapping(json.loads((directory / "config.json").read_text()))
+        with np.load(path) as data:
+            params = arrays_to_params({k: data[k] for k in data.files})
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({exc})") from None
+    return Predictor(params, config, stateful=model == "stateful")
+
+
+def read_series(path: str | Path, column: str | None = None) -> np.ndarray:
+    """One numeric column of a CSV file with a header row. (N,) float64.
+
+    `column` names it; it may be left out when the file has a single column.
+    """
+    import csv
+
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"input must be a readable CSV file, got {str(path)!r} ({reason})") from None
+    if not rows or not rows[0]:
+        raise ConfigError(f"input must be a CSV file with a header row, got an empty file {str(path)!r}")
+    header = [h.strip() for h in rows[0]]
+    if column is None:
+        if len(header) != 1:
+            raise ConfigError(f"column must name one of the {len(header)} columns {header}, got none")
+        index = 0
+    elif column in header:
+        index = header.index(column)
+    else:
+        raise ConfigError(f"column must be one of {header}, got {column!r}")
+    values = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        text = row[index].strip() if index < len(row) else ""
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not np.isfinite(value):
+            name = header[index]
+            raise ConfigError(f"column {name!r} must hold finite numbers, got {text!r} on line {line}")
+        values.append(value)
+    if not values:
+        raise ConfigError(f"input must hold at least one value, got none in {str(path)!r}")
+    return np.asarray(values)

@@ -1,0 +1,446 @@
+"""The report of one run directory: input.png, results.png, history.png and report.html.
+
+Reads only the files `statelab.experiment.save_result` wrote (config.json, metrics.json,
+history.csv, predictions.csv, timings.json) and regenerates the input series from the config
+(deterministic, about a millisecond); it never trains.
+
+The two first figures follow the Keras example "stateful vs stateless LSTM"
+(keras-team/keras, examples/lstm_stateful.py): the first ten inputs with the expected output, then
+three stacked panels — the test targets, and each model's error, the stateful one without the test
+points a freshly reset state has no history for.
+
+Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
+`pyplot`: no GUI backend is ever selected, no global figure registry fills up (nothing to close),
+and a report can be drawn from any thread. Everything is rendered in memory first and the files
+are written last, each by an atomic rename, so a failure leaves no half-written report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from statelab import tasks
+from statelab.config import ExperimentConfig, from_mapping
+from statelab.report.html import esc, image, page, table
+
+DPI = 100
+COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
+TARGET_COLOUR = "#2ca02c"
+INPUT_POINTS = 10  # the original plotted the first ten rows
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
+
+# What each file of a run directory holds, for the list at the end of the page.
+FILE_NOTES = {
+    "config.json": "the configuration (task, model, train)",
+    "metrics.json": "test metrics, floors and verdicts (the stable interface)",
+    "history.csv": "train and validation loss per epoch",
+    "predictions.csv": "test targets and both models' predictions",
+    "timings.json": "seconds spent per stage",
+    "input.png": "first inputs and expected output",
+    "results.png": "test targets and errors",
+    "history.png": "loss curves",
+    "report.html": "this page",
+}
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The saved files of a run, parsed."""
+
+    config: ExperimentConfig
+    metrics: dict[str, Any]  # metrics.json as written by ExperimentResult.metrics_dict
+    history: dict[str, dict[str, np.ndarray]]  # model -> {"epoch", "train_loss", "val_loss"}, (E,) each
+    predictions: dict[str, np.ndarray]  # column of predictions.csv -> (N,)
+    timings: dict[str, float]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_columns(path: Path) -> dict[str, list[str]]:
+    """A CSV file as {column: values as text}, columns in file order."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    return {name: [row[i] for row in rows] for i, name in enumerate(header)}
+
+
+def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """history.csv -> {model: {"epoch", "train_loss", "val_loss"}}, models in file order."""
+    columns = read_columns(path)
+    history: dict[str, dict[str, np.ndarray]] = {}
+    for name in dict.fromkeys(columns["model"]):  # ordered and unique
+        mine = [i for i, m in enumerate(columns["model"]) if m == name]
+        history[name] = {key: np.array([float(columns[key][i]) for i in mine]) for key in HISTORY_COLUMNS}
+    return history
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,)}."""
+    columns = read_columns(path)
+    out = {name: np.array(values, dtype=np.float64) for name, values in columns.items()}
+    out["row"] = out["row"].astype(np.int64)
+    return out
+
+
+def load_run(run_dir: Path) -> RunFiles:
+    """Parse the files `save_result` wrote into `run_dir`."""
+    run_dir = Path(run_dir)
+    return RunFiles(
+        config=from_mapping(json.loads((run_dir / "config.json").read_text())),
+        metrics=json.loads((run_dir / "metrics.json").read_text()),
+        history=read_history(run_dir / "history.csv"),
+        predictions=read_predictions(run_dir / "predictions.csv"),
+        timings=json.loads((run_dir / "timings.json").read_text()),
+    )
+
+
+def input_points(config: ExperimentConfig, n: int = INPUT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n` rows' newest input x[t] and target y[t], both (n,).
+
+    Row t of the windowed series ends at x[t + to_drop] (the rows without full history are
+    dropped), so x[t] here is the newest input of window t, which is the original's column 0.
+    `tasks.generate` alone gives it; batching the whole dataset is not needed.
+    """
+    series = tasks.generate(config.task)
+    rows = slice(series.to_drop, series.to_drop + n)
+    return series.x[rows], series.y[rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number with `digits` significant digits, as every number of the report is shown."""
+    return f"{value:.{digits}g}"
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """Render a figure to PNG in memory."""
+    FigureCanvasAgg(fig)  # attaches itself to the figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def input_figure(x: np.ndarray, y: np.ndarray) -> Figure:
+    """The first inputs as dots and the expected output as a line, as the original drew them."""
+    fig = Figure(figsize=(6.4, 3.2))
+    fig.subplots_adjust(left=0.11, right=0.97, top=0.9, bottom=0.16)
+    ax = fig.subplots()
+    t = np.arange(len(x))
+    ax.plot(t, x, ".", markersize=9, color=COLOURS["stateful"])
+    ax.plot(t, y, "-", color=TARGET_COLOUR)
+    ax.legend(["Input", "Expected output"], loc="best", fontsize=9)
+    ax.set_title("Input")
+    ax.set_xlabel("row t (newest input x[t] of each window)")
+    ax.set_ylabel("value")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _score_box(ax, nmse: float, floor_nmse: float, warmup: int) -> None:
+    text = f"normalised MSE {fmt(nmse)}\nfloor {fmt(floor_nmse)}"
+    if warmup:
+        text += f"\nfirst {warmup} excluded"
+    ax.text(
+        0.995,
+        0.96,
+        text,
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#d0d7de", "alpha": 0.9},
+    )
+
+
+def results_figure(predictions: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """Test targets, then expected - predicted for each model, on one x axis (the test row).
+
+    The stateful model's first `warmup_excluded` points are left out, as the original left out the
+    first tsteps-1: after the reset there is no history to predict them from. The error panels share
+    their y limits so their amplitudes compare at a glance.
+    """
+    row, target = predictions["row"], predictions["target"]
+    fig = Figure(figsize=(8.0, 2.0 * (len(models) + 1)))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.35)
+    axes = fig.subplots(len(models) + 1, 1, sharex=True)
+    axes[0].plot(row, target, color=TARGET_COLOUR, linewidth=0.8)
+    axes[0].set_title("Expected", fontsize=10)
+    bound = 0.0
+    for ax, (name, m) in zip(axes[1:], models.items()):
+        w = int(m["warmup_excluded"])
+        error = (target - predictions[f"pred_{name}"])[w:]
+        bound = max(bound, float(np.max(np.abs(error), initial=0.0)))
+        ax.plot(row[w:], error, color=COLOURS.get(name), linewidth=0.8)
+        ax.axhline(0.0, color="#57606a", linewidth=0.6)
+        ax.set_title(f"{name.capitalize()}: expected - predicted", fontsize=10)
+        _score_box(ax, m["test_nmse"], m["floor_nmse"], w)
+        if ax is not axes[1]:
+            ax.sharey(axes[1])
+    bound = 1.1 * bound if bound > 0 else 1.0
+    axes[1].set_ylim(-bound, bound)
+    axes[-1].set_xlabel("test row")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def history_figure(
+    history: Mapping[str, Mapping[str, np.ndarray]], floors: Mapping[str, float], threshold_mse: float
+) -> Figure:
+    """Train (solid) and validation (dashed) loss per epoch on a log axis, with the reference levels.
+
+    floors: {model: floor MSE}; a zero floor cannot be drawn on a log axis and is left out.
+    """
+    fig = Figure(figsize=(8.0, 3.4))
+    fig.subplots_adjust(left=0.09, right=0.72, top=0.9, bottom=0.15)
+    ax = fig.subplots()
+    marker = "o" if max(len(h["epoch"]) for h in history.values()) <= 20 else None
+    for name, h in history.items():
+        style = {"color": COLOURS.get(name), "marker": marker, "ms": 3}
+        ax.plot(h["epoch"], h["train_loss"], "-", label=f"{name} train", **style)
+        ax.plot(h["epoch"], h["val_loss"], "--", label=f"{name} validation", **style)
+    for name, floor in floors.items():
+        if floor > 0:
+            ax.axhline(floor, color=COLOURS.get(name), linestyle=":", linewidth=1, label=f"{name} floor")
+    ax.axhline(threshold_mse, color="#57606a", linestyle="-.", linewidth=1, label="convergence threshold")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    ax.set_title("Loss per epoch")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def render_figures(run: RunFiles) -> dict[str, bytes]:
+    """{file name: PNG bytes} for input.png, results.png and history.png."""
+    models = run.metrics["models"]
+    threshold_mse = run.metrics["threshold_nmse"] * run.metrics["var_y"]
+    floors = {name: m["floor_mse"] for name, m in models.items()}
+    return {
+        "input.png": png_bytes(input_figure(*input_points(run.config))),
+        "results.png": png_bytes(results_figure(run.predictions, models)),
+        "history.png": png_bytes(history_figure(run.history, floors, threshold_mse)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
+    """One line with the essentials of the config."""
+    t, m, tr = config.task, config.model, config.train
+    return (
+        f"tsteps {t.tsteps} · lahead {t.lahead} · batch size {tr.batch_size} · {tr.epochs} epochs · "
+        f"{tr.layout} layout · {m.layers}×{m.cell.upper()}({m.units}) · "
+        f"{metrics['n_train']} train / {metrics['n_test']} test rows · config {metrics['config_hash'][:8]}"
+    )
+
+
+def _names(names: list[str]) -> str:
+    return " and ".join(f"the {n}" for n in names) + (" model" if len(names) == 1 else " models")
+
+
+def _outcome(models: Mapping[str, Mapping[str, Any]], key: str, past: bool) -> str:
+    """'the stateful model converged and the stateless model did not', from the booleans `key`."""
+    yes = [n for n, m in models.items() if m[key]]
+    no = [n for n, m in models.items() if not m[key]]
+    converge, cannot = ("converged", "did not") if past else ("can converge", "cannot")
+    if not no:
+        return f"{'both models' if len(yes) == 2 else _names(yes)} {converge}"
+    if not yes:
+        return f"neither model {converge}" if len(no) == 2 else f"{_names(no)} {cannot} converge"
+    return f"{_names(yes)} {converge} and {_names(no)} {cannot}"
+
+
+def why_theory(config: ExperimentConfig) -> str:
+    """Why the floors are what they are, in one clause."""
+    t = config.task
+    if t.lahead < t.tsteps:
+        return (
+            f"a stateless model sees only {t.lahead} of the {t.tsteps} inputs averaged, "
+            "while a stateful one can carry the others in its state"
+        )
+    return f"with lahead {t.lahead} ≥ tsteps {t.tsteps} the window holds every input of the average"
+
+
+def verdict_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
+    """The verdict box: what happened, what theory predicts, and whether they agree."""
+    models, held = metrics["models"], bool(metrics["claim_held"])
+    happened = _outcome(models, "converged", past=True)
+    if held:
+        text = f"As theory predicts, {happened}: {why_theory(config)}."
+    else:
+        predicted = _outcome(models, "expected_converged", past=False)
+        text = f"Not what theory predicts: {happened}, but {predicted} ({why_theory(config)})."
+        hint = failure_hint(config, models)
+        if hint:
+            text += f" {hint}"
+    return f'<div class="verdict {"ok" if held else "bad"}">{esc(text)}</div>'
+
+
+def failure_hint(config: ExperimentConfig, models: Mapping[str, Mapping[str, Any]]) -> str:
+    """A likely cause when a model that can converge did not."""
+    missed = [n for n, m in models.items() if m["expected_converged"] and not m["converged"]]
+    if "stateful" not in missed:
+        return ""
+    if config.train.layout == "seed" and config.train.batch_size > 1:
+        return (
+            "With the seed layout and batch size > 1, row i of a batch continues row i of the previous "
+            f"batch only every {config.train.batch_size} samples, so the stateful model loses the history "
+            "it should carry; the streams layout keeps it."
+        )
+    return "The stateful model may need more epochs or more training rows."
+
+
+def results_table(models: Mapping[str, Mapping[str, Any]]) -> str:
+    def verdict(ok: bool) -> str:
+        return "converged" if ok else "not converged"
+
+    rows = [
+        (
+            name,
+            fmt(m["test_mse"]),
+            fmt(m["test_nmse"]),
+            fmt(m["test_nmse_all"]),
+            fmt(m["floor_nmse"]),
+            verdict(m["converged"]),
+            verdict(m["expected_converged"]),
+        )
+        for name, m in models.items()
+    ]
+    header = (
+        "model",
+        "test MSE",
+        "normalised MSE",
+        "normalised MSE incl. warm-up",
+        "floor (normalised)",
+        "verdict",
+        "expected verdict",
+    )
+    return table(header, rows)
+
+
+def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
+    """The analytic floor, with this run's numbers."""
+    t = config.task
+    s2 = t.amplitude**2 / 3
+    unseen = max(t.tsteps - t.lahead, 0)
+    windowed = s2 * unseen / t.tsteps**2
+    warmup = metrics["models"].get("stateful", {}).get("warmup_excluded", 0)
+    return (
+        "<p>The inputs are uniform in [−a, a] with a = "
+        f"{esc(fmt(t.amplitude))}, so their variance is σ² = a²/3 = {esc(fmt(s2))}, and the target, the "
+        f"mean of the last tsteps = {t.tsteps} inputs, has variance <code>var(y) = a²/(3·tsteps)</code> = "
+        f"{esc(fmt(metrics['var_y']))}. Normalised MSE is MSE / var(y): 1 is no better than predicting 0. "
+        f"A model that sees only the last lahead = {t.lahead} inputs cannot know the other "
+        f"{unseen} inputs of the average, which are independent noise, so its MSE is at least "
+        f"<code>σ²·max(tsteps − lahead, 0)/tsteps²</code> = {esc(fmt(windowed))} (normalised "
+        f"{esc(fmt(unseen / t.tsteps))}): that is the stateless model's floor. A stateful model can "
+        "remember the whole past, so its floor is 0. A model has <em>converged</em> when its normalised "
+        f"test MSE is below {esc(fmt(metrics['threshold_nmse']))}; the expected verdict applies the same "
+        "threshold to the floor. The stateless floor holds in expectation, so on a finite test set its "
+        f"measured MSE can come out slightly below it. The stateful model's first {warmup} test point(s) "
+        "are scored apart (the 'incl. warm-up' column): after the reset it has no history for them.</p>"
+    )
+
+
+def config_table(config: ExperimentConfig) -> str:
+    sections = config.to_dict().items()
+    rows = [(section, key, value) for section, part in sections for key, value in part.items()]
+    return table(("section", "parameter", "value"), rows)
+
+
+def timings_table(timings: Mapping[str, float]) -> str:
+    rows = [(key.removesuffix("_s"), f"{value:.3f} s") for key, value in timings.items()]
+    rows.append(("total", f"{sum(timings.values()):.3f} s"))
+    return table(("stage", "time"), rows)
+
+
+def files_table(run_dir: Path, new: Mapping[str, int]) -> str:
+    """Every file of the run directory, with the ones about to be written (`new`: name -> size)."""
+    sizes = {
+        p.relative_to(run_dir).as_posix(): p.stat().st_size
+        for p in run_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(run_dir).parts)
+    }
+    sizes.update(new)
+    rows = []
+    for name in sorted(sizes):
+        note = FILE_NOTES.get(name, "trained parameters" if name.endswith(".npz") else "")
+        size = "" if name == "report.html" else f"{sizes[name] / 1024:.1f} kB"
+        rows.append((name, size, note))
+    return table(("file", "size", "content"), rows)
+
+
+def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
+    """The whole report page. `files` is the already-built list of files."""
+    config, metrics = run.config, run.metrics
+    title = f"statelab: stateful vs stateless {config.model.cell.upper()}"
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="sub">{esc(subtitle(config, metrics))}</p>',
+        verdict_html(config, metrics),
+        "<h2>Results</h2>",
+        results_table(metrics["models"]),
+        "<h2>Why</h2>",
+        why_html(config, metrics),
+        "<h2>Input</h2>",
+        image(figures["input.png"], "The first inputs and the expected output"),
+        "<h2>Test predictions</h2>",
+        image(figures["results.png"], "Expected output and each model's error on the test rows"),
+        "<h2>Training history</h2>",
+        image(figures["history.png"], "Train and validation loss per epoch"),
+        "<h2>Configuration</h2>",
+        config_table(config),
+        "<h2>Timings</h2>",
+        timings_table(run.timings),
+        "<h2>Files</h2>",
+        files,
+        f'<p class="note">statelab {esc(metrics["statelab_version"])}, metrics schema '
+        f"{esc(metrics['schema_version'])}, config hash <code>{esc(metrics['config_hash'])}</code></p>",
+    ]
+    return page(title, "\n".join(body))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a hidden sibling, then rename: a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_run_report(run_dir: Path) -> None:
+    """Write input.png, results.png, history.png and report.html into a saved run directory.
+
+    Reads only the run's files (and regenerates the input series from its config); never trains.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    figures = render_figures(run)
+    files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
+    report = render_html(run, figures, files).encode("utf-8")
+    for name, data in {**figures, "report.html": report}.items():
+        write_atomic(run_dir / name, data)

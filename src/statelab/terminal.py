@@ -1,0 +1,165 @@
+"""What `statelab run` shows on the terminal: banner, data preview, progress, results, verdict.
+
+Each function renders a result it is given; none computes one. Output goes through a rich
+Console, which drops colour and live progress bars when the output is not a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from statelab.batching import Dataset
+from statelab.config import CONVERGED_NMSE, ExperimentConfig
+from statelab.experiment import ExperimentResult
+from statelab.tasks import floors, to_drop
+
+RULE = "*" * 72
+
+
+def make_console() -> Console:
+    """A console 100 columns wide when output is a file or a pipe (rich would wrap at 80)."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=100)
+
+
+def banner(console: Console, config: ExperimentConfig) -> None:
+    """Which model theory expects to converge, and why, before anything is trained."""
+    t = config.task
+    f = floors(t)
+    floor_nmse = f.windowed / f.var_y
+    cell = config.model.cell.upper()
+    console.print(RULE)
+    if floor_nmse < CONVERGED_NMSE:
+        console.print(f"STATELESS {cell} WILL ALSO CONVERGE", style="bold green")
+        console.print(
+            f"lahead={t.lahead} >= tsteps={t.tsteps}: each window holds every input the target "
+            f"averages, so even a model without memory can reach normalised MSE 0."
+        )
+    else:
+        console.print(f"STATELESS {cell} WILL NOT CONVERGE", style="bold red")
+        console.print(
+            f"lahead={t.lahead} < tsteps={t.tsteps}: each window misses {t.tsteps - t.lahead} of the "
+            f"{t.tsteps} inputs the target averages. The best a stateless model can do is the "
+            f"stateless floor, normalised MSE {floor_nmse:.3f} = (tsteps - lahead) / tsteps."
+        )
+    console.print(
+        f"STATEFUL {cell} SHOULD CONVERGE: it carries its state from batch to batch, so it can "
+        "remember inputs no longer in its window (floor 0)."
+    )
+    console.print(f"Converged means normalised test MSE = MSE / var(y) < {CONVERGED_NMSE}.")
+    console.print(RULE)
+
+
+def _window_header(config: ExperimentConfig) -> list[str]:
+    lags = [f"x[t-{j}]" if j else "x[t]" for j in range(config.task.lahead)]
+    return lags if config.train.window_order == "newest-first" else lags[::-1]
+
+
+def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, rows: int = 5) -> None:
+    """Shapes and the first and last rows of input and target, to 6 decimals as the original."""
+    console.print(f"Input shape: {dataset.windows.shape}   Output shape: {dataset.target.shape}")
+    offset = to_drop(config.task)  # number rows by their time in the generated series, as pandas did
+    for label, index in (("head", np.arange(rows)), ("tail", np.arange(-rows, 0) % len(dataset.target))):
+        table = Table(title=f"Input and target, {label}", title_justify="left", box=None, pad_edge=False)
+        for name in ["t", *_window_header(config), "target"]:
+            table.add_column(name, justify="right")
+        for i in index:
+            cells = [f"{v:.6f}" for v in dataset.windows[i]]
+            table.add_row(str(i + offset), *cells, f"{dataset.target[i]:.6f}")
+        console.print(table)
+    b = config.train.batch_size
+    console.print(
+        f"train: {dataset.train.x.shape[0]} batches x {b} rows ({config.train.layout} layout, "
+        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows"
+    )
+
+
+@contextmanager
+def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str, ...]) -> Iterator:
+    """A progress bar per model with its train and validation loss; yields the epoch callback.
+
+    Off a terminal, one line per epoch instead.
+    """
+    epochs = config.train.epochs
+    if not console.is_terminal:
+
+        def log(epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> None:
+            parts = [
+                f"{m} loss {train_loss[0, i]:.3e} val {val_loss[0, i]:.3e}" for i, m in enumerate(models)
+            ]
+            console.print(f"epoch {epoch + 1:>2}/{epochs}  " + " | ".join(parts))
+
+        yield log
+        return
+
+    columns = (
+        TextColumn("{task.description:<10}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks = [progress.add_task(m, total=epochs, loss="-", val="-") for m in models]
+
+        def update(epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> None:
+            for i, task in enumerate(tasks):
+                progress.update(
+                    task, completed=epoch + 1, loss=f"{train_loss[0, i]:.3e}", val=f"{val_loss[0, i]:.3e}"
+                )
+
+        yield update
+
+
+def _verdict(converged: bool) -> str:
+    return "converged" if converged else "not converged"
+
+
+def results(console: Console, result: ExperimentResult) -> None:
+    """The result table and the last line: did the expected outcome hold?"""
+    title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
+    table = Table(title=title, title_justify="left")
+    for name, justify in [
+        ("model", "left"),
+        ("test MSE", "right"),
+        ("NMSE", "right"),
+        ("floor NMSE", "right"),
+        ("verdict", "left"),
+        ("expected", "left"),
+    ]:
+        table.add_column(name, justify=justify)
+    for name, m in result.models.items():
+        style = None if m.converged == m.expected_converged else "bold red"
+        table.add_row(
+            name,
+            f"{m.test_mse:.4e}",
+            f"{m.test_nmse:.4f}",
+            f"{m.floor_nmse:.4f}",
+            _verdict(m.converged),
+            _verdict(m.expected_converged),
+            style=style,
+        )
+    console.print(table)
+    warm = result.models["stateful"].warmup_excluded
+    if warm:
+        all_nmse = result.models["stateful"].test_nmse_all
+        console.print(
+            f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
+            f"history for them); with them its normalised MSE is {all_nmse:.4f}."
+        )
+    console.print(f"Threshold: converged means normalised MSE < {CONVERGED_NMSE}.")
+
+
+def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
+    """One line: whether the outcome theory predicts held, and where the run was saved."""
+    said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
+    if result.claim_held:
+        console.print(f"Expected outcome held: {said}.  Saved to {run_dir}", style="bold green")
+    else:
+        console.print(f"Expected outcome did NOT hold: {said}.  Saved to {run_dir}", style="bold red")

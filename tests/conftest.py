@@ -1,0 +1,63 @@
+"""Shared test helpers: the original Keras example's data recipe, written out independently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+class OriginalData(NamedTuple):
+    raw: np.ndarray  # (input_len + to_drop,) the uniform draws, before anything is dropped
+    inputs: np.ndarray  # (input_len, lahead) the shifted columns: column i holds x[t - i]
+    target: np.ndarray  # (input_len,) the rolling mean
+
+
+def original_data(input_len: int, tsteps: int, lahead: int, amplitude: float, seed: int) -> OriginalData:
+    """The data of keras-team/keras examples/lstm_stateful.py, step by step as it did them.
+
+    Legacy global seeding, a one-column DataFrame, pandas' rolling mean as the target, and for
+    lahead > 1 the column repeated lahead times with column i shifted down by i rows. The first
+    rows without full history are then dropped. The global NumPy state is restored afterwards.
+    """
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        n_drop = max(tsteps - 1, lahead - 1)
+        frame = pd.DataFrame(np.random.uniform(-1 * amplitude, +1 * amplitude, input_len + n_drop))
+    finally:
+        np.random.set_state(saved)
+    raw = frame.values[:, 0].copy()
+    expected = frame.rolling(window=tsteps, center=False).mean()
+    inputs = frame
+    if lahead > 1:
+        inputs = pd.DataFrame(np.repeat(inputs.values, repeats=lahead, axis=1))
+        for i, column in enumerate(inputs.columns):
+            inputs[column] = inputs[column].shift(i)
+    expected = expected[n_drop:]
+    inputs = inputs[n_drop:]
+    return OriginalData(raw=raw, inputs=inputs.values, target=expected.values[:, 0])
+
+
+def original_split(x: np.ndarray, y: np.ndarray, input_len: int, batch_size: int, ratio: float = 0.8):
+    """The original's split_data: train trimmed to whole batches, test trimmed by input_len % B."""
+    to_train = int(input_len * ratio)
+    to_train -= to_train % batch_size
+    x_train, y_train, x_test, y_test = x[:to_train], y[:to_train], x[to_train:], y[to_train:]
+    tail = x.shape[0] % batch_size
+    if tail > 0:
+        x_test, y_test = x_test[:-tail], y_test[:-tail]
+    return (x_train, y_train), (x_test, y_test)
+
+
+@pytest.fixture(scope="session")
+def original() -> Callable[..., OriginalData]:
+    return original_data
+
+
+@pytest.fixture(scope="session")
+def split_like_original() -> Callable:
+    return original_split
