@@ -129,7 +129,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictions = predictor.predict(series)
     lines = ["t,input,prediction"]
     lines += [
-        f"{t},{x!r},{'' if np.isnan(y) else repr(float(y))}"
+        f"{t},{float(x)!r},{'' if np.isnan(y) else repr(float(y))}"
         for t, (x, y) in enumerate(zip(series, predictions))
     ]
     text = "\n".join(lines) + "\n"
