@@ -49,8 +49,8 @@ class Batches:
 class Dataset:
     """Windowed data split into training and test batches."""
 
-    windows: np.ndarray  # (input_len, lahead) float64, the model inputs in time order
-    target: np.ndarray  # (input_len,) float64
+    windows: np.ndarray  # (n_rows, lahead) float64, the model inputs in time order
+    target: np.ndarray  # (n_rows,) float64
     train: Batches
     test: Batches
     n_train: int  # training rows in the split (before trimming to batches)
@@ -91,28 +91,29 @@ def _gather(window: np.ndarray, target: np.ndarray, index: np.ndarray, scored=No
 def make_dataset(series: Series, config: ExperimentConfig) -> Dataset:
     """Window the series, drop the rows without history, split, and lay out the batches.
 
-    Split as the original: the first int(input_len * train_fraction) rows train, the rest test.
+    Split as the original: the first int(n_rows * train_fraction) rows train, the rest test.
     Training is laid out by `config.train.layout`. The test series is read in time order: with
     `streams` as one stream of batch size 1; with `seed` as the original did, at the training
-    batch size, trimmed by `input_len % batch_size` rows at the end.
+    batch size, trimmed by `n_rows % batch_size` rows at the end.
     With `test_start="continue"` and `streams`, the training rows dropped from the end of the
     last stream are fed before the test rows, unscored, so the test follows the carried state.
     """
     task, train = config.task, config.train
-    n, b = task.input_len, train.batch_size
-    window = windows(series.x, task.lahead, train.window_order)
-    window = window[len(window) - n :]  # (input_len, lahead): the first to_drop rows go
-    target = series.y[series.to_drop :]  # (input_len,)
+    n, b = series.n_rows, train.batch_size
+    first = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
+    window = windows(series.x, task.lahead, train.window_order)[first : first + n]  # (n, lahead)
+    target = series.y[series.to_drop : series.to_drop + n]  # (n,)
     rows = np.arange(n)
+    n_split, _ = task.split(n)
 
     if train.layout == "streams":
-        n_train = task.n_train
+        n_train = n_split
         train_index = stream_layout(rows[:n_train], b)
         first_test = train_index.size if train.test_start == "continue" else n_train
         test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
         scored = test_index >= n_train
     else:
-        n_train = task.n_train - task.n_train % b
+        n_train = n_split - n_split % b
         train_index = seed_layout(rows[:n_train], b)
         test_index = seed_layout(rows[n_train : n - n % b], b)
         scored = None

@@ -21,12 +21,16 @@ EXIT_USAGE = 2
 
 # One line of help per config field; defaults are shown from the dataclasses.
 FIELD_HELP = {
-    "task": "the task (moving-average: target = mean of the last tsteps inputs)",
-    "input_len": "rows of data after the rows without history are dropped",
-    "tsteps": "window of the target's moving average",
+    "task": "moving-average, delay, ema (synthetic, with analytic floors), sunspots or csv (real series)",
+    "input_len": "synthetic tasks: rows of data after the rows without history are dropped",
+    "tsteps": "moving-average: window of the target's moving average",
+    "delay": "delay: the target is the input this many steps ago",
+    "alpha": "ema: smoothing factor in (0, 1] of the exponential moving average",
+    "data": "csv: path of a CSV file with a header row",
+    "column": "csv: the column to forecast (needed if the file has several)",
     "lahead": "inputs the network sees per sample",
-    "amplitude": "inputs are uniform in [-amplitude, amplitude]",
-    "seed": "data seed (the original example's np.random.seed)",
+    "amplitude": "synthetic tasks: inputs are uniform in [-amplitude, amplitude]",
+    "seed": "synthetic tasks: data seed (the original example's np.random.seed)",
     "train_fraction": "leading fraction of the rows used for training",
     "cell": "recurrent cell: lstm, gru or simple",
     "units": "units per recurrent layer",
@@ -62,12 +66,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file of parameters; flags override it")
     defaults = ExperimentConfig().to_dict()
     for name, section in FIELD_SECTION.items():
+        default = defaults[section][name]
         parser.add_argument(
             flag(name),
             dest=name,
             metavar=name.split("_")[-1].upper(),
             default=None,
-            help=f"{FIELD_HELP[name]} (default: {defaults[section][name]})",
+            help=FIELD_HELP[name] + ("" if default is None else f" (default: {default})"),
         )
 
 
@@ -122,9 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run a saved model over a series, carrying its state through the whole series."""
-    from statelab.predict import load_predictor, read_series
+    from statelab.predict import load_predictor
+    from statelab.tasks import read_series
 
-    series = read_series(args.input, args.column)
+    series = read_series(args.input, args.column, param="input")
     predictor = load_predictor(args.run_dir, args.model)
     predictions = predictor.predict(series)
     lines = ["t,input,prediction"]

@@ -34,7 +34,6 @@ LAYOUTS = ("streams", "seed")
 WINDOW_ORDERS = ("oldest-first", "newest-first")
 TEST_STARTS = ("reset", "continue")
 CELLS = ("lstm", "gru", "simple")
-TASKS = ("moving-average",)
 
 
 class ConfigError(ValueError):
@@ -67,45 +66,104 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         _fail(name, "one of " + ", ".join(choices), value)
 
 
+# Each task takes these parameters (beyond lahead and train_fraction, which every task takes),
+# with these defaults. A parameter a task does not take must be left unset (None).
+TASK_PARAMS: dict[str, dict[str, Any]] = {
+    "moving-average": {"input_len": 1000, "tsteps": 2, "amplitude": 0.1, "seed": 1986},
+    "delay": {"input_len": 1000, "delay": 1, "amplitude": 0.1, "seed": 1986},
+    "ema": {"input_len": 1000, "alpha": 0.5, "amplitude": 0.1, "seed": 1986},
+    "sunspots": {},
+    "csv": {"data": None, "column": None},
+}
+TASKS = tuple(TASK_PARAMS)
+SYNTHETIC_TASKS = ("moving-average", "delay", "ema")
+OPTIONAL_TASK_FIELDS = ("input_len", "tsteps", "delay", "alpha", "amplitude", "seed", "data", "column")
+
+
 @dataclass(frozen=True)
 class TaskConfig:
-    """The data: a noise series, its target, and the input window a model sees per sample."""
+    """The data: a series, its target, and the input window a model sees per sample.
+
+    Synthetic tasks draw uniform noise and compute a target from it: `moving-average` (the
+    reference: the mean of the last `tsteps` inputs), `delay` (the input `delay` steps ago) and
+    `ema` (an exponential moving average with factor `alpha`). Real tasks forecast the next value
+    of a series: `sunspots` (yearly sunspot numbers 1700-2008, shipped with statsmodels) or `csv`
+    (column `column` of the file `data`). Parameters a task does not take stay None.
+    """
 
     task: str = "moving-average"
-    input_len: int = 1000  # rows left after the rows without full history are dropped
-    tsteps: int = 2  # the target is the mean of the last `tsteps` inputs
+    input_len: int | None = None  # rows left after the rows without full history are dropped
+    tsteps: int | None = None  # moving-average: the target is the mean of the last tsteps inputs
+    delay: int | None = None  # delay: the target is the input `delay` steps ago
+    alpha: float | None = None  # ema: y[t] = alpha x[t] + (1 - alpha) y[t-1]
+    amplitude: float | None = None  # inputs are uniform in [-amplitude, +amplitude]
+    seed: int | None = None  # data seed; 1986 is the original example's np.random.seed
+    data: str | None = None  # csv: path of the file
+    column: str | None = None  # csv: the column to read (may be left out for a one-column file)
     lahead: int = 1  # each sample holds the last `lahead` inputs
-    amplitude: float = 0.1  # inputs are uniform in [-amplitude, +amplitude]
-    seed: int = 1986  # the original example's np.random.seed
     train_fraction: float = 0.8
 
     def __post_init__(self) -> None:
         _choice("task", self.task, TASKS)
-        _int("input_len", self.input_len, 2)
-        _int("tsteps", self.tsteps, 1)
+        takes = TASK_PARAMS[self.task]
+        for name in OPTIONAL_TASK_FIELDS:
+            value = getattr(self, name)
+            if name not in takes and value is not None:
+                others = ", ".join([*takes, "lahead", "train_fraction"])
+                raise ConfigError(
+                    f"{name} is not a parameter of task {self.task} (it takes {others}), got {value!r}"
+                )
+            if name in takes and value is None:
+                object.__setattr__(self, name, takes[name])
+        if self.input_len is not None:
+            _int("input_len", self.input_len, 2)
+        if self.tsteps is not None:
+            _int("tsteps", self.tsteps, 1)
+        if self.delay is not None:
+            _int("delay", self.delay, 1)
+        if self.alpha is not None:
+            _float(self, "alpha", "in (0, 1]", lambda v: 0 < v <= 1)
+        if self.amplitude is not None:
+            _float(self, "amplitude", "> 0", lambda v: v > 0)
+        if self.seed is not None:
+            _int("seed", self.seed, 0)
+        if self.task == "csv" and not (isinstance(self.data, str) and self.data):
+            _fail("data", "the path of a CSV file for task csv", self.data)
         _int("lahead", self.lahead, 1)
-        _float(self, "amplitude", "> 0", lambda v: v > 0)
-        _int("seed", self.seed, 0)
         _float(self, "train_fraction", "in (0, 1)", lambda v: 0 < v < 1)
-        n_train, n_test = self.n_train, self.n_test
+        if self.input_len is not None:
+            self.check_rows(self.input_len)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.task in SYNTHETIC_TASKS
+
+    def split(self, n_rows: int) -> tuple[int, int]:
+        """(training rows, test rows) of `n_rows` rows: the leading train_fraction trains."""
+        n_train = int(n_rows * self.train_fraction)
+        return n_train, n_rows - n_train
+
+    def check_rows(self, n_rows: int) -> None:
+        """The rules that depend on how many rows the data have (known late for real series)."""
+        n_train, n_test = self.split(n_rows)
         if n_train < 1 or n_test < 1:
-            _fail(
-                "train_fraction",
-                f"such that train and test each get a row of the {self.input_len} rows",
-                self.train_fraction,
-            )
+            rule = f"such that train and test each get one of the {n_rows} rows"
+            _fail("train_fraction", rule, self.train_fraction)
         if self.lahead > n_train:
             _fail("lahead", f"<= the {n_train} training rows", self.lahead)
-        if self.tsteps > n_test - 1:
-            _fail("tsteps", f"< the {n_test} test rows, so some test rows have full history", self.tsteps)
+        for name in ("tsteps", "delay"):
+            value = getattr(self, name)
+            if value is not None and value > n_test - 1:
+                _fail(name, f"< the {n_test} test rows, so some test rows have full history", value)
 
     @property
     def n_train(self) -> int:
-        return int(self.input_len * self.train_fraction)
+        """Training rows of a synthetic task (real series: see `split`)."""
+        return self.split(self.input_len)[0]
 
     @property
     def n_test(self) -> int:
-        return self.input_len - self.n_train
+        return self.split(self.input_len)[1]
 
 
 @dataclass(frozen=True)
@@ -153,11 +211,18 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        b, n_train, n_test = self.train.batch_size, self.task.n_train, self.task.n_test
+        if self.task.input_len is not None:
+            self.check_rows(self.task.input_len)
+
+    def check_rows(self, n_rows: int) -> None:
+        """Rules that depend on the number of rows: the task's, then whether batches can be filled."""
+        self.task.check_rows(n_rows)
+        b = self.train.batch_size
+        n_train, n_test = self.task.split(n_rows)
         if b > n_train:
             _fail("batch_size", f"<= the {n_train} training rows", b)
-        # The seed layout trims the test rows by `input_len % batch_size`, as the original did.
-        if self.train.layout == "seed" and n_test - self.task.input_len % b < b:
+        # The seed layout trims the test rows by `n_rows % batch_size`, as the original did.
+        if self.train.layout == "seed" and n_test - n_rows % b < b:
             _fail("batch_size", f"small enough to fill a test batch of the {n_test} test rows", b)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -207,9 +272,8 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
 def field_type(name: str) -> type:
     """The Python type of a config field: int, float or str."""
     cls = SECTIONS[FIELD_SECTION[name]]
-    return {"int": int, "float": float, "str": str}[
-        next(f.type for f in dataclasses.fields(cls) if f.name == name)
-    ]
+    annotation = next(str(f.type) for f in dataclasses.fields(cls) if f.name == name)
+    return {"int": int, "float": float, "str": str}[annotation.removesuffix(" | None")]
 
 
 def parse_value(name: str, text: str) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 from statelab import __version__, evaluate, tasks, train
 from statelab.batching import Dataset, make_dataset
 from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash
-from statelab.evaluate import ModelMetrics
+from statelab.evaluate import BaselineMetrics, ModelMetrics
 from statelab.predict import save_models
 
 SCHEMA_VERSION = 1
@@ -32,9 +32,11 @@ class ExperimentResult:
     """Everything a run produced, in plain arrays and numbers."""
 
     config: ExperimentConfig
-    floors: tasks.Floors
+    var_y: float  # the target's variance: analytic (synthetic) or of the test targets (real)
+    floors: tasks.Floors | None  # None for a real series
     models: dict[str, ModelMetrics]  # "stateful", "stateless"
-    claim_held: bool
+    baselines: dict[str, BaselineMetrics]  # "last_value", "linear_ar"
+    claim_held: bool | None
     train_loss: dict[str, np.ndarray]  # (epochs,) per model: mean loss over the epoch's batches
     val_loss: dict[str, np.ndarray]  # (epochs,) per model: test MSE after each epoch
     test_row: np.ndarray  # (N,) index of each scored test row in the windowed series
@@ -44,10 +46,6 @@ class ExperimentResult:
     dropped: int  # training rows that did not fill a batch
     params: dict[str, dict] = field(repr=False)  # trained parameters per model
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def var_y(self) -> float:
-        return self.floors.var_y
 
     def metrics_dict(self) -> dict:
         """The content of metrics.json. Bit-identical for the same config on the same machine."""
@@ -61,13 +59,20 @@ class ExperimentResult:
             "n_test": len(self.test_target),
             "dropped_train_rows": self.dropped,
             "models": {name: m.to_dict() for name, m in self.models.items()},
+            "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
             "claim_held": self.claim_held,
         }
 
 
 def prepare(config: ExperimentConfig) -> Dataset:
-    """Generate the task's series and lay it out in training and test batches."""
-    return make_dataset(tasks.generate(config.task), config)
+    """Generate (or load) the task's series and lay it out in training and test batches.
+
+    A real series' length is known only now: the rules that depend on it are checked here,
+    before anything is trained or written.
+    """
+    series = tasks.generate(config.task)
+    config.check_rows(series.n_rows)
+    return make_dataset(series, config)
 
 
 def run_experiment(
@@ -92,6 +97,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     scored = dataset.test.scored.reshape(-1)  # C order is time order in both layouts
     rows = dataset.test.row.reshape(-1)[scored]
     target = dataset.target[rows]
+    var_y = float(np.var(target)) if floors is None else floors.var_y
     reset = config.train.test_start == "reset"
     models, preds = {}, {}
     for i, name in enumerate(train.MODELS):
@@ -101,15 +107,20 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             preds[name],
             target,
             floor_mse=evaluate.floor_of(name, floors),
-            var_y=floors.var_y,
+            var_y=var_y,
             warmup=warmup,
             final_train_loss=fitted.train_loss[i, -1],
             final_val_loss=fitted.test_loss[i, -1],
         )
+    newest_first = config.train.window_order == "newest-first"
     return ExperimentResult(
         config=config,
+        var_y=var_y,
         floors=floors,
         models=models,
+        baselines=evaluate.baselines(
+            dataset.windows, dataset.target, dataset.n_train, rows, var_y, newest_first
+        ),
         claim_held=evaluate.claim_held(models),
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(train.MODELS)},
         val_loss={name: fitted.test_loss[i] for i, name in enumerate(train.MODELS)},

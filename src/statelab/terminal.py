@@ -11,13 +11,14 @@ from contextlib import contextmanager
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from statelab.batching import Dataset
 from statelab.config import CONVERGED_NMSE, ExperimentConfig
 from statelab.experiment import ExperimentResult
-from statelab.tasks import floors, to_drop
+from statelab.tasks import describe, floors, to_drop
 
 RULE = "*" * 72
 
@@ -32,21 +33,28 @@ def banner(console: Console, config: ExperimentConfig) -> None:
     """Which model theory expects to converge, and why, before anything is trained."""
     t = config.task
     f = floors(t)
-    floor_nmse = f.windowed / f.var_y
     cell = config.model.cell.upper()
     console.print(RULE)
+    if f is None:
+        console.print(f"REAL SERIES: {describe(t)}.", style="bold")
+        console.print(
+            "No analytic floor exists here: both models are compared with two baselines on the same "
+            f"test rows, the last value and a linear autoregression on the same window of lahead={t.lahead}."
+        )
+        console.print(RULE)
+        return
+    floor_nmse = f.windowed / f.var_y
     if floor_nmse < CONVERGED_NMSE:
         console.print(f"STATELESS {cell} WILL ALSO CONVERGE", style="bold green")
         console.print(
-            f"lahead={t.lahead} >= tsteps={t.tsteps}: each window holds every input the target "
-            f"averages, so even a model without memory can reach normalised MSE 0."
+            f"{describe(t).capitalize()}, and a window of lahead={t.lahead} inputs holds enough of it: "
+            f"the best a model without memory can do is normalised MSE {floor_nmse:.3f}."
         )
     else:
         console.print(f"STATELESS {cell} WILL NOT CONVERGE", style="bold red")
         console.print(
-            f"lahead={t.lahead} < tsteps={t.tsteps}: each window misses {t.tsteps - t.lahead} of the "
-            f"{t.tsteps} inputs the target averages. The best a stateless model can do is the "
-            f"stateless floor, normalised MSE {floor_nmse:.3f} = (tsteps - lahead) / tsteps."
+            f"{describe(t).capitalize()}, but each sample shows only lahead={t.lahead} input(s). The best "
+            f"a stateless model can do is its floor, normalised MSE {floor_nmse:.3f}{_floor_formula(config)}."
         )
     console.print(
         f"STATEFUL {cell} SHOULD CONVERGE: it carries its state from batch to batch, so it can "
@@ -56,8 +64,17 @@ def banner(console: Console, config: ExperimentConfig) -> None:
     console.print(RULE)
 
 
+def _floor_formula(config: ExperimentConfig) -> str:
+    t = config.task
+    if t.task == "moving-average":
+        return " = (tsteps - lahead) / tsteps"
+    if t.task == "ema":
+        return " = (1 - alpha)^(2 lahead)"
+    return ""
+
+
 def _window_header(config: ExperimentConfig) -> list[str]:
-    lags = [f"x[t-{j}]" if j else "x[t]" for j in range(config.task.lahead)]
+    lags = [escape(f"x[t-{j}]" if j else "x[t]") for j in range(config.task.lahead)]
     return lags if config.train.window_order == "newest-first" else lags[::-1]
 
 
@@ -65,7 +82,9 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     """Shapes and the first and last rows of input and target, to 6 decimals as the original."""
     console.print(f"Input shape: {dataset.windows.shape}   Output shape: {dataset.target.shape}")
     offset = to_drop(config.task)  # number rows by their time in the generated series, as pandas did
-    for label, index in (("head", np.arange(rows)), ("tail", np.arange(-rows, 0) % len(dataset.target))):
+    n = len(dataset.target)
+    rows = min(rows, n)
+    for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
         table = Table(title=f"Input and target, {label}", title_justify="left", box=None, pad_edge=False)
         for name in ["t", *_window_header(config), "target"]:
             table.add_column(name, justify="right")
@@ -117,8 +136,12 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
         yield update
 
 
-def _verdict(converged: bool) -> str:
-    return "converged" if converged else "not converged"
+def _verdict(converged: bool | None) -> str:
+    return "n/a" if converged is None else "converged" if converged else "not converged"
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def results(console: Console, result: ExperimentResult) -> None:
@@ -135,19 +158,25 @@ def results(console: Console, result: ExperimentResult) -> None:
     ]:
         table.add_column(name, justify=justify)
     for name, m in result.models.items():
-        style = None if m.converged == m.expected_converged else "bold red"
+        style = "bold red" if m.expected_converged not in (None, m.converged) else None
         table.add_row(
             name,
             f"{m.test_mse:.4e}",
             f"{m.test_nmse:.4f}",
-            f"{m.floor_nmse:.4f}",
+            _number(m.floor_nmse, ".4f"),
             _verdict(m.converged),
             _verdict(m.expected_converged),
             style=style,
         )
+    labels = {
+        "last_value": "baseline: last value",
+        "linear_ar": f"baseline: linear AR({result.config.task.lahead})",
+    }
+    for name, b in result.baselines.items():
+        table.add_row(labels[name], f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "", style="dim")
     console.print(table)
     warm = result.models["stateful"].warmup_excluded
-    if warm:
+    if warm and result.floors is not None:
         all_nmse = result.models["stateful"].test_nmse_all
         console.print(
             f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
@@ -159,7 +188,15 @@ def results(console: Console, result: ExperimentResult) -> None:
 def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     """One line: whether the outcome theory predicts held, and where the run was saved."""
     said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
-    if result.claim_held:
+    if result.claim_held is None:
+        best = min(result.models, key=lambda n: result.models[n].test_nmse)
+        ar = result.baselines["linear_ar"].test_nmse
+        console.print(
+            f"No floor to test against: best network {best} (NMSE {result.models[best].test_nmse:.4f}), "
+            f"linear AR {ar:.4f}.  Saved to {run_dir}",
+            style="bold",
+        )
+    elif result.claim_held:
         console.print(f"Expected outcome held: {said}.  Saved to {run_dir}", style="bold green")
     else:
         console.print(f"Expected outcome did NOT hold: {said}.  Saved to {run_dir}", style="bold red")

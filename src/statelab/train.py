@@ -199,7 +199,8 @@ def shape_key(config: ExperimentConfig) -> tuple:
     (tsteps, amplitude, seeds, learning rate, window order, test start) is data.
     """
     t, m, tr = config.task, config.model, config.train
-    shapes = (m.cell, m.units, m.layers, t.input_len, t.n_train, t.lahead, tr.batch_size, tr.layout)
+    rows = (t.input_len, t.train_fraction) if t.synthetic else (t.task, t.data, t.column, t.train_fraction)
+    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout)
     return (*shapes, tr.epochs, tr.test_start)
 
 

@@ -1,0 +1,115 @@
+"""Benchmark of `statelab run`: per-step cost, compile time, and end-to-end wall time.
+
+    python bench/bench_run.py            # prints a Markdown section for bench/RESULTS.md
+
+Measured:
+- steady-state microseconds per batch-1 training step (compile excluded), for one model alone
+  and for the stateful + stateless pair that `statelab run` trains in one program;
+- compile time of the epoch program (JAX's persistent cache off);
+- end-to-end wall time of `statelab run` on its defaults as a subprocess, with a cold and a warm
+  persistent compilation cache (median of several runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from statelab import experiment, train
+from statelab.config import ExperimentConfig
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, jax {jax.__version__}"
+    )
+
+
+def epoch_args(config: ExperimentConfig, models: int):
+    dataset = experiment.prepare(config)
+    ts = train.create_train_state(config.model, models)
+    stateful = np.array([True, False][:models])
+    parts = [("train", "x"), ("train", "y"), ("test", "x"), ("test", "y"), ("test", "scored")]
+    data = [jax.device_put(getattr(getattr(dataset, p), n).astype(np.float32)) for p, n in parts]
+    return dataset, (ts, stateful, np.float32(1e-3), np.bool_(False), *data)
+
+
+def step_cost(config: ExperimentConfig, models: int, repeats: int = 20) -> tuple[float, float]:
+    """(compile seconds, microseconds per training step) of one epoch program of `models` models."""
+    dataset, args = epoch_args(config, models)
+    epoch = functools.partial(train.train_epoch, cell=config.model.cell)
+    in_axes = (0, 0, None, None, None, None, None, None, None)
+    fn = jax.jit(jax.vmap(epoch, in_axes=in_axes))
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t0)
+    # An epoch is K training steps and a forward pass over the test rows; count training steps.
+    steps = dataset.train.x.shape[0]
+    return compile_s, min(times) / steps * 1e6
+
+
+def wall(args: list[str], env: dict[str, str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "statelab", *args, "--out", f"{tmp}/run"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    config = ExperimentConfig()
+    jax.config.update("jax_enable_compilation_cache", False)
+    compile_one, us_one = step_cost(config, models=1)
+    compile_two, us_two = step_cost(config, models=2)
+
+    cold, warm = [], []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "STATELAB_CACHE_DIR": cache}
+            cold.append(wall(["run"], env, runs=1))
+            warm.append(wall(["run"], env, runs=1))
+    print(f"## `statelab run` ({time.strftime('%Y-%m-%d')})\n")
+    print(f"Machine: {machine()}\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| training step, one model, batch 1 (steady state) | {us_one:.2f} µs |")
+    print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs |")
+    print(f"| compile, epoch program of one model | {compile_one:.2f} s |")
+    print(f"| compile, epoch program of both models | {compile_two:.2f} s |")
+    print(f"| `statelab run` end to end, cold compilation cache (median of 3) | {statistics.median(cold):.2f} s |")
+    print(f"| `statelab run` end to end, warm compilation cache (median of 3) | {statistics.median(warm):.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
