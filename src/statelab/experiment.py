@@ -72,7 +72,11 @@ def prepare(config: ExperimentConfig) -> Dataset:
     """
     series = tasks.generate(config.task)
     config.check_rows(series.n_rows)
-    return make_dataset(series, config)
+    dataset = make_dataset(series, config)
+    test_target = dataset.target[dataset.test.row[dataset.test.scored]]
+    if not config.task.synthetic and not np.var(test_target) > 0:
+        raise ConfigError(f"data must vary over its {len(test_target)} test rows, got a constant target")
+    return dataset
 
 
 def run_experiment(

@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ from statelab.config import (
     ConfigError,
     ExperimentConfig,
     config_hash,
+    field_type,
     from_mapping,
     load_toml,
 )
@@ -74,13 +75,6 @@ class Grid:
     @property
     def n_points(self) -> int:
         return math.prod(len(v) for v in self.axes.values())
-
-
-def field_type(name: str) -> type:
-    """int, float or str: the type a config field holds (its dataclass annotation)."""
-    cls = SECTIONS[FIELD_SECTION[name]]
-    annotation = next(f.type for f in fields(cls) if f.name == name)
-    return {"int": int, "float": float, "str": str}[str(annotation)]
 
 
 def _scalar(name: str, kind: type, text: str, whole: str) -> Any:
@@ -198,6 +192,14 @@ def grid_from_inputs(
     return Grid(axes, base.seeds if seeds is None else parse_seeds(seeds))
 
 
+def replicate(config: ExperimentConfig, r: int) -> ExperimentConfig:
+    """Replicate r of a grid point: both seeds moved by r (a real series has no data seed)."""
+    seeds: dict[str, int] = {"model_seed": config.model.model_seed + r}
+    if config.task.seed is not None:
+        seeds["seed"] = config.task.seed + r
+    return config.replace(**seeds) if r else config
+
+
 def _point_label(point: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "the default config"
 
@@ -217,8 +219,7 @@ def expand(grid: Grid) -> list[ExperimentConfig]:
         try:
             base = from_mapping(point)
             for r in range(grid.seeds):
-                config = base.replace(seed=base.task.seed + r, model_seed=base.model.model_seed + r)
-                configs.setdefault(config_hash(config), config)
+                configs.setdefault(config_hash(config := replicate(base, r)), config)
         except ConfigError as exc:
             raise ConfigError(f"{exc} (at grid point {_point_label(point)})") from None
     return list(configs.values())
@@ -230,7 +231,8 @@ def expand(grid: Grid) -> list[ExperimentConfig]:
 
 def _cost(config: ExperimentConfig) -> float:
     """Relative time of one trial: optimiser steps x window length. Orders the work queue."""
-    steps = config.task.n_train // config.train.batch_size * config.train.epochs
+    rows = config.task.input_len or 1000  # a real series' length is known only once loaded
+    steps = int(rows * config.task.train_fraction) // config.train.batch_size * config.train.epochs
     return steps * config.task.lahead * config.model.layers
 
 
@@ -284,14 +286,22 @@ def failure_record(config: ExperimentConfig, exc: BaseException, timings: dict |
     )
 
 
-def run_group(configs: list[ExperimentConfig], on_epoch: GroupProgress | None = None) -> list[TrialRecord]:
+def run_group(
+    configs: list[ExperimentConfig],
+    on_epoch: GroupProgress | None = None,
+    cache_dir: str | None = None,
+) -> list[TrialRecord]:
     """Train and evaluate a group of same-shape trials; one record per config, in order.
 
     Runs in the client process or on a Dask worker and never raises for a trial's own failure:
     a trial whose data or evaluation fails gets an error record; if training the group raises,
     its trials are retried one by one so that only the failing ones are recorded as failed.
+    `cache_dir`: a compilation cache for this process (Dask workers: the client passes its own).
     """
     from statelab import experiment, train  # JAX; imported where the work happens
+
+    if cache_dir is not None:
+        train.enable_compilation_cache(cache_dir)
 
     records: dict[str, TrialRecord] = {}
     ready = []  # (config, dataset, data seconds)
@@ -416,6 +426,7 @@ class OnDask:
 
     client: Any  # distributed.Client
     group_fn: GroupFn = run_group
+    cache_dir: str | None = None  # a compilation cache path valid on the workers' machine
 
     @property
     def description(self) -> str:
@@ -444,13 +455,26 @@ class OnDask:
 
 
 @contextmanager
-def open_executor(workers: int | None = None, scheduler: str | None = None, threads: int | None = None):
-    """In-process by default; a local Dask cluster of `workers` processes; or a running cluster."""
+def open_executor(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[Executor]:
+    """In-process by default; a local Dask cluster of `workers` processes; or a running cluster.
+
+    `cache_dir` turns on JAX's compilation cache in this process and on local workers (not on a
+    remote cluster, whose machines need not see this path).
+    """
     if workers is not None and scheduler is not None:
         raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
     if scheduler is None and workers is None:
+        if cache_dir is not None:
+            from statelab.train import enable_compilation_cache
+
+            enable_compilation_cache(cache_dir)
         yield InProcess() if threads is None else InProcess(threads)
         return
     import logging
@@ -477,7 +501,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None, thre
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:
-        yield OnDask(client)
+        yield OnDask(client, cache_dir=None if cache_dir is None else str(cache_dir))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,6 +646,7 @@ def sweep_command(
     err_console: Any,
     workers: int | None = None,
     scheduler: str | None = None,
+    cache_dir: str | Path | None = None,
 ) -> int:
     """`statelab sweep`: check the grid, run what is not done, write the report; exit status.
 
@@ -630,7 +655,7 @@ def sweep_command(
     configs = expand(grid)
     store_path = Path(store_path)
     existing = Store.open(store_path) if store_path.exists() else None
-    with open_executor(workers, scheduler) as executor:
+    with open_executor(workers, scheduler, cache_dir=cache_dir) as executor:
         store = existing or Store.create(store_path)
         with store:
             n_pending = len(pending_configs(configs, store))

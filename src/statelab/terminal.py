@@ -186,17 +186,19 @@ def results(console: Console, result: ExperimentResult) -> None:
 
 
 def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
-    """One line: whether the outcome theory predicts held, and where the run was saved."""
+    """Where the run was saved, then the last line: did the outcome theory predicts hold?"""
+    console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
     said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
     if result.claim_held is None:
         best = min(result.models, key=lambda n: result.models[n].test_nmse)
         ar = result.baselines["linear_ar"].test_nmse
-        console.print(
-            f"No floor to test against: best network {best} (NMSE {result.models[best].test_nmse:.4f}), "
-            f"linear AR {ar:.4f}.  Saved to {run_dir}",
-            style="bold",
+        text = (
+            f"No floor to test against (a real series): best network {best} with NMSE "
+            f"{result.models[best].test_nmse:.4f}; linear AR baseline {ar:.4f}."
         )
+        style = "bold"
     elif result.claim_held:
-        console.print(f"Expected outcome held: {said}.  Saved to {run_dir}", style="bold green")
+        text, style = f"Expected outcome held: {said}.", "bold green"
     else:
-        console.print(f"Expected outcome did NOT hold: {said}.  Saved to {run_dir}", style="bold red")
+        text, style = f"Expected outcome did NOT hold: {said}.", "bold red"
+    console.print(text, style=style, soft_wrap=True)
