@@ -107,8 +107,9 @@ def main() -> None:
     print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs |")
     print(f"| compile, epoch program of one model | {compile_one:.2f} s |")
     print(f"| compile, epoch program of both models | {compile_two:.2f} s |")
-    print(f"| `statelab run` end to end, cold compilation cache (median of 3) | {statistics.median(cold):.2f} s |")
-    print(f"| `statelab run` end to end, warm compilation cache (median of 3) | {statistics.median(warm):.2f} s |")
+    for label, times in (("cold", cold), ("warm", warm)):
+        median = statistics.median(times)
+        print(f"| `statelab run` end to end, {label} compilation cache (median of 3) | {median:.2f} s |")
 
 
 if __name__ == "__main__":

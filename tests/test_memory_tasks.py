@@ -135,7 +135,7 @@ def test_a_run_on_a_users_csv(tmp_path):
         ({"task": "sunspots", "input_len": 300}, "input_len is not a parameter of task sunspots"),
         ({"task": "moving-average", "alpha": 0.5}, "alpha is not a parameter"),
         ({"task": "delay", "delay": 0}, "delay must be an integer >= 1"),
-        ({"task": "delay", "delay": 250, "input_len": 1000}, "delay must be <"),
+        ({"task": "delay", "delay": 250, "input_len": 1000}, "delay must be small enough"),
         ({"task": "ema", "alpha": 0.0}, "alpha must be in (0, 1]"),
         ({"task": "ema", "alpha": 1.01}, "alpha must be in (0, 1]"),
         ({"task": "csv"}, "data must be the path of a CSV file"),

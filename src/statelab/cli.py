@@ -83,10 +83,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         text = getattr(args, name)
         if text is not None:
             section = FIELD_SECTION[name]
-            if isinstance(mapping.get(section), dict):  # a nested file: override inside its section
-                mapping[section] = {**mapping[section], name: parse_value(name, text)}
-            else:
-                mapping[name] = parse_value(name, text)
+            if isinstance(mapping.get(section), dict):  # the flag replaces the file's value
+                mapping[section] = {k: v for k, v in mapping[section].items() if k != name}
+            mapping[name] = parse_value(name, text)
     return from_mapping(mapping)
 
 
@@ -157,6 +156,36 @@ def write_atomically(path: Path, text: str) -> None:
         raise ConfigError(f"out must be a writable file path, got {str(path)!r} ({exc.strerror})") from None
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train both models on every config of a grid into a store, then draw the sweep report."""
+    from rich.console import Console
+
+    from statelab import sweep
+    from statelab.terminal import make_console
+
+    flags = {name: getattr(args, name) for name in FIELD_SECTION}
+    grid = sweep.grid_from_inputs(flags, args.seeds, args.config)
+    return sweep.sweep_command(
+        grid,
+        args.store,
+        args.out,
+        make_console(),
+        Console(stderr=True),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        cache_dir=None if args.no_cache else cache_dir(),
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Redraw a sweep's heatmaps, table, CSV and HTML from its store, without training."""
+    from rich.console import Console
+
+    from statelab import sweep
+
+    return sweep.report_command(args.store, args.out, Console(highlight=False))
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="statelab",
@@ -179,6 +208,26 @@ def build_parser() -> Parser:
     predict.add_argument("--out", metavar="FILE.csv", help="where to write predictions (default: stdout)")
     predict.set_defaults(func=cmd_predict)
     # More subcommands are registered below this line.
+    sweep = commands.add_parser(
+        "sweep",
+        help="train both models over a grid of configs and seeds into a results store",
+        description="Every config flag takes a value, a comma list (1,16), a half-open range a:b[:step] "
+        "(1:6 is 1..5) or a mix (1:4,8); --config takes a TOML grid file (lists or range strings). "
+        "Each trial trains both models; finished trials are skipped on a rerun.",
+    )
+    add_config_flags(sweep)
+    sweep.add_argument("--seeds", metavar="N", help="replicates per grid point: seed and model_seed + 0..N-1")
+    sweep.add_argument("--store", default="sweep.sqlite", metavar="PATH", help="SQLite results store")
+    sweep.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
+    sweep.add_argument("--workers", metavar="N", help="run on a local Dask cluster of N worker processes")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    sweep.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    sweep.set_defaults(func=cmd_sweep)
+
+    report = commands.add_parser("report", help="redraw a sweep's report from its store, without training")
+    report.add_argument("store", metavar="STORE", help="a results store written by `statelab sweep`")
+    report.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,11 +45,12 @@ def _fail(name: str, rule: str, value: Any) -> None:
     raise ConfigError(f"{name} must be {rule}, got {value!r}")
 
 
-def _int(name: str, value: Any, minimum: int) -> None:
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
+    rule = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(name, f"an integer >= {minimum}", value)
-    if value < minimum:
-        _fail(name, f"an integer >= {minimum}", value)
+        _fail(name, rule, value)
+    if value < minimum or (maximum is not None and value > maximum):
+        _fail(name, rule, value)
 
 
 def _float(obj: Any, name: str, rule: str, ok) -> None:
@@ -126,7 +128,7 @@ class TaskConfig:
         if self.amplitude is not None:
             _float(self, "amplitude", "> 0", lambda v: v > 0)
         if self.seed is not None:
-            _int("seed", self.seed, 0)
+            _int("seed", self.seed, 0, 2**32 - 1)  # NumPy's RandomState takes 32-bit seeds
         if self.task == "csv" and not (isinstance(self.data, str) and self.data):
             _fail("data", "the path of a CSV file for task csv", self.data)
         _int("lahead", self.lahead, 1)
@@ -151,10 +153,6 @@ class TaskConfig:
             _fail("train_fraction", rule, self.train_fraction)
         if self.lahead > n_train:
             _fail("lahead", f"<= the {n_train} training rows", self.lahead)
-        for name in ("tsteps", "delay"):
-            value = getattr(self, name)
-            if value is not None and value > n_test - 1:
-                _fail(name, f"< the {n_test} test rows, so some test rows have full history", value)
 
     @property
     def n_train(self) -> int:
@@ -215,15 +213,23 @@ class ExperimentConfig:
             self.check_rows(self.task.input_len)
 
     def check_rows(self, n_rows: int) -> None:
-        """Rules that depend on the number of rows: the task's, then whether batches can be filled."""
+        """Rules that depend on the number of rows: the task's, whether batches can be filled,
+        and whether some test rows are left once a reset stateful model's warm-up is excluded."""
         self.task.check_rows(n_rows)
         b = self.train.batch_size
         n_train, n_test = self.task.split(n_rows)
         if b > n_train:
             _fail("batch_size", f"<= the {n_train} training rows", b)
-        # The seed layout trims the test rows by `n_rows % batch_size`, as the original did.
-        if self.train.layout == "seed" and n_test - n_rows % b < b:
-            _fail("batch_size", f"small enough to fill a test batch of the {n_test} test rows", b)
+        if self.train.layout == "seed":
+            # As the original: training keeps whole batches, the test rows run from there to the
+            # last whole batch of the data, so it needs more whole batches than training has.
+            n_test = b * (n_rows // b - n_train // b)
+            if n_test < b:
+                _fail("batch_size", f"small enough to leave a whole test batch of the {n_rows} rows", b)
+        for name, warmup in (("tsteps", (self.task.tsteps or 1) - 1), ("delay", self.task.delay or 0)):
+            if warmup >= n_test:
+                value = getattr(self.task, name)
+                _fail(name, f"small enough to leave test rows with full history ({n_test} test rows)", value)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -250,19 +256,37 @@ def flatten(config: ExperimentConfig) -> dict[str, Any]:
     return {k: v for part in config.to_dict().values() for k, v in part.items()}
 
 
+def _plain(value: Any) -> Any:
+    """NumPy scalars (from np.arange grids, say) as the Python numbers they stand for."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
     """Build a config from flat keys, nested sections, or a mix; unknown keys are errors."""
     parts: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if key in parts[section]:
+            raise ConfigError(f"{key} must be given once, got it both flat and in [{section}]")
+        parts[section][key] = _plain(value)
+
     for key, value in mapping.items():
-        if key in SECTIONS and isinstance(value, Mapping):
+        if key in SECTIONS and (isinstance(value, Mapping) or key not in FIELD_SECTION):
+            # "task" is both a section and a field (the task's name): a table is the section.
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key} must be a table of {key} parameters, got {value!r}")
             for sub_key, sub_value in value.items():
                 if FIELD_SECTION.get(sub_key) != key:
-                    raise ConfigError(f"unknown parameter {key}.{sub_key}")
-                parts[key][sub_key] = sub_value
+                    raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
+                put(key, sub_key, sub_value)
         elif key in FIELD_SECTION:
-            parts[FIELD_SECTION[key]][key] = value
+            put(FIELD_SECTION[key], key, value)
         else:
-            raise ConfigError(f"unknown parameter {key!r}")
+            raise ConfigError(f"unknown parameter {key} = {value!r}")
     try:
         return ExperimentConfig(**{s: SECTIONS[s](**parts[s]) for s in SECTIONS})
     except TypeError as exc:  # pragma: no cover - guarded by the key checks above
@@ -294,5 +318,5 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"config must be a readable file, got {str(path)!r} ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config must be valid TOML, got {str(path)!r} ({exc})") from None

@@ -106,7 +106,8 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     models, preds = {}, {}
     for i, name in enumerate(train.MODELS):
         preds[name] = fitted.test_pred[i].reshape(-1)[scored]
-        warmup = tasks.warmup(config.task) if name == "stateful" and reset else 0
+        # A reset stateful model has no history for the first test rows; keep at least one row.
+        warmup = min(tasks.warmup(config.task), len(target) - 1) if name == "stateful" and reset else 0
         models[name] = evaluate.model_metrics(
             preds[name],
             target,
