@@ -140,6 +140,10 @@ def _verdict(converged: bool | None) -> str:
     return "n/a" if converged is None else "converged" if converged else "not converged"
 
 
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "no"
+
+
 def _number(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -153,10 +157,10 @@ def results(console: Console, result: ExperimentResult) -> None:
         ("test MSE", "right"),
         ("NMSE", "right"),
         ("floor NMSE", "right"),
-        ("verdict", "left"),
+        ("converged", "left"),
         ("expected", "left"),
     ]:
-        table.add_column(name, justify=justify)
+        table.add_column(name, justify=justify, no_wrap=True)
     for name, m in result.models.items():
         style = "bold red" if m.expected_converged not in (None, m.converged) else None
         table.add_row(
@@ -164,16 +168,15 @@ def results(console: Console, result: ExperimentResult) -> None:
             f"{m.test_mse:.4e}",
             f"{m.test_nmse:.4f}",
             _number(m.floor_nmse, ".4f"),
-            _verdict(m.converged),
-            _verdict(m.expected_converged),
+            _yes_no(m.converged),
+            _yes_no(m.expected_converged),
             style=style,
         )
-    labels = {
-        "last_value": "baseline: last value",
-        "linear_ar": f"baseline: linear AR({result.config.task.lahead})",
-    }
+    labels = {"last_value": "last value", "linear_ar": f"linear AR({result.config.task.lahead})"}
     for name, b in result.baselines.items():
         table.add_row(labels[name], f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "", style="dim")
+    table.caption = "last value, linear AR: baselines that see the same window and remember nothing"
+    table.caption_justify = "left"
     console.print(table)
     warm = result.models["stateful"].warmup_excluded
     if warm and result.floors is not None:
