@@ -191,7 +191,8 @@ class Store:
         path = Path(path)
         rule = "an existing statelab sweep store (an SQLite file written by `statelab sweep`)"
         if not path.is_file():
-            raise ConfigError(f"store must be {rule}, got {str(path)!r} (no such file)")
+            found = "not a file" if path.exists() else "no such file"
+            raise ConfigError(f"store must be {rule}, got {str(path)!r} ({found})")
         with open(path, "rb") as fh:
             header = fh.read(len(SQLITE_MAGIC))
         # An empty file is what sqlite3.connect leaves behind before the first write.

@@ -45,7 +45,9 @@ from typing import Any, Protocol
 from statelab import __version__
 from statelab.config import (
     FIELD_SECTION,
+    OPTIONAL_TASK_FIELDS,
     SECTIONS,
+    TASK_PARAMS,
     ConfigError,
     ExperimentConfig,
     config_hash,
@@ -58,7 +60,7 @@ from statelab.store import Store, TrialRecord, utc_now
 MAX_GROUP = 64  # trials per compiled program: 128 models side by side, still a few MB
 MAX_AXIS_VALUES = 100_000
 MAX_TRIALS = 1_000_000
-REPLICATE_FIELDS = ("seed", "model_seed")  # what `seeds` varies; reports pool over these
+SCHEDULER_TIMEOUT = 15.0  # seconds to reach a --scheduler before it counts as bad input
 RANGE_RULE = "a value, a comma list, or a range a:b[:step]"
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ def _range(name: str, kind: type, text: str, whole: str) -> list[Any]:
 def parse_values(name: str, text: str) -> tuple[Any, ...]:
     """The values of one axis from its command-line text: `16`, `1,16`, `1:6`, `1:4,8`, `lstm,gru`."""
     if name not in FIELD_SECTION:
-        raise ConfigError(f"unknown parameter {name!r}")
+        raise ConfigError(f"unknown parameter {name} = {text!r}")
     kind = field_type(name)
     values: list[Any] = []
     for item in str(text).split(","):
@@ -128,7 +130,7 @@ def parse_values(name: str, text: str) -> tuple[Any, ...]:
 def _toml_values(name: str, value: Any) -> tuple[Any, ...]:
     """A TOML entry: a scalar (fixed), an array (the values), or a string in flag syntax."""
     if name not in FIELD_SECTION:
-        raise ConfigError(f"unknown parameter {name!r}")
+        raise ConfigError(f"unknown parameter {name} = {value!r}")
     kind = field_type(name)
     if isinstance(value, str) and kind is not str:
         return parse_values(name, value)
@@ -147,15 +149,20 @@ def _toml_values(name: str, value: Any) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def parse_seeds(value: Any) -> int:
-    """`--seeds N` / `seeds = N`: replicates per grid point, an integer >= 1."""
+def positive_int(name: str, value: Any) -> int:
+    """An integer >= 1 from a flag's text or a TOML value; ConfigError otherwise."""
     try:
-        seeds = int(value) if isinstance(value, str) else value
+        number = int(value) if isinstance(value, str) else value
     except ValueError:
-        seeds = None
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"seeds must be an integer >= 1, got {value!r}")
-    return seeds
+        number = None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return number
+
+
+def parse_seeds(value: Any) -> int:
+    """`--seeds N` / `seeds = N`: replicates per grid point."""
+    return positive_int("seeds", value)
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -173,7 +180,7 @@ def load_grid(path: str | Path) -> Grid:
         if key in SECTIONS and isinstance(value, dict):
             for sub_key, sub_value in value.items():
                 if FIELD_SECTION.get(sub_key) != key:
-                    raise ConfigError(f"unknown parameter {key}.{sub_key}")
+                    raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
                 axes[sub_key] = _toml_values(sub_key, sub_value)
         else:
             axes[key] = _toml_values(key, value)
@@ -192,12 +199,36 @@ def grid_from_inputs(
     return Grid(axes, base.seeds if seeds is None else parse_seeds(seeds))
 
 
+def nested(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: value} -> {section: {field: value}}: unambiguous even for the field `task`."""
+    out: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for name, value in flat.items():
+        out[FIELD_SECTION[name]][name] = value
+    return out
+
+
 def replicate(config: ExperimentConfig, r: int) -> ExperimentConfig:
     """Replicate r of a grid point: both seeds moved by r (a real series has no data seed)."""
-    seeds: dict[str, int] = {"model_seed": config.model.model_seed + r}
-    if config.task.seed is not None:
-        seeds["seed"] = config.task.seed + r
-    return config.replace(**seeds) if r else config
+    if r == 0:
+        return config
+    parts = config.to_dict()
+    parts["model"]["model_seed"] += r
+    if parts["task"]["seed"] is not None:
+        parts["task"]["seed"] += r
+    return from_mapping(parts)
+
+
+def applicable(point: Mapping[str, Any]) -> dict[str, Any]:
+    """A point without the task parameters its task does not take.
+
+    With `task` as an axis, each task parameter applies to the tasks that take it: a grid of
+    tasks moving-average,delay and tsteps 2,3 gives moving-average at tsteps 2 and 3, and delay
+    once (equal configs are kept once). With a single task, such a parameter stays an error.
+    """
+    if point.get("task") not in TASK_PARAMS:
+        return dict(point)  # an unknown task: let validation name it
+    takes = TASK_PARAMS[point["task"]]
+    return {k: v for k, v in point.items() if k not in OPTIONAL_TASK_FIELDS or k in takes}
 
 
 def _point_label(point: Mapping[str, Any]) -> str:
@@ -213,11 +244,14 @@ def expand(grid: Grid) -> list[ExperimentConfig]:
     if grid.n_points * grid.seeds > MAX_TRIALS:
         raise ConfigError(f"grid must have at most {MAX_TRIALS} trials, got {grid.n_points * grid.seeds}")
     names = list(grid.axes)
+    several_tasks = len(grid.axes.get("task", ())) > 1
     configs: dict[str, ExperimentConfig] = {}
     for values in itertools.product(*grid.axes.values()):
         point = dict(zip(names, values))
+        if several_tasks:
+            point = applicable(point)
         try:
-            base = from_mapping(point)
+            base = from_mapping(nested(point))
             for r in range(grid.seeds):
                 configs.setdefault(config_hash(config := replicate(base, r)), config)
         except ConfigError as exc:
@@ -456,7 +490,7 @@ class OnDask:
 
 @contextmanager
 def open_executor(
-    workers: int | None = None,
+    workers: int | str | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
@@ -468,8 +502,8 @@ def open_executor(
     """
     if workers is not None and scheduler is not None:
         raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers is not None:
+        workers = positive_int("workers", workers)
     if scheduler is None and workers is None:
         if cache_dir is not None:
             from statelab.train import enable_compilation_cache
@@ -483,7 +517,7 @@ def open_executor(
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=15)
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"scheduler must be the address of a running Dask scheduler, got {scheduler!r} ({exc})"
@@ -497,7 +531,7 @@ def open_executor(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: the HTTP server always starts; 8787 may be taken
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:
@@ -606,10 +640,13 @@ def exit_status(failed: int) -> int:
 # Command-line glue: `statelab sweep` and `statelab report` call these after parsing.
 
 
-def default_report_dir(store_path: str | Path) -> Path:
-    """sweep.sqlite -> sweep-report/ beside it."""
+def report_directory(store_path: str | Path, out: str | Path | None) -> Path:
+    """`out`, or by default sweep.sqlite -> sweep-report/ beside the store."""
     path = Path(store_path)
-    return path.with_name(f"{path.stem}-report")
+    report_dir = path.with_name(f"{path.stem}-report") if out is None else Path(out)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ConfigError(f"out must be a directory, got {str(report_dir)!r} (a file)")
+    return report_dir
 
 
 @contextmanager
@@ -644,7 +681,7 @@ def sweep_command(
     out: str | Path | None,
     console: Any,
     err_console: Any,
-    workers: int | None = None,
+    workers: int | str | None = None,
     scheduler: str | None = None,
     cache_dir: str | Path | None = None,
 ) -> int:
@@ -653,22 +690,25 @@ def sweep_command(
     Every check (grid, store file, cluster) happens before the store is created.
     """
     configs = expand(grid)
-    store_path = Path(store_path)
-    existing = Store.open(store_path) if store_path.exists() else None
-    with open_executor(workers, scheduler, cache_dir=cache_dir) as executor:
-        store = existing or Store.create(store_path)
-        with store:
-            n_pending = len(pending_configs(configs, store))
-            console.print(
-                f"{len(configs)} trials ({grid.n_points} grid points x {grid.seeds} seeds), "
-                f"{len(configs) - n_pending} already in {store_path}; running {n_pending} "
-                f"({executor.description})"
-            )
-            with terminal_progress(err_console, n_pending) as progress:
-                outcome = run_sweep(configs, store, executor, progress)
-            _print_outcome(console, outcome)
-            report = write_store_report(store, default_report_dir(store_path) if out is None else Path(out))
-    console.print(f"Report: {report}")
+    store_path, report_dir = Path(store_path), report_directory(store_path, out)
+    if store_path.exists():
+        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now
+    with (
+        open_executor(workers, scheduler, cache_dir=cache_dir) as executor,
+        Store.create(store_path) as store,
+    ):
+        n_pending = len(pending_configs(configs, store))
+        console.print(
+            f"{len(configs)} trials ({grid.n_points} grid points x {grid.seeds} seeds), "
+            f"{len(configs) - n_pending} already in {store_path}; running {n_pending} "
+            f"({executor.description})",
+            soft_wrap=True,
+        )
+        with terminal_progress(err_console, n_pending) as progress:
+            outcome = run_sweep(configs, store, executor, progress)
+        _print_outcome(console, outcome)
+        report = write_store_report(store, report_dir)
+    console.print(f"Report: {report}", soft_wrap=True)
     return exit_status(outcome.failed)
 
 
@@ -677,10 +717,13 @@ def _print_outcome(console: Any, outcome: SweepOutcome) -> None:
     console.print(
         f"Ran {outcome.ran} trials in {outcome.wall_s:.1f} s ({per_trial:.0f} ms per trial, "
         f"{outcome.groups} groups, {outcome.shapes} compiled shapes); skipped {outcome.skipped}; "
-        f"failed {outcome.failed}."
+        f"failed {outcome.failed}.",
+        soft_wrap=True,
     )
     for record in outcome.failures[:10]:
-        console.print(f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False)
+        console.print(
+            f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False, soft_wrap=True
+        )
     if outcome.failed > 10:
         console.print(f"  ... and {outcome.failed - 10} more (see the store or the report)")
 
@@ -693,7 +736,8 @@ def write_store_report(store: Store, out: Path) -> Path:
 
 def report_command(store_path: str | Path, out: str | Path | None, console: Any) -> int:
     """`statelab report STORE`: redraw heatmaps, table, CSV and HTML from the store alone."""
+    report_dir = report_directory(store_path, out)
     with Store.open(store_path) as store:
-        report = write_store_report(store, default_report_dir(store_path) if out is None else Path(out))
-    console.print(f"Report: {report}")
+        report = write_store_report(store, report_dir)
+    console.print(f"Report: {report}", soft_wrap=True)
     return 0

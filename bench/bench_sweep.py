@@ -1,0 +1,142 @@
+"""Benchmark of `statelab sweep`: the full phase diagram, end to end.
+
+    python bench/bench_sweep.py [--repeats 3]   # prints a Markdown section for bench/RESULTS.md
+
+Grid: tsteps 1..5 x lahead 1..5 x 5 seeds at the reference size (1000 rows, batch 1, 10 epochs):
+125 trials, each training a stateful and a stateless model, 250 trainings. The original Keras
+example takes about 2.3 ms per batch-1 step, 8000 steps per training, so about 18 s per training
+and 80 minutes for the 250.
+
+Each measurement is the wall time of `statelab sweep` as a subprocess, from process start
+(Python and JAX imports included) to exit (store written, report drawn), into a fresh store:
+- in-process (the default: groups of different shapes on as many threads as cores);
+- on a local Dask cluster, `--workers 2` (cluster start-up and worker imports included);
+- in-process with a warm compilation cache (a second sweep sharing the first one's cache).
+Cold runs point the compilation cache at a new empty directory. The median of `--repeats` runs
+is reported with the min and max; the machine's load average is printed beside them because the
+two cores may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GRID = ["--tsteps", "1:6", "--lahead", "1:6", "--seeds", "5"]
+TRIALS = 5 * 5 * 5
+TRAININGS = 2 * TRIALS
+KERAS_MINUTES = 80
+
+
+def machine() -> str:
+    import jax
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, jax {jax.__version__}"
+    )
+
+
+def sweep_seconds(extra: list[str], cache: Path, workdir: Path) -> float:
+    """Wall time of one `statelab sweep` of the grid into a fresh store."""
+    store = workdir / f"s{time.monotonic_ns()}.sqlite"
+    env = {**os.environ, "STATELAB_CACHE_DIR": str(cache)}
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "statelab", "sweep", *GRID, *extra, "--store", str(store)],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - start
+    (count,) = sqlite3.connect(store).execute("SELECT COUNT(*) FROM trials WHERE status = 'ok'").fetchone()
+    assert count == TRIALS, f"{count} of {TRIALS} trials finished"
+    return seconds
+
+
+def measure(name: str, extra: list[str], repeats: int, warm: bool, workdir: Path) -> dict:
+    times, loads = [], []
+    for _ in range(repeats):
+        cache = Path(tempfile.mkdtemp(dir=workdir))
+        if warm:
+            sweep_seconds(extra, cache, workdir)  # fills the cache
+        loads.append(os.getloadavg()[0])
+        times.append(sweep_seconds(extra, cache, workdir))
+    return {"name": name, "times": times, "load": max(loads)}
+
+
+def phase_table(workdir: Path) -> str:
+    """Median normalised test MSE per cell of the last store (a check that the runs were real)."""
+    from statelab.report.sweep import summarise
+    from statelab.store import Store
+
+    store = max(workdir.glob("s*.sqlite"), key=lambda p: p.stat().st_mtime)
+    with Store.open(store) as opened:
+        points = summarise(opened.records()).points
+    lines = ["| tsteps \\ lahead | " + " | ".join(str(la) for la in range(1, 6)) + " |", "|---" * 6 + "|"]
+    for t in range(1, 6):
+        cells = []
+        for la in range(1, 6):
+            p = next(p for p in points if p.x == t and p.lahead == la)
+            cells.append(f"{p.nmse['stateful'].median:.2f} / {p.nmse['stateless'].median:.2f}")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        results = [
+            measure("in-process (default), cold compile cache", [], args.repeats, False, workdir),
+            measure(
+                "local Dask cluster, `--workers 2`, cold cache",
+                ["--workers", "2"],
+                args.repeats,
+                False,
+                workdir,
+            ),
+            measure("in-process, warm compile cache", [], args.repeats, True, workdir),
+        ]
+        table = phase_table(workdir)
+
+    print("## Sweep: the phase diagram (`bench/bench_sweep.py`)\n")
+    print(f"Machine: {machine()}.\n")
+    print(
+        f"`statelab sweep {' '.join(GRID)}` at the reference size (1000 rows, batch 1, 10 epochs): "
+        f"{TRIALS} trials, {TRAININGS} trainings. Wall time of the whole command (imports, training, "
+        f"store, report), median of {args.repeats} runs [min, max]; target <= 20 s. The original Keras "
+        f"example would need about {KERAS_MINUTES} minutes for the same {TRAININGS} trainings.\n"
+    )
+    print("| mode | wall time (s) | per trial (ms) | per training (ms) | load avg |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        med = statistics.median(r["times"])
+        print(
+            f"| {r['name']} | {med:.1f} [{min(r['times']):.1f}, {max(r['times']):.1f}] | "
+            f"{1000 * med / TRIALS:.0f} | {1000 * med / TRAININGS:.0f} | {r['load']:.2f} |"
+        )
+    print("\nMedian normalised test MSE over 5 seeds, stateful / stateless (last run):\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

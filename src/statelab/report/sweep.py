@@ -1,0 +1,546 @@
+"""The report of a sweep store: phase-diagram heatmaps, a table, CSV files and report.html.
+
+The experiment's claim is a boundary. A stateless model sees only its window of `lahead` inputs,
+so on the moving-average task it can converge only where `lahead >= tsteps`; a stateful model
+carries its state and can converge everywhere. Each heatmap cell is one grid point (tsteps x
+lahead), coloured by the median normalised test MSE over its seeds and annotated with that median
+and the seeds' min-max spread; the predicted boundary is drawn as a staircase between the cells
+with `lahead < tsteps` and those with `lahead >= tsteps`. A third panel shows stateful minus
+stateless (per seed, then the median): blue where state helps.
+
+Any other parameter that varies in the store (batch_size, cell, ...) splits the report into
+facets, one row of heatmaps each. Seeds (`seed`, `model_seed`) are replicates and are pooled.
+For the `delay` and `ema` tasks the x axis is `delay` or `alpha` and the boundary is the one their
+analytic floors predict (stateless `expected_converged`).
+
+Reads only the records of the store; never trains, never imports JAX. Figures are drawn on
+`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no global state); every file is
+written to a hidden sibling and renamed into place.
+
+Outputs in the report directory:
+    heatmap.png (or heatmap-<facet>.png per facet), summary.csv (one row per grid point),
+    trials.csv (one row per trial, failed ones included), report.html (self-contained).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from statelab.config import CONVERGED_NMSE
+from statelab.report.html import esc, image, page, table
+from statelab.store import TrialRecord
+
+MODELS = ("stateful", "stateless")
+DIFFERENCE = "difference"  # stateful - stateless, per trial
+X_PARAM = {"moving-average": "tsteps", "delay": "delay", "ema": "alpha"}  # what sets the target
+Y_PARAM = "lahead"
+REPLICATES = ("seed", "model_seed")
+DPI = 100
+METRIC_KEYS = ("test_mse", "test_nmse", "floor_nmse", "converged")  # per model, in trials.csv
+BOUNDARY_STYLE = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A finished trial, flat: its parameters and what each model reached."""
+
+    params: dict[str, Any]  # every config field
+    nmse: dict[str, float]  # stateful, stateless, difference
+    floor_nmse: dict[str, float | None]
+    converged: dict[str, bool]
+    expected: dict[str, bool | None]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A quantity over the seeds of a grid point."""
+
+    median: float
+    q1: float
+    q3: float
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        v = np.asarray(values, float)
+        q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+        return cls(float(median), float(q1), float(q3), float(v.min()), float(v.max()))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: its trials over seeds, summarised."""
+
+    facet: tuple[tuple[str, Any], ...]  # the other varying parameters, (name, value) pairs
+    x_param: str  # tsteps (moving-average), delay or alpha
+    x: Any
+    lahead: int
+    n: int  # seeds
+    nmse: dict[str, Spread]  # stateful, stateless, difference
+    floor_nmse: dict[str, float | None]
+    converged: dict[str, int]  # seeds that converged, per model
+    expected: dict[str, bool | None]  # what the analytic floor predicts
+
+    def median_converged(self, model: str) -> bool:
+        return self.nmse[model].median < CONVERGED_NMSE
+
+
+@dataclass(frozen=True)
+class Summary:
+    points: list[Point]
+    facet_params: list[str]
+    trials: list[Trial]
+    failures: list[TrialRecord]
+
+
+# ---------------------------------------------------------------------------------------------
+# From records to grid points
+
+
+def flat_config(config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {k: v for section in config.values() for k, v in section.items()}
+
+
+def to_trial(record: TrialRecord) -> Trial:
+    models = record.metrics["models"]
+    nmse = {m: float(models[m]["test_nmse"]) for m in MODELS}
+    nmse[DIFFERENCE] = nmse["stateful"] - nmse["stateless"]
+    return Trial(
+        params=flat_config(record.config),
+        nmse=nmse,
+        floor_nmse={m: models[m].get("floor_nmse") for m in MODELS},
+        converged={m: bool(models[m]["converged"]) for m in MODELS},
+        expected={m: models[m].get("expected_converged") for m in MODELS},
+    )
+
+
+def x_param(params: Mapping[str, Any]) -> str | None:
+    return X_PARAM.get(params.get("task", "moving-average"))
+
+
+def _varying(params: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Parameters with more than one value, in config order. None is not a value: it marks a
+    parameter a task does not take, which the task (if it varies) already tells apart."""
+    names: dict[str, set] = defaultdict(set)
+    for flat in params:
+        for name, value in flat.items():
+            if value is not None:
+                names[name].add(value)
+    return [name for name, values in names.items() if len(values) > 1]
+
+
+def varying(trials: Sequence[Trial]) -> list[str]:
+    return _varying(t.params for t in trials)
+
+
+def summarise(records: Iterable[TrialRecord]) -> Summary:
+    """Group the successful trials into grid points: facet x (tsteps or its kin) x lahead."""
+    records = list(records)
+    trials = [to_trial(r) for r in records if r.ok]
+    axes = {Y_PARAM, *REPLICATES, *X_PARAM.values()}
+    facet_params = [p for p in varying(trials) if p not in axes]
+    cells: dict[tuple, list[Trial]] = defaultdict(list)
+    for trial in trials:
+        facet = tuple((p, trial.params.get(p)) for p in facet_params)
+        xp = x_param(trial.params)
+        x = trial.params.get(xp) if xp else None
+        cells[(facet, xp or "-", x, trial.params[Y_PARAM])].append(trial)
+    points = []
+    for (facet, xp, x, lahead), members in cells.items():
+        first = members[0]
+        points.append(
+            Point(
+                facet=facet,
+                x_param=xp,
+                x=x,
+                lahead=lahead,
+                n=len(members),
+                nmse={k: Spread.of([t.nmse[k] for t in members]) for k in (*MODELS, DIFFERENCE)},
+                floor_nmse=first.floor_nmse,
+                converged={m: sum(t.converged[m] for t in members) for m in MODELS},
+                expected=first.expected,
+            )
+        )
+    points.sort(key=lambda p: (_sortable(p.facet), _sortable(p.x), p.lahead))
+    return Summary(points, facet_params, trials, [r for r in records if not r.ok])
+
+
+def _sortable(value: Any) -> Any:
+    """Sort keys that tolerate None next to numbers or words."""
+    if isinstance(value, tuple):
+        return tuple(_sortable(v) for v in value)
+    return (value is None, str(type(value)), value if value is not None else 0)
+
+
+def facets(points: Sequence[Point]) -> dict[tuple, list[Point]]:
+    out: dict[tuple, list[Point]] = defaultdict(list)
+    for point in points:
+        out[point.facet].append(point)
+    return dict(out)
+
+
+def facet_label(facet: tuple[tuple[str, Any], ...]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in facet)
+
+
+def facet_slug(facet: tuple[tuple[str, Any], ...]) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(f"{k}={v}" for k, v in facet))
+
+
+# ---------------------------------------------------------------------------------------------
+# Heatmaps
+
+
+def predicted_converged(point: Point) -> bool | None:
+    """Where theory says a stateless model can converge: lahead >= tsteps on the reference task,
+    elsewhere what the task's analytic floor says."""
+    if point.x_param == "tsteps":
+        return point.lahead >= point.x
+    return point.expected["stateless"]
+
+
+def boundary_segments(grid: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Edges between cells on different sides of the boundary. grid: (ny, nx) of True/False/None,
+    cell (j, i) centred at (i, j)."""
+    ny, nx = grid.shape
+    segments = []
+    for j in range(ny):
+        for i in range(nx):
+            here = grid[j, i]
+            if here is None:
+                continue
+            if i + 1 < nx and grid[j, i + 1] is not None and grid[j, i + 1] != here:
+                segments.append([(i + 0.5, j - 0.5), (i + 0.5, j + 0.5)])
+            if j + 1 < ny and grid[j + 1, i] is not None and grid[j + 1, i] != here:
+                segments.append([(i - 0.5, j + 0.5), (i + 0.5, j + 0.5)])
+    return segments
+
+
+def _num(value: float) -> str:
+    """Two decimals, without the "-0.00" of a tiny negative difference."""
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def _fmt_tick(value: Any) -> str:
+    if value is None:  # a real series: no parameter sets its target
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
+    """Stateful, stateless and their difference over x (tsteps) x lahead, for one facet."""
+    xs = sorted({p.x for p in points}, key=_sortable)
+    ys = sorted({p.lahead for p in points})
+    at = {(xs.index(p.x), ys.index(p.lahead)): p for p in points}
+    nx, ny = len(xs), len(ys)
+    medians = {k: np.full((ny, nx), np.nan) for k in (*MODELS, DIFFERENCE)}
+    predicted = np.full((ny, nx), None, dtype=object)
+    for (i, j), p in at.items():
+        for k in medians:
+            medians[k][j, i] = p.nmse[k].median
+        predicted[j, i] = predicted_converged(p)
+
+    width, height = 0.85 * nx + 2.0, 0.62 * ny + 1.9
+    fig = Figure(figsize=(3 * width, height + 0.7), layout="constrained")
+    axes = fig.subplots(1, 3)
+    finite = [v for k in MODELS for v in medians[k].ravel() if np.isfinite(v)]
+    top = max(1.0, max(finite, default=1.0))
+    limit = max([0.1, *(abs(v) for v in medians[DIFFERENCE].ravel() if np.isfinite(v))])
+    panels = [
+        ("stateful", "stateful: normalised test MSE", "YlOrRd", {"vmin": 0.0, "vmax": top}),
+        ("stateless", "stateless: normalised test MSE", "YlOrRd", {"vmin": 0.0, "vmax": top}),
+        (DIFFERENCE, "stateful − stateless", "RdBu_r", {"norm": TwoSlopeNorm(0.0, -limit, limit)}),
+    ]
+    segments = boundary_segments(predicted)
+    x_name = points[0].x_param
+    for ax, (key, panel_title, cmap, scale) in zip(axes, panels):
+        shown = ax.imshow(medians[key], origin="lower", cmap=cmap, aspect="auto", **scale)
+        fig.colorbar(shown, ax=ax, shrink=0.9)
+        for (i, j), p in at.items():
+            s = p.nmse[key]
+            dark = shown.norm(s.median) > 0.75 or (key == DIFFERENCE and shown.norm(s.median) < 0.2)
+            colour = "white" if dark else "black"
+            ax.text(
+                i,
+                j + (0.1 if p.n > 1 else 0),
+                _num(s.median),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color=colour,
+            )
+            if p.n > 1:  # the seeds' spread
+                ax.text(
+                    i,
+                    j - 0.2,
+                    f"[{_num(s.lo)}, {_num(s.hi)}]",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color=colour,
+                )
+        if segments:
+            ax.add_collection(LineCollection(segments, **BOUNDARY_STYLE))
+        ax.set_xticks(range(nx), [_fmt_tick(x) for x in xs])
+        ax.set_yticks(range(ny), [_fmt_tick(y) for y in ys])
+        ax.set_xlabel("" if x_name == "-" else x_name)
+        ax.set_ylabel(Y_PARAM)
+        ax.set_title(panel_title, fontsize=10)
+    n_seeds = sorted({p.n for p in points})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    spread = "; [min, max] over seeds beneath" if n_seeds[-1] > 1 else ""
+    fig.suptitle(f"{title}median over {seeds} seed{'s' * (n_seeds[-1] > 1)}{spread}", fontsize=10)
+    if segments:
+        rule = "lahead = tsteps" if x_name == "tsteps" else "the stateless floor"
+        label = f"predicted boundary ({rule}): stateless can converge on the side with lahead above it"
+        fig.legend(handles=[Line2D([], [], **BOUNDARY_STYLE, label=label)], loc="outside lower center")
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)  # attaches itself to the figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and CSV
+
+
+def _cell(s: Spread, n: int) -> str:
+    return f"{s.median:.3f}" if n == 1 else f"{s.median:.3f} [{s.lo:.3f}, {s.hi:.3f}]"
+
+
+def _opt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _verdict(value: bool | None) -> str:
+    return "—" if value is None else ("converges" if value else "does not")
+
+
+def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
+    """The grid-point table of the HTML page."""
+    x_params = sorted({p.x_param for p in summary.points})
+    header = [
+        *summary.facet_params,
+        x_params[0] if len(x_params) == 1 else "target parameter",
+        Y_PARAM,
+        "seeds",
+        "stateful nMSE median [min, max]",
+        "stateless nMSE median [min, max]",
+        "stateless floor",
+        "stateful converged",
+        "stateless converged",
+        "stateless predicted",
+    ]
+    rows = []
+    for p in summary.points:
+        rows.append(
+            [
+                *(v for _, v in p.facet),
+                _fmt_tick(p.x) if len(x_params) == 1 else f"{p.x_param}={_fmt_tick(p.x)}",
+                p.lahead,
+                p.n,
+                _cell(p.nmse["stateful"], p.n),
+                _cell(p.nmse["stateless"], p.n),
+                _opt(p.floor_nmse["stateless"]),
+                f"{p.converged['stateful']}/{p.n}",
+                f"{p.converged['stateless']}/{p.n}",
+                _verdict(p.expected["stateless"]),
+            ]
+        )
+    return header, rows
+
+
+def summary_csv(summary: Summary) -> str:
+    """One row per grid point, numbers in full precision."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    stats = ("median", "q1", "q3", "min", "max")
+    header = [*summary.facet_params, "x_param", "x", Y_PARAM, "seeds"]
+    for k in (*MODELS, DIFFERENCE):
+        header += [f"{k}_nmse_{s}" for s in stats]
+    header += [f"{m}_{s}" for m in MODELS for s in ("floor_nmse", "converged", "expected_converged")]
+    writer.writerow(header)
+    for p in summary.points:
+        row: list[Any] = [*(v for _, v in p.facet), p.x_param, p.x, p.lahead, p.n]
+        for k in (*MODELS, DIFFERENCE):
+            s = p.nmse[k]
+            row += [repr(s.median), repr(s.q1), repr(s.q3), repr(s.lo), repr(s.hi)]
+        for m in MODELS:
+            row += [p.floor_nmse[m], p.converged[m], p.expected[m]]
+        writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue()
+
+
+def trials_csv(records: Sequence[TrialRecord]) -> str:
+    """One row per trial, failed ones included: every config field, key metrics, timings, error."""
+    fields: dict[str, None] = {}
+    for r in records:
+        fields.update(dict.fromkeys(flat_config(r.config)))
+    metric_cols = [f"{m}_{k}" for m in MODELS for k in METRIC_KEYS]
+    header = ["config_hash", "status", *fields, *metric_cols, "claim_held", "train_s", "finished_at", "error"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for r in records:
+        params = flat_config(r.config)
+        models = (r.metrics or {}).get("models", {})
+        metrics = [
+            models.get(m, {}).get(k)
+            for m in MODELS
+            for k in ("test_mse", "test_nmse", "floor_nmse", "converged")
+        ]
+        row = [
+            r.config_hash,
+            r.status,
+            *(params.get(f) for f in fields),
+            *metrics,
+            (r.metrics or {}).get("claim_held"),
+            r.timings.get("train_s"),
+            r.finished_at,
+            r.error,
+        ]
+        writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+def agreement(points: Sequence[Point], model: str) -> tuple[int, int]:
+    """(grid points where the median verdict matches the prediction, points with a prediction)."""
+    judged = [p for p in points if p.expected[model] is not None]
+    return sum(p.median_converged(model) == p.expected[model] for p in judged), len(judged)
+
+
+def verdict_html(summary: Summary) -> str:
+    lines = []
+    all_held = True
+    for model in MODELS:
+        held, judged = agreement(summary.points, model)
+        if judged:
+            all_held &= held == judged
+            lines.append(
+                f"{model}: the median over seeds converged exactly where theory predicts at "
+                f"{held} of {judged} grid points"
+            )
+    if not lines:
+        return '<p class="note">No analytic floor applies to these tasks: nothing to predict.</p>'
+    cls = "ok" if all_held else "bad"
+    return f'<p class="verdict {cls}">' + "<br>".join(esc(s) for s in lines) + "</p>"
+
+
+def failures_html(failures: Sequence[TrialRecord], params: Sequence[str]) -> str:
+    if not failures:
+        return ""
+    rows = []
+    for r in failures:
+        flat = flat_config(r.config)
+        rows.append([r.config_hash[:12], ", ".join(f"{p}={flat.get(p)}" for p in params), r.error])
+    return f"<h2>Failed trials ({len(failures)})</h2>" + table(["trial", "parameters", "error"], rows)
+
+
+def render_html(summary: Summary, images: Mapping[str, bytes], source: str, files: Sequence[str]) -> str:
+    n_ok, n_failed = len(summary.trials), len(summary.failures)
+    body = [
+        "<h1>statelab sweep</h1>",
+        f'<p class="sub">{n_ok} finished trials, {n_failed} failed, from <code>{esc(source)}</code></p>',
+        verdict_html(summary),
+        '<p class="note">Normalised MSE is test MSE / var(y): 0 is perfect, 1 is predicting the mean. '
+        f"A model converged when it is below {CONVERGED_NMSE}. Each cell is the median over seeds, with "
+        "the seeds' min–max beneath it. The dashed staircase is the predicted boundary "
+        "(lahead = tsteps on the moving-average task): a stateless model sees only its window, so it "
+        "can converge only on the side where lahead &gt;= tsteps; a stateful model carries its state "
+        "and can converge everywhere. The third panel is stateful − stateless: blue where state helps.</p>",
+    ]
+    for title, png in images.items():
+        body.append(f"<h2>{esc(title)}</h2>{image(png, title)}")
+    header, rows = summary_rows(summary)
+    body.append("<h2>Grid points</h2>" + table(header, rows))
+    body.append(failures_html(summary.failures, sorted(varying_all(summary))))
+    body.append(
+        "<h2>Files</h2>" + table(["file", "content"], [(f, FILE_NOTES.get(f, "heatmaps")) for f in files])
+    )
+    return page("statelab sweep", "".join(body))
+
+
+def varying_all(summary: Summary) -> set[str]:
+    """Parameters that vary among all trials, failed ones included."""
+    params = [*(flat_config(r.config) for r in summary.failures), *(t.params for t in summary.trials)]
+    return {*_varying(params), Y_PARAM}
+
+
+FILE_NOTES = {
+    "summary.csv": "one row per grid point: median, quartiles, min and max over seeds",
+    "trials.csv": "one row per trial (failed ones included): parameters, metrics, error",
+    "report.html": "this page",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a hidden sibling, then rename: a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
+    """Every file of the report, in memory: {file name: content}."""
+    summary = summarise(records)
+    by_facet = facets(summary.points)
+    images: dict[str, bytes] = {}  # file name -> PNG
+    titles: dict[str, bytes] = {}  # section title -> PNG
+    for facet, points in by_facet.items():
+        name = "heatmap.png" if len(by_facet) == 1 else f"heatmap-{facet_slug(facet)}.png"
+        label = facet_label(facet)
+        images[name] = png_bytes(heatmap_figure(points, f"{label}: " if label else ""))
+        titles[f"Phase diagram: {label}" if label else "Phase diagram"] = images[name]
+    files = {
+        **images,
+        "summary.csv": summary_csv(summary).encode(),
+        "trials.csv": trials_csv(records).encode(),
+    }
+    html = render_html(summary, titles, source, [*files, "report.html"])
+    return {**files, "report.html": html.encode("utf-8")}
+
+
+def write_report(records: Sequence[TrialRecord], out: str | Path, source: str = "") -> Path:
+    """Draw the report of `records` into directory `out`; returns the path of report.html.
+
+    Everything is rendered in memory first, so a failure leaves no partial report behind.
+    Heatmaps of facets an earlier report drew and this one does not are removed.
+    """
+    files = render(list(records), source)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    for stale in out.glob("heatmap*.png"):
+        if stale.name not in files:
+            stale.unlink()
+    return out / "report.html"
