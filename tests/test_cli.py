@@ -164,3 +164,14 @@ def test_console_script_and_python_dash_m_run(tmp_path):
         assert result.stderr == "statelab: error: tsteps must be an integer >= 1, got 0\n"
     result = subprocess.run([sys.executable, "-m", "statelab", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("statelab ")
+
+
+def test_python_dash_m_run_exits_zero_with_all_output_and_files(tmp_path):
+    """The fast exit after a run loses neither printed output nor written files."""
+    out = tmp_path / "r"
+    argv = [sys.executable, "-m", "statelab", "run", *SMALL, "--out", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().splitlines()[-1].startswith("Expected outcome")
+    assert (out / "report.html").stat().st_size > 10_000
+    assert json.loads((out / "metrics.json").read_text())["schema_version"] == 1

@@ -1,3 +1,3 @@
-from statelab.cli import main
+from statelab.cli import entry_point
 
-raise SystemExit(main())
+entry_point()
