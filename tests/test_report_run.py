@@ -120,6 +120,22 @@ def test_a_run_without_floors_still_reports(fresh_copy: Path) -> None:
     assert imread(fresh_copy / "history.png").shape[0] > 250
 
 
+def test_html_shows_the_baselines_and_unknown_verdicts_as_not_applicable(fresh_copy: Path) -> None:
+    metrics = json.loads((fresh_copy / "metrics.json").read_text())
+    for m in metrics["models"].values():
+        m["expected_converged"] = None
+    (fresh_copy / "metrics.json").write_text(json.dumps(metrics))
+    write_run_report(fresh_copy)
+    html = html_of(fresh_copy)
+    ar = metrics["baselines"]["linear_ar"]["test_nmse"]
+    assert (
+        f"<td>baseline: linear AR on the window</td><td>{fmt(metrics['baselines']['linear_ar']['test_mse'])}"
+        in html
+    )
+    assert fmt(ar) in html and "baseline: last value" in html
+    assert html.count("<td>n/a</td>") == len(metrics["models"])
+
+
 def test_report_reads_files_and_never_trains(fresh_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_training(*args, **kwargs):
         raise AssertionError("the report must not train")

@@ -328,9 +328,11 @@ def failure_hint(config: ExperimentConfig, models: Mapping[str, Mapping[str, Any
     return "The stateful model may need more epochs or more training rows."
 
 
-def results_table(models: Mapping[str, Mapping[str, Any]]) -> str:
-    def verdict(ok: bool) -> str:
-        return "converged" if ok else "not converged"
+def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[str, Mapping[str, Any]]) -> str:
+    """Both models, then the baselines (which see the same window and remember nothing)."""
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "converged" if ok else "not converged"
 
     rows = [
         (
@@ -343,6 +345,11 @@ def results_table(models: Mapping[str, Mapping[str, Any]]) -> str:
             verdict(m["expected_converged"]),
         )
         for name, m in models.items()
+    ]
+    labels = {"last_value": "baseline: last value", "linear_ar": "baseline: linear AR on the window"}
+    rows += [
+        (labels.get(name, name), fmt(b["test_mse"]), fmt(b["test_nmse"]), fmt(b["test_nmse"]), "", "", "")
+        for name, b in baselines.items()
     ]
     header = (
         "model",
@@ -405,7 +412,12 @@ def generic_why_html(metrics: Mapping[str, Any]) -> str:
 
 def config_table(config: ExperimentConfig) -> str:
     sections = config.to_dict().items()
-    rows = [(section, key, value) for section, part in sections for key, value in part.items()]
+    rows = [
+        (section, key, value)
+        for section, part in sections
+        for key, value in part.items()
+        if value is not None  # parameters the task does not take
+    ]
     return table(("section", "parameter", "value"), rows)
 
 
@@ -440,7 +452,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         f'<p class="sub">{esc(subtitle(config, metrics))}</p>',
         verdict_html(config, metrics),
         "<h2>Results</h2>",
-        results_table(metrics["models"]),
+        results_table(metrics["models"], metrics.get("baselines", {})),
         "<h2>Why</h2>",
         why_html(config, metrics),
         "<h2>Input</h2>",
