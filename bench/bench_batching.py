@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from machine import describe  # bench/machine.py (scripts run from bench/)
 from statelab import experiment, tasks, train
 from statelab.config import from_mapping
 
@@ -52,6 +53,7 @@ def time_to_target(batch_size: int, input_len: int, layout: str) -> dict:
 
 def main() -> None:
     print(f"## Stateful batching: time to NMSE < {TARGET} ({time.strftime('%Y-%m-%d')})\n")
+    print(f"Machine: {describe()}\n")
     print(
         "| batch | rows | layout | epochs to target | training time to target | compile | best NMSE "
         f"in {MAX_EPOCHS} epochs |"

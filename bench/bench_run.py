@@ -14,34 +14,18 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 
+from machine import describe  # bench/machine.py (scripts run from bench/)
 from statelab import experiment, train
 from statelab.config import ExperimentConfig
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, jax {jax.__version__}"
-    )
 
 
 def epoch_args(config: ExperimentConfig, models: int):
@@ -101,7 +85,7 @@ def main() -> None:
             cold.append(wall(["run"], env, runs=1))
             warm.append(wall(["run"], env, runs=1))
     print(f"## `statelab run` ({time.strftime('%Y-%m-%d')})\n")
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {describe()}\n")
     print("| measure | value |\n|---|---|")
     print(f"| training step, one model, batch 1 (steady state) | {us_one:.2f} µs |")
     print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs |")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -30,27 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # bench/machine.py (scripts run from bench/)
+
 GRID = ["--tsteps", "1:6", "--lahead", "1:6", "--seeds", "5"]
 TRIALS = 5 * 5 * 5
 TRAININGS = 2 * TRIALS
 KERAS_MINUTES = 80
-
-
-def machine() -> str:
-    import jax
-
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, jax {jax.__version__}"
-    )
 
 
 def sweep_seconds(extra: list[str], cache: Path, workdir: Path) -> float:
@@ -119,7 +103,7 @@ def main() -> None:
         table = phase_table(workdir)
 
     print("## Sweep: the phase diagram (`bench/bench_sweep.py`)\n")
-    print(f"Machine: {machine()}.\n")
+    print(f"Machine: {describe()}.\n")
     print(
         f"`statelab sweep {' '.join(GRID)}` at the reference size (1000 rows, batch 1, 10 epochs): "
         f"{TRIALS} trials, {TRAININGS} trainings. Wall time of the whole command (imports, training, "

@@ -61,3 +61,22 @@ def original() -> Callable[..., OriginalData]:
 @pytest.fixture(scope="session")
 def split_like_original() -> Callable:
     return original_split
+
+
+@pytest.fixture
+def run_cli(capsys) -> Callable[[list[str]], tuple[int, str, str]]:
+    """Run `statelab ARGV` in this process: (exit code, stdout, stderr).
+
+    In-process, so the compiled programs are shared between tests.
+    """
+    from statelab.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

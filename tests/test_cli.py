@@ -18,16 +18,6 @@ from statelab.config import from_mapping
 SMALL = ["--input-len", "200", "--epochs", "2", "--no-cache"]
 
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """main() in this process (the compiled programs are shared between tests)."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "run"
@@ -61,8 +51,8 @@ def test_run_writes_every_file_and_each_parses(small_run):
     assert not list(out.parent.glob(".*partial"))
 
 
-def test_run_prints_banner_table_and_a_last_line_with_the_verdict(tmp_path, capsys):
-    code, out, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "r")], capsys)
+def test_run_prints_banner_table_and_a_last_line_with_the_verdict(tmp_path, run_cli):
+    code, out, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "r")])
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[1] == "STATELESS LSTM WILL NOT CONVERGE"
@@ -71,22 +61,20 @@ def test_run_prints_banner_table_and_a_last_line_with_the_verdict(tmp_path, caps
     assert lines[-1].startswith("Expected outcome")
 
 
-def test_config_file_is_read_and_flags_override_it(tmp_path, capsys):
+def test_config_file_is_read_and_flags_override_it(tmp_path, run_cli):
     config = tmp_path / "exp.toml"
     config.write_text("input_len = 200\nepochs = 3\n[train]\nbatch_size = 2\n")
     out = tmp_path / "r"
-    code, _, err = run_cli(
-        ["run", "--config", str(config), "--epochs", "1", "--no-cache", "--out", str(out)], capsys
-    )
+    code, _, err = run_cli(["run", "--config", str(config), "--epochs", "1", "--no-cache", "--out", str(out)])
     assert code == 0, err
     written = json.loads((out / "config.json").read_text())
     assert written["train"]["epochs"] == 1 and written["train"]["batch_size"] == 2
     assert written["task"]["input_len"] == 200
 
 
-def test_same_config_gives_bit_identical_metrics(tmp_path, capsys):
+def test_same_config_gives_bit_identical_metrics(tmp_path, run_cli):
     for name in ("a", "b"):
-        assert run_cli(["run", *SMALL, "--out", str(tmp_path / name)], capsys)[0] == 0
+        assert run_cli(["run", *SMALL, "--out", str(tmp_path / name)])[0] == 0
     assert (tmp_path / "a" / "metrics.json").read_bytes() == (tmp_path / "b" / "metrics.json").read_bytes()
 
 
@@ -114,39 +102,39 @@ BAD_RUNS = [
 
 
 @pytest.mark.parametrize(("argv", "parameter"), BAD_RUNS)
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, parameter, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, parameter, tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # --input-len 200 keeps validation cheap; a later --input-len in argv wins.
-    code, _, err = run_cli(["run", "--input-len", "200", *argv, "--out", "r"], capsys)
+    code, _, err = run_cli(["run", "--input-len", "200", *argv, "--out", "r"])
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("statelab: error: ")
     assert parameter in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_malformed_and_unknown_config_files_are_errors(tmp_path, capsys, monkeypatch):
+def test_malformed_and_unknown_config_files_are_errors(tmp_path, run_cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.toml").write_text("tsteps = \n")
     (tmp_path / "unknown.toml").write_text("tsteps = 2\ncolour = 'red'\n")
     for name, words in (("bad.toml", "valid TOML"), ("unknown.toml", "colour")):
-        code, _, err = run_cli(["run", "--config", name], capsys)
+        code, _, err = run_cli(["run", "--config", name])
         assert code == 2 and words in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "unknown.toml"]
 
 
-def test_an_output_directory_that_cannot_be_written_is_an_error(tmp_path, capsys):
+def test_an_output_directory_that_cannot_be_written_is_an_error(tmp_path, run_cli):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    code, _, err = run_cli(["run", *SMALL, "--out", str(blocker / "deeper" / "run")], capsys)
+    code, _, err = run_cli(["run", *SMALL, "--out", str(blocker / "deeper" / "run")])
     assert code == 2 and "out must be a writable directory" in err and err.count("\n") == 1
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
-    code, _, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "full")], capsys)
+    code, _, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "full")])
     assert code == 2 and "out must be a new or empty directory" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "full"]
 
 
-def test_a_run_that_fails_midway_leaves_no_directory(tmp_path, capsys, monkeypatch):
+def test_a_run_that_fails_midway_leaves_no_directory(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from statelab import cli, experiment, predict, tasks
+from statelab import experiment, predict, tasks
 from statelab.config import ConfigError, from_mapping
 
 CONFIG = {"input_len": 300, "epochs": 3, "tsteps": 3, "lahead": 2}
@@ -100,15 +100,6 @@ def test_non_finite_series_is_a_config_error(run_dir):
 # --- the command ------------------------------------------------------------------------------
 
 
-def call(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -117,11 +108,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     return path
 
 
-def test_predict_command_writes_one_prediction_per_value(run_dir, series, tmp_path, capsys):
+def test_predict_command_writes_one_prediction_per_value(run_dir, series, tmp_path, run_cli):
     data = write_csv(tmp_path / "in.csv", ["time", "x"], [[i, v] for i, v in enumerate(series)])
     out = tmp_path / "pred.csv"
-    code, _, err = call(
-        ["predict", str(run_dir), "--input", str(data), "--column", "x", "--out", str(out)], capsys
+    code, _, err = run_cli(
+        ["predict", str(run_dir), "--input", str(data), "--column", "x", "--out", str(out)]
     )
     assert code == 0, err
     with open(out) as fh:
@@ -132,9 +123,9 @@ def test_predict_command_writes_one_prediction_per_value(run_dir, series, tmp_pa
     np.testing.assert_array_equal(got, expected)
 
 
-def test_predict_command_prints_to_stdout_without_out(run_dir, tmp_path, capsys):
+def test_predict_command_prints_to_stdout_without_out(run_dir, tmp_path, run_cli):
     data = write_csv(tmp_path / "one.csv", ["x"], [[0.01], [0.02], [-0.03]])
-    code, out, _ = call(["predict", str(run_dir), "--input", str(data), "--model", "stateless"], capsys)
+    code, out, _ = run_cli(["predict", str(run_dir), "--input", str(data), "--model", "stateless"])
     assert code == 0
     assert out.splitlines()[0] == "t,input,prediction" and len(out.splitlines()) == 4
 
@@ -150,17 +141,17 @@ def test_predict_command_prints_to_stdout_without_out(run_dir, tmp_path, capsys)
         ([["x"]], [], "input must hold at least one value"),
     ],
 )
-def test_predict_command_bad_input(run_dir, tmp_path, capsys, rows, extra, words):
+def test_predict_command_bad_input(run_dir, tmp_path, run_cli, rows, extra, words):
     data = write_csv(tmp_path / "in.csv", rows[0], rows[1:])
     out = tmp_path / "pred.csv"
-    code, _, err = call(["predict", str(run_dir), "--input", str(data), *extra, "--out", str(out)], capsys)
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), *extra, "--out", str(out)])
     assert code == 2 and words in err and err.count("\n") == 1
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
-def test_predict_command_without_a_saved_model_or_input(tmp_path, capsys):
+def test_predict_command_without_a_saved_model_or_input(tmp_path, run_cli):
     data = write_csv(tmp_path / "in.csv", ["x"], [[0.1]])
-    code, _, err = call(["predict", str(tmp_path), "--input", str(data)], capsys)
+    code, _, err = run_cli(["predict", str(tmp_path), "--input", str(data)])
     assert code == 2 and "run_dir must hold a saved model" in err
-    code, _, err = call(["predict", str(tmp_path), "--input", str(tmp_path / "missing.csv")], capsys)
+    code, _, err = run_cli(["predict", str(tmp_path), "--input", str(tmp_path / "missing.csv")])
     assert code == 2 and "input must be a readable CSV file" in err

@@ -20,24 +20,21 @@ files at all, and no file is ever seen half-written.
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from statelab import tasks
 from statelab.config import ExperimentConfig, from_mapping
 from statelab.report.html import esc, image, page, table
+from statelab.report.output import png_bytes, write_atomic
 
-DPI = 100
 COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
 TARGET_COLOUR = "#2ca02c"
 INPUT_POINTS = 10  # the original plotted the first ten rows
@@ -139,14 +136,6 @@ def fmt(value: float | None, digits: int = 4) -> str:
     None (a quantity a task does not define, such as the floor of a real series) shows as a dash.
     """
     return "—" if value is None else f"{value:.{digits}g}"
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """Render a figure to PNG in memory."""
-    FigureCanvasAgg(fig)  # attaches itself to the figure
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
 
 
 def input_figure(x: np.ndarray, y: np.ndarray) -> Figure:
@@ -475,13 +464,6 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden sibling, then rename: a reader never sees a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def write_run_report(run_dir: Path) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
@@ -43,6 +41,7 @@ from matplotlib.lines import Line2D
 
 from statelab.config import CONVERGED_NMSE
 from statelab.report.html import esc, image, page, table
+from statelab.report.output import png_bytes, write_atomic
 from statelab.store import TrialRecord
 
 MODELS = ("stateful", "stateless")
@@ -50,7 +49,6 @@ DIFFERENCE = "difference"  # stateful - stateless, per trial
 X_PARAM = {"moving-average": "tsteps", "delay": "delay", "ema": "alpha"}  # what sets the target
 Y_PARAM = "lahead"
 REPLICATES = ("seed", "model_seed")
-DPI = 100
 METRIC_KEYS = ("test_mse", "test_nmse", "floor_nmse", "converged")  # per model, in trials.csv
 BOUNDARY_STYLE = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
 
@@ -314,13 +312,6 @@ def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
     return fig
 
 
-def png_bytes(fig: Figure) -> bytes:
-    FigureCanvasAgg(fig)  # attaches itself to the figure
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
 # ---------------------------------------------------------------------------------------------
 # Tables and CSV
 
@@ -500,13 +491,6 @@ FILE_NOTES = {
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden sibling, then rename: a reader never sees a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
