@@ -175,7 +175,7 @@ def results(console: Console, result: ExperimentResult) -> None:
     labels = {"last_value": "last value", "linear_ar": f"linear AR({result.config.task.lahead})"}
     for name, b in result.baselines.items():
         table.add_row(labels[name], f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "", style="dim")
-    table.caption = "last value, linear AR: baselines that see the same window and remember nothing"
+    table.caption = "last value, linear AR: baselines on the same window, with no memory"
     table.caption_justify = "left"
     console.print(table)
     warm = result.models["stateful"].warmup_excluded
