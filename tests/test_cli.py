@@ -163,3 +163,25 @@ def test_python_dash_m_run_exits_zero_with_all_output_and_files(tmp_path):
     assert result.stdout.rstrip().splitlines()[-1].startswith("Expected outcome")
     assert (out / "report.html").stat().st_size > 10_000
     assert json.loads((out / "metrics.json").read_text())["schema_version"] == 1
+
+
+def test_report_redraws_a_run_directory_in_place_without_training(small_run, tmp_path, run_cli, monkeypatch):
+    import shutil
+
+    import statelab.train
+
+    run = tmp_path / "copy"
+    shutil.copytree(small_run, run)
+    for name in ("report.html", "input.png", "results.png", "history.png"):
+        (run / name).unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("report must not train")
+
+    monkeypatch.setattr(statelab.train, "fit_trials", no_training)
+    code, _, err = run_cli(["report", str(run)])
+    assert code == 0, err
+    assert (run / "report.html").read_text() == (small_run / "report.html").read_text()
+    assert all((run / name).stat().st_size > 1000 for name in ("input.png", "results.png", "history.png"))
+    code, _, err = run_cli(["report", str(tmp_path)])
+    assert code == 2 and "run directory with metrics.json" in err

@@ -15,7 +15,15 @@ from typing import Any, NoReturn
 import numpy as np
 
 from statelab import __version__
-from statelab.config import FIELD_SECTION, ConfigError, ExperimentConfig, from_mapping, load_toml, parse_value
+from statelab.config import (
+    FIELD_SECTION,
+    TASK_PARAMS,
+    ConfigError,
+    ExperimentConfig,
+    from_mapping,
+    load_toml,
+    parse_value,
+)
 
 EXIT_USAGE = 2
 
@@ -66,7 +74,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file of parameters; flags override it")
     defaults = ExperimentConfig().to_dict()
     for name, section in FIELD_SECTION.items():
+        # Task parameters that the reference task does not take default per task.
         default = defaults[section][name]
+        if default is None:
+            default = next((p[name] for p in TASK_PARAMS.values() if p.get(name) is not None), None)
         parser.add_argument(
             flag(name),
             dest=name,
@@ -178,12 +189,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Redraw a sweep's heatmaps, table, CSV and HTML from its store, without training."""
+    """Redraw a report without training: a sweep's from its store, or a run directory's in place."""
     from rich.console import Console
 
+    console = Console(highlight=False)
+    path = Path(args.store)
+    if path.is_dir():
+        if not (path / "metrics.json").is_file():
+            fail(f"store must be a sweep store or a run directory with metrics.json, got {str(path)!r}")
+        if args.out is not None:
+            fail(
+                f"out must be left out for a run directory (its report is redrawn in place), got {args.out!r}"
+            )
+        from statelab.report.run import write_run_report
+
+        write_run_report(path)
+        console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
+        return 0
     from statelab import sweep
 
-    return sweep.report_command(args.store, args.out, Console(highlight=False))
+    return sweep.report_command(args.store, args.out, console)
 
 
 def build_parser() -> Parser:
@@ -224,8 +249,10 @@ def build_parser() -> Parser:
     sweep.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
     sweep.set_defaults(func=cmd_sweep)
 
-    report = commands.add_parser("report", help="redraw a sweep's report from its store, without training")
-    report.add_argument("store", metavar="STORE", help="a results store written by `statelab sweep`")
+    report = commands.add_parser("report", help="redraw a sweep's or a run's report, without training")
+    report.add_argument(
+        "store", metavar="STORE", help="a results store written by `statelab sweep`, or a run directory"
+    )
     report.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
     report.set_defaults(func=cmd_report)
     return parser
