@@ -152,19 +152,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        write_atomically(Path(args.out), text)
+        from statelab.report.output import write_atomic
+
+        path = Path(args.out)
+        try:
+            write_atomic(path, text.encode())
+        except OSError as exc:
+            fail(f"out must be a writable file path, got {str(path)!r} ({exc.strerror})")
     return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file completely or not at all."""
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"out must be a writable file path, got {str(path)!r} ({exc.strerror})") from None
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ adds the figures and `report.html` from those files.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import time
@@ -92,7 +93,7 @@ def run_experiment(
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
     timings = {"data_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": time.perf_counter() - t2}
-    return ExperimentResult(**{**result.__dict__, "timings": timings})
+    return dataclasses.replace(result, timings=timings)
 
 
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:

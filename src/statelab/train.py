@@ -224,7 +224,7 @@ def fit_trials(
     first = configs[0]
     n_models = len(MODELS)
     states = [create_train_state(c.model, n_models) for c in configs]
-    ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *jax.tree.map(np.asarray, states))
+    ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *states)  # (T, M, ...)
     stateful = np.array([m == "stateful" for m in MODELS])
     lr = np.array([c.train.learning_rate for c in configs], np.float32)
     continue_test = np.array([c.train.test_start == "continue" for c in configs])

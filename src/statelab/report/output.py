@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """Render a figure to PNG in memory (Agg canvas; no pyplot, no GUI backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)  # attaches itself to the figure
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -21,7 +24,12 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden sibling, then rename: a reader never sees a half-written file."""
+    """Write to a hidden sibling, then rename: a reader never sees a half-written file, and a
+    failed write leaves nothing behind."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
