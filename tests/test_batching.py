@@ -21,9 +21,9 @@ def test_newest_first_windows_equal_original_shifted_columns(original, tsteps, l
     config = _config(tsteps=tsteps, lahead=lahead, window_order="newest-first")
     data = prepare(config)
     ref = original(1000, tsteps, lahead, 0.1, 1986)
-    assert data.windows.shape == (1000, lahead)
+    assert data.windows.shape == (1000, lahead, 1)  # (rows, lahead, features)
     assert data.windows.dtype == np.float64
-    assert np.array_equal(data.windows, ref.inputs)
+    assert np.array_equal(data.windows[..., 0], ref.inputs)
     assert np.array_equal(data.target, ref.target)
 
 
@@ -31,7 +31,7 @@ def test_newest_first_windows_equal_original_shifted_columns(original, tsteps, l
 def test_oldest_first_windows_are_original_columns_reversed(original, tsteps, lahead):
     data = prepare(_config(tsteps=tsteps, lahead=lahead))  # oldest-first is the default
     ref = original(1000, tsteps, lahead, 0.1, 1986)
-    assert np.array_equal(data.windows, ref.inputs[:, ::-1])
+    assert np.array_equal(data.windows[..., 0], ref.inputs[:, ::-1])
     assert np.array_equal(data.target, ref.target)
 
 
@@ -39,7 +39,7 @@ def test_windows_equal_original_for_other_amplitude_and_seed(original):
     config = _config(input_len=640, tsteps=4, lahead=6, amplitude=3.0, seed=42, window_order="newest-first")
     ref = original(640, 4, 6, 3.0, 42)
     data = prepare(config)
-    assert np.array_equal(data.windows, ref.inputs)
+    assert np.array_equal(data.windows[..., 0], ref.inputs)
     assert np.array_equal(data.target, ref.target)
 
 
@@ -89,7 +89,7 @@ def test_streams_dataset_rows_and_batches():
     assert data.dropped == 1
     assert data.test.scored.all() and data.train.scored.all()
     # Each batch entry is the window and target of its row, in float32.
-    assert data.train.x.shape == (4, 3, 2)
+    assert data.train.x.shape == (4, 3, 2, 1)
     assert np.array_equal(data.train.x, data.windows[expected_train].astype(np.float32))
     assert np.array_equal(data.train.y, data.target[expected_train].astype(np.float32))
     assert np.array_equal(data.test.x[:, 0], data.windows[13:].astype(np.float32))

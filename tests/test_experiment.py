@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
 
 import statelab
-from statelab import experiment, tasks, train
+from statelab import cells, experiment, train
 from statelab.config import ConfigError, from_mapping
 
 AMPLITUDE, TSTEPS = 0.1, 2
@@ -136,12 +137,15 @@ def test_every_valid_config_scores_some_stateful_test_rows():
     data = experiment.prepare(config)
     # Metrics of a model predicting 0 everywhere: no training needed to reach the bug.
     n_test_batches, batch = data.test.y.shape
+    untrained = train.create_train_state(config.model).params
+    params = jax.tree.map(lambda a: a[0], untrained)
     fitted = train.FitResult(
-        params=[{}, {}],
+        params=[params, params],
         train_loss=np.ones((2, 1)),
-        test_loss=np.ones((2, 1)),
+        val_loss=np.ones((2, 1)),
         test_pred=np.zeros((2, n_test_batches, batch), np.float32),
+        test_start=[cells.zero_state(config.model, batch)] * 2,
     )
     result = experiment.evaluate_fit(config, data, fitted)
-    assert len(result.test_row) > tasks.warmup(config.task)
+    assert len(result.test_row) > config.task.record.warmup(config.task)
     assert math.isfinite(result.models["stateful"].test_mse)

@@ -9,16 +9,26 @@ import numpy as np
 import pytest
 
 import statelab
-from statelab import cli, experiment, tasks
+from statelab import cli, experiment
 from statelab.config import ConfigError, from_mapping
+
+
+def _series(task):
+    """The one series of a synthetic task, with its input as a flat (L,) array."""
+    series = task.record.generate(task).series[0]
+    return series.__class__(**{**series.__dict__, "x": series.x[:, 0]})
+
+
+def _floors(task):
+    return task.record.floors(task)
 
 
 def sampled_floor_check(config, n=200_000):
     """MSE of the optimal window predictor on a long sample vs the analytic floor, in std errors."""
     config = from_mapping({**config, "input_len": n})
     dataset = experiment.prepare(config)
-    err2 = (tasks.optimal_windowed_prediction(dataset.windows, config.task) - dataset.target) ** 2
-    floors = tasks.floors(config.task)
+    err2 = (config.task.record.optimal(dataset.windows[..., 0], config.task) - dataset.target) ** 2
+    floors = _floors(config.task)
     return err2.mean(), floors, err2.std() / np.sqrt(n)
 
 
@@ -46,30 +56,29 @@ def test_target_variance_matches_the_analytic_variance():
     for params in ({"task": "delay", "delay": 2}, {"task": "ema", "alpha": 0.2}):
         config = from_mapping({**params, "input_len": 200_000})
         target = experiment.prepare(config).target
-        assert np.var(target) == pytest.approx(tasks.floors(config.task).var_y, rel=0.02)
+        assert np.var(target) == pytest.approx(_floors(config.task).var_y, rel=0.02)
 
 
 def test_delay_floor_is_the_input_variance_until_the_window_reaches_back():
     s2 = 0.1**2 / 3
     for lahead, floor in ((1, s2), (2, s2), (3, 0.0), (5, 0.0)):
         config = from_mapping({"task": "delay", "delay": 2, "lahead": lahead})
-        assert tasks.floors(config.task).windowed == pytest.approx(floor)
+        assert _floors(config.task).windowed == pytest.approx(floor)
 
 
 def test_ema_floor_falls_with_the_window_but_never_reaches_zero():
     values = [
-        tasks.floors(from_mapping({"task": "ema", "alpha": 0.4, "lahead": n}).task).windowed
-        for n in range(1, 9)
+        _floors(from_mapping({"task": "ema", "alpha": 0.4, "lahead": n}).task).windowed for n in range(1, 9)
     ]
     assert all(a > b > 0 for a, b in itertools.pairwise(values))
 
 
 def test_delay_is_the_input_shifted_and_ema_follows_its_recursion():
     config = from_mapping({"task": "delay", "delay": 3, "input_len": 50})
-    series = tasks.generate(config.task)
+    series = _series(config.task)
     np.testing.assert_array_equal(series.y[3:], series.x[:-3])
     config = from_mapping({"task": "ema", "alpha": 0.25, "input_len": 50})
-    s = tasks.generate(config.task)
+    s = _series(config.task)
     np.testing.assert_allclose(s.y[1:], 0.25 * s.x[1:] + 0.75 * s.y[:-1], rtol=0, atol=1e-15)
 
 
@@ -96,8 +105,13 @@ def test_sunspots_load_offline(monkeypatch):
         raise OSError("network is off in this test")
 
     monkeypatch.setattr(socket, "socket", no_network)
-    values = tasks.load_real_series(from_mapping({"task": "sunspots"}).task)
-    assert len(values) == 309  # 1700..2008
+    from statelab.data import read_panel
+    from statelab.tasks.real import statsmodels_dataset
+
+    task = from_mapping({"task": "sunspots"}).task
+    (series,) = task.record.generate(task).series
+    assert len(series.x) == 309  # 1700..2008
+    values = read_panel(statsmodels_dataset("sunspots", "sunspots.csv"), "SUNACTIVITY").target[0]
     assert list(values[:4]) == [5.0, 11.0, 16.0, 23.0]  # the yearly numbers of 1700..1703
 
 
@@ -136,9 +150,9 @@ def test_a_run_on_a_users_csv(tmp_path):
         ({"task": "moving-average", "alpha": 0.5}, "alpha is not a parameter"),
         ({"task": "delay", "delay": 0}, "delay must be an integer >= 1"),
         ({"task": "delay", "delay": 250, "input_len": 1000}, "delay must be small enough"),
-        ({"task": "ema", "alpha": 0.0}, "alpha must be in (0, 1]"),
-        ({"task": "ema", "alpha": 1.01}, "alpha must be in (0, 1]"),
-        ({"task": "csv"}, "data must be the path of a CSV file"),
+        ({"task": "ema", "alpha": 0.0}, "alpha must be in [0.001, 1]"),
+        ({"task": "ema", "alpha": 1.01}, "alpha must be in [0.001, 1]"),
+        ({"task": "csv"}, "data must be the path of a CSV or Parquet file"),
         ({"task": "random-walk"}, "task must be one of"),
         ({"cell": "lstm2"}, "cell must be one of"),
     ],

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from statelab import experiment, predict, tasks
+from statelab import experiment, predict
 from statelab.config import ConfigError, from_mapping
 
 CONFIG = {"input_len": 300, "epochs": 3, "tsteps": 3, "lahead": 2}
@@ -75,7 +75,7 @@ def test_save_then_load_gives_the_trained_parameters_and_identical_predictions(r
 def test_predictor_reproduces_the_runs_test_predictions(run_dir):
     """From a reset state over the test rows' inputs, as the run's own test pass did."""
     config = from_mapping(CONFIG)
-    series = tasks.generate(config.task)
+    series = config.task.record.generate(config.task).series[0]
     dataset = experiment.prepare(config)
     first_row = dataset.n_train
     # Row r's window ends at x[r + to_drop]; feed from the start of the first test window.
@@ -135,10 +135,10 @@ def test_predict_command_prints_to_stdout_without_out(run_dir, tmp_path, run_cli
     [
         ([["a", "b"], [1, 2]], [], "column must name one of the 2 columns"),
         ([["a", "b"], [1, 2]], ["--column", "c"], "column must be one of"),
-        ([["x"], [0.1], ["nan"]], [], "must hold finite numbers, got 'nan' on line 3"),
-        ([["x"], [0.1], ["abc"]], [], "must hold finite numbers, got 'abc'"),
+        ([["x"], [0.1], ["nan"]], [], "input must have no missing values"),
+        ([["x"], [0.1], ["abc"]], [], "must hold numbers, got 'abc' on line 3"),
         ([["x"], [0.1], ["inf"]], [], "must hold finite numbers"),
-        ([["x"]], [], "input must hold at least one value"),
+        ([["x"]], [], "input must hold at least one row of values"),
     ],
 )
 def test_predict_command_bad_input(run_dir, tmp_path, run_cli, rows, extra, words):
@@ -154,4 +154,4 @@ def test_predict_command_without_a_saved_model_or_input(tmp_path, run_cli):
     code, _, err = run_cli(["predict", str(tmp_path), "--input", str(data)])
     assert code == 2 and "run_dir must hold a saved model" in err
     code, _, err = run_cli(["predict", str(tmp_path), "--input", str(tmp_path / "missing.csv")])
-    assert code == 2 and "input must be a readable CSV file" in err
+    assert code == 2 and "input must be a readable CSV or Parquet file" in err

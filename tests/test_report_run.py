@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from statelab import experiment
 from statelab.config import from_mapping
 from statelab.report.run import fmt, input_points, load_run, results_figure, write_run_report
 
-FIGURES = ("input.png", "results.png", "history.png")
+FIGURES = ("input.png", "results.png", "history.png", "memory.png")
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +161,8 @@ def test_unreadable_run_writes_nothing(fresh_copy: Path) -> None:
 def test_input_points_are_each_windows_newest_input(order: str, tsteps: int, lahead: int) -> None:
     config = from_mapping({"input_len": 100, "tsteps": tsteps, "lahead": lahead, "window_order": order})
     dataset = experiment.prepare(config)
-    newest = dataset.windows[:, -1] if order == "oldest-first" else dataset.windows[:, 0]
-    x, y = input_points(config)
+    newest = dataset.windows[:, -1, 0] if order == "oldest-first" else dataset.windows[:, 0, 0]
+    x, y, _ = input_points(SimpleNamespace(config=config, predictions={}))
     np.testing.assert_array_equal(x, newest[:10])
     np.testing.assert_array_equal(y, dataset.target[:10])
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from statelab import executors as ex
+from statelab import grid as gr
 from statelab import sweep as sw
+from statelab.cli import main
 from statelab.config import config_hash, from_mapping
 from statelab.report import sweep as rs
 from statelab.store import Store, TrialRecord, utc_now
@@ -21,9 +24,9 @@ from statelab.store import Store, TrialRecord, utc_now
 def real_store(tmp_path_factory) -> Path:
     """A small real sweep: tsteps x lahead 1..2, two seeds, one failed trial added by hand."""
     path = tmp_path_factory.mktemp("sweep") / "s.sqlite"
-    grid = sw.grid_from_inputs({"tsteps": "1:3", "lahead": "1:3", "input_len": "200", "epochs": "1"}, seeds=2)
+    grid = gr.grid_from_inputs({"tsteps": "1:3", "lahead": "1:3", "input_len": "200", "epochs": "1"}, seeds=2)
     with Store.create(path) as store:
-        sw.run_sweep(sw.expand(grid), store, sw.InProcess(threads=1))
+        sw.run_sweep(gr.expand(grid), store, ex.InProcess(threads=1))
         broken = from_mapping(dict(tsteps=2, lahead=2, input_len=200, epochs=1, seed=7))
         store.record(sw.failure_record(broken, RuntimeError("disk on fire")))
     return path
@@ -72,6 +75,7 @@ def test_report_command_redraws_everything_from_the_store_without_importing_jax(
     assert done.stdout.strip() == f"Report: {out / 'report.html'}"
     assert sorted(p.name for p in out.iterdir()) == [
         "heatmap.png",
+        "memory.png",
         "report.html",
         "summary.csv",
         "trials.csv",
@@ -80,7 +84,7 @@ def test_report_command_redraws_everything_from_the_store_without_importing_jax(
 
     html = (out / "report.html").read_text()
     assert "<script" not in html and "http://" not in html and "https://" not in html
-    assert html.count('src="data:image/png;base64,') == 1
+    assert html.count('src="data:image/png;base64,') == 2  # the phase diagram and the memory map
     assert "Failed trials (1)" in html and "RuntimeError: disk on fire" in html
 
     with open(out / "summary.csv") as fh:
@@ -93,13 +97,8 @@ def test_report_command_redraws_everything_from_the_store_without_importing_jax(
 
 
 def test_report_default_directory_sits_beside_the_store(real_store, capsys):
-    assert sw.report_command(real_store, None, console=_Printer()) == 0
+    assert main(["report", str(real_store)]) == 0
     assert (real_store.parent / "s-report" / "report.html").exists()
-
-
-class _Printer:
-    def print(self, *args, **kwargs) -> None:
-        print(*args)
 
 
 def test_report_on_a_missing_store_is_one_line_exit_2_and_writes_nothing(tmp_path):
@@ -155,7 +154,7 @@ def test_boundary_is_the_staircase_between_lahead_below_and_at_or_above_tsteps()
     points = rs.summarise(records).points
     grid = np.full((3, 3), None, dtype=object)
     for p in points:
-        grid[p.lahead - 1, p.x - 1] = rs.predicted_converged(p)
+        grid[p.lahead - 1, p.x - 1] = rs.predicted_side(p)
     segments = sorted(tuple(map(tuple, s)) for s in rs.boundary_segments(grid))
     assert segments == [
         ((0.5, -0.5), (0.5, 0.5)),  # lahead 1: between tsteps 1 (sees all) and 2

@@ -12,6 +12,17 @@ from statelab import tasks
 from statelab.config import ExperimentConfig, TaskConfig
 from statelab.experiment import prepare
 
+
+def _series(task):
+    """The one series of a synthetic task, with its input as a flat (L,) array."""
+    series = task.record.generate(task).series[0]
+    return series.__class__(**{**series.__dict__, "x": series.x[:, 0]})
+
+
+def _floors(task):
+    return task.record.floors(task)
+
+
 # (input_len, tsteps, lahead, amplitude, seed); lahead > tsteps included, and non-default data.
 FIDELITY_CASES = [
     (1000, 1, 1, 0.1, 1986),
@@ -27,7 +38,7 @@ FIDELITY_CASES = [
 @pytest.mark.parametrize(("input_len", "tsteps", "lahead", "amplitude", "seed"), FIDELITY_CASES)
 def test_generate_equals_original_series_bit_for_bit(original, input_len, tsteps, lahead, amplitude, seed):
     task = TaskConfig(input_len=input_len, tsteps=tsteps, lahead=lahead, amplitude=amplitude, seed=seed)
-    series = tasks.generate(task)
+    series = _series(task)
     ref = original(input_len, tsteps, lahead, amplitude, seed)
 
     n_drop = max(tsteps - 1, lahead - 1)
@@ -91,7 +102,7 @@ def long_task(request):
     tsteps, lahead, amplitude = request.param
     task = TaskConfig(input_len=200_000, tsteps=tsteps, lahead=lahead, amplitude=amplitude, seed=11)
     data = prepare(ExperimentConfig(task=task))
-    return task, data, tasks.generate(task)
+    return task, data, _series(task)
 
 
 def _within_sampling_error(samples: np.ndarray, expected: float, correlated_lags: int) -> tuple[float, float]:
@@ -104,10 +115,10 @@ def _within_sampling_error(samples: np.ndarray, expected: float, correlated_lags
 
 def test_optimal_windowed_predictor_reaches_the_windowed_floor(long_task):
     task, data, series = long_task
-    floor = tasks.floors(task).windowed
+    floor = _floors(task).windowed
     assert floor > 0
 
-    pred = tasks.optimal_windowed_prediction(data.windows, task)
+    pred = task.record.optimal(data.windows[..., 0], task)
     mine = _independent_conditional_mean(series.x, task.tsteps, task.lahead, series.to_drop)
     np.testing.assert_allclose(pred, mine, rtol=0, atol=1e-15 * task.amplitude * task.tsteps)
 
@@ -123,7 +134,7 @@ def test_optimal_windowed_predictor_reaches_the_windowed_floor(long_task):
 
 def test_target_variance_matches_var_y(long_task):
     task, data, _ = long_task
-    var_y = tasks.floors(task).var_y
+    var_y = _floors(task).var_y
     assert math.isclose(var_y, task.amplitude**2 / 3 / task.tsteps, rel_tol=1e-12)
     centred = data.target**2  # the target has mean 0
     gap, tol = _within_sampling_error(centred, var_y, task.tsteps - 1)
@@ -137,23 +148,23 @@ def test_windowed_predictor_beats_shorter_memory(long_task):
     task, data, series = long_task
     shorter = _independent_conditional_mean(series.x, task.tsteps, task.lahead - 1, series.to_drop)
     worse = np.mean((data.target - shorter) ** 2)
-    assert worse > tasks.floors(task).windowed * 1.1
+    assert worse > _floors(task).windowed * 1.1
 
 
 @pytest.mark.parametrize(("tsteps", "lahead"), [(1, 1), (2, 2), (3, 5), (4, 4), (2, 7)])
 def test_floor_is_zero_when_window_covers_target(tsteps, lahead):
     task = TaskConfig(input_len=5000, tsteps=tsteps, lahead=lahead, seed=3)
-    fl = tasks.floors(task)
+    fl = _floors(task)
     assert fl.windowed == 0.0
     assert fl.unbounded == 0.0
     data = prepare(ExperimentConfig(task=task))
-    err = data.target - tasks.optimal_windowed_prediction(data.windows, task)
+    err = data.target - task.record.optimal(data.windows[..., 0], task)
     assert np.max(np.abs(err)) < 1e-15
 
 
 def test_floor_counts_unseen_inputs():
     """sigma^2 (tsteps - lahead) / tsteps^2 written out for amplitude 0.3, tsteps 5, lahead 2."""
-    fl = tasks.floors(TaskConfig(tsteps=5, lahead=2, amplitude=0.3))
+    fl = _floors(TaskConfig(tsteps=5, lahead=2, amplitude=0.3))
     assert math.isclose(fl.windowed, 0.03 * 3 / 25, rel_tol=1e-12)
     assert math.isclose(fl.var_y, 0.03 / 5, rel_tol=1e-12)
     assert math.isclose(fl.windowed / fl.var_y, 3 / 5, rel_tol=1e-12)
@@ -161,7 +172,7 @@ def test_floor_counts_unseen_inputs():
 
 @pytest.mark.parametrize(("tsteps", "expected"), [(1, 0), (2, 1), (6, 5)])
 def test_warmup_is_the_rows_without_history(tsteps, expected):
-    assert tasks.warmup(TaskConfig(tsteps=tsteps)) == expected
+    assert TaskConfig(tsteps=tsteps).record.warmup(TaskConfig(tsteps=tsteps)) == expected
 
 
 def _block_mean_error(samples: np.ndarray, expected: float, blocks: int = 200) -> tuple[float, float]:
@@ -197,9 +208,9 @@ OTHER_CASES = [
 @pytest.mark.parametrize("params", OTHER_CASES, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
 def test_other_synthetic_tasks_reach_their_floors_on_sampled_data(params):
     task = TaskConfig(input_len=200_000, seed=21, **params)
-    series = tasks.generate(task)
+    series = _series(task)
     data = prepare(ExperimentConfig(task=task))
-    fl = tasks.floors(task)
+    fl = _floors(task)
     s2 = task.amplitude**2 / 3
 
     # The target itself, from the raw draws.
@@ -207,7 +218,7 @@ def test_other_synthetic_tasks_reach_their_floors_on_sampled_data(params):
     if task.task == "delay":
         assert np.array_equal(data.target, series.x[n_drop - task.delay : len(series.x) - task.delay])
     mine = _independent_other_prediction(series.x, task, n_drop)
-    np.testing.assert_allclose(tasks.optimal_windowed_prediction(data.windows, task), mine, atol=1e-15)
+    np.testing.assert_allclose(task.record.optimal(data.windows[..., 0], task), mine, atol=1e-15)
 
     gap, tol = _block_mean_error(data.target**2, fl.var_y)
     assert gap < tol, (np.mean(data.target**2), fl.var_y)

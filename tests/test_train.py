@@ -10,13 +10,35 @@ import numpy as np
 import optax
 import pytest
 
-from statelab import cells, tasks, train
+from statelab import cells, train
 from statelab.config import ModelConfig, from_mapping
 from statelab.experiment import prepare
 
 _train_step = jax.jit(train.train_step, static_argnames="cell")
 _predict = jax.jit(train.predict_batches, static_argnames="cell")
 _apply = jax.jit(cells.apply, static_argnames="cell")
+
+
+def _step(ts, state, x, y, stateful, lr, cell="lstm"):
+    """One bptt-1 step with no reset: x (B, T, F), y (B,). Returns (train state, state, loss)."""
+    history = train.empty_history(x[None], 1)
+    ts, final, start_next, loss = _train_step(
+        ts, state, history, x, y, jnp.zeros(x.shape[0], bool), stateful, lr, cell=cell
+    )
+    assert _leaves_equal(final, start_next)  # with bptt 1 the next window starts where this ended
+    return ts, final, loss
+
+
+def _epoch_data(x, y, tx, ty, lr=1e-2, continue_test=False):
+    """EpochData of training batches x (K, B, T, F), y (K, B) and test batches tx, ty."""
+    f32 = jnp.float32
+    return train.EpochData(
+        train=train.Stream(x, y, jnp.ones(y.shape, f32), jnp.zeros(y.shape, bool)),
+        test=train.Stream(tx, ty, jnp.ones(ty.shape, f32), jnp.zeros(ty.shape, bool)),
+        warm=jnp.zeros(ty.shape, f32),
+        learning_rate=jnp.asarray(lr, f32),
+        continue_test=jnp.asarray(continue_test),
+    )
 
 
 def _single(ts):
@@ -47,10 +69,10 @@ def test_train_step_updates_every_parameter(cell):
     ts = _single(train.create_train_state(config))
     rng = np.random.default_rng(0)
     # Inputs of order 1, so every gradient is far above Adam's epsilon.
-    x = jnp.asarray(rng.uniform(-1, 1, (4, 3)), jnp.float32)  # (B, T)
+    x = jnp.asarray(rng.uniform(-1, 1, (4, 3, 1)), jnp.float32)  # (B, T, F)
     y = jnp.asarray(rng.uniform(-1, 1, 4), jnp.float32)
     lr = 1e-3
-    new, _, loss = _train_step(ts, cells.zero_state(config, 4), x, y, True, lr, cell=cell)
+    new, _, loss = _step(ts, cells.zero_state(config, 4), x, y, True, lr, cell=cell)
 
     assert np.isfinite(float(loss))
     assert int(new.opt.count) == 1
@@ -65,11 +87,11 @@ def test_train_step_loss_is_the_batch_mse_before_the_update():
     config = ModelConfig(units=5)
     ts = _single(train.create_train_state(config))
     rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.uniform(-0.1, 0.1, (3, 2)), jnp.float32)
+    x = jnp.asarray(rng.uniform(-0.1, 0.1, (3, 2, 1)), jnp.float32)
     y = jnp.asarray(rng.uniform(-0.1, 0.1, 3), jnp.float32)
     start = _random_state(config, 3, seed=2)
-    _, state, loss = _train_step(ts, start, x, y, True, 1e-3, cell="lstm")
-    want_state, pred = _apply(ts.params, start, x[..., None], cell="lstm")
+    _, state, loss = _step(ts, start, x, y, True, 1e-3)
+    want_state, pred = _apply(ts.params, start, x, cell="lstm")
     np.testing.assert_allclose(float(loss), np.mean((np.asarray(pred) - np.asarray(y)) ** 2), rtol=1e-5)
     # The state handed on is the one the old parameters reached from the carried state.
     for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(want_state)):
@@ -80,16 +102,16 @@ def test_stateless_step_ignores_the_incoming_state_and_stateful_uses_it():
     config = ModelConfig(units=6)
     ts = _single(train.create_train_state(config))
     rng = np.random.default_rng(3)
-    x = jnp.asarray(rng.uniform(-0.1, 0.1, (2, 1)), jnp.float32)
+    x = jnp.asarray(rng.uniform(-0.1, 0.1, (2, 1, 1)), jnp.float32)
     y = jnp.asarray(rng.uniform(-0.1, 0.1, 2), jnp.float32)
     zero, other = cells.zero_state(config, 2), _random_state(config, 2, seed=4)
 
-    a = _train_step(ts, zero, x, y, False, 1e-3, cell="lstm")
-    b = _train_step(ts, other, x, y, False, 1e-3, cell="lstm")
+    a = _step(ts, zero, x, y, False, 1e-3)
+    b = _step(ts, other, x, y, False, 1e-3)
     assert _leaves_equal(a, b)
 
-    c = _train_step(ts, zero, x, y, True, 1e-3, cell="lstm")
-    d = _train_step(ts, other, x, y, True, 1e-3, cell="lstm")
+    c = _step(ts, zero, x, y, True, 1e-3)
+    d = _step(ts, other, x, y, True, 1e-3)
     assert _leaves_equal(a, c)  # from a zero state the two kinds agree
     assert float(c[2]) != float(d[2])
     assert not _leaves_equal(c[0].params, d[0].params)
@@ -158,7 +180,7 @@ def stream():
     """A model with its Keras initialisation and a stream of K=8 batches of B=3 windows."""
     config = ModelConfig(units=7, model_seed=3)
     params = _single(train.create_train_state(config)).params
-    x = jnp.asarray(np.random.default_rng(7).uniform(-0.5, 0.5, (8, 3, 2)), jnp.float32)  # (K, B, T)
+    x = jnp.asarray(np.random.default_rng(7).uniform(-0.5, 0.5, (8, 3, 2, 1)), jnp.float32)  # (K, B, T, F)
     return config, params, x
 
 
@@ -167,7 +189,7 @@ def test_stateful_prediction_equals_state_carried_by_hand(stream):
     preds = np.asarray(_predict(params, x, True, cells.zero_state(config, 3), cell="lstm"))
     state = cells.zero_state(config, 3)
     for k in range(x.shape[0]):
-        state, pred = _apply(params, state, x[k][..., None], cell="lstm")
+        state, pred = _apply(params, state, x[k], cell="lstm")
         np.testing.assert_allclose(preds[k], np.asarray(pred), rtol=1e-6, atol=1e-8)
 
 
@@ -176,11 +198,11 @@ def test_stateful_prediction_equals_one_pass_over_the_whole_stream(stream):
     model stepping through the concatenated windows one input at a time makes at its last input."""
     config, params, x = stream
     preds = np.asarray(_predict(params, x, True, cells.zero_state(config, 3), cell="lstm"))
-    joined = jnp.concatenate(list(x), axis=1)  # (B, K T): the windows end to end
+    joined = jnp.concatenate(list(x), axis=1)  # (B, K T, F): the windows end to end
     steps = x.shape[2]
     state = cells.zero_state(config, 3)
     for t in range(joined.shape[1]):
-        state, pred = _apply(params, state, joined[:, t : t + 1, None], cell="lstm")
+        state, pred = _apply(params, state, joined[:, t : t + 1], cell="lstm")
         if (t + 1) % steps == 0:
             np.testing.assert_allclose(preds[t // steps], np.asarray(pred), rtol=1e-5, atol=1e-7)
 
@@ -189,7 +211,7 @@ def test_stateful_prediction_from_a_given_initial_state(stream):
     config, params, x = stream
     start = _random_state(config, 3, seed=8)
     preds = np.asarray(_predict(params, x, True, start, cell="lstm"))
-    _, first = _apply(params, start, x[0][..., None], cell="lstm")
+    _, first = _apply(params, start, x[0], cell="lstm")
     np.testing.assert_allclose(preds[0], np.asarray(first), rtol=1e-6, atol=1e-8)
     # A stateless model ignores the initial state it is handed.
     ignored = np.asarray(_predict(params, x, False, start, cell="lstm"))
@@ -206,7 +228,7 @@ def test_stateless_outputs_depend_only_on_their_own_window(stream):
     assert np.array_equal(before[3:], after[3:])
     assert (before[:3] != after[:3]).all()
     for k in (0, 5):
-        _, alone = _apply(params, zero, x[k][..., None], cell="lstm")
+        _, alone = _apply(params, zero, x[k], cell="lstm")
         np.testing.assert_allclose(before[k], np.asarray(alone), rtol=1e-6, atol=1e-8)
 
 
@@ -223,19 +245,18 @@ def test_stateful_outputs_depend_on_earlier_batches(stream):
 def test_train_epoch_carries_state_between_batches_as_a_loop_would():
     config = ModelConfig(units=5)
     rng = np.random.default_rng(9)
-    x = jnp.asarray(rng.uniform(-0.1, 0.1, (12, 2, 1)), jnp.float32)  # (K, B, T)
+    x = jnp.asarray(rng.uniform(-0.1, 0.1, (12, 2, 1, 1)), jnp.float32)  # (K, B, T, F)
     y = jnp.asarray(rng.uniform(-0.1, 0.1, (12, 2)), jnp.float32)
-    tx, ty = x[:2, :1], y[:2, :1]
-    w = jnp.ones_like(ty)
+    data = _epoch_data(x, y, x[:2, :1], y[:2, :1])
     for stateful in (True, False):
         ts = _single(train.create_train_state(config))
-        got, mean_loss, _, _ = jax.jit(train.train_epoch, static_argnames="cell")(
-            ts, stateful, 1e-2, False, x, y, tx, ty, w, cell="lstm"
+        got, mean_loss, _, _, _ = jax.jit(train.train_epoch, static_argnames=("cell", "bptt"))(
+            ts, stateful, data, cell="lstm", bptt=1
         )
         state, losses = cells.zero_state(config, 2), []
         for k in range(x.shape[0]):
             carried = state if stateful else cells.zero_state(config, 2)
-            ts, state, loss = _train_step(ts, carried, x[k], y[k], stateful, 1e-2, cell="lstm")
+            ts, state, loss = _step(ts, carried, x[k], y[k], stateful, 1e-2)
             losses.append(float(loss))
         np.testing.assert_allclose(float(mean_loss), np.mean(losses), rtol=1e-5)
         for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(ts.params)):
@@ -265,20 +286,21 @@ def test_create_train_state_is_keras_init_from_model_seed():
 def test_fit_result_shapes(small_fit):
     config, result = small_fit
     assert result.train_loss.shape == (2, config.train.epochs)
-    assert result.test_loss.shape == (2, config.train.epochs)
+    assert result.val_loss.shape == (2, config.train.epochs)
     assert result.test_pred.shape == (2, config.task.n_test, 1)
+    assert len(result.test_start) == 2
     assert len(result.params) == 2
 
 
 def test_training_loss_decreases_across_epochs(small_fit):
     config, result = small_fit
     assert (np.diff(result.train_loss, axis=1) < 0).all(), result.train_loss
-    floor = tasks.floors(config.task)
+    floor = config.task.record.floors(config.task)
     stateful, stateless = train.MODELS.index("stateful"), train.MODELS.index("stateless")
     # The stateful model ends below the best a stateless one can do, the stateless one cannot.
     assert result.train_loss[stateful, -1] < 0.5 * floor.windowed
     assert result.train_loss[stateless, -1] > 0.8 * floor.windowed
-    assert result.test_loss[stateful, -1] < 0.5 * result.test_loss[stateful, 0]
+    assert result.val_loss[stateful, -1] < 0.5 * result.val_loss[stateful, 0]
 
 
 def test_training_loss_decreases_within_the_first_epoch():
@@ -287,7 +309,7 @@ def test_training_loss_decreases_within_the_first_epoch():
     ts = _single(train.create_train_state(config))
     state, losses = cells.zero_state(config, 1), []
     for k in range(data.train.x.shape[0]):
-        ts, state, loss = _train_step(ts, state, data.train.x[k], data.train.y[k], True, 1e-3, cell="lstm")
+        ts, state, loss = _step(ts, state, data.train.x[k], data.train.y[k], True, 1e-3)
         losses.append(float(loss))
     losses = np.array(losses)
     assert losses[-200:].mean() < 0.5 * losses[:200].mean()
@@ -324,7 +346,7 @@ def test_fit_trials_equals_fit_of_each_alone(trials):
     for config, data, joint in zip(configs, datasets, together):
         alone = train.fit(config, data)
         assert np.array_equal(joint.train_loss, alone.train_loss)
-        assert np.array_equal(joint.test_loss, alone.test_loss)
+        assert np.array_equal(joint.val_loss, alone.val_loss)
         assert np.array_equal(joint.test_pred, alone.test_pred)
         assert _leaves_equal(joint.params, alone.params)
     # The trials really are different runs.
@@ -335,11 +357,11 @@ def test_fit_trials_equals_fit_of_each_alone(trials):
 def test_fit_trials_reports_every_epoch(trials):
     configs, _, results, seen = trials
     assert [epoch for epoch, _, _ in seen] == [0, 1, 2]
-    for epoch, train_loss, test_loss in seen:
-        assert train_loss.shape == test_loss.shape == (len(configs), 2)
+    for epoch, train_loss, val_loss in seen:
+        assert train_loss.shape == val_loss.shape == (len(configs), 2)
         for t, r in enumerate(results):
             assert np.array_equal(train_loss[t], r.train_loss[:, epoch])
-            assert np.array_equal(test_loss[t], r.test_loss[:, epoch])
+            assert np.array_equal(val_loss[t], r.val_loss[:, epoch])
 
 
 def test_fit_trials_rejects_configs_of_different_shapes():
@@ -361,3 +383,98 @@ def test_continued_test_changes_only_the_stateful_test_predictions():
     assert c.test_pred.shape[1] == r.test_pred.shape[1] + 2
     assert np.array_equal(c.test_pred[stateless, 2:], r.test_pred[stateless])
     assert not np.array_equal(c.test_pred[stateful, 2:], r.test_pred[stateful])
+
+
+# --------------------------------------------------------------------------------------------
+# Resets and truncation length
+
+
+def test_reset_lanes_zero_only_the_flagged_rows():
+    s = jnp.asarray(np.random.default_rng(10).normal(size=(3, 4)), jnp.float32)
+    (out,) = train.reset_lanes((s,), jnp.asarray([False, True, False]))
+    assert np.array_equal(np.asarray(out)[[0, 2]], np.asarray(s)[[0, 2]])
+    assert not np.asarray(out)[1].any()
+
+
+def test_a_reset_flag_starts_that_lane_from_zero_mid_stream(stream):
+    config, params, x = stream
+    reset = np.zeros(x.shape[:2], bool)
+    reset[4, 1] = True  # lane 1 starts a new series at batch 4
+    got = np.asarray(
+        _predict(params, x, True, cells.zero_state(config, 3), cell="lstm", reset=jnp.asarray(reset))
+    )
+    plain = np.asarray(_predict(params, x, True, cells.zero_state(config, 3), cell="lstm"))
+    fresh = np.asarray(_predict(params, x[4:], True, cells.zero_state(config, 3), cell="lstm"))
+    assert np.array_equal(got[:4], plain[:4])
+    np.testing.assert_allclose(got[4:, 1], fresh[:, 1], rtol=1e-6, atol=1e-8)  # as if lane 1 began there
+    assert np.array_equal(got[:, [0, 2]], plain[:, [0, 2]])  # the other lanes carry on
+
+
+def test_push_keeps_the_last_bptt_minus_one_batches_oldest_first():
+    x = jnp.arange(5 * 2 * 1 * 1, dtype=jnp.float32).reshape(5, 2, 1, 1)
+    history = train.empty_history(x, 3)
+    assert history.x.shape == (2, 2, 1, 1) and not np.asarray(history.valid).any()
+    for k in range(3):
+        history = train.push(history, x[k], jnp.zeros(2, bool))
+    assert np.array_equal(np.asarray(history.x), np.asarray(x[1:3]))
+    assert np.asarray(history.valid).all()
+    assert train.push(train.empty_history(x, 1), x[0], jnp.zeros(2, bool)).x.shape[0] == 0
+
+
+def _history_of(x, valid):
+    return train.History(x, jnp.zeros(x.shape[:2], bool), jnp.asarray(valid))
+
+
+def test_window_loss_runs_the_history_before_the_batch_and_differentiates_through_it(stream):
+    config, params, x = stream
+    y = jnp.asarray(np.random.default_rng(12).uniform(-0.1, 0.1, 3), jnp.float32)
+    start = _random_state(config, 3, seed=13)
+    no_reset = jnp.zeros(3, bool)
+
+    def loss(p, history, stateful=True):
+        return train.window_loss(p, start, history, x[3], y, no_reset, jnp.asarray(stateful), "lstm")
+
+    full = _history_of(x[1:3], [True, True])
+    value, (final, after_oldest) = loss(params, full)
+    # The value: the two history batches run from the start state, then the batch itself.
+    state, _ = _apply(params, start, x[1], cell="lstm")
+    want_oldest = state
+    state, _ = _apply(params, state, x[2], cell="lstm")
+    want_final, pred = _apply(params, state, x[3], cell="lstm")
+    np.testing.assert_allclose(float(value), float(jnp.mean((pred - y) ** 2)), rtol=1e-5)
+    for got, want in zip(jax.tree.leaves((final, after_oldest)), jax.tree.leaves((want_final, want_oldest))):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-7)
+
+    # The gradient reaches back through the history: it differs from the cut (bptt 1) gradient
+    # from the same state, and an invalid history entry passes the state through untouched.
+    cut = jax.grad(
+        lambda p: train.window_loss(p, state, _history_of(x[:0], []), x[3], y, no_reset, True, "lstm")[0]
+    )
+    through = jax.grad(lambda p: loss(p, full)[0])(params)
+    assert not _leaves_equal(cut(params), through)
+    skipped = loss(params, _history_of(x[1:3], [False, False]))[0]
+    direct = train.window_loss(params, start, _history_of(x[:0], []), x[3], y, no_reset, True, "lstm")[0]
+    np.testing.assert_allclose(float(skipped), float(direct), rtol=1e-6)
+    # A stateless model's loss and gradient ignore the history entirely.
+    stateless = jax.grad(lambda p: loss(p, full, stateful=False)[0])(params)
+    alone = jax.grad(
+        lambda p: train.window_loss(p, start, _history_of(x[:0], []), x[3], y, no_reset, False, "lstm")[0]
+    )(params)
+    for a, b in zip(jax.tree.leaves(stateless), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-12)
+
+
+def test_longer_truncation_learns_a_delay_the_cut_gradient_cannot():
+    """Delay 2 seen one input at a time: with bptt 1 the gradient never reaches the input the
+    target copies; with bptt 3 it does, and the stateful model learns the task."""
+    base = {"task": "delay", "delay": 2, "lahead": 1, "epochs": 10}
+    nmse = {}
+    for bptt in (1, 3):
+        config = from_mapping({**base, "bptt": bptt})
+        data = prepare(config)
+        fitted = train.fit(config, data)
+        stateful = train.MODELS.index("stateful")
+        var_y = config.task.record.floors(config.task).var_y
+        nmse[bptt] = float(fitted.val_loss[stateful, -1]) / var_y
+    assert nmse[3] < 0.05, nmse
+    assert nmse[1] > 0.4, nmse

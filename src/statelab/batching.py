@@ -1,4 +1,4 @@
-"""Windows, the train/test split, and the two ways to lay a series out in batches.
+"""Windows, the train/test split, and the ways to lay series out in batches.
 
 A stateful network carries the state of row i of one batch into row i of the next. Whether that
 state belongs to the *preceding* sample depends on how the series is laid out. Take a training
@@ -23,6 +23,21 @@ by 3 and the history it is meant to carry is gone::
     row 2 ->      w2       w5       w8       w11
 
 At batch size 1 the two layouts are the same.
+
+Several series (a file with a series column): each series is windowed on its own, so no window
+spans two series, and split in time. Their training parts are laid end to end and cut into
+streams as above; a row whose lane moves on to a new series there has its `reset` flag set, and
+the model starts that row from a zero state, so a carried state never passes from one series to
+another. Series a, b, c (a0..a5, b0..b3, c0..c1) in 3 lanes, `*` = reset::
+
+                batch 0  batch 1  batch 2  batch 3
+    lane 0 ->     a0       a1       a2       a3
+    lane 1 ->     a4       a5      *b0       b1
+    lane 2 ->     b2       b3      *c0       c1
+
+The test parts are packed whole into lanes (longest first, each into the emptiest lane) and the
+lanes padded at the end with unscored rows, so every test row is scored from its series' own
+state. With one series this is one lane: the test series read in time order at batch size 1.
 """
 
 from __future__ import annotations
@@ -32,38 +47,58 @@ from dataclasses import dataclass
 import numpy as np
 
 from statelab.config import ExperimentConfig
-from statelab.tasks import Series
+from statelab.tasks import TaskData
 
 
 @dataclass(frozen=True)
 class Batches:
     """Samples in the order a model consumes them: K batches of B rows."""
 
-    x: np.ndarray  # (K, B, lahead) float32 input windows
+    x: np.ndarray  # (K, B, lahead, F) float32 input windows
     y: np.ndarray  # (K, B) float32 targets
-    row: np.ndarray  # (K, B) int64 index of each sample in the windowed series
-    scored: np.ndarray  # (K, B) bool; False for rows fed only to warm the state up
+    row: np.ndarray  # (K, B) int64 index of each sample in the windowed data; -1 for padding
+    scored: np.ndarray  # (K, B) bool; False for padding and rows fed only to warm the state up
+    reset: np.ndarray  # (K, B) bool; True where a lane starts a new series: the state resets there
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Windowed data split into training and test batches."""
+    """Windowed data split into training and test batches. Rows of all series, series after series."""
 
-    windows: np.ndarray  # (n_rows, lahead) float64, the model inputs in time order
+    windows: np.ndarray  # (n_rows, lahead, F) float64, the model inputs in time order
     target: np.ndarray  # (n_rows,) float64
+    last: np.ndarray  # (n_rows,) float64 the last-value baseline's prediction
+    series: np.ndarray  # (n_rows,) int64 which series each row belongs to
+    train_rows: np.ndarray  # (n_rows,) bool, the training part of each series
     train: Batches
     test: Batches
+    warm: np.ndarray  # (Kt, Bt) bool, the first test rows of each series (a reset model's warm-up)
     n_train: int  # training rows in the split (before trimming to batches)
     dropped: int  # training rows that did not fill a batch and were left out
+    names: tuple[str, ...] = ("",)  # series ids
+    features: tuple[str, ...] = ("x",)
+    source: TaskData | None = None  # the series this was cut from
+
+    @property
+    def n_features(self) -> int:
+        return self.windows.shape[2]
+
+    @property
+    def fill(self) -> float:
+        """Share of the training batches' rows that hold a sample (the rest is padding)."""
+        return float(np.mean(self.train.row >= 0)) if self.train.row.size else 0.0
 
 
 def windows(x: np.ndarray, lahead: int, order: str = "oldest-first") -> np.ndarray:
-    """Row t holds the `lahead` inputs ending at x[t]: (len(x) - lahead + 1, lahead).
+    """Row t holds the `lahead` inputs ending at x[t]: (L, F) -> (L - lahead + 1, lahead, F).
 
     `oldest-first` is the order a recurrent network reads time in. `newest-first` puts x[t] in
-    column 0 and x[t-j] in column j, which is what the original's shifted columns produced.
+    position 0 and x[t-j] in position j, which is what the original's shifted columns produced.
+    A one-dimensional x gives (L - lahead + 1, lahead).
     """
-    view = np.lib.stride_tricks.sliding_window_view(x, lahead)
+    view = np.lib.stride_tricks.sliding_window_view(x, lahead, axis=0)  # (N, [F,] lahead)
+    if x.ndim == 2:
+        view = np.swapaxes(view, 1, 2)  # (N, lahead, F)
     return np.ascontiguousarray(view if order == "oldest-first" else view[:, ::-1])
 
 
@@ -79,49 +114,111 @@ def seed_layout(rows: np.ndarray, batch_size: int) -> np.ndarray:
     return rows[: length * batch_size].reshape(length, batch_size)
 
 
-def _gather(window: np.ndarray, target: np.ndarray, index: np.ndarray, scored=None) -> Batches:
+def pack_lanes(segments: list[np.ndarray], lanes: int) -> np.ndarray:
+    """Whole segments of row indices into `lanes` lanes, longest first into the emptiest lane,
+    padded with -1 at the end: (max lane length, lanes)."""
+    content: list[list[int]] = [[] for _ in range(lanes)]
+    for i in sorted(range(len(segments)), key=lambda i: -len(segments[i])):
+        lane = min(range(lanes), key=lambda j: len(content[j]))
+        content[lane].extend(segments[i].tolist())
+    length = max(len(c) for c in content)
+    out = np.full((length, lanes), -1, np.int64)
+    for j, c in enumerate(content):
+        out[: len(c), j] = c
+    return out
+
+
+def lane_resets(index: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """(K, B) True where a lane's row belongs to another series than the row before it."""
+    owner = np.where(index >= 0, series[np.maximum(index, 0)], -1)
+    reset = np.zeros(index.shape, bool)
+    reset[1:] = (owner[1:] != owner[:-1]) & (index[1:] >= 0)
+    return reset
+
+
+def warmup_rows(index: np.ndarray, scored: np.ndarray, series: np.ndarray, warmup: int) -> np.ndarray:
+    """(K, B) True on the first `warmup` scored test rows of each series: a stateful model tested
+    from a reset state has no history for them. At least one row of each series stays out of it."""
+    rows = index[scored]
+    owner = series[rows]
+    first = np.full(series.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, owner, rows)
+    count = np.bincount(owner, minlength=len(first))
+    limit = np.minimum(warmup, np.maximum(count - 1, 0))
+    warm = np.zeros(index.shape, bool)
+    warm[scored] = rows - first[owner] < limit[owner]
+    return warm
+
+
+def _gather(
+    data: tuple[np.ndarray, np.ndarray], index: np.ndarray, scored: np.ndarray, reset: np.ndarray
+) -> Batches:
+    window, target = data
+    safe = np.maximum(index, 0)
+    real = index >= 0
     return Batches(
-        x=window[index].astype(np.float32),
-        y=target[index].astype(np.float32),
+        x=np.where(real[..., None, None], window[safe], 0.0).astype(np.float32),
+        y=np.where(real, target[safe], 0.0).astype(np.float32),
         row=index.astype(np.int64),
-        scored=np.ones(index.shape, bool) if scored is None else scored,
+        scored=scored & real,
+        reset=reset,
     )
 
 
-def make_dataset(series: Series, config: ExperimentConfig) -> Dataset:
-    """Window the series, drop the rows without history, split, and lay out the batches.
+def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
+    """Window each series, drop the rows without history, split each in time, lay out batches.
 
-    Split as the original: the first int(n_rows * train_fraction) rows train, the rest test.
-    Training is laid out by `config.train.layout`. The test series is read in time order: with
-    `streams` as one stream of batch size 1; with `seed` as the original did, at the training
-    batch size, trimmed by `n_rows % batch_size` rows at the end.
-    With `test_start="continue"` and `streams`, the training rows dropped from the end of the
-    last stream are fed before the test rows, unscored, so the test follows the carried state.
+    Split as the original: the first int(n_rows * train_fraction) rows of a series train, the rest
+    test. Training is laid out by `config.train.layout`. With `streams` the test is read lane by
+    lane (one series: one lane at batch size 1); with `seed` as the original did, at the training
+    batch size, trimmed by `n_rows % batch_size` rows at the end. With `test_start="continue"` (one
+    series), the training rows dropped from the end of the last stream are fed before the test
+    rows, unscored, so the test continues the carried state.
     """
     task, train = config.task, config.train
-    n, b = series.n_rows, train.batch_size
-    first = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
-    window = windows(series.x, task.lahead, train.window_order)[first : first + n]  # (n, lahead)
-    target = series.y[series.to_drop : series.to_drop + n]  # (n,)
-    rows = np.arange(n)
-    n_split, _ = task.split(n)
+    parts, targets, lasts, owners, is_train = [], [], [], [], []
+    for s, series in enumerate(data.series):
+        n = series.n_rows
+        first = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
+        parts.append(windows(series.x, task.lahead, train.window_order)[first : first + n])  # (n, lahead, F)
+        targets.append(series.y[series.to_drop : series.to_drop + n])
+        lasts.append(series.last[series.to_drop : series.to_drop + n])
+        owners.append(np.full(n, s, np.int64))
+        is_train.append(np.arange(n) < task.split(n)[0])
+    window = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    target, owner, train_mask = np.concatenate(targets), np.concatenate(owners), np.concatenate(is_train)
+    rows = np.arange(len(target))
+    train_rows, test_rows = rows[train_mask], rows[~train_mask]
+    b, n_train = train.batch_size, len(train_rows)
 
     if train.layout == "streams":
-        n_train = n_split
-        train_index = stream_layout(rows[:n_train], b)
-        first_test = train_index.size if train.test_start == "continue" else n_train
-        test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
-        scored = test_index >= n_train
-    else:
-        n_train = n_split - n_split % b
+        train_index = stream_layout(train_rows, b)
+        if len(data.series) == 1:
+            first_test = train_index.size if train.test_start == "continue" else n_train
+            test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
+            scored = test_index >= n_train
+        else:
+            segments = [test_rows[owner[test_rows] == s] for s in range(len(data.series))]
+            test_index = pack_lanes(segments, min(b, len(segments)))
+            scored = test_index >= 0
+    else:  # seed: one series, as the original
+        n_train -= n_train % b
         train_index = seed_layout(rows[:n_train], b)
-        test_index = seed_layout(rows[n_train : n - n % b], b)
-        scored = None
+        test_index = seed_layout(rows[n_train : len(rows) - len(rows) % b], b)
+        scored = np.ones(test_index.shape, bool)
+    pair = (window, target)
     return Dataset(
         windows=window,
         target=target,
-        train=_gather(window, target, train_index),
-        test=_gather(window, target, test_index, scored),
+        last=np.concatenate(lasts),
+        series=owner,
+        train_rows=train_mask,
+        train=_gather(pair, train_index, np.ones(train_index.shape, bool), lane_resets(train_index, owner)),
+        test=_gather(pair, test_index, scored, lane_resets(test_index, owner)),
+        warm=warmup_rows(test_index, scored, owner, task.record.warmup(task)),
         n_train=n_train,
         dropped=n_train - train_index.size,
+        names=tuple(s.name for s in data.series),
+        features=data.features,
+        source=data,
     )

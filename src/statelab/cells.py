@@ -13,8 +13,8 @@ Kernels are glorot-uniform, recurrent kernels orthogonal, biases zero, and the L
 bias is 1 (Keras' `unit_forget_bias=True`). The model is a stack of `layers` cells, each reading the
 sequence of the one below, and Dense(1) on the top cell's last output.
 
-A cell is `step(params, state, x) -> (state, h)`; a model's state is a tuple with one cell state
-per layer, so carrying it (stateful) or resetting it (stateless) is done by the caller.
+A cell is `step(params, state, x) -> (state, h)`; a model's `RnnState` is a tuple with one cell
+state per layer, so carrying it (stateful) or resetting it (stateless) is done by the caller.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import numpy as np
 from statelab.config import ModelConfig
 
 Params = dict[str, Any]
-State = tuple[Any, ...]
+# The recurrent network's carried state (h, or h and c, per layer): never the optimiser's state.
+RnnState = tuple[Any, ...]
 
 
 def glorot_uniform(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -69,7 +70,7 @@ def _lstm_init(rng: np.random.Generator, input_dim: int, units: int) -> Params:
     return {**_kernels(rng, input_dim, units, 4), "bias": bias}
 
 
-def _lstm_step(p: Params, state: State, x: jax.Array) -> tuple[State, jax.Array]:
+def _lstm_step(p: Params, state: RnnState, x: jax.Array) -> tuple[RnnState, jax.Array]:
     h, c = state  # (B, H), (B, H)
     z = x @ p["kernel"] + h @ p["recurrent"] + p["bias"]  # (B, 4H)
     i, f, g, o = jnp.split(z, 4, axis=-1)
@@ -82,7 +83,7 @@ def _gru_init(rng: np.random.Generator, input_dim: int, units: int) -> Params:
     return {**_kernels(rng, input_dim, units, 3), "bias": np.zeros((2, 3 * units), np.float32)}
 
 
-def _gru_step(p: Params, state: State, x: jax.Array) -> tuple[State, jax.Array]:
+def _gru_step(p: Params, state: RnnState, x: jax.Array) -> tuple[RnnState, jax.Array]:
     (h,) = state  # (B, H)
     xz, xr, xh = jnp.split(x @ p["kernel"] + p["bias"][0], 3, axis=-1)
     hz, hr, hh = jnp.split(h @ p["recurrent"] + p["bias"][1], 3, axis=-1)
@@ -96,7 +97,7 @@ def _simple_init(rng: np.random.Generator, input_dim: int, units: int) -> Params
     return {**_kernels(rng, input_dim, units, 1), "bias": np.zeros(units, np.float32)}
 
 
-def _simple_step(p: Params, state: State, x: jax.Array) -> tuple[State, jax.Array]:
+def _simple_step(p: Params, state: RnnState, x: jax.Array) -> tuple[RnnState, jax.Array]:
     (h,) = state
     h = jnp.tanh(x @ p["kernel"] + h @ p["recurrent"] + p["bias"])
     return (h,), h
@@ -126,13 +127,13 @@ def init_params(rng: np.random.Generator, config: ModelConfig, input_dim: int = 
     return {"cells": layers, "dense": dense}
 
 
-def zero_state(config: ModelConfig, batch: int) -> State:
+def zero_state(config: ModelConfig, batch: int) -> RnnState:
     """The reset state: one zero cell state per layer."""
     cell = CELLS[config.cell]
     return tuple(cell.zero_state(batch, config.units) for _ in range(config.layers))
 
 
-def apply(params: Params, state: State, x: jax.Array, cell: str) -> tuple[State, jax.Array]:
+def apply(params: Params, state: RnnState, x: jax.Array, cell: str) -> tuple[RnnState, jax.Array]:
     """Run the model over a batch of windows from `state`.
 
     x: (B, T, in) windows, oldest first. Returns the state after the last step and the Dense(1)

@@ -14,32 +14,23 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from statelab import __version__
+from statelab import __version__, tasks
 from statelab.config import (
     FIELD_SECTION,
-    TASK_PARAMS,
     ConfigError,
     ExperimentConfig,
     from_mapping,
-    load_toml,
+    load_config_file,
     parse_value,
 )
 
 EXIT_USAGE = 2
 
-# One line of help per config field; defaults are shown from the dataclasses.
+# One line of help per config field that is not a task parameter (those come from the task records).
 FIELD_HELP = {
-    "task": "moving-average, delay, ema (synthetic, with analytic floors), sunspots or csv (real series)",
-    "input_len": "synthetic tasks: rows of data after the rows without history are dropped",
-    "tsteps": "moving-average: window of the target's moving average",
-    "delay": "delay: the target is the input this many steps ago",
-    "alpha": "ema: smoothing factor in (0, 1] of the exponential moving average",
-    "data": "csv: path of a CSV file with a header row",
-    "column": "csv: the column to forecast (needed if the file has several)",
+    "task": "one of: " + "; ".join(f"{t.name} ({t.summary})" for t in tasks.TASKS.values()),
     "lahead": "inputs the network sees per sample",
-    "amplitude": "synthetic tasks: inputs are uniform in [-amplitude, amplitude]",
-    "seed": "synthetic tasks: data seed (the original example's np.random.seed)",
-    "train_fraction": "leading fraction of the rows used for training",
+    "train_fraction": "leading fraction of each series used for training",
     "cell": "recurrent cell: lstm, gru or simple",
     "units": "units per recurrent layer",
     "layers": "stacked recurrent layers",
@@ -50,7 +41,28 @@ FIELD_HELP = {
     "layout": "stateful batch layout: streams (contiguous streams) or seed (the original's)",
     "window_order": "order of each input window: oldest-first or newest-first (the original's)",
     "test_start": "stateful test from a reset state, or continuing the training state",
+    "bptt": "stateful: truncation length; each batch's loss reaches back through the bptt - 1 batches "
+    "before it (1: the original)",
 }
+
+
+def field_help(name: str) -> str:
+    """The one line of help of a config field, with its default(s): the text of --help and the lab."""
+    if name not in tasks.PARAMS:
+        default = ExperimentConfig().to_dict()[FIELD_SECTION[name]][name]
+        return FIELD_HELP[name] + f" (default: {default})"
+    defaults = {t.name: p.default for t in tasks.TASKS.values() if (p := t.param(name)) is not None}
+    shown = {_show(v) for v in defaults.values() if v is not None}
+    if not shown:
+        return tasks.PARAMS[name].help
+    if len(shown) == 1:
+        return tasks.PARAMS[name].help + f" (default: {shown.pop()})"
+    per_task = ", ".join(f"{t} {_show(v)}" for t, v in defaults.items() if v is not None)
+    return tasks.PARAMS[name].help + f" (default: {per_task})"
+
+
+def _show(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,31 +83,24 @@ def flag(name: str) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field, plus --config FILE. Values are checked when the config is built."""
-    parser.add_argument("--config", metavar="FILE", help="TOML file of parameters; flags override it")
-    defaults = ExperimentConfig().to_dict()
-    for name, section in FIELD_SECTION.items():
-        # Task parameters that the reference task does not take default per task.
-        default = defaults[section][name]
-        if default is None:
-            default = next((p[name] for p in TASK_PARAMS.values() if p.get(name) is not None), None)
+    parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of parameters; flags override it")
+    for name in FIELD_SECTION:
+        names = [flag(name), "--column"] if name == "target" else [flag(name)]  # --column: earlier name
         parser.add_argument(
-            flag(name),
-            dest=name,
-            metavar=name.split("_")[-1].upper(),
-            default=None,
-            help=FIELD_HELP[name] + ("" if default is None else f" (default: {default})"),
+            *names, dest=name, metavar=name.split("_")[-1].upper(), default=None, help=field_help(name)
         )
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    """Defaults, then the TOML file, then the flags."""
-    mapping: dict[str, Any] = dict(load_toml(args.config)) if args.config else {}
+    """Defaults, then the config file, then the flags."""
+    mapping: dict[str, Any] = dict(load_config_file(args.config)) if args.config else {}
     for name in FIELD_SECTION:
         text = getattr(args, name)
         if text is not None:
             section = FIELD_SECTION[name]
             if isinstance(mapping.get(section), dict):  # the flag replaces the file's value
                 mapping[section] = {k: v for k, v in mapping[section].items() if k != name}
+            mapping.pop("column" if name == "target" else name, None)
             mapping[name] = parse_value(name, text)
     return from_mapping(mapping)
 
@@ -137,10 +142,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run a saved model over a series, carrying its state through the whole series."""
+    from statelab.data import read_panel
     from statelab.predict import load_predictor
-    from statelab.tasks import read_series
 
-    series = read_series(args.input, args.column, param="input")
+    panel = read_panel(args.input, args.column, param="input", target_param="column")
+    series = panel.features[0][:, 0]
     predictor = load_predictor(args.run_dir, args.model)
     predictions = predictor.predict(series)
     lines = ["t,input,prediction"]
@@ -162,32 +168,57 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """Train both models on every config of a grid into a store, then draw the sweep report."""
-    from rich.console import Console
+def report_directory(store_path: str | Path, out: str | Path | None) -> Path:
+    """`out`, or by default sweep.sqlite -> sweep-report/ beside the store."""
+    path = Path(store_path)
+    report_dir = path.with_name(f"{path.stem}-report") if out is None else Path(out)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ConfigError(f"out must be a directory, got {str(report_dir)!r} (a file)")
+    return report_dir
 
-    from statelab import sweep
-    from statelab.terminal import make_console
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train both models on every config of a grid into a store, then draw the sweep report.
+
+    Every check (grid, store file, cluster) happens before the store is created."""
+    from statelab import grid, sweep, terminal
+    from statelab.executors import open_executor
+    from statelab.report.sweep import write_report
+    from statelab.store import Store
 
     flags = {name: getattr(args, name) for name in FIELD_SECTION}
-    grid = sweep.grid_from_inputs(flags, args.seeds, args.config)
-    return sweep.sweep_command(
-        grid,
-        args.store,
-        args.out,
-        make_console(),
-        Console(stderr=True),
-        workers=args.workers,
-        scheduler=args.scheduler,
-        cache_dir=None if args.no_cache else cache_dir(),
-    )
+    the_grid = grid.grid_from_inputs(flags, args.seeds, args.config)
+    configs = grid.expand(the_grid)
+    store_path, report_dir = Path(args.store), report_directory(args.store, args.out)
+    if store_path.exists():
+        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now
+    console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
+    with (
+        open_executor(
+            args.workers, args.scheduler, cache_dir=None if args.no_cache else cache_dir()
+        ) as executor,
+        Store.create(store_path) as store,
+    ):
+        n_pending = len(sweep.pending_configs(configs, store))
+        console.print(
+            f"{len(configs)} trials ({the_grid.n_points} grid points x {the_grid.seeds} seeds), "
+            f"{len(configs) - n_pending} already in {store_path}; running {n_pending} "
+            f"({executor.description})",
+            soft_wrap=True,
+        )
+        with terminal.sweep_progress(err_console, n_pending) as progress:
+            outcome = sweep.run_sweep(configs, store, executor, progress)
+        terminal.sweep_outcome(console, outcome)
+        report = write_report(store.records(), report_dir, source=str(store.path))
+    console.print(f"Report: {report}", soft_wrap=True)
+    return sweep.exit_status(outcome.failed)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Redraw a report without training: a sweep's from its store, or a run directory's in place."""
-    from rich.console import Console
+    from statelab.terminal import make_console
 
-    console = Console(highlight=False)
+    console = make_console()
     path = Path(args.store)
     if path.is_dir():
         if not (path / "metrics.json").is_file():
@@ -201,26 +232,37 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_run_report(path)
         console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
         return 0
-    from statelab import sweep
+    from statelab.report.sweep import write_report
+    from statelab.store import Store
 
-    return sweep.report_command(args.store, args.out, console)
+    report_dir = report_directory(path, args.out)
+    with Store.open(path) as store:
+        report = write_report(store.records(), report_dir, source=str(store.path))
+    console.print(f"Report: {report}", soft_wrap=True)
+    return 0
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="statelab",
         description="Stateful versus stateless recurrent networks, against the analytic optimum.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"statelab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    # (each subcommand parser is made with allow_abbrev=False too: --ep is not --epochs)
 
-    run = commands.add_parser("run", help="train a stateful and a stateless model on one config")
+    run = commands.add_parser(
+        "run", allow_abbrev=False, help="train a stateful and a stateless model on one config"
+    )
     add_config_flags(run)
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<hash>/)")
     run.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
     run.set_defaults(func=cmd_run)
 
-    predict = commands.add_parser("predict", help="run a saved model of a run over a series (CSV)")
+    predict = commands.add_parser(
+        "predict", allow_abbrev=False, help="run a saved model of a run over a series (CSV)"
+    )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `statelab run`")
     predict.add_argument("--input", required=True, metavar="FILE.csv", help="CSV file with a header row")
     predict.add_argument("--column", metavar="NAME", help="the column to read (needed if there are several)")
@@ -230,9 +272,11 @@ def build_parser() -> Parser:
     # More subcommands are registered below this line.
     sweep = commands.add_parser(
         "sweep",
+        allow_abbrev=False,
         help="train both models over a grid of configs and seeds into a results store",
         description="Every config flag takes a value, a comma list (1,16), a half-open range a:b[:step] "
-        "(1:6 is 1..5) or a mix (1:4,8); --config takes a TOML grid file (lists or range strings). "
+        "(1:6 is 1..5) or a mix (1:4,8); list-valued parameters (--ar-coefs, --features) separate "
+        "their values with ';'. --config takes a TOML or JSON grid file (lists or range strings). "
         "Each trial trains both models; finished trials are skipped on a rerun.",
     )
     add_config_flags(sweep)
@@ -244,7 +288,9 @@ def build_parser() -> Parser:
     sweep.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
     sweep.set_defaults(func=cmd_sweep)
 
-    report = commands.add_parser("report", help="redraw a sweep's or a run's report, without training")
+    report = commands.add_parser(
+        "report", allow_abbrev=False, help="redraw a sweep's or a run's report, without training"
+    )
     report.add_argument(
         "store", metavar="STORE", help="a results store written by `statelab sweep`, or a run directory"
     )

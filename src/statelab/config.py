@@ -19,78 +19,55 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# A model "converged" when its normalised test MSE (MSE / var(y)) is below this: it explains
-# more than 90% of the target's variance. The stateless floor of the reference experiment is 0.5.
+from statelab import tasks
+from statelab.params import (
+    ConfigError,
+    check_choice,
+    check_float,
+    check_int,
+    fail,
+    parse_text,
+    plain,
+)
+
+# A model "converged" when its normalised test MSE (MSE / var(y)) is within this of the best any
+# model can reach on the task (0 on every task but `ar`, whose innovations cannot be predicted):
+# it then explains all but 10% of the target's variance that can be explained.
 CONVERGED_NMSE = 0.1
 
 LAYOUTS = ("streams", "seed")
 WINDOW_ORDERS = ("oldest-first", "newest-first")
 TEST_STARTS = ("reset", "continue")
 CELLS = ("lstm", "gru", "simple")
+MAX_BPTT = 512  # batches a gradient may reach back; each costs about one more training step
+
+TASKS = tuple(tasks.TASKS)
+# Fields of TaskConfig that some tasks take and others do not (None where not taken).
+OPTIONAL_TASK_FIELDS = tuple(tasks.PARAMS)
 
 
-class ConfigError(ValueError):
-    """A parameter broke a rule. The message names the parameter, the rule and the value."""
-
-
-def _fail(name: str, rule: str, value: Any) -> None:
-    raise ConfigError(f"{name} must be {rule}, got {value!r}")
-
-
-def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    rule = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(name, rule, value)
-    if value < minimum or (maximum is not None and value > maximum):
-        _fail(name, rule, value)
-
-
-def _float(obj: Any, name: str, rule: str, ok) -> None:
-    """Check a real-valued field and store it as a float, so 1 and 1.0 hash alike."""
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(name, f"a finite number {rule}", value)
-    if not ok(value):
-        _fail(name, rule, value)
-    object.__setattr__(obj, name, float(value))
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(name, "one of " + ", ".join(choices), value)
-
-
-# Each task takes these parameters (beyond lahead and train_fraction, which every task takes),
-# with these defaults. A parameter a task does not take must be left unset (None).
-TASK_PARAMS: dict[str, dict[str, Any]] = {
-    "moving-average": {"input_len": 1000, "tsteps": 2, "amplitude": 0.1, "seed": 1986},
-    "delay": {"input_len": 1000, "delay": 1, "amplitude": 0.1, "seed": 1986},
-    "ema": {"input_len": 1000, "alpha": 0.5, "amplitude": 0.1, "seed": 1986},
-    "sunspots": {},
-    "csv": {"data": None, "column": None},
-}
-TASKS = tuple(TASK_PARAMS)
-SYNTHETIC_TASKS = ("moving-average", "delay", "ema")
-OPTIONAL_TASK_FIELDS = ("input_len", "tsteps", "delay", "alpha", "amplitude", "seed", "data", "column")
+def split_rows(n_rows: int, train_fraction: float) -> tuple[int, int]:
+    """(training rows, test rows) of `n_rows` rows: the leading train_fraction trains."""
+    n_train = int(n_rows * train_fraction)
+    return n_train, n_rows - n_train
 
 
 @dataclass(frozen=True)
 class TaskConfig:
     """The data: a series, its target, and the input window a model sees per sample.
 
-    Synthetic tasks draw uniform noise and compute a target from it: `moving-average` (the
-    reference: the mean of the last `tsteps` inputs), `delay` (the input `delay` steps ago) and
-    `ema` (an exponential moving average with factor `alpha`). Real tasks forecast the next value
-    of a series: `sunspots` (yearly sunspot numbers 1700-2008, shipped with statsmodels) or `csv`
-    (column `column` of the file `data`). Parameters a task does not take stay None.
+    Which parameters a task takes, their defaults and rules, live in the task's record
+    (`statelab.tasks`); parameters a task does not take stay None. Synthetic tasks draw noise and
+    compute a target from it: `moving-average` (the reference: the mean of the last `tsteps`
+    inputs), `delay` (the input `delay` steps ago), `ema` (an exponential moving average) and `ar`
+    (a linear autoregression). Real series forecast a column `horizon` steps ahead: `sunspots`,
+    `macrodata`, `grunfeld`, or the user's `file`.
     """
 
     task: str = "moving-average"
@@ -98,61 +75,68 @@ class TaskConfig:
     tsteps: int | None = None  # moving-average: the target is the mean of the last tsteps inputs
     delay: int | None = None  # delay: the target is the input `delay` steps ago
     alpha: float | None = None  # ema: y[t] = alpha x[t] + (1 - alpha) y[t-1]
-    amplitude: float | None = None  # inputs are uniform in [-amplitude, +amplitude]
+    ar_coefs: tuple[float, ...] | None = None  # ar: x[t] = sum_i ar_coefs[i-1] x[t-i] + noise
+    amplitude: float | None = None  # inputs uniform in [-amplitude, +amplitude] (ar: noise std)
     seed: int | None = None  # data seed; 1986 is the original example's np.random.seed
-    data: str | None = None  # csv: path of the file
-    column: str | None = None  # csv: the column to read (may be left out for a one-column file)
+    data: str | None = None  # file: path of a CSV or Parquet file
+    target: str | None = None  # real series: the column to forecast
+    features: tuple[str, ...] | None = None  # real series: the columns the model reads
+    series: str | None = None  # file: a column of series ids
+    time: str | None = None  # file: the column ordering rows within a series
+    horizon: int | None = None  # real series: forecast this many steps ahead
+    missing: str | None = None  # file: error, drop or interpolate
     lahead: int = 1  # each sample holds the last `lahead` inputs
     train_fraction: float = 0.8
 
     def __post_init__(self) -> None:
-        _choice("task", self.task, TASKS)
-        takes = TASK_PARAMS[self.task]
+        record = tasks.get(self.task)
+        object.__setattr__(self, "task", record.name)  # an alias becomes the task's name
         for name in OPTIONAL_TASK_FIELDS:
-            value = getattr(self, name)
-            if name not in takes and value is not None:
-                others = ", ".join([*takes, "lahead", "train_fraction"])
-                raise ConfigError(
-                    f"{name} is not a parameter of task {self.task} (it takes {others}), got {value!r}"
-                )
-            if name in takes and value is None:
-                object.__setattr__(self, name, takes[name])
+            value = plain(getattr(self, name))
+            param = record.param(name)
+            if param is None:
+                if value is not None:
+                    others = ", ".join([*(p.name for p in record.params), "lahead", "train_fraction"])
+                    raise ConfigError(
+                        f"{name} is not a parameter of task {record.name} (it takes {others}), got {value!r}"
+                    )
+                continue
+            if value is None:
+                value = param.default
+            if value is not None:
+                value = param.check(value)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "lahead", check_int("lahead", self.lahead, 1))
+        fraction = check_float("train_fraction", self.train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
+        object.__setattr__(self, "train_fraction", fraction)
+        if record.name == "file" and self.data is None:
+            fail("data", "the path of a CSV or Parquet file for task file", self.data)
         if self.input_len is not None:
-            _int("input_len", self.input_len, 2)
-        if self.tsteps is not None:
-            _int("tsteps", self.tsteps, 1)
-        if self.delay is not None:
-            _int("delay", self.delay, 1)
-        if self.alpha is not None:
-            _float(self, "alpha", "in (0, 1]", lambda v: 0 < v <= 1)
-        if self.amplitude is not None:
-            _float(self, "amplitude", "> 0", lambda v: v > 0)
-        if self.seed is not None:
-            _int("seed", self.seed, 0, 2**32 - 1)  # NumPy's RandomState takes 32-bit seeds
-        if self.task == "csv" and not (isinstance(self.data, str) and self.data):
-            _fail("data", "the path of a CSV file for task csv", self.data)
-        _int("lahead", self.lahead, 1)
-        _float(self, "train_fraction", "in (0, 1)", lambda v: 0 < v < 1)
-        if self.input_len is not None:
-            self.check_rows(self.input_len)
+            self.check_rows([self.input_len])
+
+    @property
+    def record(self) -> tasks.Task:
+        """Everything statelab knows about this config's task."""
+        return tasks.get(self.task)
 
     @property
     def synthetic(self) -> bool:
-        return self.task in SYNTHETIC_TASKS
+        return self.record.synthetic
 
     def split(self, n_rows: int) -> tuple[int, int]:
         """(training rows, test rows) of `n_rows` rows: the leading train_fraction trains."""
-        n_train = int(n_rows * self.train_fraction)
-        return n_train, n_rows - n_train
+        return split_rows(n_rows, self.train_fraction)
 
-    def check_rows(self, n_rows: int) -> None:
-        """The rules that depend on how many rows the data have (known late for real series)."""
-        n_train, n_test = self.split(n_rows)
-        if n_train < 1 or n_test < 1:
-            rule = f"such that train and test each get one of the {n_rows} rows"
-            _fail("train_fraction", rule, self.train_fraction)
-        if self.lahead > n_train:
-            _fail("lahead", f"<= the {n_train} training rows", self.lahead)
+    def check_rows(self, rows: Sequence[int], names: Sequence[str] | None = None) -> None:
+        """The rules that depend on how many rows each series has (known late for real series)."""
+        for i, n_rows in enumerate(rows):
+            of = f"series {names[i]!r}'s" if names and names[i] else "the"
+            n_train, n_test = self.split(n_rows)
+            if n_train < 1 or n_test < 1:
+                rule = f"such that train and test each get one of {of} {n_rows} rows"
+                fail("train_fraction", rule, self.train_fraction)
+            if self.lahead > n_train:
+                fail("lahead", f"<= {of} {n_train} training rows", self.lahead)
 
     @property
     def n_train(self) -> int:
@@ -174,10 +158,10 @@ class ModelConfig:
     model_seed: int = 0  # key for weight initialisation; both models of a run share it
 
     def __post_init__(self) -> None:
-        _choice("cell", self.cell, CELLS)
-        _int("units", self.units, 1)
-        _int("layers", self.layers, 1)
-        _int("model_seed", self.model_seed, 0)
+        check_choice("cell", self.cell, CELLS)
+        object.__setattr__(self, "units", check_int("units", self.units, 1))
+        object.__setattr__(self, "layers", check_int("layers", self.layers, 1))
+        object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0))
 
 
 @dataclass(frozen=True)
@@ -190,14 +174,17 @@ class TrainConfig:
     layout: str = "streams"  # how the series is cut into batches; see batching.py
     window_order: str = "oldest-first"  # "newest-first" is the original's column order
     test_start: str = "reset"  # stateful test from a zero state, or continuing from training
+    bptt: int = 1  # stateful: each batch's loss reaches back through the bptt - 1 batches before it
 
     def __post_init__(self) -> None:
-        _int("batch_size", self.batch_size, 1)
-        _int("epochs", self.epochs, 1)
-        _float(self, "learning_rate", "> 0", lambda v: v > 0)
-        _choice("layout", self.layout, LAYOUTS)
-        _choice("window_order", self.window_order, WINDOW_ORDERS)
-        _choice("test_start", self.test_start, TEST_STARTS)
+        object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 1))
+        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, 1))
+        rate = check_float("learning_rate", self.learning_rate, "> 0", lambda v: v > 0)
+        object.__setattr__(self, "learning_rate", rate)
+        check_choice("layout", self.layout, LAYOUTS)
+        check_choice("window_order", self.window_order, WINDOW_ORDERS)
+        check_choice("test_start", self.test_start, TEST_STARTS)
+        object.__setattr__(self, "bptt", check_int("bptt", self.bptt, 1, MAX_BPTT))
 
 
 @dataclass(frozen=True)
@@ -210,29 +197,44 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if self.task.input_len is not None:
-            self.check_rows(self.task.input_len)
+            self.check_rows([self.task.input_len])
 
-    def check_rows(self, n_rows: int) -> None:
-        """Rules that depend on the number of rows: the task's, whether batches can be filled,
-        and whether some test rows are left once a reset stateful model's warm-up is excluded."""
-        self.task.check_rows(n_rows)
-        b = self.train.batch_size
-        n_train, n_test = self.task.split(n_rows)
+    def check_rows(self, rows: Sequence[int], names: Sequence[str] | None = None) -> None:
+        """Rules that depend on the rows of each series: the task's, whether batches can be filled,
+        and whether test rows are left once a reset stateful model's warm-up is excluded."""
+        self.task.check_rows(rows, names)
+        b, train = self.train.batch_size, self.train
+        if len(rows) > 1:
+            # Several series: each is its own stream, packed into the lanes of a batch.
+            if train.layout != "streams":
+                fail("layout", "streams when the data hold several series", train.layout)
+            if train.test_start != "reset":
+                fail("test_start", "reset when the data hold several series", train.test_start)
+        n_train = sum(self.task.split(n)[0] for n in rows)
         if b > n_train:
-            _fail("batch_size", f"<= the {n_train} training rows", b)
-        if self.train.layout == "seed":
+            fail("batch_size", f"<= the {n_train} training rows", b)
+        if train.layout == "seed":
             # As the original: training keeps whole batches, the test rows run from there to the
             # last whole batch of the data, so it needs more whole batches than training has.
-            n_test = b * (n_rows // b - n_train // b)
-            if n_test < b:
-                _fail("batch_size", f"small enough to leave a whole test batch of the {n_rows} rows", b)
-        for name, warmup in (("tsteps", (self.task.tsteps or 1) - 1), ("delay", self.task.delay or 0)):
-            if warmup >= n_test:
-                value = getattr(self.task, name)
-                _fail(name, f"small enough to leave test rows with full history ({n_test} test rows)", value)
+            n_rows = rows[0]
+            if b * (n_rows // b - n_train // b) < b:
+                fail("batch_size", f"small enough to leave a whole test batch of the {n_rows} rows", b)
+        record = self.task.record
+        warmup = record.warmup(self.task)
+        for i, n_rows in enumerate(rows):
+            n_test = self.task.split(n_rows)[1] if train.layout == "streams" else b * (n_rows // b) - n_train
+            if warmup and warmup >= n_test:
+                name = record.x_axis or "lahead"
+                of = f" of series {names[i]!r}" if names and names[i] else ""
+                fail(
+                    name,
+                    f"small enough to leave test rows with full history ({n_test} test rows{of})",
+                    getattr(self.task, name),
+                )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return dataclasses.asdict(self)
+        """{"task": {...}, "model": {...}, "train": {...}}: config.json, lists for tuples."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def replace(self, **flat: Any) -> ExperimentConfig:
         """A copy with some flat fields changed, validated again."""
@@ -246,8 +248,10 @@ FIELD_SECTION: dict[str, str] = {
 
 
 def config_hash(config: ExperimentConfig) -> str:
-    """SHA-256 of the canonical JSON of a config: the identity of a trial."""
-    canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    """SHA-256 of the canonical JSON of a config, unset (None) parameters left out: the identity
+    of a trial, which a parameter added to statelab later (unset) does not change."""
+    parts = {k: {f: v for f, v in p.items() if v is not None} for k, p in config.to_dict().items()}
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -256,34 +260,36 @@ def flatten(config: ExperimentConfig) -> dict[str, Any]:
     return {k: v for part in config.to_dict().values() for k, v in part.items()}
 
 
-def _plain(value: Any) -> Any:
-    """NumPy scalars (from np.arange grids, say) as the Python numbers they stand for."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
+ALIASES = {"column": "target"}  # earlier names of fields
 
 
 def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
     """Build a config from flat keys, nested sections, or a mix; unknown keys are errors."""
+    if isinstance(mapping, ExperimentConfig):
+        return mapping
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"config must be an ExperimentConfig or a mapping of parameters, got {mapping!r}")
     parts: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
 
     def put(section: str, key: str, value: Any) -> None:
         if key in parts[section]:
             raise ConfigError(f"{key} must be given once, got it both flat and in [{section}]")
-        parts[section][key] = _plain(value)
+        parts[section][key] = plain(value)
 
     for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"unknown parameter {key!r} = {value!r}")
         if key in SECTIONS and (isinstance(value, Mapping) or key not in FIELD_SECTION):
             # "task" is both a section and a field (the task's name): a table is the section.
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key} must be a table of {key} parameters, got {value!r}")
             for sub_key, sub_value in value.items():
+                sub_key = ALIASES.get(sub_key, sub_key)
                 if FIELD_SECTION.get(sub_key) != key:
                     raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
                 put(key, sub_key, sub_value)
-        elif key in FIELD_SECTION:
+        elif ALIASES.get(key, key) in FIELD_SECTION:
+            key = ALIASES.get(key, key)
             put(FIELD_SECTION[key], key, value)
         else:
             raise ConfigError(f"unknown parameter {key} = {value!r}")
@@ -293,30 +299,39 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
         raise ConfigError(str(exc)) from None
 
 
-def field_type(name: str) -> type:
-    """The Python type of a config field: int, float or str."""
+def field_kind(name: str) -> str:
+    """The kind of a config field: int, float, str, floats or strs (see `statelab.params`)."""
+    if name in tasks.PARAMS:
+        return tasks.PARAMS[name].kind
     cls = SECTIONS[FIELD_SECTION[name]]
     annotation = next(str(f.type) for f in dataclasses.fields(cls) if f.name == name)
-    return {"int": int, "float": float, "str": str}[annotation.removesuffix(" | None")]
+    return annotation.removesuffix(" | None")
 
 
 def parse_value(name: str, text: str) -> Any:
-    """Convert the text of a command-line value to the field's type; ConfigError if it is not one."""
-    kind = field_type(name)
-    if kind is str:
-        return text
-    try:
-        return kind(text)
-    except ValueError:
-        _fail(name, "an integer" if kind is int else "a number", text)
+    """Convert the text of a command-line value to the field's kind; ConfigError if it is not one."""
+    return parse_text(name, field_kind(name), text)
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config file into a mapping; unreadable or malformed files are ConfigErrors."""
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file, TOML or JSON (a run's config.json reads back), into a mapping;
+    unreadable or malformed files are ConfigErrors."""
+    path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"config must be a readable file, got {str(path)!r} ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config must be valid TOML, got {str(path)!r} ({exc})") from None
+    is_json = path.suffix.lower() == ".json" or raw.lstrip()[:1] == b"{"
+    try:
+        text = raw.decode("utf-8-sig")
+        mapping = json.loads(text) if is_json else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        kind = "JSON" if is_json else "TOML"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config must be valid {kind}, got {str(path)!r} ({reason})") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"config must hold a table of parameters, got {str(path)!r}")
+    return mapping
+
+
+load_toml = load_config_file  # the earlier name

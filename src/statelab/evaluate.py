@@ -1,13 +1,17 @@
 """Metrics and verdicts: every error next to the best error possible for a model of its kind.
 
-A model's verdict is "converged" when its normalised test MSE (MSE / var(y)) is below
-`config.CONVERGED_NMSE`. The *expected* verdict applies the same threshold to the analytic floor
-of its kind: the stateless model's floor is the window-limited optimum, the stateful model's is
-that of a model with unbounded memory.
+A model's verdict is "converged" when its normalised test MSE (MSE / var(y)) is within
+`config.CONVERGED_NMSE` of the best any model can reach on the task: the floor of a model with
+unbounded memory, 0 on every task whose target is a function of past inputs. The *expected*
+verdict applies the same test to the analytic floor of its kind: the stateless model's floor is the
+window-limited optimum, the stateful model's is that of a model with unbounded memory. A model
+whose training produced NaN or infinite numbers is marked `diverged`, its errors are null, and it
+did not converge.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,22 +22,29 @@ from statelab.tasks import Floors
 
 @dataclass(frozen=True)
 class ModelMetrics:
-    """Test metrics of one model. MSEs are over the test rows in time order."""
+    """Test metrics of one model. MSEs are over the test rows in time order; None if it diverged."""
 
-    test_mse: float  # without the first `warmup_excluded` rows
-    test_nmse: float
-    test_mse_all: float  # with every test row
-    test_nmse_all: float
+    test_mse: float | None  # without the first `warmup_excluded` rows of each series
+    test_nmse: float | None
+    test_mse_all: float | None  # with every test row
+    test_nmse_all: float | None
     warmup_excluded: int  # rows a reset stateful model had no history for
     floor_mse: float | None  # the analytic optimum of a model of this kind (None: real series)
     floor_nmse: float | None
-    converged: bool  # test_nmse < threshold
-    expected_converged: bool | None  # floor_nmse < threshold (None: no floor is known)
-    final_train_loss: float
-    final_val_loss: float
+    converged: bool  # test_nmse within the threshold of the best any model can reach
+    expected_converged: bool | None  # the same test on floor_nmse (None: no floor is known)
+    final_train_loss: float | None
+    final_val_loss: float | None
+    diverged: bool = False  # training produced non-finite numbers
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def finite(value: float) -> float | None:
+    """A number for metrics.json: None (JSON null) where it is NaN or infinite."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> float:
@@ -45,26 +56,34 @@ def model_metrics(
     target: np.ndarray,
     floor_mse: float | None,
     var_y: float,
-    warmup: int,
+    warm: np.ndarray,
     final_train_loss: float,
     final_val_loss: float,
+    best_nmse: float = 0.0,
     threshold: float = CONVERGED_NMSE,
 ) -> ModelMetrics:
-    """pred, target: (N,) test predictions and targets in time order."""
-    test_mse = mse(pred[warmup:], target[warmup:])
-    test_mse_all = mse(pred, target)
+    """pred, target: (N,) test predictions and targets; warm: (N,) bool, the rows left out of
+    test_mse. best_nmse: the normalised floor of a model with unbounded memory (0 unless the
+    target holds noise no model can predict); "converged" means within `threshold` of it."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        test_mse = finite(mse(pred[~warm], target[~warm]))
+        test_mse_all = finite(mse(pred, target))
+    diverged = test_mse is None or test_mse_all is None or not math.isfinite(final_train_loss)
+    nmse = None if test_mse is None else test_mse / var_y
+    floor_nmse = None if floor_mse is None else floor_mse / var_y
     return ModelMetrics(
         test_mse=test_mse,
-        test_nmse=test_mse / var_y,
+        test_nmse=nmse,
         test_mse_all=test_mse_all,
-        test_nmse_all=test_mse_all / var_y,
-        warmup_excluded=warmup,
+        test_nmse_all=None if test_mse_all is None else test_mse_all / var_y,
+        warmup_excluded=int(warm.sum()),
         floor_mse=floor_mse,
-        floor_nmse=None if floor_mse is None else floor_mse / var_y,
-        converged=bool(test_mse / var_y < threshold),
-        expected_converged=None if floor_mse is None else bool(floor_mse / var_y < threshold),
-        final_train_loss=float(final_train_loss),
-        final_val_loss=float(final_val_loss),
+        floor_nmse=floor_nmse,
+        converged=bool(not diverged and nmse < best_nmse + threshold),
+        expected_converged=None if floor_nmse is None else bool(floor_nmse < best_nmse + threshold),
+        final_train_loss=finite(final_train_loss),
+        final_val_loss=finite(final_val_loss),
+        diverged=bool(diverged),
     )
 
 
@@ -99,24 +118,25 @@ class BaselineMetrics:
 def baselines(
     windows: np.ndarray,
     target: np.ndarray,
-    n_train: int,
+    last: np.ndarray,
+    train_rows: np.ndarray,
     test_rows: np.ndarray,
     var_y: float,
-    newest_first: bool,
 ) -> dict[str, BaselineMetrics]:
     """Two predictors that see the same window as the networks and remember nothing.
 
-    - `last_value`: the newest input of the window (a random walk's optimum).
-    - `linear_ar`: y ~ w . window + b, fitted by least squares on the training rows: the best
-      linear window-limited predictor, so for the synthetic tasks it reaches the stateless floor.
+    - `last_value`: the newest value of the series (for a forecast, the target's value now).
+    - `linear_ar`: y ~ w . window + b over every input of the window (all features), fitted by
+      least squares on the training rows of every series: the best linear window-limited
+      predictor, so for the synthetic tasks it reaches the stateless floor.
 
-    windows: (N, lahead) all rows; target: (N,); the first n_train rows train; test_rows index
-    the test rows.
+    windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool; test_rows:
+    indices of the scored test rows.
     """
-    newest = windows[:, 0] if newest_first else windows[:, -1]
-    design = np.hstack([windows, np.ones((len(windows), 1))])  # (N, lahead + 1)
-    coef, *_ = np.linalg.lstsq(design[:n_train], target[:n_train], rcond=None)
-    preds = {"last_value": newest[test_rows], "linear_ar": design[test_rows] @ coef}
+    flat = windows.reshape(len(windows), -1)
+    design = np.hstack([flat, np.ones((len(flat), 1))])  # (N, lahead * F + 1)
+    coef, *_ = np.linalg.lstsq(design[train_rows], target[train_rows], rcond=None)
+    preds = {"last_value": last[test_rows], "linear_ar": design[test_rows] @ coef}
     out = {}
     for name, pred in preds.items():
         error = mse(pred, target[test_rows])

@@ -14,18 +14,21 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from statelab import __version__, evaluate, tasks, train
+from statelab import __version__, evaluate, memory, tasks, train
 from statelab.batching import Dataset, make_dataset
-from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash
+from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash, from_mapping
 from statelab.evaluate import BaselineMetrics, ModelMetrics
+from statelab.memory import Memory
 from statelab.predict import save_models
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,26 @@ class ExperimentResult:
     baselines: dict[str, BaselineMetrics]  # "last_value", "linear_ar"
     claim_held: bool | None
     train_loss: dict[str, np.ndarray]  # (epochs,) per model: mean loss over the epoch's batches
-    val_loss: dict[str, np.ndarray]  # (epochs,) per model: test MSE after each epoch
-    test_row: np.ndarray  # (N,) index of each scored test row in the windowed series
+    val_loss: dict[str, np.ndarray]  # (epochs,) per model: MSE on test_mse's rows after each epoch
+    test_row: np.ndarray  # (N,) index of each scored test row in the windowed data, in time order
+    test_series: np.ndarray  # (N,) int: which series each test row belongs to
+    test_input: np.ndarray  # (N, F) the newest input of each test row's window
     test_target: np.ndarray  # (N,) float64
     test_pred: dict[str, np.ndarray]  # (N,) float32 per model
+    memory: dict[str, Memory]  # per model: its memory profile
+    task_profile: np.ndarray  # (K+1,) the task's true profile, or a linear reference
+    task_profile_kind: str  # "truth" or "linear reference"
     n_train: int
     dropped: int  # training rows that did not fill a batch
+    data: dict[str, Any]  # how the data were cut: features, target, series, rows
     params: dict[str, dict] = field(repr=False)  # trained parameters per model
     timings: dict[str, float] = field(default_factory=dict)
 
     def metrics_dict(self) -> dict:
         """The content of metrics.json. Bit-identical for the same config on the same machine."""
+        models = {}
+        for name, m in self.models.items():
+            models[name] = {**m.to_dict(), "memory": self.memory[name].to_dict()}
         return {
             "schema_version": SCHEMA_VERSION,
             "statelab_version": __version__,
@@ -59,9 +71,12 @@ class ExperimentResult:
             "n_train": self.n_train,
             "n_test": len(self.test_target),
             "dropped_train_rows": self.dropped,
-            "models": {name: m.to_dict() for name, m in self.models.items()},
+            "models": models,
             "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
             "claim_held": self.claim_held,
+            "task_profile": [float(v) for v in self.task_profile],
+            "task_profile_kind": self.task_profile_kind,
+            "data": self.data,
         }
 
 
@@ -71,9 +86,9 @@ def prepare(config: ExperimentConfig) -> Dataset:
     A real series' length is known only now: the rules that depend on it are checked here,
     before anything is trained or written.
     """
-    series = tasks.generate(config.task)
-    config.check_rows(series.n_rows)
-    dataset = make_dataset(series, config)
+    data = config.task.record.generate(config.task)
+    config.check_rows([s.n_rows for s in data.series], [s.name for s in data.series])
+    dataset = make_dataset(data, config)
     test_target = dataset.target[dataset.test.row[dataset.test.scored]]
     if not config.task.synthetic and not np.var(test_target) > 0:
         raise ConfigError(f"data must vary over its {len(test_target)} test rows, got a constant target")
@@ -81,61 +96,107 @@ def prepare(config: ExperimentConfig) -> Dataset:
 
 
 def run_experiment(
-    config: ExperimentConfig,
+    config: ExperimentConfig | Mapping[str, Any],
     dataset: Dataset | None = None,
     on_epoch: train.EpochCallback | None = None,
 ) -> ExperimentResult:
-    """Train the stateful and the stateless model on the task and evaluate both on the test rows."""
+    """Train the stateful and the stateless model on the task and evaluate both on the test rows.
+
+    config: an ExperimentConfig or a mapping of parameters (flat or nested, as `from_mapping`).
+    """
+    config = from_mapping(config)
     t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
     fitted = train.fit(config, dataset, on_epoch)
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
-    timings = {"data_s": t1 - t0, "train_s": t2 - t1, "evaluate_s": time.perf_counter() - t2}
+    t3 = time.perf_counter()
+    timings = {
+        "data_s": t1 - t0,
+        "train_s": t2 - t1,
+        "evaluate_s": t3 - t2 - result.timings["memory_s"],
+        "memory_s": result.timings["memory_s"],
+    }
     return dataclasses.replace(result, timings=timings)
 
 
+def data_summary(dataset: Dataset) -> dict[str, Any]:
+    """How the data were cut: features, target, and per series its rows, train and test rows."""
+    source = dataset.source
+    out: dict[str, Any] = {
+        "features": list(dataset.features),
+        "target": source.target if source is not None else "y",
+        "fill": dataset.fill,
+    }
+    if source is not None and not (len(source.series) == 1 and source.notes == {}):
+        rows = np.bincount(dataset.series, minlength=len(dataset.names))
+        train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+        out["series"] = [
+            {"name": name, "rows": int(r), "train": int(t), "test": int(r - t)}
+            for name, r, t in zip(dataset.names, rows, train_rows)
+        ]
+        out["notes"] = dict(source.notes)
+    return out
+
+
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:
-    """Metrics of both models against the analytic floors of their kinds."""
-    floors = tasks.floors(config.task)
-    scored = dataset.test.scored.reshape(-1)  # C order is time order in both layouts
-    rows = dataset.test.row.reshape(-1)[scored]
+    """Metrics of both models against the analytic floors of their kinds, and their memory."""
+    floors = config.task.record.floors(config.task)
+    test = dataset.test
+    order = np.argsort(test.row[test.scored], kind="stable")  # time order within each series
+    rows = test.row[test.scored][order]
     target = dataset.target[rows]
     var_y = float(np.var(target)) if floors is None else floors.var_y
+    best_nmse = 0.0 if floors is None else floors.unbounded / floors.var_y
     reset = config.train.test_start == "reset"
-    models, preds = {}, {}
+    warm = dataset.warm[test.scored][order]
+    models, preds, memories = {}, {}, {}
+    t0 = time.perf_counter()
+    k = memory.lags(config)
+    truth, kind = memory.true_profile(config, dataset, k)
     for i, name in enumerate(train.MODELS):
-        preds[name] = fitted.test_pred[i].reshape(-1)[scored]
-        # A reset stateful model has no history for the first test rows; keep at least one row.
-        warmup = min(tasks.warmup(config.task), len(target) - 1) if name == "stateful" and reset else 0
+        stateful = name == "stateful"
+        preds[name] = fitted.test_pred[i][test.scored][order]
         models[name] = evaluate.model_metrics(
             preds[name],
             target,
             floor_mse=evaluate.floor_of(name, floors),
             var_y=var_y,
-            warmup=warmup,
+            warm=warm if stateful and reset else np.zeros(len(target), bool),
             final_train_loss=fitted.train_loss[i, -1],
-            final_val_loss=fitted.test_loss[i, -1],
+            final_val_loss=fitted.val_loss[i, -1],
+            best_nmse=best_nmse,
         )
-    newest_first = config.train.window_order == "newest-first"
+        memories[name] = memory.profile(
+            fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
+        )
+    memory_s = time.perf_counter() - t0
+    newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
     return ExperimentResult(
         config=config,
         var_y=var_y,
         floors=floors,
         models=models,
         baselines=evaluate.baselines(
-            dataset.windows, dataset.target, dataset.n_train, rows, var_y, newest_first
+            dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
         ),
         claim_held=evaluate.claim_held(models),
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(train.MODELS)},
-        val_loss={name: fitted.test_loss[i] for i, name in enumerate(train.MODELS)},
+        val_loss={name: fitted.val_loss[i] for i, name in enumerate(train.MODELS)},
         test_row=rows,
+        test_series=dataset.series[rows],
+        test_input=newest,
         test_target=target,
         test_pred=preds,
+        memory=memories,
+        task_profile=truth,
+        task_profile_kind=kind,
         n_train=dataset.n_train,
         dropped=dataset.dropped,
+        data=data_summary(dataset),
         params=dict(zip(train.MODELS, fitted.params)),
+        timings={"memory_s": memory_s},
     )
 
 
@@ -150,7 +211,28 @@ def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path
 
 
 def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: a NaN would make the file unreadable to other tools, so it is an error here."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
+    """One row per model and epoch: train_loss, val_loss, and val_nmse (val_loss / var(y))."""
+    return [
+        {
+            "model": name,
+            "epoch": epoch,
+            "train_loss": float(tl),
+            "val_loss": float(vl),
+            "val_nmse": float(vl) / result.var_y,
+        }
+        for name in result.models
+        for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1)
+    ]
+
+
+def input_columns(features: list[str]) -> list[str]:
+    """predictions.csv's input columns: `input`, or `input_<feature>` for several features."""
+    return ["input"] if len(features) == 1 else [f"input_{f}" for f in features]
 
 
 def save_result(result: ExperimentResult, directory: Path) -> None:
@@ -160,17 +242,22 @@ def save_result(result: ExperimentResult, directory: Path) -> None:
     write_json(directory / "timings.json", result.timings)
     with open(directory / "history.csv", "w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["model", "epoch", "train_loss", "val_loss"])
-        for name in result.models:
-            for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1):
-                out.writerow([name, epoch, repr(float(tl)), repr(float(vl))])
+        out.writerow(["model", "epoch", "train_loss", "val_loss", "val_nmse"])
+        for row in history_rows(result):
+            out.writerow(
+                [row["model"], row["epoch"], *(repr(row[k]) for k in ("train_loss", "val_loss", "val_nmse"))]
+            )
+    names = list(result.models)
+    series = result.data.get("series")
     with open(directory / "predictions.csv", "w", newline="") as fh:
         out = csv.writer(fh)
-        names = list(result.models)
-        out.writerow(["row", "target", *(f"pred_{n}" for n in names)])
+        header = ["row", *(["series"] if series else []), *input_columns(result.data["features"]), "target"]
+        out.writerow([*header, *(f"pred_{n}" for n in names)])
         for j, row in enumerate(result.test_row):
+            where = [series[result.test_series[j]]["name"]] if series else []
+            inputs = (repr(float(v)) for v in result.test_input[j])
             preds = (repr(float(result.test_pred[n][j])) for n in names)
-            out.writerow([int(row), repr(float(result.test_target[j])), *preds])
+            out.writerow([int(row), *where, *inputs, repr(float(result.test_target[j])), *preds])
     save_models(result.params, result.config, directory / "models")
 
 

@@ -56,8 +56,8 @@ def save_models(params: dict[str, cells.Params], config: ExperimentConfig, direc
 
 @functools.partial(jax.jit, static_argnames="cell")
 def _run_stream(params, state, windows, stateful, *, cell):
-    """windows: (N, T) of one stream in time order -> (final state, predictions (N,))."""
-    state, preds = train.run_batches(params, windows[:, None, :], stateful, state, cell)  # (N, 1)
+    """windows: (N, T, F) of one stream in time order -> (final state, predictions (N,))."""
+    state, preds = train.run_batches(params, windows[:, None], stateful, state, cell)  # (N, 1)
     return state, preds[:, 0]
 
 
@@ -74,19 +74,33 @@ class Predictor:
     def reset(self) -> None:
         """Back to the initial behaviour: zero state, no values seen."""
         self.state = cells.zero_state(self.config.model, 1)
-        self.recent = np.zeros(0)  # the last lahead - 1 values seen, oldest first
+        self.recent = np.zeros((0, self.n_features))  # the last lahead - 1 rows seen, oldest first
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per step: the width of the first layer's kernel."""
+        return int(np.shape(self.params["cells"][0]["kernel"])[0])
 
     def _windows(self, values: np.ndarray) -> np.ndarray:
-        """The full windows ending at each new value, oldest first: (len(values) - missing, lahead)."""
+        """The full windows ending at each new row: (len(values) - missing, lahead, F)."""
         history = np.concatenate([self.recent, values])
-        self.recent = history[len(history) - (self.lahead - 1) :] if self.lahead > 1 else np.zeros(0)
+        keep = len(history) - (self.lahead - 1) if self.lahead > 1 else len(history)
+        self.recent = history[keep:]
         if len(history) < self.lahead:
-            return np.zeros((0, self.lahead))
+            return np.zeros((0, self.lahead, self.n_features))
         return windows(history, self.lahead, self.config.train.window_order)
 
     def predict(self, series) -> np.ndarray:
-        """Predictions for every value of `series`, continuing from the current state. (N,) -> (N,)."""
-        values = np.asarray(series, dtype=np.float64).reshape(-1)
+        """Predictions for every row of `series`, continuing from the current state.
+
+        series: (N,) for a one-feature model, or (N, F). Returns (N,), NaN until a window is full."""
+        values = np.asarray(series, dtype=np.float64)
+        if values.ndim == 1 and self.n_features == 1:
+            values = values[:, None]
+        if values.ndim != 2 or values.shape[1] != self.n_features:
+            raise ConfigError(
+                f"series must have shape (N,) or (N, {self.n_features}) for this model, got {values.shape}"
+            )
         if not np.all(np.isfinite(values)):
             raise ConfigError("series must hold finite numbers, got a NaN or infinite value")
         win = self._windows(values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -17,22 +18,26 @@ from rich.table import Table
 
 from statelab.batching import Dataset
 from statelab.config import CONVERGED_NMSE, ExperimentConfig
-from statelab.experiment import ExperimentResult
-from statelab.tasks import describe, floors, to_drop
+
+if TYPE_CHECKING:
+    from statelab.experiment import ExperimentResult
+    from statelab.sweep import SweepOutcome, SweepProgress
 
 RULE = "*" * 72
 
 
-def make_console() -> Console:
+def make_console(stderr: bool = False) -> Console:
     """A console 100 columns wide when output is a file or a pipe (rich would wrap at 80)."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=100)
+    console = Console(highlight=False, stderr=stderr)
+    return console if console.is_terminal else Console(highlight=False, width=100, stderr=stderr)
 
 
 def banner(console: Console, config: ExperimentConfig) -> None:
     """Which model theory expects to converge, and why, before anything is trained."""
     t = config.task
-    f = floors(t)
+    record = t.record
+    f = record.floors(t)
+    describe = record.describe
     cell = config.model.cell.upper()
     console.print(RULE)
     if f is None:
@@ -44,7 +49,8 @@ def banner(console: Console, config: ExperimentConfig) -> None:
         console.print(RULE)
         return
     floor_nmse = f.windowed / f.var_y
-    if floor_nmse < CONVERGED_NMSE:
+    best = f.unbounded / f.var_y
+    if floor_nmse < best + CONVERGED_NMSE:
         console.print(f"STATELESS {cell} WILL ALSO CONVERGE", style="bold green")
         console.print(
             f"{describe(t).capitalize()}, and a window of lahead={t.lahead} inputs holds enough of it: "
@@ -54,23 +60,18 @@ def banner(console: Console, config: ExperimentConfig) -> None:
         console.print(f"STATELESS {cell} WILL NOT CONVERGE", style="bold red")
         console.print(
             f"{describe(t).capitalize()}, but each sample shows only lahead={t.lahead} input(s). The best "
-            f"a stateless model can do is its floor, normalised MSE {floor_nmse:.3f}{_floor_formula(config)}."
+            f"a stateless model can do is its floor, normalised MSE {floor_nmse:.3f}{record.floor_formula}."
         )
+    floor = "floor 0" if best == 0 else f"floor {best:.3f}: no model can predict the noise"
     console.print(
         f"STATEFUL {cell} SHOULD CONVERGE: it carries its state from batch to batch, so it can "
-        "remember inputs no longer in its window (floor 0)."
+        f"remember inputs no longer in its window ({floor})."
     )
-    console.print(f"Converged means normalised test MSE = MSE / var(y) < {CONVERGED_NMSE}.")
+    if best == 0:
+        console.print(f"Converged means normalised test MSE = MSE / var(y) < {CONVERGED_NMSE}.")
+    else:
+        console.print(f"Converged means normalised test MSE = MSE / var(y) < {best:.3f} + {CONVERGED_NMSE}.")
     console.print(RULE)
-
-
-def _floor_formula(config: ExperimentConfig) -> str:
-    t = config.task
-    if t.task == "moving-average":
-        return " = (tsteps - lahead) / tsteps"
-    if t.task == "ema":
-        return " = (1 - alpha)^(2 lahead)"
-    return ""
 
 
 def _window_header(config: ExperimentConfig) -> list[str]:
@@ -80,8 +81,10 @@ def _window_header(config: ExperimentConfig) -> list[str]:
 
 def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, rows: int = 5) -> None:
     """Shapes and the first and last rows of input and target, to 6 decimals as the original."""
-    console.print(f"Input shape: {dataset.windows.shape}   Output shape: {dataset.target.shape}")
-    offset = to_drop(config.task)  # number rows by their time in the generated series, as pandas did
+    shape = dataset.windows.shape if dataset.n_features > 1 else dataset.windows.shape[:2]
+    console.print(f"Input shape: {shape}   Output shape: {dataset.target.shape}")
+    # Number rows by their time in the generated series, as pandas did.
+    offset = config.task.record.to_drop(config.task) if len(dataset.names) == 1 else 0
     n = len(dataset.target)
     rows = min(rows, n)
     for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
@@ -89,7 +92,7 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         for name in ["t", *_window_header(config), "target"]:
             table.add_column(name, justify="right")
         for i in index:
-            cells = [f"{v:.6f}" for v in dataset.windows[i]]
+            cells = [f"{v:.6f}" for v in dataset.windows[i, :, 0]]
             table.add_row(str(i + offset), *cells, f"{dataset.target[i]:.6f}")
         console.print(table)
     b = config.train.batch_size
@@ -97,6 +100,12 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         f"train: {dataset.train.x.shape[0]} batches x {b} rows ({config.train.layout} layout, "
         f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows"
     )
+    if len(dataset.names) > 1 or dataset.n_features > 1:
+        console.print(
+            f"{len(dataset.names)} series, {dataset.n_features} feature(s) ({', '.join(dataset.features)}); "
+            f"training lanes {dataset.fill:.1%} full",
+            soft_wrap=True,
+        )
 
 
 @contextmanager
@@ -165,8 +174,8 @@ def results(console: Console, result: ExperimentResult) -> None:
         style = "bold red" if m.expected_converged not in (None, m.converged) else None
         table.add_row(
             name,
-            f"{m.test_mse:.4e}",
-            f"{m.test_nmse:.4f}",
+            "diverged" if m.diverged else _number(m.test_mse, ".4e"),
+            _number(m.test_nmse, ".4f"),
             _number(m.floor_nmse, ".4f"),
             _yes_no(m.converged),
             _yes_no(m.expected_converged),
@@ -179,13 +188,49 @@ def results(console: Console, result: ExperimentResult) -> None:
     table.caption_justify = "left"
     console.print(table)
     warm = result.models["stateful"].warmup_excluded
-    if warm and result.floors is not None:
+    if warm and result.floors is not None and result.models["stateful"].test_nmse_all is not None:
         all_nmse = result.models["stateful"].test_nmse_all
         console.print(
             f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
             f"history for them); with them its normalised MSE is {all_nmse:.4f}."
         )
-    console.print(f"Threshold: converged means normalised MSE < {CONVERGED_NMSE}.")
+    best = 0.0 if result.floors is None else result.floors.unbounded / result.floors.var_y
+    threshold = f"{CONVERGED_NMSE}" if best == 0 else f"{best:.3f} + {CONVERGED_NMSE}"
+    console.print(f"Threshold: converged means normalised MSE < {threshold}.")
+    memory_lines(console, result)
+    for name, m in result.models.items():
+        if m.diverged:
+            console.print(
+                f"Warning: the {name} model diverged (its loss became NaN or infinite); try a smaller "
+                "--learning-rate.",
+                style="bold red",
+                soft_wrap=True,
+            )
+
+
+def memory_lines(console: Console, result: ExperimentResult) -> None:
+    """One line per model: what it remembers, against the task's own profile."""
+    truth = result.task_profile
+    label = "true profile" if result.task_profile_kind == "truth" else "linear AR reference"
+    shown = min(len(truth), 8)
+    console.print(
+        f"Memory: d prediction / d x[t-k] for k = 0..{len(truth) - 1} (report.html draws it); "
+        f"{label} {_profile(truth[:shown])}{' ...' if shown < len(truth) else ''}",
+        soft_wrap=True,
+        markup=False,
+    )
+    for name, mem in result.memory.items():
+        error = "n/a" if mem.profile_error is None else f"{mem.profile_error:.3f}"
+        span = "none" if mem.span < 0 else f"k <= {mem.span}"
+        console.print(
+            f"  {name:<9} {_profile(mem.sensitivity[:shown])}  span {span}, profile error {error}",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _profile(values) -> str:
+    return "[" + " ".join(f"{v:+.2f}" for v in values) + "]"
 
 
 def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
@@ -193,11 +238,12 @@ def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
     said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
     if result.claim_held is None:
-        best = min(result.models, key=lambda n: result.models[n].test_nmse)
+        finite = [n for n, m in result.models.items() if m.test_nmse is not None] or list(result.models)
+        best = min(finite, key=lambda n: result.models[n].test_nmse or float("inf"))
         ar = result.baselines["linear_ar"].test_nmse
         text = (
             f"No floor to test against (a real series): best network {best} with NMSE "
-            f"{result.models[best].test_nmse:.4f}; linear AR baseline {ar:.4f}."
+            f"{_number(result.models[best].test_nmse, '.4f')}; linear AR baseline {ar:.4f}."
         )
         style = "bold"
     elif result.claim_held:
@@ -205,3 +251,50 @@ def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     else:
         text, style = f"Expected outcome did NOT hold: {said}.", "bold red"
     console.print(text, style=style, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps
+
+
+@contextmanager
+def sweep_progress(console: Console, total: int) -> Iterator[SweepProgress | None]:
+    """A rich progress bar over trials with an ETA; nothing when the console is not a terminal."""
+    if not console.is_terminal or total == 0:
+        yield None
+        return
+    from rich.progress import TimeRemainingColumn
+
+    columns = (
+        TextColumn("trials"),
+        BarColumn(bar_width=30),
+        TextColumn("{task.fields[done]}/{task.total:.0f}"),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("sweep", total=total, done=0, failed=0)
+
+        def update(completed: float, done: int, failed: int) -> None:
+            bar.update(task, completed=completed, done=done, failed=failed)
+
+        yield update
+
+
+def sweep_outcome(console: Console, outcome: SweepOutcome) -> None:
+    """What a sweep ran, how fast, and its first failures."""
+    per_trial = outcome.wall_s / outcome.ran * 1000 if outcome.ran else 0.0
+    console.print(
+        f"Ran {outcome.ran} trials in {outcome.wall_s:.1f} s ({per_trial:.0f} ms per trial, "
+        f"{outcome.groups} groups, {outcome.shapes} compiled shapes); skipped {outcome.skipped}; "
+        f"failed {outcome.failed}.",
+        soft_wrap=True,
+    )
+    for record in outcome.failures[:10]:
+        console.print(
+            f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False, soft_wrap=True
+        )
+    if outcome.failed > 10:
+        console.print(f"  ... and {outcome.failed - 10} more (see the store or the report)")

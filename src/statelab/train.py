@@ -6,8 +6,10 @@ are arguments of the compiled function, never constants closed over, so one comp
 serves every config of the same shapes; the stateful and the stateless model of a run are trained
 side by side by one program, `vmap`ped over a leading model axis (`stateful` is data, not code).
 
-Ladder (flax examples/sst2 style): `keras_adam` -> `create_train_state` -> `train_step` ->
-`train_epoch` -> `evaluate` -> `fit`.
+Ladder (flax examples/sst2 style): `keras_adam` -> `create_train_state` -> `window_loss` ->
+`train_step` -> `train_epoch` (training scan, then `test_pass`) -> `fit_trials` -> `fit`.
+Two states never to confuse: the `TrainState` (parameters and Adam's moments, updated by the
+optimiser) and the `cells.RnnState` (the network's hidden state, carried from batch to batch).
 """
 
 from __future__ import annotations
@@ -73,14 +75,16 @@ def keras_adam(learning_rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1
 
 
 class TrainState(NamedTuple):
+    """What the optimiser updates: parameters and Adam's moments. Not the RNN's carried state."""
+
     params: cells.Params
     opt: AdamState
 
 
-def create_train_state(config: ModelConfig, copies: int = 1) -> TrainState:
+def create_train_state(config: ModelConfig, copies: int = 1, input_dim: int = 1) -> TrainState:
     """Keras-initialised parameters from `config.model_seed` and a fresh optimiser state, as
     NumPy arrays stacked `copies` times on a leading axis (the models of a run start alike)."""
-    params = cells.init_params(np.random.default_rng(config.model_seed), config)
+    params = cells.init_params(np.random.default_rng(config.model_seed), config, input_dim)
     state = TrainState(params, AdamState(np.zeros((), np.int32), *[zeros_like(params)] * 2))
     return jax.tree.map(lambda a: np.stack([a] * copies), state)
 
@@ -89,93 +93,218 @@ def zeros_like(tree):
     return jax.tree.map(np.zeros_like, tree)
 
 
-def carry_state(state: cells.State, stateful: jax.Array) -> cells.State:
+# ---------------------------------------------------------------------------------------------
+# Data of an epoch, as one pytree
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Stream:
+    """Batches in the order a model reads them (see `statelab.batching`)."""
+
+    x: Any  # (K, B, T, F) float32 input windows
+    y: Any  # (K, B) float32 targets
+    weight: Any  # (K, B) float32: 1 where a row is scored (training batches are always full)
+    reset: Any  # (K, B) bool: the lane starts a new series here, from a zero state
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class EpochData:
+    """Everything an epoch reads. Arguments of the compiled program, never constants in it."""
+
+    train: Stream
+    test: Stream
+    warm: Any  # (Kt, Bt) float32: 1 on the test rows a reset stateful model has no history for
+    learning_rate: Any  # () float32
+    continue_test: Any  # () bool: the stateful test pass continues from the end of training
+
+
+def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
+    """The NumPy arrays of one trial's epoch (no leading trial axis)."""
+    f32 = np.float32
+    train, test = dataset.train, dataset.test
+    return EpochData(
+        train=Stream(train.x, train.y, train.scored.astype(f32), train.reset),
+        test=Stream(test.x, test.y, test.scored.astype(f32), test.reset),
+        warm=dataset.warm.astype(f32),
+        learning_rate=np.asarray(config.train.learning_rate, f32),
+        continue_test=np.asarray(config.train.test_start == "continue"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The state across batch boundaries
+
+
+def carry_state(state: cells.RnnState, stateful: jax.Array) -> cells.RnnState:
     """The state a batch starts from: the one subtle step of stateful training.
 
     stateful: the previous batch's final state, as values only. `stop_gradient` cuts the graph
     at the batch boundary, so the loss of batch k+1 is differentiated through batch k+1 alone
     (truncated backpropagation through time, as Keras' stateful RNNs and pytorch/examples'
-    `repackage_hidden` do). Within the scan the carried state is already outside what
-    `value_and_grad` differentiates; the explicit cut keeps that true if the step is ever
-    differentiated across batches.
-    stateless: a zero state for every batch.
+    `repackage_hidden` do), or, with `bptt = K`, through the K - 1 batches before it, which
+    `window_loss` runs from this cut state. stateless: a zero state for every batch.
     """
     return jax.tree.map(lambda s: jnp.where(stateful, jax.lax.stop_gradient(s), 0.0), state)
 
 
-def _loss(params, state, x, y, cell):
-    state, pred = cells.apply(params, state, x[..., None], cell)  # x: (B, T) -> (B, T, 1)
-    return jnp.mean((pred - y) ** 2), state
+def keep_state(state: cells.RnnState, stateful: jax.Array) -> cells.RnnState:
+    """The state carried into the next batch *inside* a truncation window: no cut."""
+    return jax.tree.map(lambda s: jnp.where(stateful, s, 0.0), state)
 
 
-def train_step(ts: TrainState, state, x, y, stateful, learning_rate, cell: str):
-    """One optimiser step on one batch. x: (B, T), y: (B,). Returns (ts, final state, loss)."""
-    state = carry_state(state, stateful)
-    (loss, state), grads = jax.value_and_grad(_loss, has_aux=True)(ts.params, state, x, y, cell)
+def reset_lanes(state: cells.RnnState, reset: jax.Array) -> cells.RnnState:
+    """Zero the state of the lanes (rows) that start a new series. reset: (B,) bool."""
+    return jax.tree.map(lambda s: jnp.where(reset[:, None], 0.0, s), state)
+
+
+class History(NamedTuple):
+    """The bptt - 1 batches before the current one, oldest first, that its loss reaches back through."""
+
+    x: Any  # (K-1, B, T, F)
+    reset: Any  # (K-1, B) bool
+    valid: Any  # (K-1,) bool; False until that many batches have been seen this epoch
+
+
+def empty_history(x: jax.Array, bptt: int) -> History:
+    """No batches yet. x: (K, B, T, F) the epoch's batches, for their shape."""
+    n = bptt - 1
+    return History(
+        jnp.zeros((n, *x.shape[1:]), x.dtype), jnp.zeros((n, x.shape[1]), bool), jnp.zeros((n,), bool)
+    )
+
+
+def push(history: History, x: jax.Array, reset: jax.Array) -> History:
+    """The history of the next batch: the oldest batch drops out, this one comes in."""
+    if history.valid.shape[0] == 0:
+        return history
+
+    def shift(old, new):
+        return jnp.concatenate([old[1:], new[None]])
+
+    return History(shift(history.x, x), shift(history.reset, reset), shift(history.valid, jnp.array(True)))
+
+
+def window_loss(params, state_in, history: History, x, y, reset, stateful, cell: str):
+    """MSE of one batch, run from `state_in` through the `history` batches first.
+
+    The graph is cut where `state_in` enters (`carry_state`) and reaches through every history
+    batch, so with bptt = K the gradient of this batch's loss reaches K - 1 batches back. Returns
+    (loss, (final state, state after the oldest history batch)): the latter is where the next
+    step's window starts, as values.
+    """
+
+    def through(state, past):
+        x_j, reset_j, valid_j = past
+        moved, _ = cells.apply(params, keep_state(reset_lanes(state, reset_j), stateful), x_j, cell)
+        state = jax.tree.map(lambda new, old: jnp.where(valid_j, new, old), moved, state)
+        return state, state
+
+    state = carry_state(state_in, stateful)
+    if history.valid.shape[0]:
+        state, passed = jax.lax.scan(through, state, history)
+        after_oldest = jax.tree.map(lambda s: s[0], passed)
+        state = keep_state(reset_lanes(state, reset), stateful)
+    else:
+        after_oldest = None
+        state = reset_lanes(state, reset)  # (a reset of a cut state: still cut)
+    state, pred = cells.apply(params, state, x, cell)
+    return jnp.mean((pred - y) ** 2), (state, state if after_oldest is None else after_oldest)
+
+
+def train_step(ts: TrainState, state_in, history: History, x, y, reset, stateful, learning_rate, cell: str):
+    """One optimiser step on one batch. x: (B, T, F), y: (B,).
+
+    Returns (train state, final RNN state, where the next window starts, loss)."""
+    grad_fn = jax.value_and_grad(window_loss, has_aux=True)
+    (loss, (final, start_next)), grads = grad_fn(ts.params, state_in, history, x, y, reset, stateful, cell)
     updates, opt = keras_adam(learning_rate).update(grads, ts.opt)
-    return TrainState(optax.apply_updates(ts.params, updates), opt), state, loss
+    return TrainState(optax.apply_updates(ts.params, updates), opt), final, start_next, loss
 
 
-def _zero_state_like(params: cells.Params, cell: str, batch: int) -> cells.State:
+def _zero_state_like(params: cells.Params, cell: str, batch: int) -> cells.RnnState:
     units = params["dense"]["kernel"].shape[0]
     per_layer = cells.CELLS[cell].zero_state(batch, units)
     return tuple(per_layer for _ in params["cells"])
 
 
-def run_batches(params, x, stateful, initial_state, cell: str):
-    """Run over batches in order, carrying state if stateful. x: (K, B, T) -> (final state, (K, B))."""
+def run_batches(params, x, stateful, initial_state, cell: str, reset=None):
+    """Run over batches in order, carrying state if stateful.
 
-    def body(state, x_k):
-        return cells.apply(params, carry_state(state, stateful), x_k[..., None], cell)
+    x: (K, B, T, F); reset: (K, B) bool or None. Returns (final state, predictions (K, B))."""
+    if reset is None:
+        reset = jnp.zeros(x.shape[:2], bool)
 
-    return jax.lax.scan(body, initial_state, x)
+    def body(state, batch):
+        x_k, reset_k = batch
+        return cells.apply(params, carry_state(reset_lanes(state, reset_k), stateful), x_k, cell)
+
+    return jax.lax.scan(body, initial_state, (x, reset))
 
 
-def predict_batches(params, x, stateful, initial_state, cell: str):
-    """Predictions over batches in order, carrying state if stateful. x: (K, B, T) -> (K, B)."""
-    return run_batches(params, x, stateful, initial_state, cell)[1]
+def predict_batches(params, x, stateful, initial_state, cell: str, reset=None):
+    """Predictions over batches in order, carrying state if stateful. x: (K, B, T, F) -> (K, B)."""
+    return run_batches(params, x, stateful, initial_state, cell, reset)[1]
 
 
-def train_epoch(
-    ts, stateful, learning_rate, continue_test, train_x, train_y, test_x, test_y, test_w, *, cell
-):
+def test_start_state(final: cells.RnnState, continue_test: jax.Array, lanes: int) -> cells.RnnState:
+    """The state the test pass starts from: zero (reset), or where training ended (continue).
+
+    Coupled to the layouts of `statelab.batching`: with `streams` the test series (one lane)
+    follows the *last* training stream, row B - 1, in time; with `seed` the test batches have
+    the training batch size and each row follows its own row. Either way the test lanes continue
+    the last `lanes` training rows.
+    """
+    return jax.tree.map(lambda s: jnp.where(continue_test, s[s.shape[0] - lanes :], 0.0), final)
+
+
+def test_pass(params, test: Stream, stateful, start: cells.RnnState, cell: str):
+    """Predictions over the test batches from `start`: (Kt, Bt)."""
+    return predict_batches(params, test.x, stateful, start, cell, test.reset)
+
+
+def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: int):
     """One epoch over the training batches from a reset state, then one pass over the test.
 
-    stateful, continue_test: () bool. train_x: (K, B, T), train_y: (K, B); test_x: (Kt, Bt, T),
-    test_y, test_w: (Kt, Bt), test_w 1 where a row is scored. Returns
-    (ts, mean training loss, test loss, test predictions (Kt, Bt)).
+    stateful: () bool. Returns (train state, mean training loss, validation loss, test
+    predictions (Kt, Bt), the state the test pass started from). The validation loss is the MSE
+    over the scored test rows, without a reset stateful model's warm-up rows: the rows of
+    `test_mse`, so the last epoch's validation loss is the test MSE (in float32).
     """
-    batch = train_x.shape[1]
+    train = data.train
+    batch = train.x.shape[1]
 
-    def body(carry, xy):
-        ts, state = carry
-        ts, state, loss = train_step(ts, state, *xy, stateful, learning_rate, cell)
-        return (ts, state), loss
+    def body(carry, batch_k):
+        ts, state_in, history, _ = carry
+        x, y, reset = batch_k
+        ts, final, start_next, loss = train_step(
+            ts, state_in, history, x, y, reset, stateful, data.learning_rate, cell
+        )
+        return (ts, start_next, push(history, x, reset), final), loss
 
-    start = _zero_state_like(ts.params, cell, batch)
-    (ts, final), losses = jax.lax.scan(body, (ts, start), (train_x, train_y))
+    zero = _zero_state_like(ts.params, cell, batch)
+    carry = (ts, zero, empty_history(train.x, bptt), zero)
+    (ts, _, _, final), losses = jax.lax.scan(body, carry, (train.x, train.y, train.reset))
 
-    # The test pass starts from zero, or from the end of training (the last Bt rows' states).
-    rows = test_x.shape[1]
-    test_start = jax.tree.map(lambda s: jnp.where(continue_test, s[batch - rows :], 0.0), final)
-    preds = predict_batches(ts.params, test_x, stateful, test_start, cell)
-    test_loss = jnp.sum(test_w * (preds - test_y) ** 2) / jnp.sum(test_w)
-    return ts, jnp.mean(losses), test_loss, preds
+    start = test_start_state(final, data.continue_test, data.test.x.shape[1])
+    preds = test_pass(ts.params, data.test, stateful, start, cell)
+    skip_warm = stateful & jnp.logical_not(data.continue_test)
+    weight = data.test.weight * jnp.where(skip_warm, 1.0 - data.warm, 1.0)
+    val_loss = jnp.sum(weight * (preds - data.test.y) ** 2) / jnp.sum(weight)
+    return ts, jnp.mean(losses), val_loss, preds, start
 
 
-@functools.partial(jax.jit, static_argnames="cell")
-def train_trials_epoch(ts, stateful, learning_rate, continue_test, *data, cell):
+@functools.partial(jax.jit, static_argnames=("cell", "bptt"))
+def train_trials_epoch(ts, stateful, data: EpochData, *, cell: str, bptt: int):
     """`train_epoch` for T trials of M models each: one compiled program for a whole group.
 
-    ts: (T, M, ...) train states; stateful: (M,); learning_rate, continue_test: (T,);
-    data: the five arrays of `train_epoch`, each with a leading trial axis T. The models of a
-    trial share its data; trials share nothing but their shapes.
+    ts: (T, M, ...) train states; stateful: (M,); data: one EpochData with a leading trial axis
+    T on every array. The models of a trial share its data; trials share nothing but shapes.
     """
-    epoch = functools.partial(train_epoch, cell=cell)
-    models = jax.vmap(epoch, in_axes=(0, 0, None, None, None, None, None, None, None))
-    return jax.vmap(models, in_axes=(0, None, 0, 0, 0, 0, 0, 0, 0))(
-        ts, stateful, learning_rate, continue_test, *data
-    )
+    epoch = functools.partial(train_epoch, cell=cell, bptt=bptt)
+    models = jax.vmap(epoch, in_axes=(0, 0, None))
+    return jax.vmap(models, in_axes=(0, None, 0))(ts, stateful, data)
 
 
 @dataclass(frozen=True)
@@ -184,11 +313,12 @@ class FitResult:
 
     params: list[cells.Params]  # one parameter tree per model
     train_loss: np.ndarray  # (M, epochs)
-    test_loss: np.ndarray  # (M, epochs)
+    val_loss: np.ndarray  # (M, epochs)
     test_pred: np.ndarray  # (M, Kt, Bt) predictions after the last epoch
+    test_start: list[cells.RnnState]  # per model: the state its last test pass started from
 
 
-# on_epoch(epoch, train_loss (T, M), test_loss (T, M)) after every epoch
+# on_epoch(epoch, train_loss (T, M), val_loss (T, M)) after every epoch
 EpochCallback = Callable[[int, np.ndarray, np.ndarray], None]
 
 
@@ -199,13 +329,22 @@ def shape_key(config: ExperimentConfig) -> tuple:
     (tsteps, amplitude, seeds, learning rate, window order, test start) is data.
     """
     t, m, tr = config.task, config.model, config.train
-    rows = (t.input_len, t.train_fraction) if t.synthetic else (t.task, t.data, t.column, t.train_fraction)
-    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout)
+    if t.synthetic:
+        rows: tuple = (t.input_len, t.train_fraction)
+    else:  # a real series' shapes depend on its file and columns
+        rows = (
+            t.task,
+            t.data,
+            t.target,
+            t.features,
+            t.series,
+            t.time,
+            t.horizon,
+            t.missing,
+            t.train_fraction,
+        )
+    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt)
     return (*shapes, tr.epochs, tr.test_start)
-
-
-def _stack(arrays) -> jax.Array:
-    return jax.device_put(np.stack(arrays))
 
 
 def fit_trials(
@@ -223,32 +362,32 @@ def fit_trials(
         raise ValueError(f"fit_trials needs configs of one shape, got {len(keys)} shapes")
     first = configs[0]
     n_models = len(MODELS)
-    states = [create_train_state(c.model, n_models) for c in configs]
+    n_features = datasets[0].n_features
+    states = [create_train_state(c.model, n_models, n_features) for c in configs]
     ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *states)  # (T, M, ...)
     stateful = np.array([m == "stateful" for m in MODELS])
-    lr = np.array([c.train.learning_rate for c in configs], np.float32)
-    continue_test = np.array([c.train.test_start == "continue" for c in configs])
-    data = [
-        _stack([getattr(getattr(d, part), name).astype(np.float32) for d in datasets])
-        for part, name in [("train", "x"), ("train", "y"), ("test", "x"), ("test", "y"), ("test", "scored")]
-    ]
-    train_hist, test_hist = [], []
+    data = jax.tree.map(
+        lambda *a: jax.device_put(np.stack(a)), *[epoch_data(c, d) for c, d in zip(configs, datasets)]
+    )
+    train_hist, val_hist = [], []
     for epoch in range(first.train.epochs):
-        ts, train_loss, test_loss, preds = train_trials_epoch(
-            ts, stateful, lr, continue_test, *data, cell=first.model.cell
+        ts, train_loss, val_loss, preds, start = train_trials_epoch(
+            ts, stateful, data, cell=first.model.cell, bptt=first.train.bptt
         )
         train_hist.append(np.asarray(train_loss))  # (T, M)
-        test_hist.append(np.asarray(test_loss))
+        val_hist.append(np.asarray(val_loss))
         if on_epoch is not None:
-            on_epoch(epoch, train_hist[-1], test_hist[-1])
+            on_epoch(epoch, train_hist[-1], val_hist[-1])
     host = jax.tree.map(np.asarray, ts.params)
-    train_loss, test_loss, preds = np.stack(train_hist, -1), np.stack(test_hist, -1), np.asarray(preds)
+    start = jax.tree.map(np.asarray, start)
+    train_loss, val_loss, preds = np.stack(train_hist, -1), np.stack(val_hist, -1), np.asarray(preds)
     return [
         FitResult(
             params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], host) for m in range(n_models)],
             train_loss=train_loss[t],
-            test_loss=test_loss[t],
+            val_loss=val_loss[t],
             test_pred=preds[t],
+            test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], start) for m in range(n_models)],
         )
         for t in range(len(configs))
     ]

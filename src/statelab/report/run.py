@@ -30,20 +30,18 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from statelab import tasks
-from statelab.config import ExperimentConfig, from_mapping
+from statelab.config import CONVERGED_NMSE, ExperimentConfig, from_mapping
 from statelab.report.html import esc, image, page, table
 from statelab.report.output import png_bytes, write_atomic
 
 COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
 TARGET_COLOUR = "#2ca02c"
 INPUT_POINTS = 10  # the original plotted the first ten rows
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_nmse")  # val_nmse: since schema 2
 # Titles at a fixed height: no axes here has labels on top, and an explicit y spares matplotlib
 # measuring every tick label to place each title (about a quarter of the drawing time).
 TITLE_Y = 1.0
-REFERENCE_TASK = "moving-average"  # the task whose floors the "Why" section derives
-TARGET_PARAMS = ("tsteps", "delay", "alpha")  # what sets a task's target, where the task has one
+REFERENCE_TASK = "moving-average"  # the original example's task, named in no subtitle
 
 # What each file of a run directory holds, for the list at the end of the page.
 FILE_NOTES = {
@@ -55,6 +53,7 @@ FILE_NOTES = {
     "input.png": "first inputs and expected output",
     "results.png": "test targets and errors",
     "history.png": "loss curves",
+    "memory.png": "memory profiles against the task's own",
     "report.html": "this page",
     "models/config.json": "the configuration the models were built with",
 }
@@ -90,15 +89,19 @@ def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
     history: dict[str, dict[str, np.ndarray]] = {}
     for name in dict.fromkeys(columns["model"]):  # ordered and unique
         mine = [i for i, m in enumerate(columns["model"]) if m == name]
-        history[name] = {key: np.array([float(columns[key][i]) for i in mine]) for key in HISTORY_COLUMNS}
+        history[name] = {
+            key: np.array([float(columns[key][i]) for i in mine]) for key in HISTORY_COLUMNS if key in columns
+        }
     return history
 
 
 def read_predictions(path: Path) -> dict[str, np.ndarray]:
     """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,)}."""
     columns = read_columns(path)
-    out = {name: np.array(values, dtype=np.float64) for name, values in columns.items()}
+    out = {name: np.array(values, dtype=np.float64) for name, values in columns.items() if name != "series"}
     out["row"] = out["row"].astype(np.int64)
+    if "series" in columns:
+        out["series"] = np.array(columns["series"], dtype=object)
     return out
 
 
@@ -114,16 +117,24 @@ def load_run(run_dir: Path) -> RunFiles:
     )
 
 
-def input_points(config: ExperimentConfig, n: int = INPUT_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """The first `n` rows' newest input x[t] and target y[t], both (n,).
+def input_points(run: RunFiles, n: int = INPUT_POINTS) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first `n` rows' newest input x[t] and target y[t], both (n,), and what they are.
 
-    Row t of the windowed series ends at x[t + to_drop] (the rows without full history are
-    dropped), so x[t] here is the newest input of window t, which is the original's column 0.
-    `tasks.generate` alone gives it; batching the whole dataset is not needed.
+    Synthetic task: regenerated from the config (deterministic, about a millisecond). Row t of the
+    windowed series ends at x[t + to_drop] (the rows without full history are dropped), so x[t]
+    here is the newest input of window t, which is the original's column 0. A real series is not
+    read again (its file may be large, or elsewhere by now): its first test rows come from
+    predictions.csv.
     """
-    series = tasks.generate(config.task)
-    rows = slice(series.to_drop, series.to_drop + n)
-    return series.x[rows], series.y[rows]
+    config = run.config
+    if config.task.synthetic:
+        series = config.task.record.generate(config.task).series[0]
+        rows = slice(series.to_drop, series.to_drop + n)
+        return series.x[rows, 0], series.y[rows], "row t (newest input x[t] of each window)"
+    p = run.predictions
+    first = next((c for c in p if c.startswith("input")), None)
+    x = p[first][:n] if first is not None else np.full(min(n, len(p["target"])), np.nan)
+    return x, p["target"][:n], "first test rows (newest input of each window)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +149,9 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}g}"
 
 
-def input_figure(x: np.ndarray, y: np.ndarray) -> Figure:
+def input_figure(
+    x: np.ndarray, y: np.ndarray, xlabel: str = "row t (newest input x[t] of each window)"
+) -> Figure:
     """The first inputs as dots and the expected output as a line, as the original drew them."""
     fig = Figure(figsize=(6.4, 3.2))
     fig.subplots_adjust(left=0.11, right=0.97, top=0.9, bottom=0.16)
@@ -148,7 +161,7 @@ def input_figure(x: np.ndarray, y: np.ndarray) -> Figure:
     ax.plot(t, y, "-", color=TARGET_COLOUR)
     ax.legend(["Input", "Expected output"], loc="best", fontsize=9)
     ax.set_title("Input", y=TITLE_Y)
-    ax.set_xlabel("row t (newest input x[t] of each window)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("value")
     ax.grid(alpha=0.3)
     return fig
@@ -228,17 +241,50 @@ def history_figure(
     return fig
 
 
+def memory_figure(metrics: Mapping[str, Any]) -> Figure:
+    """Each model's sensitivity d yhat[t] / d x[t-k] against lag k, beside the task's profile."""
+    truth = np.asarray(metrics.get("task_profile") or [], float)
+    label = "task (truth)" if metrics.get("task_profile_kind") == "truth" else "linear AR reference"
+    fig = Figure(figsize=(8.0, 3.2))
+    fig.subplots_adjust(left=0.09, right=0.74, top=0.88, bottom=0.16)
+    ax = fig.subplots()
+    lags = np.arange(len(truth))
+    ax.bar(lags, truth, width=0.8, color="#d0d7de", label=label)
+    for name, m in metrics["models"].items():
+        mem = m.get("memory")
+        if mem:
+            ax.plot(
+                lags,
+                mem["sensitivity"],
+                "o-",
+                color=COLOURS.get(name),
+                ms=4,
+                label=f"{name} (span {mem['span']})",
+            )
+    ax.axhline(0.0, color="#57606a", linewidth=0.6)
+    ax.set_xticks(lags)
+    ax.set_xlabel("lag k (inputs back)")
+    ax.set_ylabel("d prediction / d x[t-k]")
+    ax.set_title("Memory profile: what each model's prediction leans on", y=TITLE_Y)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
 def render_figures(run: RunFiles) -> dict[str, bytes]:
-    """{file name: PNG bytes} for input.png, results.png and history.png."""
+    """{file name: PNG bytes} for input.png, results.png, history.png and memory.png."""
     models = run.metrics["models"]
     var_y = run.metrics.get("var_y")
     threshold_mse = run.metrics["threshold_nmse"] * var_y if var_y else None
     floors = {name: m["floor_mse"] for name, m in models.items()}
-    return {
-        "input.png": png_bytes(input_figure(*input_points(run.config))),
+    figures = {
+        "input.png": png_bytes(input_figure(*input_points(run))),
         "results.png": png_bytes(results_figure(run.predictions, models)),
         "history.png": png_bytes(history_figure(run.history, floors, threshold_mse)),
     }
+    if run.metrics.get("task_profile"):
+        figures["memory.png"] = png_bytes(memory_figure(run.metrics))
+    return figures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +296,8 @@ def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     t, m, tr = config.task, config.model, config.train
     # The reference task needs no name; another task is named with the target parameter it sets.
     task = "" if t.task == REFERENCE_TASK else f"task {t.task} · "
-    target = " · ".join(f"{k} {getattr(t, k)}" for k in TARGET_PARAMS if getattr(t, k, None) is not None)
+    axis = t.record.x_axis
+    target = f"{axis} {getattr(t, axis)}" if axis else ""
     return (
         f"{task}{target + ' · ' if target else ''}lahead {t.lahead} · batch size {tr.batch_size} · "
         f"{tr.epochs} epochs · "
@@ -278,14 +325,23 @@ def _outcome(models: Mapping[str, Mapping[str, Any]], key: str, past: bool) -> s
 def why_theory(config: ExperimentConfig) -> str:
     """Why the floors are what they are, in one clause."""
     t = config.task
-    if t.task != REFERENCE_TASK:
+    record = t.record
+    if not record.synthetic:
         return "a stateless model sees only its window of inputs, while a stateful one can remember more"
-    if t.lahead < t.tsteps:
-        return (
-            f"a stateless model sees only {t.lahead} of the {t.tsteps} inputs averaged, "
-            "while a stateful one can carry the others in its state"
-        )
-    return f"with lahead {t.lahead} ≥ tsteps {t.tsteps} the window holds every input of the average"
+    floors = record.floors(t)
+    can = (
+        record.stateless_can_converge(t)
+        if record.stateless_can_converge is not None
+        else floors.windowed / floors.var_y < floors.unbounded / floors.var_y + CONVERGED_NMSE
+    )
+    reach = record.reach(t)
+    needs = "the whole past" if reach is None else f"inputs up to {reach} step{'s' * (reach != 1)} back"
+    if can:
+        return f"a window of lahead {t.lahead} holds enough of what the target needs ({needs})"
+    return (
+        f"a stateless model sees only the last {_count(t.lahead, 'input')}, but the target needs {needs}, "
+        "while a stateful one can carry them in its state"
+    )
 
 
 def verdict_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -357,45 +413,33 @@ def _count(n: int, noun: str) -> str:
 
 
 def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
-    """The analytic floor, with this run's numbers (derived for the reference task only)."""
-    t = config.task
-    if t.task != REFERENCE_TASK:
-        return generic_why_html(metrics)
-    s2 = t.amplitude**2 / 3
-    unseen = max(t.tsteps - t.lahead, 0)
-    warmup = metrics["models"].get("stateful", {}).get("warmup_excluded", 0)
-    parts = [
-        f"The inputs are uniform in [−a, a] with a = {fmt(t.amplitude)}, so their variance is "
-        f"σ² = a²/3 = {fmt(s2)}. The target, the mean of the last tsteps = {t.tsteps} inputs, has "
-        f"variance <code>var(y) = a²/(3·tsteps)</code> = {fmt(metrics['var_y'])}; normalised MSE is "
-        "MSE / var(y), so 1 is no better than always predicting the mean, 0.",
-        f"A model that sees only the last {_count(t.lahead, 'input')} (lahead) cannot know the rest of the "
-        f"average ({_count(unseen, 'unseen input')}, independent noise), so its MSE is at least "
-        f"<code>σ²·max(tsteps − lahead, 0)/tsteps²</code> = {fmt(s2 * unseen / t.tsteps**2)} "
-        f"(normalised {fmt(unseen / t.tsteps)}): the stateless model's floor. It holds in expectation, "
-        "so on a finite test set the measured MSE can come out slightly below it. A stateful model can "
-        "remember the whole past: its floor is 0.",
-        f"A model has <em>converged</em> when its normalised test MSE is below "
-        f"{fmt(metrics['threshold_nmse'])}; the expected verdict applies the same threshold to its floor.",
-    ]
-    if warmup:
-        parts.append(
-            f"The stateful model's test MSE leaves out its first {_count(warmup, 'test point')} "
-            "(tsteps − 1; the 'incl. warm-up' column keeps them): after the reset it has no history to "
-            "predict them from."
-        )
-    return f"<p>{' '.join(parts)}</p>"
+    """The task's own "Why" paragraph, with this run's numbers."""
+    return f"<p>{config.task.record.why(config.task, metrics)}</p>"
 
 
-def generic_why_html(metrics: Mapping[str, Any]) -> str:
-    """The floors and the threshold of a task other than the reference one, without derivation."""
-    models = metrics["models"]
-    floors = ", ".join(f"{name} {fmt(m.get('floor_nmse'))}" for name, m in models.items())
+def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
+    """The memory section: the profiles figure and each model's span and profile error."""
+    if "memory.png" not in figures:
+        return ""
+    truth = metrics.get("task_profile_kind") == "truth"
+    rows = []
+    for name, m in metrics["models"].items():
+        mem = m.get("memory") or {}
+        rows.append((name, mem.get("span", "—"), fmt(mem.get("profile_error"))))
+    note = (
+        "The bars are the target's own dependence on each past input."
+        if truth
+        else "The bars are the coefficients of a linear autoregression on the training part: a linear "
+        "reference, not a truth."
+    )
     return (
-        "<p>Normalised MSE is MSE / var(y), so 1 is no better than always predicting the mean. Each model "
-        "is compared with the best normalised MSE a model of its kind can reach on this task (its floor, "
-        f"— where the task has none): {esc(floors)}. A model has <em>converged</em> when its normalised "
-        f"test MSE is below {fmt(metrics['threshold_nmse'])}.</p>"
+        "<h2>Memory</h2>"
+        f"<p>How much each model's prediction moves with the input k steps back, "
+        "d yhat[t] / d x[t−k] averaged over the test rows (exact, through the carried state). "
+        f"{note} Span: the oldest lag with at least 10% of the largest true weight; profile error: "
+        "Σ(s − true)² / Σ true².</p>"
+        + image(figures["memory.png"], "Memory profiles")
+        + table(("model", "span", "profile error"), rows)
     )
 
 
@@ -450,6 +494,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         image(figures["results.png"], "Expected output and each model's error on the test rows"),
         "<h2>Training history</h2>",
         image(figures["history.png"], "Train and validation loss per epoch"),
+        memory_html(metrics, figures),
         "<h2>Configuration</h2>",
         config_table(config),
         "<h2>Timings</h2>",

@@ -2,24 +2,27 @@
 
 The experiment's claim is a boundary. A stateless model sees only its window of `lahead` inputs,
 so on the moving-average task it can converge only where `lahead >= tsteps`; a stateful model
-carries its state and can converge everywhere. Each heatmap cell is one grid point (tsteps x
-lahead), coloured by the median normalised test MSE over its seeds and annotated with that median
-and the seeds' min-max spread; the predicted boundary is drawn as a staircase between the cells
-with `lahead < tsteps` and those with `lahead >= tsteps`. A third panel shows stateful minus
-stateless (per seed, then the median): blue where state helps.
+carries its state and can converge everywhere. Each heatmap cell is one grid point (the task's
+target parameter on x, `lahead` on y), coloured by the median normalised test MSE over its seeds and
+annotated with that median and the seeds' min-max spread; the predicted boundary is drawn as a
+staircase between the cells where theory says a stateless model can converge and those where it
+cannot. A third panel shows stateful minus stateless (per seed, then the median): blue where state
+helps. When the truncation length `bptt` varies, it takes the y axis instead, and the staircase is
+where the stateful model's gradient starts to reach the oldest input the target needs
+(bptt >= that lag - lahead + 2: delay + 1 at lahead 1). A second figure per facet maps the memory
+profiles: each model's profile error, with its memory span beneath.
 
 Any other parameter that varies in the store (batch_size, cell, ...) splits the report into
 facets, one row of heatmaps each. Seeds (`seed`, `model_seed`) are replicates and are pooled.
-For the `delay` and `ema` tasks the x axis is `delay` or `alpha` and the boundary is the one their
-analytic floors predict (stateless `expected_converged`).
 
 Reads only the records of the store; never trains, never imports JAX. Figures are drawn on
 `matplotlib.figure.Figure` with the Agg canvas (no pyplot, no global state); every file is
 written to a hidden sibling and renamed into place.
 
 Outputs in the report directory:
-    heatmap.png (or heatmap-<facet>.png per facet), summary.csv (one row per grid point),
-    trials.csv (one row per trial, failed ones included), report.html (self-contained).
+    heatmap.png and memory.png (or heatmap-<facet>.png, memory-<facet>.png per facet),
+    summary.csv (one row per grid point), trials.csv (one row per trial, failed ones included),
+    report.html (self-contained).
 """
 
 from __future__ import annotations
@@ -39,17 +42,19 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from statelab.config import CONVERGED_NMSE
+from statelab.config import CONVERGED_NMSE, ConfigError, from_mapping
 from statelab.report.html import esc, image, page, table
 from statelab.report.output import png_bytes, write_atomic
 from statelab.store import TrialRecord
+from statelab.tasks import get as get_task
 
 MODELS = ("stateful", "stateless")
 DIFFERENCE = "difference"  # stateful - stateless, per trial
-X_PARAM = {"moving-average": "tsteps", "delay": "delay", "ema": "alpha"}  # what sets the target
-Y_PARAM = "lahead"
+Y_PARAM = "lahead"  # the y axis, unless bptt varies
+BPTT = "bptt"
 REPLICATES = ("seed", "model_seed")
 METRIC_KEYS = ("test_mse", "test_nmse", "floor_nmse", "converged")  # per model, in trials.csv
+MEMORY_KEYS = ("span", "profile_error")  # per model
 BOUNDARY_STYLE = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
 
 
@@ -57,16 +62,18 @@ BOUNDARY_STYLE = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))
 class Trial:
     """A finished trial, flat: its parameters and what each model reached."""
 
-    params: dict[str, Any]  # every config field
-    nmse: dict[str, float]  # stateful, stateless, difference
+    params: dict[str, Any]  # every config field (lists as tuples)
+    nmse: dict[str, float]  # stateful, stateless, difference; NaN where a model diverged
     floor_nmse: dict[str, float | None]
     converged: dict[str, bool]
     expected: dict[str, bool | None]
+    memory: dict[str, dict[str, float]]  # model -> span, profile_error (NaN where unknown)
+    predicted: dict[str, bool | None]  # stateless: can converge by its window; stateful: gradient reaches
 
 
 @dataclass(frozen=True)
 class Spread:
-    """A quantity over the seeds of a grid point."""
+    """A quantity over the seeds of a grid point (NaN values, from diverged trials, left out)."""
 
     median: float
     q1: float
@@ -77,6 +84,9 @@ class Spread:
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
         v = np.asarray(values, float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return cls(*[float("nan")] * 5)
         q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75])
         return cls(float(median), float(q1), float(q3), float(v.min()), float(v.max()))
 
@@ -86,17 +96,26 @@ class Point:
     """One grid point: its trials over seeds, summarised."""
 
     facet: tuple[tuple[str, Any], ...]  # the other varying parameters, (name, value) pairs
-    x_param: str  # tsteps (moving-average), delay or alpha
+    x_param: str  # the task's target parameter (tsteps, delay, alpha, ...), or "-"
     x: Any
-    lahead: int
+    y_param: str  # lahead, or bptt when it varies
+    y: int
     n: int  # seeds
     nmse: dict[str, Spread]  # stateful, stateless, difference
     floor_nmse: dict[str, float | None]
     converged: dict[str, int]  # seeds that converged, per model
     expected: dict[str, bool | None]  # what the analytic floor predicts
+    memory: dict[str, dict[str, Spread]]  # model -> span, profile_error
+    predicted: dict[str, bool | None]
+
+    @property
+    def lahead(self) -> Any:
+        return self.y if self.y_param == Y_PARAM else dict(self.facet).get(Y_PARAM)
 
     def median_converged(self, model: str) -> bool:
-        return self.nmse[model].median < CONVERGED_NMSE
+        """The median seed's verdict: within the threshold of the best any model can reach."""
+        best = self.floor_nmse["stateful"] or 0.0
+        return bool(self.nmse[model].median < best + CONVERGED_NMSE)
 
 
 @dataclass(frozen=True)
@@ -105,31 +124,64 @@ class Summary:
     facet_params: list[str]
     trials: list[Trial]
     failures: list[TrialRecord]
+    y_param: str = Y_PARAM
 
 
 # ---------------------------------------------------------------------------------------------
 # From records to grid points
 
 
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def flat_config(config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    return {k: v for section in config.values() for k, v in section.items()}
+    return {k: _hashable(v) for section in config.values() for k, v in section.items()}
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def predictions(
+    config: Mapping[str, Mapping[str, Any]], expected: Mapping[str, Any]
+) -> dict[str, bool | None]:
+    """What theory predicts from the config alone: where a stateless model can converge, and
+    whether the stateful model's gradient reaches the oldest input the target needs."""
+    try:
+        task = from_mapping(config).task
+    except ConfigError:  # a store written by another version: fall back on its verdicts
+        return {"stateless": expected.get("stateless"), "stateful": None}
+    record = task.record
+    stateless = expected.get("stateless")
+    if record.stateless_can_converge is not None:
+        stateless = record.stateless_can_converge(task)
+    needed = record.bptt_needed(task)
+    bptt = config.get("train", {}).get("bptt", 1)
+    return {"stateless": stateless, "stateful": None if needed is None else bptt >= needed}
 
 
 def to_trial(record: TrialRecord) -> Trial:
     models = record.metrics["models"]
-    nmse = {m: float(models[m]["test_nmse"]) for m in MODELS}
+    nmse = {m: _number(models[m].get("test_nmse")) for m in MODELS}
     nmse[DIFFERENCE] = nmse["stateful"] - nmse["stateless"]
+    expected = {m: models[m].get("expected_converged") for m in MODELS}
     return Trial(
         params=flat_config(record.config),
         nmse=nmse,
         floor_nmse={m: models[m].get("floor_nmse") for m in MODELS},
         converged={m: bool(models[m]["converged"]) for m in MODELS},
-        expected={m: models[m].get("expected_converged") for m in MODELS},
+        expected=expected,
+        memory={m: {k: _number((models[m].get("memory") or {}).get(k)) for k in MEMORY_KEYS} for m in MODELS},
+        predicted=predictions(record.config, expected),
     )
 
 
 def x_param(params: Mapping[str, Any]) -> str | None:
-    return X_PARAM.get(params.get("task", "moving-average"))
+    try:
+        return get_task(params.get("task", "moving-average")).x_axis
+    except ConfigError:
+        return None
 
 
 def _varying(params: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -139,7 +191,7 @@ def _varying(params: Iterable[Mapping[str, Any]]) -> list[str]:
     for flat in params:
         for name, value in flat.items():
             if value is not None:
-                names[name].add(value)
+                names[name].add(_hashable(value))
     return [name for name, values in names.items() if len(values) > 1]
 
 
@@ -148,40 +200,48 @@ def varying(trials: Sequence[Trial]) -> list[str]:
 
 
 def summarise(records: Iterable[TrialRecord]) -> Summary:
-    """Group the successful trials into grid points: facet x (tsteps or its kin) x lahead."""
+    """Group the successful trials into grid points: facet x target parameter x lahead (or bptt)."""
     records = list(records)
     trials = [to_trial(r) for r in records if r.ok]
-    axes = {Y_PARAM, *REPLICATES, *X_PARAM.values()}
-    facet_params = [p for p in varying(trials) if p not in axes]
+    moving = varying(trials)
+    y_param = BPTT if BPTT in moving else Y_PARAM
+    x_params = {x_param(t.params) for t in trials} - {None}
+    axes = {y_param, *REPLICATES, *x_params}
+    facet_params = [p for p in moving if p not in axes]
     cells: dict[tuple, list[Trial]] = defaultdict(list)
     for trial in trials:
         facet = tuple((p, trial.params.get(p)) for p in facet_params)
         xp = x_param(trial.params)
         x = trial.params.get(xp) if xp else None
-        cells[(facet, xp or "-", x, trial.params[Y_PARAM])].append(trial)
+        cells[(facet, xp or "-", x, trial.params[y_param])].append(trial)
     points = []
-    for (facet, xp, x, lahead), members in cells.items():
+    for (facet, xp, x, y), members in cells.items():
         first = members[0]
         points.append(
             Point(
                 facet=facet,
                 x_param=xp,
                 x=x,
-                lahead=lahead,
+                y_param=y_param,
+                y=y,
                 n=len(members),
                 nmse={k: Spread.of([t.nmse[k] for t in members]) for k in (*MODELS, DIFFERENCE)},
                 floor_nmse=first.floor_nmse,
                 converged={m: sum(t.converged[m] for t in members) for m in MODELS},
                 expected=first.expected,
+                memory={
+                    m: {k: Spread.of([t.memory[m][k] for t in members]) for k in MEMORY_KEYS} for m in MODELS
+                },
+                predicted=first.predicted,
             )
         )
-    points.sort(key=lambda p: (_sortable(p.facet), _sortable(p.x), p.lahead))
-    return Summary(points, facet_params, trials, [r for r in records if not r.ok])
+    points.sort(key=lambda p: (_sortable(p.facet), _sortable(p.x), p.y))
+    return Summary(points, facet_params, trials, [r for r in records if not r.ok], y_param)
 
 
 def _sortable(value: Any) -> Any:
     """Sort keys that tolerate None next to numbers or words."""
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not all(isinstance(v, (int, float)) for v in value):
         return tuple(_sortable(v) for v in value)
     return (value is None, str(type(value)), value if value is not None else 0)
 
@@ -205,12 +265,30 @@ def facet_slug(facet: tuple[tuple[str, Any], ...]) -> str:
 # Heatmaps
 
 
-def predicted_converged(point: Point) -> bool | None:
-    """Where theory says a stateless model can converge: lahead >= tsteps on the reference task,
-    elsewhere what the task's analytic floor says."""
-    if point.x_param == "tsteps":
-        return point.lahead >= point.x
-    return point.expected["stateless"]
+def predicted_side(point: Point) -> bool | None:
+    """The side of the predicted boundary a cell is on: over lahead, whether a stateless model can
+    converge; over bptt, whether the stateful model's gradient reaches what the target needs."""
+    return point.predicted["stateful" if point.y_param == BPTT else "stateless"]
+
+
+def _grid(points: Sequence[Point]) -> tuple[list[Any], list[Any], dict[tuple[int, int], Point]]:
+    xs = sorted({p.x for p in points}, key=_sortable)
+    ys = sorted({p.y for p in points})
+    return xs, ys, {(xs.index(p.x), ys.index(p.y)): p for p in points}
+
+
+def _annotate(ax: Any, norm: Any, at: Mapping[tuple[int, int], Point], value: Any, under: Any) -> None:
+    """Write each cell's median (and a second line beneath it) in a colour that reads on the cell."""
+    for (i, j), p in at.items():
+        median = value(p)
+        level = norm(median) if np.isfinite(median) else 0.0
+        colour = "white" if level > 0.75 else "black"
+        second = under(p)
+        ax.text(
+            i, j + (0.1 if second else 0), _num(median), ha="center", va="center", fontsize=9, color=colour
+        )
+        if second:
+            ax.text(i, j - 0.2, second, ha="center", va="center", fontsize=6.5, color=colour)
 
 
 def boundary_segments(grid: np.ndarray) -> list[list[tuple[float, float]]]:
@@ -242,18 +320,23 @@ def _fmt_tick(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _axes_labels(ax: Any, xs: Sequence[Any], ys: Sequence[Any], x_name: str, y_name: str) -> None:
+    ax.set_xticks(range(len(xs)), [_fmt_tick(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [_fmt_tick(y) for y in ys])
+    ax.set_xlabel("" if x_name == "-" else x_name)
+    ax.set_ylabel(y_name)
+
+
 def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
-    """Stateful, stateless and their difference over x (tsteps) x lahead, for one facet."""
-    xs = sorted({p.x for p in points}, key=_sortable)
-    ys = sorted({p.lahead for p in points})
-    at = {(xs.index(p.x), ys.index(p.lahead)): p for p in points}
+    """Stateful, stateless and their difference over x (the target parameter) x lahead (or bptt)."""
+    xs, ys, at = _grid(points)
     nx, ny = len(xs), len(ys)
     medians = {k: np.full((ny, nx), np.nan) for k in (*MODELS, DIFFERENCE)}
-    predicted = np.full((ny, nx), None, dtype=object)
+    side = np.full((ny, nx), None, dtype=object)
     for (i, j), p in at.items():
         for k in medians:
             medians[k][j, i] = p.nmse[k].median
-        predicted[j, i] = predicted_converged(p)
+        side[j, i] = predicted_side(p)
 
     width, height = 0.85 * nx + 2.0, 0.62 * ny + 1.9
     fig = Figure(figsize=(3 * width, height + 0.7), layout="constrained")
@@ -266,49 +349,78 @@ def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
         ("stateless", "stateless: normalised test MSE", "YlOrRd", {"vmin": 0.0, "vmax": top}),
         (DIFFERENCE, "stateful − stateless", "RdBu_r", {"norm": TwoSlopeNorm(0.0, -limit, limit)}),
     ]
-    segments = boundary_segments(predicted)
-    x_name = points[0].x_param
+    segments = boundary_segments(side)
+    x_name, y_name = points[0].x_param, points[0].y_param
     for ax, (key, panel_title, cmap, scale) in zip(axes, panels):
         shown = ax.imshow(medians[key], origin="lower", cmap=cmap, aspect="auto", **scale)
         fig.colorbar(shown, ax=ax, shrink=0.9)
-        for (i, j), p in at.items():
-            s = p.nmse[key]
-            dark = shown.norm(s.median) > 0.75 or (key == DIFFERENCE and shown.norm(s.median) < 0.2)
-            colour = "white" if dark else "black"
-            ax.text(
-                i,
-                j + (0.1 if p.n > 1 else 0),
-                _num(s.median),
-                ha="center",
-                va="center",
-                fontsize=9,
-                color=colour,
-            )
-            if p.n > 1:  # the seeds' spread
-                ax.text(
-                    i,
-                    j - 0.2,
-                    f"[{_num(s.lo)}, {_num(s.hi)}]",
-                    ha="center",
-                    va="center",
-                    fontsize=6.5,
-                    color=colour,
-                )
+
+        def norm(v: float, shown: Any = shown, key: str = key) -> float:
+            level = float(shown.norm(v))
+            return 1.0 if key == DIFFERENCE and level < 0.2 else level  # dark at both ends
+
+        _annotate(
+            ax,
+            norm,
+            at,
+            lambda p, key=key: p.nmse[key].median,
+            lambda p, key=key: f"[{_num(p.nmse[key].lo)}, {_num(p.nmse[key].hi)}]" if p.n > 1 else "",
+        )
         if segments:
             ax.add_collection(LineCollection(segments, **BOUNDARY_STYLE))
-        ax.set_xticks(range(nx), [_fmt_tick(x) for x in xs])
-        ax.set_yticks(range(ny), [_fmt_tick(y) for y in ys])
-        ax.set_xlabel("" if x_name == "-" else x_name)
-        ax.set_ylabel(Y_PARAM)
+        _axes_labels(ax, xs, ys, x_name, y_name)
         ax.set_title(panel_title, fontsize=10)
     n_seeds = sorted({p.n for p in points})
     seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
     spread = "; [min, max] over seeds beneath" if n_seeds[-1] > 1 else ""
     fig.suptitle(f"{title}median over {seeds} seed{'s' * (n_seeds[-1] > 1)}{spread}", fontsize=10)
     if segments:
-        rule = "lahead = tsteps" if x_name == "tsteps" else "the stateless floor"
-        label = f"predicted boundary ({rule}): stateless can converge on the side with lahead above it"
+        if y_name == BPTT:
+            label = (
+                "predicted boundary: above it the stateful gradient reaches the oldest input the target needs"
+            )
+        else:
+            rule = "lahead = tsteps" if x_name == "tsteps" else "the stateless floor"
+            label = f"predicted boundary ({rule}): stateless can converge on the side with lahead above it"
         fig.legend(handles=[Line2D([], [], **BOUNDARY_STYLE, label=label)], loc="outside lower center")
+    return fig
+
+
+def memory_figure(points: Sequence[Point], title: str) -> Figure:
+    """Each model's median profile error over the grid, with its median memory span beneath."""
+    xs, ys, at = _grid(points)
+    nx, ny = len(xs), len(ys)
+    width, height = 0.85 * nx + 2.0, 0.62 * ny + 1.9
+    fig = Figure(figsize=(2 * width, height + 0.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    errors = {m: np.full((ny, nx), np.nan) for m in MODELS}
+    for (i, j), p in at.items():
+        for m in MODELS:
+            errors[m][j, i] = p.memory[m]["profile_error"].median
+    finite = [v for m in MODELS for v in errors[m].ravel() if np.isfinite(v)]
+    top = max(1.0, max(finite, default=1.0))
+    for ax, m in zip(axes, MODELS):
+        shown = ax.imshow(errors[m], origin="lower", cmap="PuBu", aspect="auto", vmin=0.0, vmax=top)
+        fig.colorbar(shown, ax=ax, shrink=0.9)
+
+        def span(p: Point, m: str = m) -> str:
+            value = p.memory[m]["span"].median
+            return "span —" if not np.isfinite(value) or value < 0 else f"span {value:g}"
+
+        _annotate(
+            ax,
+            lambda v, shown=shown: float(shown.norm(v)),
+            at,
+            lambda p, m=m: p.memory[m]["profile_error"].median,
+            span,
+        )
+        _axes_labels(ax, xs, ys, points[0].x_param, points[0].y_param)
+        ax.set_title(f"{m}: memory profile error", fontsize=10)
+    fig.suptitle(
+        f"{title}median over seeds of Σ(s − true)² / Σ true² (0: the model leans on exactly the inputs the "
+        "target does); median span beneath",
+        fontsize=10,
+    )
     return fig
 
 
@@ -321,7 +433,7 @@ def _cell(s: Spread, n: int) -> str:
 
 
 def _opt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    return "—" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
 def _verdict(value: bool | None) -> str:
@@ -334,7 +446,7 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
     header = [
         *summary.facet_params,
         x_params[0] if len(x_params) == 1 else "target parameter",
-        Y_PARAM,
+        summary.y_param,
         "seeds",
         "stateful nMSE median [min, max]",
         "stateless nMSE median [min, max]",
@@ -342,6 +454,8 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
         "stateful converged",
         "stateless converged",
         "stateless predicted",
+        "stateful span",
+        "stateful profile error",
     ]
     rows = []
     for p in summary.points:
@@ -349,7 +463,7 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
             [
                 *(v for _, v in p.facet),
                 _fmt_tick(p.x) if len(x_params) == 1 else f"{p.x_param}={_fmt_tick(p.x)}",
-                p.lahead,
+                p.y,
                 p.n,
                 _cell(p.nmse["stateful"], p.n),
                 _cell(p.nmse["stateless"], p.n),
@@ -357,6 +471,8 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
                 f"{p.converged['stateful']}/{p.n}",
                 f"{p.converged['stateless']}/{p.n}",
                 _verdict(p.expected["stateless"]),
+                _opt(p.memory["stateful"]["span"].median),
+                _opt(p.memory["stateful"]["profile_error"].median),
             ]
         )
     return header, rows
@@ -367,18 +483,20 @@ def summary_csv(summary: Summary) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     stats = ("median", "q1", "q3", "min", "max")
-    header = [*summary.facet_params, "x_param", "x", Y_PARAM, "seeds"]
+    header = [*summary.facet_params, "x_param", "x", "y_param", "y", "seeds"]
     for k in (*MODELS, DIFFERENCE):
         header += [f"{k}_nmse_{s}" for s in stats]
     header += [f"{m}_{s}" for m in MODELS for s in ("floor_nmse", "converged", "expected_converged")]
+    header += [f"{m}_{k}_median" for m in MODELS for k in MEMORY_KEYS]
     writer.writerow(header)
     for p in summary.points:
-        row: list[Any] = [*(v for _, v in p.facet), p.x_param, p.x, p.lahead, p.n]
+        row: list[Any] = [*(v for _, v in p.facet), p.x_param, p.x, p.y_param, p.y, p.n]
         for k in (*MODELS, DIFFERENCE):
             s = p.nmse[k]
             row += [repr(s.median), repr(s.q1), repr(s.q3), repr(s.lo), repr(s.hi)]
         for m in MODELS:
             row += [p.floor_nmse[m], p.converged[m], p.expected[m]]
+        row += [repr(p.memory[m][k].median) for m in MODELS for k in MEMORY_KEYS]
         writer.writerow(["" if v is None else v for v in row])
     return out.getvalue()
 
@@ -388,7 +506,7 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
     fields: dict[str, None] = {}
     for r in records:
         fields.update(dict.fromkeys(flat_config(r.config)))
-    metric_cols = [f"{m}_{k}" for m in MODELS for k in METRIC_KEYS]
+    metric_cols = [f"{m}_{k}" for m in MODELS for k in (*METRIC_KEYS, *MEMORY_KEYS)]
     header = ["config_hash", "status", *fields, *metric_cols, "claim_held", "train_s", "finished_at", "error"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -397,9 +515,9 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
         params = flat_config(r.config)
         models = (r.metrics or {}).get("models", {})
         metrics = [
-            models.get(m, {}).get(k)
+            (models.get(m, {}).get("memory") or {}).get(k) if k in MEMORY_KEYS else models.get(m, {}).get(k)
             for m in MODELS
-            for k in ("test_mse", "test_nmse", "floor_nmse", "converged")
+            for k in (*METRIC_KEYS, *MEMORY_KEYS)
         ]
         row = [
             r.config_hash,
@@ -459,11 +577,15 @@ def render_html(summary: Summary, images: Mapping[str, bytes], source: str, file
         f'<p class="sub">{n_ok} finished trials, {n_failed} failed, from <code>{esc(source)}</code></p>',
         verdict_html(summary),
         '<p class="note">Normalised MSE is test MSE / var(y): 0 is perfect, 1 is predicting the mean. '
-        f"A model converged when it is below {CONVERGED_NMSE}. Each cell is the median over seeds, with "
-        "the seeds' min–max beneath it. The dashed staircase is the predicted boundary "
-        "(lahead = tsteps on the moving-average task): a stateless model sees only its window, so it "
-        "can converge only on the side where lahead &gt;= tsteps; a stateful model carries its state "
-        "and can converge everywhere. The third panel is stateful − stateless: blue where state helps.</p>",
+        f"A model converged when it is within {CONVERGED_NMSE} of the best any model can reach (0 but on "
+        "the ar task). Each cell is the median over seeds, with the seeds' min–max beneath it. The dashed "
+        "staircase is the predicted boundary (lahead = tsteps on the moving-average task): a stateless "
+        "model sees only its window, so it can converge only on the side where the window holds what the "
+        "target needs; a stateful model carries its state and can converge everywhere. When bptt varies "
+        "it is the y axis, and the staircase is where the stateful model's gradient starts to reach the "
+        "oldest input the target needs (bptt = delay + 1 on the delay task at lahead 1). The third panel "
+        "is stateful − stateless: blue where state helps. The memory figures show each model's profile "
+        "error (0: it leans on exactly the inputs the target depends on) and its memory span.</p>",
     ]
     for title, png in images.items():
         body.append(f"<h2>{esc(title)}</h2>{image(png, title)}")
@@ -479,11 +601,12 @@ def render_html(summary: Summary, images: Mapping[str, bytes], source: str, file
 def varying_all(summary: Summary) -> set[str]:
     """Parameters that vary among all trials, failed ones included."""
     params = [*(flat_config(r.config) for r in summary.failures), *(t.params for t in summary.trials)]
-    return {*_varying(params), Y_PARAM}
+    return {*_varying(params), summary.y_param}
 
 
 FILE_NOTES = {
     "summary.csv": "one row per grid point: median, quartiles, min and max over seeds",
+    "memory.png": "memory profile error and span per grid point",
     "trials.csv": "one row per trial (failed ones included): parameters, metrics, error",
     "report.html": "this page",
 }
@@ -500,10 +623,15 @@ def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
     images: dict[str, bytes] = {}  # file name -> PNG
     titles: dict[str, bytes] = {}  # section title -> PNG
     for facet, points in by_facet.items():
-        name = "heatmap.png" if len(by_facet) == 1 else f"heatmap-{facet_slug(facet)}.png"
+        suffix = "" if len(by_facet) == 1 else f"-{facet_slug(facet)}"
         label = facet_label(facet)
+        name = f"heatmap{suffix}.png"
         images[name] = png_bytes(heatmap_figure(points, f"{label}: " if label else ""))
         titles[f"Phase diagram: {label}" if label else "Phase diagram"] = images[name]
+        if any(np.isfinite(p.memory["stateful"]["profile_error"].median) for p in points):
+            name = f"memory{suffix}.png"
+            images[name] = png_bytes(memory_figure(points, f"{label}: " if label else ""))
+            titles[f"Memory: {label}" if label else "Memory"] = images[name]
     files = {
         **images,
         "summary.csv": summary_csv(summary).encode(),
@@ -524,7 +652,7 @@ def write_report(records: Sequence[TrialRecord], out: str | Path, source: str = 
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)
-    for stale in out.glob("heatmap*.png"):
+    for stale in [*out.glob("heatmap*.png"), *out.glob("memory*.png")]:
         if stale.name not in files:
             stale.unlink()
     return out / "report.html"

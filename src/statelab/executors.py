@@ -1,0 +1,164 @@
+"""Where a sweep's groups run: in this process, on a local Dask cluster, or on a running one.
+
+An executor takes the planned groups and yields `(group index, records)` as groups finish; it
+never writes the store (the sweep's client does). `open_executor` picks one from the command
+line's `--workers` / `--scheduler`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from statelab.config import ConfigError, ExperimentConfig, config_hash
+from statelab.params import check_count
+from statelab.store import TrialRecord
+from statelab.sweep import failure_record, run_group
+
+SCHEDULER_TIMEOUT = 15.0  # seconds to reach a --scheduler before it counts as bad input
+
+GroupFn = Callable[..., list[TrialRecord]]
+
+
+class Executor(Protocol):
+    description: str
+
+    def run(
+        self, groups: list[list[ExperimentConfig]], on_epoch: Callable[[int, float], None] | None
+    ) -> Iterator[tuple[int, list[TrialRecord]]]: ...
+
+
+def default_threads() -> int:
+    """Cores this process may use, at most 8. Groups of different shapes run side by side:
+    XLA runs each tiny program on one core, and JAX releases the GIL while it does."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+
+
+@dataclass
+class InProcess:
+    """Groups run in this process, `threads` at a time (1: in the calling thread)."""
+
+    threads: int = field(default_factory=default_threads)
+    group_fn: GroupFn = run_group
+
+    @property
+    def description(self) -> str:
+        return f"in-process, {self.threads} thread{'s' * (self.threads > 1)}"
+
+    def run(self, groups, on_epoch=None):
+        def task(i: int) -> list[TrialRecord]:
+            progress = None if on_epoch is None else (lambda f, i=i: on_epoch(i, f))
+            return self.group_fn(groups[i], progress)
+
+        if self.threads <= 1:
+            for i in range(len(groups)):
+                yield i, task(i)
+            return
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="statelab-group")
+        try:
+            pending: dict[Future, int] = {pool.submit(task, i): i for i in range(len(groups))}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()  # run_group does not raise
+        finally:
+            # On Ctrl-C or an error in the consumer: drop queued groups; running ones finish.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class OnDask:
+    """Groups run as tasks on a Dask cluster; results come back to this (the client) process.
+
+    A worker that dies mid-task has its task rerun elsewhere by the scheduler (up to
+    `distributed.scheduler.allowed-failures` times, 3 by default); a task that still cannot
+    finish is recorded as failed for each of its trials.
+    """
+
+    client: Any  # distributed.Client
+    group_fn: GroupFn = run_group
+    cache_dir: str | None = None  # a compilation cache path valid on the workers' machine
+
+    @property
+    def description(self) -> str:
+        workers = self.client.scheduler_info().get("workers", {})
+        return f"Dask at {self.client.scheduler.address}, {len(workers)} workers"
+
+    def run(self, groups, on_epoch=None):
+        from distributed import as_completed
+
+        futures = {
+            self.client.submit(
+                self.group_fn,
+                group,
+                None,
+                self.cache_dir,
+                key=f"statelab-group-{config_hash(group[0])[:16]}-{i}",
+            ): i
+            for i, group in enumerate(groups)
+        }
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    records = future.result()
+                except Exception as exc:  # infrastructure: KilledWorker, unpicklable, no statelab
+                    records = [failure_record(c, exc) for c in groups[i]]
+                yield i, records
+        finally:
+            self.client.cancel(list(futures))
+
+
+@contextmanager
+def open_executor(
+    workers: int | str | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[Executor]:
+    """In-process by default; a local Dask cluster of `workers` processes; or a running cluster.
+
+    `cache_dir` turns on JAX's compilation cache in this process and on local workers (not on a
+    remote cluster, whose machines need not see this path).
+    """
+    if workers is not None and scheduler is not None:
+        raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
+    if workers is not None:
+        workers = check_count("workers", workers)
+    if scheduler is None and workers is None:
+        if cache_dir is not None:
+            from statelab.train import enable_compilation_cache
+
+            enable_compilation_cache(cache_dir)
+        yield InProcess() if threads is None else InProcess(threads)
+        return
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"scheduler must be the address of a running Dask scheduler, got {scheduler!r} ({exc})"
+            ) from None
+        with client:
+            yield OnDask(client)
+        return
+    # One thread per worker: JAX already runs a group on one core, and worker processes
+    # rather than threads keep a dying worker from taking the client down.
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # a free port: the HTTP server always starts; 8787 may be taken
+        silence_logs=logging.ERROR,
+    )
+    with cluster, Client(cluster) as client:
+        yield OnDask(client, cache_dir=None if cache_dir is None else str(cache_dir))

@@ -1,0 +1,226 @@
+"""Memory profiles: how much a trained model's prediction leans on the input k steps back.
+
+    s(k) = mean over scored test rows t of  d yhat[t] / d x[t-k],   k = 0..K
+
+the total derivative with respect to the series value x[t-k]: with lahead > 1 one value sits in
+several overlapping windows, and every appearance counts. It is exact: JAX's forward mode carries,
+beside the state, its derivatives with respect to the last K+1 inputs through the whole test
+stream, as the model was tested (same start state, same resets, same layout); no derivative is
+truncated. The rows averaged over are those test_mse is measured on.
+
+Beside it, the task's true profile (its record's `profile`: 1/tsteps for a moving average, a spike
+at the delay, alpha (1-alpha)^k for an EMA, the coefficients of an AR), or for a real series the
+coefficients of a least-squares linear autoregression on K + 1 lags fitted on the training part,
+labelled as a linear reference, not a truth. Two summary numbers per model:
+
+- span: the largest k with |s(k)| >= 10% of the largest true weight (-1 when none is);
+- profile error: sum_k (s(k) - true(k))^2 / sum_k true(k)^2.
+
+A stateless model starts every window from zero, so its s(k) is exactly 0 for k >= lahead.
+
+K covers the task's memory: at least lahead + 3, at least the oldest lag the target depends on
+plus 2 (for an EMA, the lag where its weight falls under 1% of the newest one; for a real series,
+8), at most `MAX_LAG`. Several features: a profile per feature; the summary numbers are those of
+the target's own column (or the first feature, when the model does not read the target).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from statelab import cells
+from statelab.batching import Dataset
+from statelab.config import ExperimentConfig
+from statelab.train import Stream, keep_state, reset_lanes
+
+MAX_LAG = 64
+SPAN_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A model's memory profile and its two summary numbers."""
+
+    sensitivity: list[float]  # s(k), k = 0..K, with respect to the profiled feature
+    span: int  # largest k with |s(k)| >= 10% of the largest true weight; -1 if none
+    profile_error: float | None  # sum (s - true)^2 / sum true^2; None when the truth is all 0
+    by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if self.by_feature is None:
+            del out["by_feature"]
+        return out
+
+
+def lags(config: ExperimentConfig) -> int:
+    """K: the oldest lag a profile covers (see the module docstring)."""
+    task = config.task
+    reach = task.record.reach(task)
+    if reach is None and task.alpha is not None and task.alpha < 1.0:
+        reach = math.ceil(math.log(0.01) / math.log(1.0 - task.alpha))  # EMA weight under 1%
+    need = max(task.lahead + 3, (reach if reach is not None else 6) + 2)
+    return min(need, MAX_LAG)
+
+
+def true_profile(config: ExperimentConfig, dataset: Dataset, k: int) -> tuple[np.ndarray, str]:
+    """(profile (K+1,), kind): the task's truth, or a least-squares linear AR reference."""
+    record = config.task.record
+    if record.profile is not None:
+        return np.asarray(record.profile(config.task, k), float), "truth"
+    return linear_reference(dataset, k), "linear reference"
+
+
+def profiled_feature(dataset: Dataset, target: str) -> int:
+    """The feature a profile is taken against: the target's own column if the model reads it."""
+    return dataset.features.index(target) if target in dataset.features else 0
+
+
+def linear_reference(dataset: Dataset, k: int) -> np.ndarray:
+    """Least-squares coefficients of the target on x[t], ..., x[t-K] of the profiled feature (with
+    an intercept), over the training rows of every series that have K lags of history: (K+1,)."""
+    source = dataset.source
+    f = profiled_feature(dataset, source.target)
+    design, target = [], []
+    for s, series in enumerate(source.series):
+        n_train = int(np.sum(dataset.train_rows[dataset.series == s]))
+        t = series.to_drop + np.arange(n_train)  # series index of each training row's newest input
+        t = t[t >= k]
+        if len(t) == 0:
+            continue
+        design.append(np.stack([series.x[t - j, f] for j in range(k + 1)], axis=1))
+        target.append(series.y[t])
+    if not design:
+        return np.zeros(k + 1)
+    a = np.concatenate(design)
+    a = np.hstack([a, np.ones((len(a), 1))])
+    coef, *_ = np.linalg.lstsq(a, np.concatenate(target), rcond=None)
+    return coef[:-1]
+
+
+def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int, float | None]:
+    """(span, profile error) of a profile against the truth (both (K+1,))."""
+    top = float(np.max(np.abs(truth))) if truth.size else 0.0
+    if top == 0.0:
+        return -1, None
+    above = np.flatnonzero(np.abs(sensitivity) >= SPAN_FRACTION * top)
+    span = int(above[-1]) if len(above) else -1
+    return span, float(np.sum((sensitivity - truth) ** 2) / np.sum(truth**2))
+
+
+# ---------------------------------------------------------------------------------------------
+# The derivative
+
+
+def _window_basis(k: int, lahead: int, n_features: int, newest_first: bool) -> np.ndarray:
+    """Tangents of a window with respect to x[t-j, f], for j = 0..K and every feature f:
+    (D = (K+1) F, 1, lahead, F), one-hot where the window holds that value (zero for j >= lahead)."""
+    basis = np.zeros((k + 1, n_features, lahead, n_features), np.float32)
+    for j in range(min(k + 1, lahead)):
+        position = j if newest_first else lahead - 1 - j
+        for f in range(n_features):
+            basis[j, f, position, f] = 1.0
+    return basis.reshape((k + 1) * n_features, 1, lahead, n_features)
+
+
+@functools.partial(jax.jit, static_argnames=("cell", "k", "stride", "newest_first"))
+def profile_sums(
+    params, start, test: Stream, stateful, *, cell: str, k: int, stride: int, newest_first: bool
+):
+    """sum over test rows t of test.weight[t] * d yhat[t] / d x[t-j, f]: (K+1, F), by forward mode.
+
+    One pass over the test batches, as `train.test_pass` makes it, carrying beside the state its
+    derivatives with respect to the last K+1 values of every feature (D = (K+1) F tangents per
+    lane). Each batch: the carried tangents move `stride` lags back (the rows of a lane are
+    `stride` apart), the new window adds its own one-hot tangents, and one Jacobian-vector product
+    per tangent gives the state's and the prediction's. The state entering the test pass is a
+    value (the pass starts from it), and a reset or a stateless model zeroes the state and with it
+    every tangent. Exact: no derivative is truncated.
+    """
+    _, lanes, lahead, n_features = test.x.shape
+    n_dir = (k + 1) * n_features
+    basis = jnp.broadcast_to(
+        _window_basis(k, lahead, n_features, newest_first), (n_dir, lanes, lahead, n_features)
+    )
+
+    def older(t):  # (D, B, H): the derivative with respect to x[t-j] becomes that to x[t'-(j+stride)]
+        t = t.reshape(k + 1, n_features, *t.shape[1:])
+        if stride > k:
+            t = jnp.zeros_like(t)
+        else:
+            t = jnp.concatenate([jnp.zeros_like(t[:stride]), t[: k + 1 - stride]])
+        return t.reshape(n_dir, *t.shape[2:])
+
+    def body(carry, batch):
+        state, tangents, total = carry
+        x, reset, w = batch
+
+        def step(s, window):  # the test pass's step, without the cut: d/dx flows through the state
+            return cells.apply(params, keep_state(reset_lanes(s, reset), stateful), window, cell)
+
+        def jvp(t_state, t_window):
+            return jax.jvp(step, (state, x), (t_state, t_window))
+
+        (state, _), (tangents, t_pred) = jax.vmap(jvp, out_axes=((None, None), (0, 0)))(
+            jax.tree.map(older, tangents), basis
+        )
+        return (state, tangents, total + t_pred @ w), None
+
+    zero = jax.tree.map(lambda s: jnp.zeros((n_dir, *s.shape), s.dtype), start)
+    (_, _, total), _ = jax.lax.scan(body, (start, zero, jnp.zeros(n_dir)), (test.x, test.reset, test.weight))
+    return total.reshape(k + 1, n_features)
+
+
+def sensitivity(
+    params: cells.Params,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    start: cells.RnnState,
+    stateful: bool,
+    k: int,
+) -> np.ndarray:
+    """s(k) for every input feature: (F, K+1), averaged over the rows test_mse is measured on.
+
+    `start`: the state the test pass started from (zero, or the end of training)."""
+    test = dataset.test
+    use = test.scored.copy()
+    if stateful and config.train.test_start == "reset":
+        use &= ~dataset.warm  # a reset stateful model's warm-up rows are not scored either
+    weight = use.astype(np.float32)
+    # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
+    stride = test.x.shape[1] if config.train.layout == "seed" else 1
+    sums = profile_sums(
+        params,
+        start,
+        Stream(test.x, test.y, weight, test.reset),
+        np.asarray(stateful),
+        cell=config.model.cell,
+        k=k,
+        stride=stride,
+        newest_first=config.train.window_order == "newest-first",
+    )
+    return np.asarray(sums, np.float64).T / weight.sum()
+
+
+def profile(
+    params: cells.Params,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    start: cells.RnnState,
+    stateful: bool,
+    truth: np.ndarray,
+) -> Memory:
+    """A model's `Memory` against the true profile `truth` (K+1,)."""
+    by_feature = sensitivity(params, config, dataset, start, stateful, len(truth) - 1)
+    s = by_feature[profiled_feature(dataset, dataset.source.target)]
+    span, error = summarise(s, truth)
+    named = None
+    if by_feature.shape[0] > 1:
+        named = {name: [float(v) for v in by_feature[i]] for i, name in enumerate(dataset.features)}
+    return Memory([float(v) for v in s], span, error, named)

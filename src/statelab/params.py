@@ -1,0 +1,142 @@
+"""Parameters and their rules: the one error type and the checks every config field goes through.
+
+A parameter is a `Param` record: its name, kind, default, help text (the same text `--help`, the
+lab's form and the README use) and its rule. Breaking a rule raises `ConfigError`, a `ValueError`
+whose one-line message names the parameter, the rule and the value found, for example
+``tsteps must be an integer >= 1, got 0``.
+
+This module imports nothing heavy, so the command line can check its input before JAX loads.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+# Parameter kinds: how a value is read from text and what Python type it ends up as.
+KINDS = ("int", "float", "str", "floats", "strs")
+
+
+class ConfigError(ValueError):
+    """A parameter broke a rule. The message names the parameter, the rule and the value."""
+
+
+def fail(name: str, rule: str, value: Any) -> NoReturn:
+    raise ConfigError(f"{name} must be {rule}, got {value!r}")
+
+
+def plain(value: Any) -> Any:
+    """NumPy scalars (from np.arange grids, say) as the Python numbers they stand for."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    value = plain(value)
+    rule = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(name, rule, value)
+    if value < minimum or (maximum is not None and value > maximum):
+        fail(name, rule, value)
+    return value
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer >= minimum from a flag's text or a Python value (seeds, workers, ...)."""
+    try:
+        number = int(value) if isinstance(value, str) else plain(value)
+    except ValueError:
+        number = None
+    if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
+        fail(name, f"an integer >= {minimum}", value)
+    return number
+
+
+def check_float(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> float:
+    """A finite real number passing `ok`, as a float (so 1 and 1.0 hash alike)."""
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        fail(name, f"a finite number {rule}", value)
+    if not ok(value):
+        fail(name, rule, value)
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        fail(name, "one of " + ", ".join(choices), value)
+    return value
+
+
+def check_floats(name: str, value: Any) -> tuple[float, ...]:
+    """A non-empty list of finite numbers (a list, a tuple, or text `0.6,-0.3`)."""
+    items = _items(name, value, "a non-empty list of finite numbers")
+    out = []
+    for item in items:
+        item = plain(item)
+        if isinstance(item, str):
+            try:
+                item = float(item)
+            except ValueError:
+                fail(name, "a non-empty list of finite numbers", value)
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            fail(name, "a non-empty list of finite numbers", value)
+        out.append(float(item))
+    return tuple(out)
+
+
+def check_strs(name: str, value: Any) -> tuple[str, ...]:
+    """A non-empty list of distinct non-empty names (a list, a tuple, or text `a,b`)."""
+    rule = "a non-empty list of distinct non-empty names"
+    items = _items(name, value, rule)
+    if not all(isinstance(i, str) and i.strip() for i in items):
+        fail(name, rule, value)
+    names = tuple(i.strip() for i in items)
+    if len(set(names)) != len(names):
+        fail(name, rule, value)
+    return names
+
+
+def _items(name: str, value: Any, rule: str) -> list[Any]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")]
+    if isinstance(value, (list, tuple)) and value:
+        return list(value)
+    fail(name, rule, value)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A task parameter: what it is, its default, and its rule.
+
+    `check(value)` returns the value normalised (a float for a float field, a tuple for a list)
+    or raises ConfigError.
+    """
+
+    name: str
+    kind: str  # one of KINDS
+    default: Any
+    help: str
+    check: Callable[[Any], Any]
+
+
+def parse_text(name: str, kind: str, text: str) -> Any:
+    """A command-line value as its kind; ConfigError naming the parameter if it is not one."""
+    if kind == "str":
+        return text
+    if kind == "floats":
+        return check_floats(name, text)
+    if kind == "strs":
+        return check_strs(name, text)
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        fail(name, "an integer" if kind == "int" else "a number", text)

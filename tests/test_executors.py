@@ -1,0 +1,104 @@
+"""executors.py: local and existing Dask clusters compute what an in-process sweep computes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from statelab import executors as ex
+from statelab import grid as gr
+from statelab import sweep as sw
+from statelab.cli import main
+from statelab.store import Store
+
+SMALL_FLAGS = {"input_len": "200", "epochs": "2"}
+
+
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+def store_rows(path: Path) -> dict[str, sqlite3.Row]:
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    return {row["config_hash"]: row for row in db.execute("SELECT * FROM trials")}
+
+
+DASK_GRID = {"tsteps": "1:3", "lahead": "1:3", **SMALL_FLAGS}
+
+
+@pytest.fixture(scope="module")
+def in_process_metrics(tmp_path_factory) -> dict[str, str]:
+    """The small Dask grid run in-process: {config hash: metrics JSON}."""
+    path = tmp_path_factory.mktemp("reference") / "s.sqlite"
+    with Store.create(path) as store:
+        sw.run_sweep(gr.expand(gr.grid_from_inputs(DASK_GRID)), store, ex.InProcess(threads=1))
+    return {h: r["metrics"] for h, r in store_rows(path).items()}
+
+
+def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics):
+    store = tmp_path / "s.sqlite"
+    flags = [f"--{k.replace('_', '-')}" if i == 0 else v for k, v in DASK_GRID.items() for i in (0, 1)]
+    assert run_cli("sweep", *flags, "--workers", "2", "--no-cache", "--store", str(store)) == 0
+    rows = store_rows(store)
+    assert {h: r["metrics"] for h, r in rows.items()} == in_process_metrics  # bit for bit
+    workers = {r["worker"] for r in rows.values()}
+    assert f"{os.uname().nodename}:{os.getpid()}" not in workers  # computed in worker processes
+
+
+def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, in_process_metrics):
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        (victim,) = client.run(os.getpid).values()
+        killed = threading.Event()
+
+        def kill_once_busy() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(client.processing().values()):
+                time.sleep(0.02)
+            time.sleep(0.3)  # inside the task: importing JAX and compiling take longer than this
+            os.kill(victim, signal.SIGKILL)
+            killed.set()
+
+        killer = threading.Thread(target=kill_once_busy)
+        killer.start()
+        store = tmp_path / "s.sqlite"
+        flags = [f"--{k.replace('_', '-')}" if i == 0 else v for k, v in DASK_GRID.items() for i in (0, 1)]
+        status = run_cli(
+            "sweep", *flags, "--scheduler", cluster.scheduler_address, "--no-cache", "--store", str(store)
+        )
+        killer.join()
+    assert killed.is_set() and status == 0
+    rows = store_rows(store)
+    assert {h: r["metrics"] for h, r in rows.items()} == in_process_metrics
+    assert all(not r["worker"].endswith(f":{victim}") for r in rows.values())  # redone by the new worker
+
+
+def test_an_unreachable_scheduler_is_bad_input_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT", 1.0)
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("sweep", "--scheduler", "tcp://127.0.0.1:9", "--store", str(store))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "statelab: error: scheduler must be the address of a running Dask scheduler, got 'tcp://127.0.0.1:9'"
+    )
+    assert not store.exists()
