@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -79,7 +80,9 @@ def test_results_view_flattens_config_and_metrics(tmp_path):
     with Store.create(path) as store:
         store.record(record(from_mapping({"tsteps": 4, "lahead": 3}), nmse=0.5))
     row = (
-        sqlite3.connect(path).execute("SELECT tsteps, lahead, stateful_nmse, train_s FROM results").fetchone()
+        sqlite3.connect(path)
+        .execute("SELECT tsteps, lahead, stateful_test_nmse, train_s FROM results")
+        .fetchone()
     )
     assert row == (4, 3, 0.5, 0.25)
 
@@ -124,5 +127,56 @@ def test_a_newer_schema_version_is_refused(tmp_path):
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(ConfigError, match="schema version 1, got '99'"):
+    with pytest.raises(ConfigError, match="schema version 2, got '99'"):
         Store.open(path)
+
+
+def test_a_trials_history_is_committed_with_its_row_and_read_back_in_grid_order(tmp_path):
+    configs = [from_mapping({"tsteps": t}) for t in (3, 1, 2)]
+    history = [
+        {"model": "stateful", "epoch": e, "train_loss": 0.1 / e, "val_loss": 0.2 / e, "val_nmse": 0.3}
+        for e in (1, 2)
+    ]
+    with Store.create(tmp_path / "s.sqlite") as store:
+        # Finished in another order than the grid's: records come back by grid position.
+        for position, config in [(2, configs[2]), (0, configs[0]), (1, configs[1])]:
+            store.record(dataclasses.replace(record(config), position=position, history=history))
+        assert [r.config_hash for r in store.records()] == [config_hash(c) for c in configs]
+        rows = store.history()
+    assert len(rows) == 6
+    assert [r["config_hash"] for r in rows[::2]] == [config_hash(c) for c in configs]
+    assert rows[1] == {"config_hash": config_hash(configs[0]), **history[1]}
+
+
+def test_results_view_has_every_config_field_and_model_metrics(tmp_path):
+    from statelab.config import FIELD_SECTION
+
+    config = from_mapping({"task": "delay", "delay": 2})
+    with Store.create(tmp_path / "s.sqlite") as store:
+        store.record(record(config, nmse=0.25))
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.row_factory = sqlite3.Row
+    (row,) = db.execute("SELECT * FROM results").fetchall()
+    assert set(FIELD_SECTION) <= set(row.keys())
+    assert row["task"] == "delay" and row["delay"] == 2 and row["tsteps"] is None
+    assert row["epochs"] == 10 and row["units"] == 20 and row["learning_rate"] == 0.001
+    assert row["stateful_test_nmse"] == 0.25 and "stateless_profile_error" in row.keys()  # noqa: SIM118 (a Row)
+
+
+def test_a_version_1_store_is_read_but_takes_no_new_trials(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE trials (config_hash TEXT PRIMARY KEY, config TEXT NOT NULL, status TEXT NOT NULL,"
+        " metrics TEXT, error TEXT, traceback TEXT, timings TEXT NOT NULL, statelab_version TEXT NOT NULL,"
+        " worker TEXT NOT NULL, finished_at TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "INSERT INTO trials VALUES ('abc', '{}', 'ok', '{}', NULL, NULL, '{}', '0.1.0', 'h:1', 'now');"
+    )
+    db.commit()
+    db.close()
+    with Store.open(path) as store:
+        assert [r.config_hash for r in store.records()] == ["abc"] and store.history() == []
+        with pytest.raises(ConfigError, match="schema version 2 to take new trials"):
+            store.check_writable()

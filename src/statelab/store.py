@@ -2,30 +2,24 @@
 
 A trial is keyed by `config_hash(config)`, the SHA-256 of its canonical config JSON, so a rerun of
 a sweep asks the store which trials are done and skips them. Every finished trial is written in a
-transaction of its own, in WAL mode: a sweep killed at any moment (Ctrl-C, SIGKILL, a closed
-laptop) keeps every row committed before it died, and the file opens cleanly afterwards; SQLite
-replays or discards the write-ahead log on the next open. `synchronous=NORMAL` is enough for that
-(a killed *process* loses nothing committed; only a power cut could roll back the last few
-commits, never corrupt the file).
+transaction of its own (its row and its per-epoch history together), in WAL mode: a sweep killed
+at any moment (Ctrl-C, SIGKILL, a closed laptop) keeps every row committed before it died, and the
+file opens cleanly afterwards; SQLite replays or discards the write-ahead log on the next open.
+`synchronous=NORMAL` is enough for that (a killed *process* loses nothing committed; only a power
+cut could roll back the last few commits, never corrupt the file).
 
 Only the sweep's client process writes; Dask workers return records to it.
 
-Schema (version 1; also in docs/sweeps.md)::
+Schema (version 2; the README shows it with every column)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)      schema_version, created_at, created_by
-    trials(
-      config_hash      TEXT PRIMARY KEY,        sha256 of the canonical config JSON
-      config           TEXT NOT NULL,           the config, as config.json writes it
-      status           TEXT NOT NULL,           'ok' or 'error'
-      metrics          TEXT,                    metrics.json content; NULL when status = 'error'
-      error            TEXT,                    'Type: message'; NULL when status = 'ok'
-      traceback        TEXT,                    where it was raised; NULL when status = 'ok'
-      timings          TEXT NOT NULL,           JSON: data_s, train_s, evaluate_s, group_train_s,
-                                                group_size (train_s = group_train_s / group_size)
-      statelab_version TEXT NOT NULL,           version that computed the row
-      worker           TEXT NOT NULL,           host:pid that computed it
-      finished_at      TEXT NOT NULL)           UTC, ISO 8601
-    results                                     a view: one flat row per trial (see below)
+    trials(config_hash PRIMARY KEY, config, status, metrics, error, traceback, timings,
+           statelab_version, worker, finished_at, position)
+    history(config_hash, model, epoch, train_loss, val_loss, val_nmse)   one row per model and epoch
+    results                                     a view: one flat row per trial, every config field
+
+Version 1 stores (statelab 0.1) can be read (reports) but not written to: their trial keys were
+computed differently.
 """
 
 from __future__ import annotations
@@ -35,14 +29,15 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from statelab import __version__
 from statelab.config import ConfigError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+READABLE_VERSIONS = ("1", "2")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _TABLES = """
@@ -60,29 +55,52 @@ CREATE TABLE IF NOT EXISTS trials (
     timings          TEXT NOT NULL,
     statelab_version TEXT NOT NULL,
     worker           TEXT NOT NULL,
-    finished_at      TEXT NOT NULL
+    finished_at      TEXT NOT NULL,
+    position         INTEGER
+);
+CREATE TABLE IF NOT EXISTS history (
+    config_hash TEXT NOT NULL REFERENCES trials (config_hash) ON DELETE CASCADE,
+    model       TEXT NOT NULL,
+    epoch       INTEGER NOT NULL,
+    train_loss  REAL,
+    val_loss    REAL,
+    val_nmse    REAL,
+    PRIMARY KEY (config_hash, model, epoch)
 );
 """
 
-# A flat view for ad-hoc SQL (`sqlite3 sweep.sqlite 'SELECT * FROM results'`); reports do not
-# depend on it. json_extract is built into every SQLite >= 3.38 (Python 3.11 ships 3.39+).
-_VIEW = """
-CREATE VIEW IF NOT EXISTS results AS SELECT
-    config_hash, status,
-    json_extract(config, '$.task.tsteps')            AS tsteps,
-    json_extract(config, '$.task.lahead')            AS lahead,
-    json_extract(config, '$.task.seed')              AS seed,
-    json_extract(config, '$.model.model_seed')       AS model_seed,
-    json_extract(config, '$.model.cell')             AS cell,
-    json_extract(config, '$.train.batch_size')       AS batch_size,
-    json_extract(metrics, '$.models.stateful.test_nmse')   AS stateful_nmse,
-    json_extract(metrics, '$.models.stateless.test_nmse')  AS stateless_nmse,
-    json_extract(metrics, '$.models.stateless.floor_nmse') AS stateless_floor_nmse,
-    json_extract(metrics, '$.claim_held')            AS claim_held,
-    json_extract(timings, '$.train_s')               AS train_s,
-    error, statelab_version, finished_at
-FROM trials;
-"""
+
+def _results_view() -> str:
+    """A flat view for plain SQL (`sqlite3 sweep.sqlite 'SELECT * FROM results'`): every config
+    field, then per model its errors, floor, verdicts and memory numbers, the baselines, timings.
+    json_extract is built into every SQLite >= 3.38 (Python 3.11 ships 3.39+)."""
+    from statelab.config import FIELD_SECTION
+
+    columns = ["config_hash", "status"]
+    columns += [
+        f"json_extract(config, '$.{section}.{name}') AS {name}" for name, section in FIELD_SECTION.items()
+    ]
+    for model in ("stateful", "stateless"):
+        for key in RESULT_METRICS:
+            columns.append(f"json_extract(metrics, '$.models.{model}.{key}') AS {model}_{key}")
+        for key in ("span", "profile_error"):
+            columns.append(f"json_extract(metrics, '$.models.{model}.memory.{key}') AS {model}_{key}")
+    for baseline in ("last_value", "linear_ar"):
+        columns.append(f"json_extract(metrics, '$.baselines.{baseline}.test_nmse') AS {baseline}_nmse")
+    columns += [
+        "json_extract(metrics, '$.var_y') AS var_y",
+        "json_extract(metrics, '$.claim_held') AS claim_held",
+        "json_extract(timings, '$.train_s') AS train_s",
+        "error",
+        "statelab_version",
+        "finished_at",
+    ]
+    body = ",\n    ".join(columns)
+    return f"CREATE VIEW IF NOT EXISTS results AS SELECT\n    {body}\nFROM trials ORDER BY position, rowid;\n"
+
+
+# Per-model metrics in the results view, in this order.
+RESULT_METRICS = ("test_mse", "test_nmse", "floor_nmse", "converged", "expected_converged", "diverged")
 
 _COLUMNS = (
     "config_hash",
@@ -95,7 +113,9 @@ _COLUMNS = (
     "statelab_version",
     "worker",
     "finished_at",
+    "position",
 )
+HISTORY_COLUMNS = ("model", "epoch", "train_loss", "val_loss", "val_nmse")
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,10 @@ class TrialRecord:
     statelab_version: str
     worker: str
     finished_at: str
+    position: int | None = None  # the trial's index in the grid of the sweep that recorded it
+    # per model and epoch: {"model", "epoch", "train_loss", "val_loss", "val_nmse"}; kept in the
+    # `history` table (`Store.history`), not returned by `Store.records`
+    history: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +161,7 @@ def _encode(record: TrialRecord) -> tuple:
         record.statelab_version,
         record.worker,
         record.finished_at,
+        record.position,
     )
 
 
@@ -155,6 +180,7 @@ def _decode(row: sqlite3.Row) -> TrialRecord:
         statelab_version=row["statelab_version"],
         worker=row["worker"],
         finished_at=row["finished_at"],
+        position=row["position"] if "position" in row.keys() else None,  # noqa: SIM118 (a Row)
     )
 
 
@@ -164,6 +190,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path):
         self._db = connection
         self.path = path
+        self.version = SCHEMA_VERSION
 
     @classmethod
     def create(cls, path: str | Path) -> Store:
@@ -174,7 +201,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         store = cls(_connect(path, "rwc"), path)
         with store._db:
-            store._db.executescript(_TABLES + _VIEW)
+            store._db.executescript(_TABLES + _results_view())
             store._db.executemany(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -207,12 +234,21 @@ class Store:
         except sqlite3.DatabaseError as exc:
             store.close()
             raise ConfigError(f"store must be {rule}, got {str(path)!r} ({exc})") from None
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             store.close()
             raise ConfigError(
                 f"store must have schema version {SCHEMA_VERSION}, got {version!r} in {str(path)!r}"
             )
+        store.version = version
         return store
+
+    def check_writable(self) -> None:
+        """ConfigError unless this statelab can add trials to the store (schema version 2)."""
+        if self.version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"store must have schema version {SCHEMA_VERSION} to take new trials (statelab "
+                f"{__version__}), got {self.version!r} in {str(self.path)!r}: use a new --store"
+            )
 
     def __enter__(self) -> Store:
         return self
@@ -239,21 +275,41 @@ class Store:
         """
         placeholders = ", ".join("?" * len(_COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-        with self._db:  # BEGIN ... COMMIT, or ROLLBACK if anything raises
-            self._db.execute(
+        with self._db:  # BEGIN ... COMMIT, or ROLLBACK if anything raises: the row and its history
+            cursor = self._db.execute(
                 f"INSERT INTO trials ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
                 f"ON CONFLICT (config_hash) DO UPDATE SET {updates} WHERE trials.status != 'ok'",
                 _encode(record),
             )
+            if cursor.rowcount and record.history:
+                self._db.execute("DELETE FROM history WHERE config_hash = ?", (record.config_hash,))
+                names = ", ".join(HISTORY_COLUMNS)
+                self._db.executemany(
+                    f"INSERT INTO history (config_hash, {names}) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(record.config_hash, *(row[c] for c in HISTORY_COLUMNS)) for row in record.history],
+                )
 
     def record_all(self, records: Iterable[TrialRecord]) -> None:
         for record in records:
             self.record(record)
 
     def records(self) -> list[TrialRecord]:
-        """Every row, in the order trials finished."""
-        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM trials ORDER BY rowid")
+        """Every row, in grid order (the position in the sweep that recorded it), then finish order."""
+        columns = _COLUMNS if self.version == SCHEMA_VERSION else _COLUMNS[:-1]
+        order = "position, rowid" if self.version == SCHEMA_VERSION else "rowid"
+        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM trials ORDER BY {order}")
         return [_decode(row) for row in rows]
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every trial's per-epoch losses: {"config_hash", "model", "epoch", "train_loss",
+        "val_loss", "val_nmse"} rows, trials in grid order, then model and epoch."""
+        if self.version != SCHEMA_VERSION:
+            return []
+        rows = self._db.execute(
+            f"SELECT h.config_hash, {', '.join('h.' + c for c in HISTORY_COLUMNS)} FROM history h "
+            "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
+        )
+        return [dict(row) for row in rows]
 
     def count(self) -> dict[str, int]:
         """{"ok": n, "error": m}"""

@@ -20,6 +20,7 @@ the terminal's bar and the web page's live view both consume.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
@@ -161,7 +162,9 @@ def _evaluate(config: ExperimentConfig, dataset: Any, fit: Any, timings: dict) -
 
     t0 = time.perf_counter()
     try:
-        metrics = experiment.evaluate_fit(config, dataset, fit).metrics_dict()
+        result = experiment.evaluate_fit(config, dataset, fit)
+        metrics = result.metrics_dict()
+        history = experiment.history_rows(result)
     except Exception as exc:
         return failure_record(config, exc, timings)
     return TrialRecord(
@@ -175,6 +178,7 @@ def _evaluate(config: ExperimentConfig, dataset: Any, fit: Any, timings: dict) -
         statelab_version=__version__,
         worker=_worker_name(),
         finished_at=utc_now(),
+        history=history,
     )
 
 
@@ -246,13 +250,16 @@ def run_sweep(
     from statelab.train import shape_key
 
     t0 = time.perf_counter()
+    store.check_writable()
+    position = {config_hash(c): i for i, c in enumerate(configs)}
     pending = pending_configs(configs, store)
     groups = plan_groups(pending, max_group) if pending else []
     tracker = _Tracker([len(g) for g in groups], progress)
     failures = []
     for i, records in executor.run(groups, tracker.epoch if progress is not None else None):
         for record in records:
-            store.record(record)  # one transaction per trial, written by this process only
+            # one transaction per trial, written by this process only
+            store.record(dataclasses.replace(record, position=position[record.config_hash]))
         failures.extend(r for r in records if not r.ok)
         tracker.group_done(i, records)
     return SweepOutcome(
