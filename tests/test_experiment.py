@@ -149,3 +149,27 @@ def test_every_valid_config_scores_some_stateful_test_rows():
     result = experiment.evaluate_fit(config, data, fitted)
     assert len(result.test_row) > config.task.record.warmup(config.task)
     assert math.isfinite(result.models["stateful"].test_mse)
+
+
+def test_on_epoch_gets_named_logs_and_out_writes_the_run_directory(tmp_path):
+    seen = []
+    out = tmp_path / "run"
+    result = statelab.run_experiment(
+        {"input_len": 200, "epochs": 3}, on_epoch=lambda epoch, logs: seen.append((epoch, logs)), out=out
+    )
+    assert [e for e, _ in seen] == [0, 1, 2]
+    last = seen[-1][1]
+    assert set(last) == {"stateful", "stateless"}
+    for name, logs in last.items():
+        assert logs["loss"] == pytest.approx(float(result.train_loss[name][-1]))
+        assert logs["val_loss"] == pytest.approx(float(result.val_loss[name][-1]))
+        assert logs["val_nmse"] == pytest.approx(logs["val_loss"] / result.var_y)
+    # The last epoch's validation loss is the test MSE, on the same rows (float32 against float64).
+    assert last["stateful"]["val_loss"] == pytest.approx(result.models["stateful"].test_mse, rel=1e-5)
+    assert (out / "report.html").is_file() and (out / "models" / "stateful.npz").is_file()
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(result.metrics_dict()))
+    # result.save writes the same again elsewhere; a directory that is not empty is refused.
+    again = result.save(tmp_path / "again")
+    assert (again / "metrics.json").read_text() == (out / "metrics.json").read_text()
+    with pytest.raises(ConfigError, match="out must be a new or empty directory"):
+        result.save(out)

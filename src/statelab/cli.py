@@ -14,55 +14,18 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from statelab import __version__, tasks
+from statelab import __version__
 from statelab.config import (
     FIELD_SECTION,
     ConfigError,
     ExperimentConfig,
+    field_help,
     from_mapping,
     load_config_file,
     parse_value,
 )
 
 EXIT_USAGE = 2
-
-# One line of help per config field that is not a task parameter (those come from the task records).
-FIELD_HELP = {
-    "task": "one of: " + "; ".join(f"{t.name} ({t.summary})" for t in tasks.TASKS.values()),
-    "lahead": "inputs the network sees per sample",
-    "train_fraction": "leading fraction of each series used for training",
-    "cell": "recurrent cell: lstm, gru or simple",
-    "units": "units per recurrent layer",
-    "layers": "stacked recurrent layers",
-    "model_seed": "seed of the weight initialisation (both models start from the same weights)",
-    "batch_size": "rows per batch",
-    "epochs": "passes over the training series",
-    "learning_rate": "Adam learning rate (Keras default 1e-3)",
-    "layout": "stateful batch layout: streams (contiguous streams) or seed (the original's)",
-    "window_order": "order of each input window: oldest-first or newest-first (the original's)",
-    "test_start": "stateful test from a reset state, or continuing the training state",
-    "bptt": "stateful: truncation length; each batch's loss reaches back through the bptt - 1 batches "
-    "before it (1: the original)",
-}
-
-
-def field_help(name: str) -> str:
-    """The one line of help of a config field, with its default(s): the text of --help and the lab."""
-    if name not in tasks.PARAMS:
-        default = ExperimentConfig().to_dict()[FIELD_SECTION[name]][name]
-        return FIELD_HELP[name] + f" (default: {default})"
-    defaults = {t.name: p.default for t in tasks.TASKS.values() if (p := t.param(name)) is not None}
-    shown = {_show(v) for v in defaults.values() if v is not None}
-    if not shown:
-        return tasks.PARAMS[name].help
-    if len(shown) == 1:
-        return tasks.PARAMS[name].help + f" (default: {shown.pop()})"
-    per_task = ", ".join(f"{t} {_show(v)}" for t, v in defaults.items() if v is not None)
-    return tasks.PARAMS[name].help + f" (default: {per_task})"
-
-
-def _show(value: Any) -> str:
-    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 class Parser(argparse.ArgumentParser):
@@ -119,22 +82,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # The engine and the plots import JAX and matplotlib: only once the input is known good.
     from statelab import experiment, terminal, train
-    from statelab.report.run import write_run_report
 
     out = Path(args.out) if args.out else experiment.default_run_dir(config)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        fail(f"out must be a new or empty directory, got {str(out)!r}")
+    experiment.check_run_dir(out)
     if not args.no_cache:
         train.enable_compilation_cache(cache_dir())
     console = terminal.make_console()
-    with experiment.RunDirectory(out) as tmp:
-        dataset = experiment.prepare(config)
-        terminal.banner(console, config)
-        terminal.data_preview(console, config, dataset)
-        with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
-            result = experiment.run_experiment(config, dataset, on_epoch)
-        experiment.save_result(result, tmp)
-        write_run_report(tmp)
+    dataset = experiment.prepare(config)
+    terminal.banner(console, config)
+    terminal.data_preview(console, config, dataset)
+    with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
+        result = experiment.run_experiment(config, dataset, on_epoch)
+    experiment.save_run(result, out)
     terminal.results(console, result)
     terminal.last_line(console, result, str(out))
     return 0

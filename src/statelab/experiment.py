@@ -14,7 +14,7 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,10 @@ class ExperimentResult:
     params: dict[str, dict] = field(repr=False)  # trained parameters per model
     timings: dict[str, float] = field(default_factory=dict)
 
+    def save(self, out: str | Path | None = None, root: str | Path = "runs") -> Path:
+        """Write the run directory exactly as `statelab run` does; see `save_run`."""
+        return save_run(self, out, root)
+
     def metrics_dict(self) -> dict:
         """The content of metrics.json. Bit-identical for the same config on the same machine."""
         models = {}
@@ -95,20 +99,55 @@ def prepare(config: ExperimentConfig) -> Dataset:
     return dataset
 
 
+# on_epoch(epoch, logs) after every epoch (epoch counts from 0, as Keras' callbacks do), with
+# logs = {"stateful": {"loss": ..., "val_loss": ..., "val_nmse": ...}, "stateless": {...}}:
+# loss is the epoch's mean training loss, val_loss the MSE on test_mse's rows after the epoch.
+EpochLogs = Callable[[int, dict[str, dict[str, float]]], None]
+
+
+def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
+    """The training loop's callback (arrays over trials and models) as a named-logs callback."""
+
+    def callback(epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> None:
+        logs = {
+            name: {
+                "loss": float(train_loss[0, i]),
+                "val_loss": float(val_loss[0, i]),
+                "val_nmse": float(val_loss[0, i]) / var_y,
+            }
+            for i, name in enumerate(train.MODELS)
+        }
+        on_epoch(epoch, logs)
+
+    return callback
+
+
+def target_variance(config: ExperimentConfig, dataset: Dataset) -> float:
+    """var(y): the analytic variance of a synthetic task's target, or that of the test targets."""
+    floors = config.task.record.floors(config.task)
+    if floors is not None:
+        return floors.var_y
+    return float(np.var(dataset.target[dataset.test.row[dataset.test.scored]]))
+
+
 def run_experiment(
     config: ExperimentConfig | Mapping[str, Any],
     dataset: Dataset | None = None,
-    on_epoch: train.EpochCallback | None = None,
+    on_epoch: EpochLogs | None = None,
+    out: str | Path | None = None,
 ) -> ExperimentResult:
     """Train the stateful and the stateless model on the task and evaluate both on the test rows.
 
     config: an ExperimentConfig or a mapping of parameters (flat or nested, as `from_mapping`).
+    on_epoch: called after every epoch with the epoch and named logs (see `EpochLogs`).
+    out: if given, the run directory is written there too, as `statelab run` writes it.
     """
     config = from_mapping(config)
     t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
-    fitted = train.fit(config, dataset, on_epoch)
+    callback = None if on_epoch is None else epoch_logs(target_variance(config, dataset), on_epoch)
+    fitted = train.fit(config, dataset, callback)
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
     t3 = time.perf_counter()
@@ -118,7 +157,10 @@ def run_experiment(
         "evaluate_s": t3 - t2 - result.timings["memory_s"],
         "memory_s": result.timings["memory_s"],
     }
-    return dataclasses.replace(result, timings=timings)
+    result = dataclasses.replace(result, timings=timings)
+    if out is not None:
+        save_run(result, out)
+    return result
 
 
 def data_summary(dataset: Dataset) -> dict[str, Any]:
@@ -147,7 +189,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     order = np.argsort(test.row[test.scored], kind="stable")  # time order within each series
     rows = test.row[test.scored][order]
     target = dataset.target[rows]
-    var_y = float(np.var(target)) if floors is None else floors.var_y
+    var_y = target_variance(config, dataset)
     best_nmse = 0.0 if floors is None else floors.unbounded / floors.var_y
     reset = config.train.test_start == "reset"
     warm = dataset.warm[test.scored][order]
@@ -202,6 +244,28 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
 
 # ---------------------------------------------------------------------------------------------
 # The run directory
+
+
+def save_run(result: ExperimentResult, out: str | Path | None = None, root: str | Path = "runs") -> Path:
+    """Write `result` as a run directory, as `statelab run` does: the files, the models, the
+    figures and report.html, all appearing at once (written in a hidden sibling, then renamed).
+
+    out: the directory (new or empty); by default `root/<UTC time>-<short config hash>/`.
+    Returns the directory."""
+    from statelab.report.run import write_run_report
+
+    out = Path(out) if out is not None else default_run_dir(result.config, root)
+    check_run_dir(out)
+    with RunDirectory(out) as tmp:
+        save_result(result, tmp)
+        write_run_report(tmp)
+    return out
+
+
+def check_run_dir(out: Path) -> None:
+    """A run directory must be new or empty: statelab never mixes a run into other files."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"out must be a new or empty directory, got {str(out)!r}")
 
 
 def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path:

@@ -117,10 +117,8 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
     epochs = config.train.epochs
     if not console.is_terminal:
 
-        def log(epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> None:
-            parts = [
-                f"{m} loss {train_loss[0, i]:.3e} val {val_loss[0, i]:.3e}" for i, m in enumerate(models)
-            ]
+        def log(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+            parts = [f"{m} loss {logs[m]['loss']:.3e} val {logs[m]['val_loss']:.3e}" for m in models]
             console.print(f"epoch {epoch + 1:>2}/{epochs}  " + " | ".join(parts))
 
         yield log
@@ -136,10 +134,10 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
     with Progress(*columns, console=console, transient=False) as progress:
         tasks = [progress.add_task(m, total=epochs, loss="-", val="-") for m in models]
 
-        def update(epoch: int, train_loss: np.ndarray, val_loss: np.ndarray) -> None:
-            for i, task in enumerate(tasks):
+        def update(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+            for m, task in zip(models, tasks):
                 progress.update(
-                    task, completed=epoch + 1, loss=f"{train_loss[0, i]:.3e}", val=f"{val_loss[0, i]:.3e}"
+                    task, completed=epoch + 1, loss=f"{logs[m]['loss']:.3e}", val=f"{logs[m]['val_loss']:.3e}"
                 )
 
         yield update
