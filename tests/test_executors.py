@@ -13,7 +13,7 @@ import pytest
 
 from statelab import executors as ex
 from statelab import grid as gr
-from statelab import sweep as sw
+from statelab import sweeps as sw
 from statelab.cli import main
 from statelab.store import Store
 

@@ -140,7 +140,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Train both models on every config of a grid into a store, then draw the sweep report.
 
     Every check (grid, store file, cluster) happens before the store is created."""
-    from statelab import grid, sweep, terminal
+    from statelab import grid, sweeps, terminal
     from statelab.executors import open_executor
     from statelab.report.sweep import write_report
     from statelab.store import Store
@@ -158,7 +158,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         ) as executor,
         Store.create(store_path) as store,
     ):
-        n_pending = len(sweep.pending_configs(configs, store))
+        n_pending = len(sweeps.pending_configs(configs, store))
         console.print(
             f"{len(configs)} trials ({the_grid.n_points} grid points x {the_grid.seeds} seeds), "
             f"{len(configs) - n_pending} already in {store_path}; running {n_pending} "
@@ -166,11 +166,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
         with terminal.sweep_progress(err_console, n_pending) as progress:
-            outcome = sweep.run_sweep(configs, store, executor, progress)
+            outcome = sweeps.run_sweep(configs, store, executor, progress)
         terminal.sweep_outcome(console, outcome)
         report = write_report(store.records(), report_dir, source=str(store.path))
     console.print(f"Report: {report}", soft_wrap=True)
-    return sweep.exit_status(outcome.failed)
+    return sweeps.exit_status(outcome.failed)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

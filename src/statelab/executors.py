@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from statelab.config import ConfigError, ExperimentConfig, config_hash
 from statelab.params import check_count
 from statelab.store import TrialRecord
-from statelab.sweep import failure_record, run_group
+from statelab.sweeps import failure_record, run_group
 
 SCHEDULER_TIMEOUT = 15.0  # seconds to reach a --scheduler before it counts as bad input
 

@@ -21,7 +21,7 @@ from statelab.config import CONVERGED_NMSE, ExperimentConfig
 
 if TYPE_CHECKING:
     from statelab.experiment import ExperimentResult
-    from statelab.sweep import SweepOutcome, SweepProgress
+    from statelab.sweeps import SweepOutcome, SweepProgress
 
 RULE = "*" * 72
 

@@ -18,7 +18,7 @@ import pytest
 
 from statelab import experiment
 from statelab import grid as gr
-from statelab import sweep as sw
+from statelab import sweeps as sw
 from statelab.cli import main
 from statelab.config import config_hash, from_mapping
 from statelab.report.sweep import summarise
