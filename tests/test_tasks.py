@@ -229,3 +229,111 @@ def test_other_synthetic_tasks_reach_their_floors_on_sampled_data(params):
         gap, tol = _block_mean_error((data.target - mine) ** 2, fl.windowed)
         assert gap < tol, (np.mean((data.target - mine) ** 2), fl.windowed)
         assert tol < 0.1 * fl.windowed
+
+
+# --------------------------------------------------------------------------------------------
+# ar: a stationary autoregression, floors from its autocovariances
+
+
+def _ar(coefs, lahead=1, input_len=200_000, amplitude=0.5):
+    return TaskConfig(task="ar", ar_coefs=coefs, lahead=lahead, input_len=input_len, amplitude=amplitude)
+
+
+@pytest.mark.parametrize("coefs", [(0.0, 0.9), (0.6, -0.3), (0.5, 0.2, -0.4)])
+def test_ar_autocovariances_match_a_long_sampled_path(coefs):
+    from statelab.tasks.synthetic import autocovariances
+
+    task = _ar(coefs)
+    x = task.record.generate(task).series[0].x[:, 0]
+    gamma = autocovariances(coefs, task.amplitude**2, 5)
+    sample = [np.mean(x[k:] * x[: len(x) - k]) for k in range(5)]
+    np.testing.assert_allclose(sample, gamma, atol=0.03 * gamma[0])
+
+
+@pytest.mark.parametrize(("coefs", "lahead"), [((0.0, 0.9), 1), ((0.6, -0.3), 1), ((0.5, 0.2, -0.4), 2)])
+def test_ar_floors_are_reached_by_the_best_window_predictor_and_the_true_recursion(coefs, lahead):
+    task = _ar(coefs, lahead)
+    config = ExperimentConfig(task=task)
+    data = prepare(config)
+    floors = _floors(task)
+    window_error = np.mean((task.record.optimal(data.windows[..., 0], task) - data.target) ** 2)
+    assert window_error == pytest.approx(floors.windowed, rel=0.03)
+    # With the whole past, the error is the next innovation: the true recursion reaches it.
+    (series,) = task.record.generate(task).series
+    x = series.x[:, 0]
+    p = len(coefs)
+    t = np.arange(p, len(x) - 1)
+    best = sum(c * x[t - i] for i, c in enumerate(coefs))  # phi_1 x[t] + ... predicts x[t+1]
+    assert np.mean((best - x[t + 1]) ** 2) == pytest.approx(floors.unbounded, rel=0.03)
+    assert floors.unbounded == pytest.approx(task.amplitude**2)
+    assert np.var(data.target) == pytest.approx(floors.var_y, rel=0.05)
+
+
+def test_ar_true_profile_is_its_coefficients_and_its_stateless_floor_falls_with_the_window():
+    task = _ar((0.5, 0.3, -0.4), input_len=1000)
+    np.testing.assert_array_equal(task.record.profile(task, 5), [0.5, 0.3, -0.4, 0.0, 0.0, 0.0])
+    floors = [_floors(_ar((0.5, 0.3, -0.4), lahead=n, input_len=1000)).windowed for n in (1, 2, 3, 4)]
+    assert floors[0] > floors[1] > floors[2]
+    assert floors[2] == pytest.approx(floors[3]) == pytest.approx(0.25)  # lahead >= p: the innovation
+
+
+@pytest.mark.parametrize("coefs", [(1.0,), (0.5, 0.6), (2.0, -0.5), (0.995,), ()])
+def test_non_stationary_ar_coefficients_are_one_line_errors(coefs):
+    from statelab.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        _ar(coefs)
+    message = str(info.value)
+    assert message.startswith("ar_coefs must be") and "\n" not in message
+
+
+def test_a_stateful_model_learns_an_ar_the_window_alone_cannot_predict():
+    """x[t+1] = 0.9 x[t-1] + noise: the last input alone says nothing (stateless floor 1), the
+    state can hold x[t-1] (floor 0.19, the innovation)."""
+    import statelab
+
+    result = statelab.run_experiment({"task": "ar"})
+    assert result.floors.windowed / result.floors.var_y == pytest.approx(1.0)
+    assert result.models["stateful"].converged and not result.models["stateless"].converged
+    assert result.claim_held
+    assert result.memory["stateful"].sensitivity[1] > 0.5  # it leans on x[t-1]
+
+
+def test_every_task_record_is_complete():
+    from statelab.config import from_mapping
+    from statelab.tasks import TASKS
+
+    for name, record in TASKS.items():
+        assert record.name == name and record.summary
+        for param in record.params:
+            assert param.help and param.kind in ("int", "float", "str", "floats", "strs")
+        if record.x_axis is not None:
+            assert record.param(record.x_axis) is not None
+        if record.synthetic:
+            config = from_mapping({"task": name})
+            task = config.task
+            assert record.floors(task).var_y > 0
+            assert record.profile is not None and record.optimal is not None
+            assert record.describe(task).startswith("the target is")
+            metrics = {"var_y": 1.0, "threshold_nmse": 0.1, "models": {"stateful": {"warmup_excluded": 1}}}
+            assert len(record.why(task, metrics)) > 200
+
+
+def test_no_module_outside_tasks_branches_on_a_task_name():
+    """Task knowledge lives in the task records: no `== "delay"` and the like elsewhere."""
+    import re
+    from pathlib import Path
+
+    from statelab.tasks import TASKS
+
+    root = Path(__file__).resolve().parents[1] / "src" / "statelab"
+    names = "|".join(re.escape(n) for n in (*TASKS, "csv"))
+    pattern = re.compile(rf"""(==|!=|\bin\b)\s*\(?\s*["']({names})["']""")
+    offenders = [
+        f"{path.relative_to(root)}:{i}"
+        for path in root.rglob("*.py")
+        if "tasks" not in path.relative_to(root).parts
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

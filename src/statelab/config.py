@@ -105,12 +105,12 @@ class TaskConfig:
                 value = param.default
             if value is not None:
                 value = param.check(value)
+            elif param.required:
+                fail(name, f"{param.help.split(': ', 1)[-1]}; task {record.name} needs it", value)
             object.__setattr__(self, name, value)
         object.__setattr__(self, "lahead", check_int("lahead", self.lahead, 1))
         fraction = check_float("train_fraction", self.train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         object.__setattr__(self, "train_fraction", fraction)
-        if record.name == "file" and self.data is None:
-            fail("data", "the path of a CSV or Parquet file for task file", self.data)
         if self.input_len is not None:
             self.check_rows([self.input_len])
 

@@ -126,6 +126,7 @@ class Param:
     default: Any
     help: str
     check: Callable[[Any], Any]
+    required: bool = False  # no default: the task cannot run without it
 
 
 def parse_text(name: str, kind: str, text: str) -> Any:

@@ -52,7 +52,14 @@ HORIZON = Param(
     "real series: predict the target this many steps ahead",
     lambda v: check_int("horizon", v, 1, MAX_HORIZON),
 )
-DATA = Param("data", "str", None, "file: path of a CSV (with a header row) or Parquet file", _path)
+DATA = Param(
+    "data",
+    "str",
+    None,
+    "file: the path of a CSV or Parquet file (a CSV needs a header row)",
+    _path,
+    required=True,
+)
 TARGET = Param(
     "target",
     "str",

@@ -412,7 +412,7 @@ def _check_ar_coefs(value: Any) -> tuple[float, ...]:
 AR_COEFS = Param(
     "ar_coefs",
     "floats",
-    (0.0, 0.0, 0.9),
+    (0.0, 0.9),  # x[t+1] = 0.9 x[t-1] + noise: a window of the last input alone knows nothing
     "ar: coefficients phi_1..phi_p of x[t] = sum phi_i x[t-i] + noise (stationary)",
     _check_ar_coefs,
 )
