@@ -5,7 +5,10 @@
 Measured:
 - steady-state microseconds per batch-1 training step (compile excluded), for one model alone
   and for the stateful + stateless pair that `statelab run` trains in one program;
+- the same pair at truncation lengths bptt = 1, 2, 4, 8 (each step runs bptt batches forward and
+  back);
 - compile time of the epoch program (JAX's persistent cache off);
+- the memory profiles of both models: compile and run (`memory.profile`, cache off);
 - end-to-end wall time of `statelab run` on its defaults as a subprocess, with a cold and a warm
   persistent compilation cache (median of several runs).
 """
@@ -24,7 +27,7 @@ import jax
 import numpy as np
 
 from machine import describe  # bench/machine.py (scripts run from bench/)
-from statelab import experiment, train
+from statelab import experiment, memory, train
 from statelab.config import ExperimentConfig
 
 
@@ -32,17 +35,15 @@ def epoch_args(config: ExperimentConfig, models: int):
     dataset = experiment.prepare(config)
     ts = train.create_train_state(config.model, models)
     stateful = np.array([True, False][:models])
-    parts = [("train", "x"), ("train", "y"), ("test", "x"), ("test", "y"), ("test", "scored")]
-    data = [jax.device_put(getattr(getattr(dataset, p), n).astype(np.float32)) for p, n in parts]
-    return dataset, (ts, stateful, np.float32(1e-3), np.bool_(False), *data)
+    data = jax.device_put(train.epoch_data(config, dataset))
+    return dataset, (ts, stateful, data)
 
 
 def step_cost(config: ExperimentConfig, models: int, repeats: int = 20) -> tuple[float, float]:
     """(compile seconds, microseconds per training step) of one epoch program of `models` models."""
     dataset, args = epoch_args(config, models)
-    epoch = functools.partial(train.train_epoch, cell=config.model.cell)
-    in_axes = (0, 0, None, None, None, None, None, None, None)
-    fn = jax.jit(jax.vmap(epoch, in_axes=in_axes))
+    epoch = functools.partial(train.train_epoch, cell=config.model.cell, bptt=config.train.bptt)
+    fn = jax.jit(jax.vmap(epoch, in_axes=(0, 0, None)))
     t0 = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - t0
@@ -55,6 +56,28 @@ def step_cost(config: ExperimentConfig, models: int, repeats: int = 20) -> tuple
     # An epoch is K training steps and a forward pass over the test rows; count training steps.
     steps = dataset.train.x.shape[0]
     return compile_s, min(times) / steps * 1e6
+
+
+def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
+    """(first call, steady call) seconds of both models' memory profiles after a real fit."""
+    dataset = experiment.prepare(config)
+    fitted = train.fit(config, dataset)
+    k = memory.lags(config)
+    truth, _ = memory.true_profile(config, dataset, k)
+
+    def both() -> None:
+        for i, name in enumerate(train.MODELS):
+            memory.profile(fitted.params[i], config, dataset, fitted.test_start[i], name == "stateful", truth)
+
+    t0 = time.perf_counter()
+    both()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        both()
+        times.append(time.perf_counter() - t0)
+    return first, min(times)
 
 
 def wall(args: list[str], env: dict[str, str], runs: int) -> float:
@@ -77,6 +100,8 @@ def main() -> None:
     jax.config.update("jax_enable_compilation_cache", False)
     compile_one, us_one = step_cost(config, models=1)
     compile_two, us_two = step_cost(config, models=2)
+    bptt = {k: step_cost(config.replace(bptt=k), models=2) for k in (1, 2, 4, 8)}
+    profile_first, profile_steady = profile_cost(config)
 
     cold, warm = [], []
     for _ in range(3):
@@ -91,6 +116,10 @@ def main() -> None:
     print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs |")
     print(f"| compile, epoch program of one model | {compile_one:.2f} s |")
     print(f"| compile, epoch program of both models | {compile_two:.2f} s |")
+    for k, (compile_k, us_k) in bptt.items():
+        print(f"| bptt {k}: training step of the pair / compile | {us_k:.2f} µs / {compile_k:.2f} s |")
+    print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
+    print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
     for label, times in (("cold", cold), ("warm", warm)):
         median = statistics.median(times)
         print(f"| `statelab run` end to end, {label} compilation cache (median of 3) | {median:.2f} s |")
