@@ -80,7 +80,9 @@ def main() -> None:
                 for label, command in COMMANDS.items():
                     extra = ["--out", f"{tmp}/run-{len(tree)}-{i}"] if label == RUN else []
                     times.setdefault((tree, label), []).append(wall(command + extra, env))
-        modules = {(tree, m): loaded(m, env) for tree, env in envs.items() for m in ("statelab", "statelab.cli")}
+        modules = {
+            (tree, m): loaded(m, env) for tree, env in envs.items() for m in ("statelab", "statelab.cli")
+        }
     print(f"## Start-up (`bench/bench_startup.py`, {time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {describe()}; load average {os.getloadavg()[0]:.2f} at the end\n")
     print("| command | " + " | ".join(f"{tree}: median of {args.runs} [min, max]" for tree in trees) + " |")

@@ -41,16 +41,17 @@ def test_a_python_sweep_stores_what_the_cli_sweep_stores(small_sweep, tmp_path, 
     assert stored(cli_store) == stored(small_sweep.store)
 
 
-def test_a_rerun_skips_every_stored_trial_and_returns_the_same_frame(small_sweep):
-    again = statelab.sweep(SMALL_GRID, seeds=2, store=small_sweep.store, progress=False)
-    assert again.attrs["sweep"] | {"wall_s": 0} == {
-        "total": 12,
-        "ran": 0,
-        "skipped": 12,
-        "failed": 0,
-        "wall_s": 0,
-    }
+def test_a_rerun_skips_every_stored_trial_and_returns_the_same_frame(small_sweep, tmp_path):
+    again = statelab.sweep(
+        SMALL_GRID, seeds=2, store=small_sweep.store, progress=False, report=tmp_path / "r"
+    )
+    done = dict(again.attrs["sweep"], wall_s=0)
+    assert done == {"total": 12, "ran": 0, "skipped": 12, "failed": 0, "wall_s": 0}
     pd.testing.assert_frame_equal(again, small_sweep.frame)
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")  # the report, drawn from the store
+    assert (
+        sorted(trials.config_hash) == sorted(again.config_hash) and (tmp_path / "r" / "report.html").is_file()
+    )
 
 
 def test_the_frame_follows_this_grids_order_even_in_a_store_written_in_another(small_sweep):
@@ -166,3 +167,12 @@ def test_every_public_function_is_annotated_and_documented():
     assert "DataFrame" in inspect.getdoc(statelab.ExperimentResult.history)
     exported = {name for name in statelab.__all__ if not name.startswith("_")}
     assert exported <= set(vars(statelab)), "every export is a real attribute, not a lazy one"
+
+
+def test_a_grid_file_is_a_grid_and_seeds_overrides_its_replicates(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('seeds = 2\ntsteps = "1:3"\n[task]\ninput_len = 200\n[train]\nepochs = 2\n')
+    frame = statelab.sweep(grid, store=tmp_path / "s.sqlite", progress=False)
+    assert list(zip(frame.tsteps, frame.seed)) == [(1, 1986), (1, 1987), (2, 1986), (2, 1987)]
+    one = statelab.sweep(str(grid), seeds=1, store=tmp_path / "s.sqlite", progress=False)
+    assert list(one.tsteps) == [1, 2] and one.attrs["sweep"]["ran"] == 0

@@ -12,13 +12,14 @@ checkers.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statelab.config import ConfigError, ExperimentConfig
+from statelab.config import ExperimentConfig
+from statelab.params import ConfigError, check_count
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,14 +30,12 @@ if TYPE_CHECKING:
     from statelab.store import Store
     from statelab.sweeps import SweepProgress
 
-StorePath = str | os.PathLike[str]
-
 
 def run_experiment(
     config: ExperimentConfig | Mapping[str, Any],
     dataset: Dataset | None = None,
     on_epoch: EpochLogs | None = None,
-    out: str | os.PathLike[str] | None = None,
+    out: str | Path | None = None,
     *,
     cache: bool = True,
 ) -> ExperimentResult:
@@ -67,15 +66,15 @@ def run_experiment(
 
 
 def sweep(
-    grid: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    grid: Mapping[str, Any] | str | Path | None = None,
     seeds: int | np.integer[Any] | None = None,
-    store: StorePath = "sweep.sqlite",
+    store: str | Path = "sweep.sqlite",
     workers: int | np.integer[Any] | None = None,
     *,
     scheduler: str | None = None,
     progress: bool | SweepProgress = True,
     cache: bool = True,
-    report: str | os.PathLike[str] | None = None,
+    report: str | Path | None = None,
 ) -> pd.DataFrame:
     """Train both models on every config of a grid, times `seeds` replicates, into a store.
 
@@ -121,10 +120,13 @@ def sweep(
 
     if grid is None or isinstance(grid, Mapping):
         the_grid = grids.grid_from_mapping(grid or {}, 1 if seeds is None else seeds)
-    elif isinstance(grid, (str, os.PathLike)):
-        the_grid = grids.grid_from_inputs({}, seeds, grid)
+    elif isinstance(grid, (str, Path)):
+        the_grid = grids.load_grid(grid)
+        if seeds is not None:
+            the_grid = dataclasses.replace(the_grid, seeds=grids.parse_seeds(seeds))
     else:
         raise ConfigError(f"grid must be a mapping of parameters to values or a grid file, got {grid!r}")
+    workers = None if workers is None else check_count("workers", workers)
     if not isinstance(progress, bool) and not callable(progress):
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
     configs = grids.expand(the_grid)
@@ -160,7 +162,7 @@ def sweep(
     return frame
 
 
-def load_results(store: Store | StorePath, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Every trial of a sweep store as one flat row of a DataFrame, in grid order.
 
     Args:
@@ -187,7 +189,7 @@ def load_results(store: Store | StorePath, where: Mapping[str, Any] | None = Non
     return frames.load_results(store, where)
 
 
-def load_history(store: Store | StorePath, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def load_history(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Every trial's per-epoch losses as a tidy DataFrame: one row per trial, model and epoch.
 
     Args:

@@ -35,8 +35,8 @@ one run, without trial and config_hash.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -70,48 +70,77 @@ def _metric_dtype(annotation: Any) -> str:
     return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "float64"
 
 
-def _columns() -> dict[str, str | None]:
-    """Every column of a results frame with its dtype (None: let pandas infer)."""
-    columns: dict[str, str | None] = {"config_hash": None, "status": None}
-    columns |= {name: KIND_DTYPES.get(field_kind(name)) for name in FIELD_SECTION}
-    for model in MODELS:
-        columns |= {f"{model}_{f.name}": _metric_dtype(f.type) for f in dataclasses.fields(ModelMetrics)}
-        columns |= {f"{model}_{key}": dtype for key, dtype in MEMORY_NUMBERS.items()}
-    for baseline in BASELINES:
-        columns |= {
-            f"{baseline}_{f.name.removeprefix('test_')}": "float64"
-            for f in dataclasses.fields(BaselineMetrics)
-        }
-    return columns | RUN_NUMBERS | TIMINGS | dict.fromkeys(TEXT)
-
-
-RESULT_COLUMNS = _columns()
-HISTORY_FRAME_COLUMNS = ("trial", "config_hash", *HISTORY_COLUMNS)
-
-
-def _value(value: Any) -> Any:
+def _listless(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value  # lists as tuples: hashable, groupable
+
+
+def _metrics(record: TrialRecord) -> dict[str, Any]:
+    return record.metrics if record.metrics is not None else {}  # a failed trial has none
+
+
+# How a column is read from a trial's record.
+Reader = Callable[[TrialRecord], Any]
+# column name -> (dtype, or None to let pandas infer; its reader)
+Column = tuple[str | None, Reader]
+
+
+def _config_field(section: str, name: str) -> Reader:
+    return lambda r: _listless(r.config.get(section, {}).get(name))
+
+
+def _model_metric(model: str, key: str) -> Reader:
+    return lambda r: _metrics(r).get("models", {}).get(model, {}).get(key)
+
+
+def _model_memory(model: str, key: str) -> Reader:
+    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+
+
+def _baseline(baseline: str, key: str) -> Reader:
+    return lambda r: _metrics(r).get("baselines", {}).get(baseline, {}).get(key)
+
+
+def _run_number(key: str) -> Reader:
+    return lambda r: _metrics(r).get(key)
+
+
+def _timing(key: str) -> Reader:
+    return lambda r: r.timings.get(key)
+
+
+def _attribute(key: str) -> Reader:
+    return lambda r: getattr(r, key)
+
+
+def _schema() -> dict[str, Column]:
+    """Every column of a results frame, in order (see the module docstring)."""
+    columns: dict[str, Column] = {
+        "config_hash": (None, _attribute("config_hash")),
+        "status": (None, _attribute("status")),
+    }
+    for name, section in FIELD_SECTION.items():
+        columns[name] = (KIND_DTYPES.get(field_kind(name)), _config_field(section, name))
+    for model in MODELS:
+        for f in dataclasses.fields(ModelMetrics):
+            columns[f"{model}_{f.name}"] = (_metric_dtype(f.type), _model_metric(model, f.name))
+        for key, dtype in MEMORY_NUMBERS.items():
+            columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
+    for baseline in BASELINES:
+        for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
+            columns[f"{baseline}_{f.name.removeprefix('test_')}"] = ("float64", _baseline(baseline, f.name))
+    columns |= {key: (dtype, _run_number(key)) for key, dtype in RUN_NUMBERS.items()}
+    columns |= {key: (dtype, _timing(key)) for key, dtype in TIMINGS.items()}
+    columns |= {key: (None, _attribute(key)) for key in TEXT}
+    return columns
+
+
+RESULT_COLUMNS = _schema()
+HISTORY_FRAME_COLUMNS = ("trial", "config_hash", *HISTORY_COLUMNS)
 
 
 def trial_row(record: TrialRecord) -> dict[str, Any]:
     """One trial as a flat row: {column: value}, None where the trial has no value."""
-    metrics = record.metrics or {}
-    row: dict[str, Any] = {"config_hash": record.config_hash, "status": record.status}
-    row |= {k: _value(v) for section in record.config.values() for k, v in section.items()}
-    for model in MODELS:
-        m = metrics.get("models", {}).get(model, {})
-        row |= {f"{model}_{f.name}": m.get(f.name) for f in dataclasses.fields(ModelMetrics)}
-        row |= {f"{model}_{key}": (m.get("memory") or {}).get(key) for key in MEMORY_NUMBERS}
-    for baseline in BASELINES:
-        b = metrics.get("baselines", {}).get(baseline, {})
-        row |= {
-            f"{baseline}_{f.name.removeprefix('test_')}": b.get(f.name)
-            for f in dataclasses.fields(BaselineMetrics)
-        }
-    row |= {key: metrics.get(key) for key in RUN_NUMBERS}
-    row |= {key: record.timings.get(key) for key in TIMINGS}
-    row |= {key: getattr(record, key) for key in TEXT}
-    return row
+    return {name: read(record) for name, (_, read) in RESULT_COLUMNS.items()}
 
 
 def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
@@ -136,7 +165,7 @@ def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | Non
     rows = {i: row for i, record in enumerate(records) if keep(row := trial_row(record))}
     frame = pd.DataFrame.from_records(list(rows.values()), columns=list(RESULT_COLUMNS))
     frame.index = pd.Index(list(rows), name="trial", dtype="int64")
-    return frame.astype({name: dtype for name, dtype in RESULT_COLUMNS.items() if dtype is not None})
+    return frame.astype({name: dtype for name, (dtype, _) in RESULT_COLUMNS.items() if dtype is not None})
 
 
 def history_frame(
@@ -159,7 +188,7 @@ def run_history(result: ExperimentResult) -> pd.DataFrame:
     return frame.astype({"epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64"))
 
 
-def _read(store: Store | str | os.PathLike[str], read: Callable[[Store], T]) -> T:
+def _read(store: Store | str | Path, read: Callable[[Store], T]) -> T:
     """read(store) on a Store, or on the store at a path (opened for this call only)."""
     from statelab.store import Store
 
@@ -169,15 +198,11 @@ def _read(store: Store | str | os.PathLike[str], read: Callable[[Store], T]) -> 
         return read(opened)
 
 
-def load_results(
-    store: Store | str | os.PathLike[str], where: Mapping[str, Any] | None = None
-) -> pd.DataFrame:
+def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The results frame of every trial in a store (a Store or its path), in grid order."""
     return _read(store, lambda s: results_frame(s.records(), where))
 
 
-def load_history(
-    store: Store | str | os.PathLike[str], where: Mapping[str, Any] | None = None
-) -> pd.DataFrame:
+def load_history(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The history frame of every trial in a store (a Store or its path), in grid order."""
     return _read(store, lambda s: history_frame(s.records(), s.history(), where))
