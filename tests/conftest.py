@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -53,6 +54,15 @@ def original_split(x: np.ndarray, y: np.ndarray, input_len: int, batch_size: int
     return (x_train, y_train), (x_test, y_test)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_compilation_cache():
+    """statelab keeps compiled programs in a per-user cache by default; tests never write there
+    (tests of the cache itself lift this for themselves, in a directory of their own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STATELAB_NO_CACHE", "1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def original() -> Callable[..., OriginalData]:
     return original_data
@@ -80,3 +90,42 @@ def run_cli(capsys) -> Callable[[list[str]], tuple[int, str, str]]:
         return code, out, err
 
     return run
+
+
+# A small sweep shared by the DataFrame and API tests: two tasks, two window lengths, two seeds.
+# Axes in this order give the trials in this order (points in axis order, replicates together;
+# `delay` applies to the delay task only, `tsteps` to moving-average only).
+SMALL_GRID = {
+    "task": ["moving-average", "delay"],
+    "tsteps": [1, 2],
+    "delay": 1,
+    "lahead": [2, 1],
+    "input_len": 200,
+    "epochs": 2,
+}
+SMALL_GRID_ORDER = [  # (task, tsteps, delay, lahead, seed, model_seed)
+    (task, tsteps, delay, lahead, 1986 + r, r)
+    for task, tsteps, delay, lahead in [
+        ("moving-average", 1, None, 2),
+        ("moving-average", 1, None, 1),
+        ("moving-average", 2, None, 2),
+        ("moving-average", 2, None, 1),
+        ("delay", None, 1, 2),
+        ("delay", None, 1, 1),
+    ]
+    for r in range(2)
+]
+
+
+class SmallSweep(NamedTuple):
+    store: Path
+    frame: pd.DataFrame  # what statelab.sweep returned
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> SmallSweep:
+    """SMALL_GRID x 2 seeds (12 trials, two compiled shapes) run by statelab.sweep into a store."""
+    import statelab
+
+    store = tmp_path_factory.mktemp("small-sweep") / "small.sqlite"
+    return SmallSweep(store, statelab.sweep(SMALL_GRID, seeds=2, store=store, progress=False))

@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from statelab import __version__
+from statelab.cache import cache_dir as cache_dir  # its earlier home; still importable from here
+from statelab.cache import compilation_cache
 from statelab.config import (
     FIELD_SECTION,
     ConfigError,
@@ -68,14 +70,6 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return from_mapping(mapping)
 
 
-def cache_dir() -> Path:
-    """Where compiled programs are kept between runs ($STATELAB_CACHE_DIR to move it)."""
-    if "STATELAB_CACHE_DIR" in os.environ:
-        return Path(os.environ["STATELAB_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "statelab" / "jax"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Train both models on one config; print and save everything."""
     config = config_from_args(args)
@@ -85,14 +79,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else experiment.default_run_dir(config)
     experiment.check_run_dir(out)
-    if not args.no_cache:
-        train.enable_compilation_cache(cache_dir())
     console = terminal.make_console()
     dataset = experiment.prepare(config)
     terminal.banner(console, config)
     terminal.data_preview(console, config, dataset)
     with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
-        result = experiment.run_experiment(config, dataset, on_epoch)
+        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache)
     experiment.save_run(result, out)
     terminal.results(console, result)
     terminal.last_line(console, result, str(out))
@@ -141,23 +133,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     Every check (grid, store file, cluster) happens before the store is created."""
     from statelab import grid, sweeps, terminal
-    from statelab.executors import open_executor
     from statelab.report.sweep import write_report
-    from statelab.store import Store
 
     flags = {name: getattr(args, name) for name in FIELD_SECTION}
     the_grid = grid.grid_from_inputs(flags, args.seeds, args.config)
     configs = grid.expand(the_grid)
     store_path, report_dir = Path(args.store), report_directory(args.store, args.out)
-    if store_path.exists():
-        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now
     console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
-    with (
-        open_executor(
-            args.workers, args.scheduler, cache_dir=None if args.no_cache else cache_dir()
-        ) as executor,
-        Store.create(store_path) as store,
-    ):
+    cache = compilation_cache(not args.no_cache)
+    with sweeps.open_sweep(store_path, args.workers, args.scheduler, cache) as (store, executor):
         n_pending = len(sweeps.pending_configs(configs, store))
         console.print(
             f"{len(configs)} trials ({the_grid.n_points} grid points x {the_grid.seeds} seeds), "

@@ -14,74 +14,19 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from statelab import __version__, evaluate, memory, tasks, train
+from statelab import evaluate, memory, train
 from statelab.batching import Dataset, make_dataset
-from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash, from_mapping
-from statelab.evaluate import BaselineMetrics, ModelMetrics
-from statelab.memory import Memory
+from statelab.cache import compilation_cache
+from statelab.config import ConfigError, ExperimentConfig, config_hash, from_mapping
 from statelab.predict import save_models
-
-SCHEMA_VERSION = 2
-
-
-@dataclass(frozen=True)
-class ExperimentResult:
-    """Everything a run produced, in plain arrays and numbers."""
-
-    config: ExperimentConfig
-    var_y: float  # the target's variance: analytic (synthetic) or of the test targets (real)
-    floors: tasks.Floors | None  # None for a real series
-    models: dict[str, ModelMetrics]  # "stateful", "stateless"
-    baselines: dict[str, BaselineMetrics]  # "last_value", "linear_ar"
-    claim_held: bool | None
-    train_loss: dict[str, np.ndarray]  # (epochs,) per model: mean loss over the epoch's batches
-    val_loss: dict[str, np.ndarray]  # (epochs,) per model: MSE on test_mse's rows after each epoch
-    test_row: np.ndarray  # (N,) index of each scored test row in the windowed data, in time order
-    test_series: np.ndarray  # (N,) int: which series each test row belongs to
-    test_input: np.ndarray  # (N, F) the newest input of each test row's window
-    test_target: np.ndarray  # (N,) float64
-    test_pred: dict[str, np.ndarray]  # (N,) float32 per model
-    memory: dict[str, Memory]  # per model: its memory profile
-    task_profile: np.ndarray  # (K+1,) the task's true profile, or a linear reference
-    task_profile_kind: str  # "truth" or "linear reference"
-    n_train: int
-    dropped: int  # training rows that did not fill a batch
-    data: dict[str, Any]  # how the data were cut: features, target, series, rows
-    params: dict[str, dict] = field(repr=False)  # trained parameters per model
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def save(self, out: str | Path | None = None, root: str | Path = "runs") -> Path:
-        """Write the run directory exactly as `statelab run` does; see `save_run`."""
-        return save_run(self, out, root)
-
-    def metrics_dict(self) -> dict:
-        """The content of metrics.json. Bit-identical for the same config on the same machine."""
-        models = {}
-        for name, m in self.models.items():
-            models[name] = {**m.to_dict(), "memory": self.memory[name].to_dict()}
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "statelab_version": __version__,
-            "config_hash": config_hash(self.config),
-            "var_y": self.var_y,
-            "threshold_nmse": CONVERGED_NMSE,
-            "n_train": self.n_train,
-            "n_test": len(self.test_target),
-            "dropped_train_rows": self.dropped,
-            "models": models,
-            "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
-            "claim_held": self.claim_held,
-            "task_profile": [float(v) for v in self.task_profile],
-            "task_profile_kind": self.task_profile_kind,
-            "data": self.data,
-        }
+from statelab.result import SCHEMA_VERSION as SCHEMA_VERSION  # metrics.json's, re-exported
+from statelab.result import EpochLogs, ExperimentResult, history_rows
 
 
 def prepare(config: ExperimentConfig) -> Dataset:
@@ -97,12 +42,6 @@ def prepare(config: ExperimentConfig) -> Dataset:
     if not config.task.synthetic and not np.var(test_target) > 0:
         raise ConfigError(f"data must vary over its {len(test_target)} test rows, got a constant target")
     return dataset
-
-
-# on_epoch(epoch, logs) after every epoch (epoch counts from 0, as Keras' callbacks do), with
-# logs = {"stateful": {"loss": ..., "val_loss": ..., "val_nmse": ...}, "stateless": {...}}:
-# loss is the epoch's mean training loss, val_loss the MSE on test_mse's rows after the epoch.
-EpochLogs = Callable[[int, dict[str, dict[str, float]]], None]
 
 
 def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
@@ -135,14 +74,20 @@ def run_experiment(
     dataset: Dataset | None = None,
     on_epoch: EpochLogs | None = None,
     out: str | Path | None = None,
+    *,
+    cache: bool = True,
 ) -> ExperimentResult:
     """Train the stateful and the stateless model on the task and evaluate both on the test rows.
 
-    config: an ExperimentConfig or a mapping of parameters (flat or nested, as `from_mapping`).
-    on_epoch: called after every epoch with the epoch and named logs (see `EpochLogs`).
-    out: if given, the run directory is written there too, as `statelab run` writes it.
+    The library's engine; `statelab.run_experiment` documents the arguments. `dataset`: the
+    prepared data of `config` (`prepare`), if the caller already has them.
     """
     config = from_mapping(config)
+    if out is not None:
+        check_run_dir(Path(out))  # before training: a bad `out` costs nothing and writes nothing
+    directory = compilation_cache(cache)
+    if directory is not None:
+        train.enable_compilation_cache(directory)
     t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
@@ -277,21 +222,6 @@ def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path
 def write_json(path: Path, obj) -> None:
     """Strict JSON: a NaN would make the file unreadable to other tools, so it is an error here."""
     path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
-    """One row per model and epoch: train_loss, val_loss, and val_nmse (val_loss / var(y))."""
-    return [
-        {
-            "model": name,
-            "epoch": epoch,
-            "train_loss": float(tl),
-            "val_loss": float(vl),
-            "val_nmse": float(vl) / result.var_y,
-        }
-        for name in result.models
-        for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1)
-    ]
 
 
 def input_columns(features: list[str]) -> list[str]:

@@ -28,13 +28,16 @@ import json
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statelab import __version__
 from statelab.config import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = "2"
 READABLE_VERSIONS = ("1", "2")
@@ -310,6 +313,13 @@ class Store:
             "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
         )
         return [dict(row) for row in rows]
+
+    def to_dataframe(self, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Every trial as one flat row of a pandas DataFrame, in grid order (see statelab.frames
+        for the columns); `where` ({config field: value or values}) keeps the matching trials."""
+        from statelab.frames import results_frame
+
+        return results_frame(self.records(), where)
 
     def count(self) -> dict[str, int]:
         """{"ok": n, "error": m}"""

@@ -28,8 +28,10 @@ import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statelab import __version__
@@ -229,6 +231,31 @@ class _Tracker:
             # A group's last epoch is not the end (evaluation follows): cap it just below done.
             running = sum(0.95 * f * self.sizes[g] for g, f in self.partial.items())
             self.callback(self.finished + running, self.finished, self.failed)
+
+
+@contextmanager
+def open_sweep(
+    store_path: str | Path,
+    workers: int | str | None = None,
+    scheduler: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[tuple[Store, Executor]]:
+    """The store and the executor of a sweep, as `statelab sweep` and `statelab.sweep` open them.
+
+    Every check comes first: a file at `store_path` that is not a statelab store, bad `workers`
+    or an unreachable `scheduler` raise ConfigError before a cluster starts or a file is written.
+    The store file (and its folder) is created only then.
+    """
+    from statelab.executors import open_executor  # it imports this module
+
+    store_path = Path(store_path)
+    if store_path.exists():
+        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now
+    with (
+        open_executor(workers, scheduler, cache_dir=cache_dir) as executor,
+        Store.create(store_path) as store,
+    ):
+        yield store, executor
 
 
 def pending_configs(configs: Sequence[ExperimentConfig], store: Store) -> list[ExperimentConfig]:

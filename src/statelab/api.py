@@ -1,0 +1,210 @@
+"""statelab from Python: the functions `import statelab` exports.
+
+    statelab.run_experiment(config)        one run, both models -> ExperimentResult
+    statelab.sweep(grid, seeds, store)     a grid of runs into a store -> results DataFrame
+    statelab.load_results(store, where)    a store's trials -> results DataFrame
+    statelab.load_history(store, where)    a store's per-epoch losses -> tidy DataFrame
+
+Each function imports its machinery when it is called: `import statelab` (which the command line
+does too) loads neither JAX (about half a second) nor pandas, and the types stay visible to type
+checkers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from statelab.config import ExperimentConfig
+from statelab.params import ConfigError, check_count
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from statelab.batching import Dataset
+    from statelab.result import EpochLogs, ExperimentResult
+    from statelab.store import Store
+    from statelab.sweeps import SweepProgress
+
+
+def run_experiment(
+    config: ExperimentConfig | Mapping[str, Any],
+    dataset: Dataset | None = None,
+    on_epoch: EpochLogs | None = None,
+    out: str | Path | None = None,
+    *,
+    cache: bool = True,
+) -> ExperimentResult:
+    """Train a stateful and a stateless model on one config and evaluate both on the test rows.
+
+    Args:
+        config: an ExperimentConfig, or a mapping of parameters, flat (`{"tsteps": 3}`) or in
+            sections (`{"task": {...}, "model": {...}, "train": {...}}`), as a config file;
+            NumPy scalars are taken for numbers. Unset parameters keep their defaults.
+        dataset: the prepared data of `config` (`experiment.prepare`), if already at hand.
+        on_epoch: called after every epoch as `on_epoch(epoch, logs)`, epoch counted from 0 and
+            logs = {"stateful": {"loss", "val_loss", "val_nmse"}, "stateless": {...}} (floats;
+            loss: the epoch's mean training loss; val_loss: MSE on the scored test rows).
+        out: if given, the run directory is written there as `statelab run` writes it (new or
+            empty; checked before training).
+        cache: keep compiled programs in the per-user compilation cache (see statelab.cache).
+
+    Returns:
+        ExperimentResult: metrics, verdicts, per-epoch losses ((E,) arrays) and the test
+        predictions ((N,) arrays) of both models.
+
+    Raises:
+        ConfigError: a parameter breaks its rule (the message names it, the rule and the value).
+    """
+    from statelab import experiment
+
+    return experiment.run_experiment(config, dataset, on_epoch, out, cache=cache)
+
+
+def sweep(
+    grid: Mapping[str, Any] | str | Path | None = None,
+    seeds: int | np.integer[Any] | None = None,
+    store: str | Path = "sweep.sqlite",
+    workers: int | np.integer[Any] | None = None,
+    *,
+    scheduler: str | None = None,
+    progress: bool | SweepProgress = True,
+    cache: bool = True,
+    report: str | Path | None = None,
+) -> pd.DataFrame:
+    """Train both models on every config of a grid, times `seeds` replicates, into a store.
+
+    Runs as `statelab sweep` does: the same trials in the same shape groups, committed to the
+    same SQLite store one by one, and a rerun skips every trial already stored without error (an
+    interrupted sweep resumes where it stopped).
+
+    Args:
+        grid: {parameter: values}, flat or in [task]/[model]/[train] sections. Values are lists,
+            tuples, ranges or NumPy arrays of values; a scalar fixes the parameter; a string is
+            read in command-line syntax ("1:6"); a list-valued parameter (ar_coefs, features)
+            takes a list of lists. Or the path of a TOML/JSON grid file. None: the default config.
+        seeds: replicates per grid point; replicate r adds r to `seed` and to `model_seed`
+            (default: the grid's `seeds` key, else 1).
+        store: the SQLite store (created if missing).
+        workers: run on a local Dask cluster of this many worker processes (default: in this
+            process, one thread per core).
+        scheduler: run on a running Dask cluster at this address instead ("tcp://host:port").
+        progress: show a bar over the trials (in a notebook, or on a terminal); False for none;
+            or a callable `progress(completed, done, failed)` to receive the progress yourself.
+        cache: keep compiled programs in the per-user compilation cache (see statelab.cache).
+        report: if given, also write the sweep report (heatmaps, CSV, report.html) there.
+
+    Returns:
+        The results DataFrame of this grid's trials, one row per trial in grid order (points in
+        axis order, each with its replicates), failed trials included (status "error"); the
+        columns are those of `load_results`. `frame.attrs["sweep"]` holds what this call did:
+        {"total", "ran", "skipped", "failed", "wall_s"}.
+
+    Raises:
+        ConfigError: an unknown parameter, a value of the wrong type, or a grid point that is not
+            a valid config (the message names the parameter and the point), before anything is
+            trained or written; also a file at `store` that is not a statelab store.
+
+    A trial that fails is recorded with its error and the sweep goes on; a RuntimeWarning then
+    says how many failed.
+    """
+    from statelab import display, sweeps
+    from statelab import grid as grids
+    from statelab.cache import compilation_cache
+    from statelab.config import config_hash
+    from statelab.frames import results_frame
+
+    if grid is None or isinstance(grid, Mapping):
+        the_grid = grids.grid_from_mapping(grid or {}, 1 if seeds is None else seeds)
+    elif isinstance(grid, (str, Path)):
+        the_grid = grids.load_grid(grid)
+        if seeds is not None:
+            the_grid = dataclasses.replace(the_grid, seeds=grids.parse_seeds(seeds))
+    else:
+        raise ConfigError(f"grid must be a mapping of parameters to values or a grid file, got {grid!r}")
+    workers = None if workers is None else check_count("workers", workers)
+    if not isinstance(progress, bool) and not callable(progress):
+        raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
+    configs = grids.expand(the_grid)
+    hashes = [config_hash(c) for c in configs]
+    with sweeps.open_sweep(store, workers, scheduler, compilation_cache(cache)) as (opened, executor):
+        pending = len(sweeps.pending_configs(configs, opened))
+        if callable(progress):
+            outcome = sweeps.run_sweep(configs, opened, executor, progress)
+        else:
+            with display.sweep_progress(pending, progress) as bar:
+                outcome = sweeps.run_sweep(configs, opened, executor, bar)
+        records = {r.config_hash: r for r in opened.records()}
+        if report is not None:
+            from statelab.report.sweep import write_report
+
+            write_report(list(records.values()), Path(report), source=str(opened.path))
+    frame = results_frame([records[h] for h in hashes])
+    frame.attrs["sweep"] = {
+        "total": outcome.total,
+        "ran": outcome.ran,
+        "skipped": outcome.skipped,
+        "failed": outcome.failed,
+        "wall_s": outcome.wall_s,
+    }
+    if outcome.failed:
+        first = outcome.failures[0]
+        warnings.warn(
+            f"{outcome.failed} of {outcome.ran} trials failed (first: {first.error}); their rows have "
+            "status 'error' and the error text",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return frame
+
+
+def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Every trial of a sweep store as one flat row of a DataFrame, in grid order.
+
+    Args:
+        store: a Store, or the path of a store written by `statelab sweep` or `statelab.sweep`.
+        where: keep only the trials whose config fields match: {field: value} or {field: [values]}
+            (values as in a grid), e.g. {"cell": "gru", "lahead": 1}.
+
+    Returns:
+        A DataFrame indexed by `trial` (the trial's place in the store's grid order) with columns
+        config_hash, status, every config field, per model (stateful_, stateless_) test_mse,
+        test_nmse, test_mse_all, test_nmse_all, warmup_excluded, floor_mse, floor_nmse,
+        converged, expected_converged, final_train_loss, final_val_loss, diverged, span and
+        profile_error, the baselines (last_value_mse, last_value_nmse, linear_ar_mse,
+        linear_ar_nmse), var_y, claim_held, n_train, n_test, dropped_train_rows, the timings
+        (data_s, train_s, evaluate_s, group_train_s, group_size), error, statelab_version,
+        worker and finished_at. A failed trial's metrics are <NA>.
+
+    Raises:
+        ConfigError: `store` is not a statelab store, or `where` names an unknown config field or
+            a value of the wrong type.
+    """
+    from statelab import frames
+
+    return frames.load_results(store, where)
+
+
+def load_history(store: Store | str | Path, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Every trial's per-epoch losses as a tidy DataFrame: one row per trial, model and epoch.
+
+    Args:
+        store: a Store, or the path of a sweep store.
+        where: keep only the matching trials, as in `load_results`.
+
+    Returns:
+        A DataFrame with columns trial (as the index of `load_results`), config_hash, model
+        ("stateful" or "stateless"), epoch (from 1), train_loss (the epoch's mean training loss),
+        val_loss (MSE on the scored test rows after the epoch) and val_nmse (val_loss / var_y; the
+        last epoch's is the trial's test_nmse). Trials in grid order, then model and epoch.
+
+    Raises:
+        ConfigError: as `load_results`.
+    """
+    from statelab import frames
+
+    return frames.load_history(store, where)

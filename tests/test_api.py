@@ -1,0 +1,178 @@
+"""statelab from Python: sweeps like the CLI's, bad input, progress, NumPy integers, a cheap import,
+documented signatures."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import statelab
+from conftest import SMALL_GRID
+from statelab import ConfigError, display
+from statelab.cli import main
+from statelab.config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, config_hash
+
+
+def stored(path) -> dict[str, tuple[dict, int]]:
+    db = sqlite3.connect(path)
+    return {
+        h: (json.loads(m), p) for h, m, p in db.execute("SELECT config_hash, metrics, position FROM trials")
+    }
+
+
+def test_a_python_sweep_stores_what_the_cli_sweep_stores(small_sweep, tmp_path, capsys):
+    cli_store = tmp_path / "cli.sqlite"
+    args = ["--task", "moving-average,delay", "--tsteps", "1,2", "--delay", "1", "--lahead", "2,1"]
+    assert (
+        main(
+            ["sweep", *args, "--input-len", "200", "--epochs", "2", "--seeds", "2", "--store", str(cli_store)]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    # The same trials, at the same grid positions, with bit-identical metrics.
+    assert stored(cli_store) == stored(small_sweep.store)
+
+
+def test_a_rerun_skips_every_stored_trial_and_returns_the_same_frame(small_sweep, tmp_path):
+    again = statelab.sweep(
+        SMALL_GRID, seeds=2, store=small_sweep.store, progress=False, report=tmp_path / "r"
+    )
+    done = dict(again.attrs["sweep"], wall_s=0)
+    assert done == {"total": 12, "ran": 0, "skipped": 12, "failed": 0, "wall_s": 0}
+    pd.testing.assert_frame_equal(again, small_sweep.frame)
+    trials = pd.read_csv(tmp_path / "r" / "trials.csv")  # the report, drawn from the store
+    assert (
+        sorted(trials.config_hash) == sorted(again.config_hash) and (tmp_path / "r" / "report.html").is_file()
+    )
+
+
+def test_the_frame_follows_this_grids_order_even_in_a_store_written_in_another(small_sweep):
+    # Axes in the other order: lahead varies slowest now. Every trial is already stored.
+    grid = {"lahead": [1, 2], "task": ["delay", "moving-average"], "tsteps": [2, 1], "delay": 1}
+    frame = statelab.sweep(
+        {**grid, "input_len": 200, "epochs": 2}, seeds=2, store=small_sweep.store, progress=False
+    )
+    assert frame.attrs["sweep"]["ran"] == 0
+    assert list(frame.lahead) == [1] * 6 + [2] * 6
+    assert list(frame.task[:6]) == ["delay"] * 2 + ["moving-average"] * 4
+    assert list(frame.tsteps[2:6]) == [2, 2, 1, 1]
+    assert list(frame.index) == list(range(12))
+
+
+@pytest.mark.parametrize(
+    ("grid", "seeds", "message"),
+    [
+        ({"colour": ["red"]}, 1, "unknown parameter colour = ['red']"),
+        ({"tsteps": [1.5]}, 1, "tsteps must be an integer or a list of them, got [1.5]"),
+        ({"cell": ["lstm", "transformer"]}, 1, "cell must be one of lstm, gru, simple, got 'transformer'"),
+        ({"tsteps": range(3, 3)}, 1, "tsteps must be a non-empty list of values, got range(3, 3)"),
+        ({"lahead": "0:2"}, 1, "lahead must be an integer >= 1, got 0 (at grid point lahead=0)"),
+        ({"tsteps": 2}, 0, "seeds must be an integer >= 1, got 0"),
+        ({"tsteps": 2}, 2.5, "seeds must be an integer >= 1, got 2.5"),
+        (
+            [("tsteps", 2)],
+            1,
+            "grid must be a mapping of parameters to values or a grid file, got [('tsteps', 2)]",
+        ),
+    ],
+)
+def test_bad_grids_are_config_errors_naming_the_parameter_and_write_nothing(tmp_path, grid, seeds, message):
+    with pytest.raises(ConfigError) as error:
+        statelab.sweep(grid, seeds=seeds, store=tmp_path / "s.sqlite", progress=False)
+    assert message in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(ConfigError, match="store must be an existing statelab sweep store"):
+        statelab.sweep({"tsteps": 2}, store=notes, progress=False)
+    assert notes.read_text() == "my notes\n"
+
+
+def test_progress_goes_to_a_callable_or_nowhere(tmp_path, capsys):
+    seen: list[tuple[float, int, int]] = []
+    grid = {"tsteps": [1, 2, 3], "input_len": 200, "epochs": 2}
+    statelab.sweep(grid, store=tmp_path / "a.sqlite", progress=lambda *news: seen.append(news))
+    assert seen[-1] == (3, 3, 0)
+    assert [c for c, _, _ in seen] == sorted(c for c, _, _ in seen)
+    # Off a terminal and outside a notebook the default shows nothing, as `statelab sweep` does.
+    statelab.sweep(grid, store=tmp_path / "b.sqlite")
+    statelab.sweep({**grid, "epochs": 1}, store=tmp_path / "c.sqlite", progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_in_a_notebook_the_sweep_shows_a_tqdm_bar(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(display, "in_notebook", lambda: True)
+    statelab.sweep({"tsteps": [1, 2], "input_len": 200, "epochs": 2}, store=tmp_path / "s.sqlite")
+    err = capsys.readouterr().err
+    assert "trials 100%" in err and "2/2 done, 0 failed" in err
+
+
+def test_numpy_integers_are_taken_wherever_integers_are(tmp_path):
+    plain = ExperimentConfig(TaskConfig(tsteps=3, input_len=200), ModelConfig(units=8), TrainConfig(epochs=2))
+    numpy = ExperimentConfig(
+        TaskConfig(tsteps=np.int64(3), input_len=np.int32(200)),
+        ModelConfig(units=np.int16(8)),
+        TrainConfig(epochs=np.uint8(2)),
+    )
+    assert numpy == plain and config_hash(numpy) == config_hash(plain)
+    assert type(numpy.task.tsteps) is int
+    frame = statelab.sweep(
+        {"tsteps": np.arange(1, 3), "input_len": np.int64(200), "epochs": np.int64(2)},
+        seeds=np.int64(2),
+        store=tmp_path / "s.sqlite",
+        progress=False,
+    )
+    assert list(frame.tsteps) == [1, 1, 2, 2] and list(frame.seed) == [1986, 1987, 1986, 1987]
+    picked = statelab.load_results(
+        tmp_path / "s.sqlite", where={"tsteps": np.int64(2), "seed": np.arange(1987, 1990)}
+    )
+    assert list(picked.index) == [3]
+
+
+def test_import_statelab_and_its_cli_load_neither_jax_nor_pandas():
+    code = (
+        "import sys, statelab, statelab.cli\n"
+        "try:\n    statelab.cli.main(['run', '--tsteps', '0'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(m for m in ('jax', 'pandas', 'matplotlib', 'tqdm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    assert "tsteps must be an integer >= 1, got 0" in out.stderr
+
+
+def test_every_public_function_is_annotated_and_documented():
+    for name in ("run_experiment", "sweep", "load_results", "load_history"):
+        function = getattr(statelab, name)
+        signature = inspect.signature(function)
+        assert signature.return_annotation is not inspect.Signature.empty, name
+        for parameter in signature.parameters.values():
+            assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)
+        doc = inspect.getdoc(function)
+        for section in ("Args:", "Returns:", "Raises:"):
+            assert section in doc, (name, section)
+        for parameter in signature.parameters:
+            assert f"{parameter}:" in doc, (name, parameter)
+    assert "(N,)" in inspect.getdoc(statelab.ExperimentResult)  # array shapes are stated
+    assert "DataFrame" in inspect.getdoc(statelab.ExperimentResult.history)
+    exported = {name for name in statelab.__all__ if not name.startswith("_")}
+    assert exported <= set(vars(statelab)), "every export is a real attribute, not a lazy one"
+
+
+def test_a_grid_file_is_a_grid_and_seeds_overrides_its_replicates(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('seeds = 2\ntsteps = "1:3"\n[task]\ninput_len = 200\n[train]\nepochs = 2\n')
+    frame = statelab.sweep(grid, store=tmp_path / "s.sqlite", progress=False)
+    assert list(zip(frame.tsteps, frame.seed)) == [(1, 1986), (1, 1987), (2, 1986), (2, 1987)]
+    one = statelab.sweep(str(grid), seeds=1, store=tmp_path / "s.sqlite", progress=False)
+    assert list(one.tsteps) == [1, 2] and one.attrs["sweep"]["ran"] == 0

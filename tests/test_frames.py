@@ -1,0 +1,176 @@
+"""Results and histories as DataFrames: rows in grid order, every column, filters, failed trials.
+
+The stores here are written by real sweeps (small configs: 200 rows, 2 epochs)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+
+import pandas as pd
+import pytest
+
+import statelab
+from conftest import SMALL_GRID_ORDER
+from statelab import ConfigError, experiment
+from statelab.config import FIELD_SECTION, from_mapping
+from statelab.store import Store
+
+
+def test_results_have_one_row_per_trial_in_grid_order_with_every_config_field(small_sweep):
+    frame = statelab.load_results(small_sweep.store)
+    assert list(frame.index) == list(range(12)) and frame.index.name == "trial"
+    got = [
+        (r.task, r.tsteps, r.delay, r.lahead, r.seed, r.model_seed)
+        for r in frame[["task", "tsteps", "delay", "lahead", "seed", "model_seed"]]
+        .astype(object)
+        .where(frame.notna(), None)
+        .itertuples()
+    ]
+    assert got == SMALL_GRID_ORDER
+    assert set(FIELD_SECTION) <= set(frame.columns)
+    assert (
+        (frame["input_len"] == 200).all() and (frame["epochs"] == 2).all() and (frame["cell"] == "lstm").all()
+    )
+    # A task parameter the trial's task does not take is missing, not a number.
+    assert frame.loc[frame.task == "delay", "tsteps"].isna().all()
+    assert frame.loc[frame.task == "moving-average", "delay"].isna().all()
+
+
+def test_store_to_dataframe_and_the_sweep_return_the_same_frame(small_sweep):
+    with Store.open(small_sweep.store) as store:
+        pd.testing.assert_frame_equal(store.to_dataframe(), statelab.load_results(small_sweep.store))
+        pd.testing.assert_frame_equal(store.to_dataframe(), small_sweep.frame)
+
+
+def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(small_sweep):
+    frame = statelab.load_results(small_sweep.store)
+    db = sqlite3.connect(small_sweep.store)
+    stored = {h: json.loads(m) for h, m in db.execute("SELECT config_hash, metrics FROM trials")}
+    for row in frame.itertuples():
+        metrics = stored[row.config_hash]
+        for model in ("stateful", "stateless"):
+            m = metrics["models"][model]
+            assert getattr(row, f"{model}_test_mse") == m["test_mse"]
+            assert getattr(row, f"{model}_test_nmse") == m["test_nmse"]
+            assert getattr(row, f"{model}_converged") == m["converged"]
+            assert getattr(row, f"{model}_span") == m["memory"]["span"]
+        assert row.linear_ar_nmse == metrics["baselines"]["linear_ar"]["test_nmse"]
+        assert row.stateful_test_nmse == pytest.approx(row.stateful_test_mse / row.var_y)
+        # The stateless floor from theory: (tsteps - lahead) / tsteps for the moving average,
+        # the whole variance for a delay the window does not reach.
+        if row.task == "moving-average":
+            expected = max(row.tsteps - row.lahead, 0) / row.tsteps
+        else:
+            expected = 1.0 if row.lahead <= row.delay else 0.0
+        assert row.stateless_floor_nmse == pytest.approx(expected)
+        assert row.stateful_floor_nmse == 0.0
+        assert row.status == "ok" and pd.isna(row.error) and row.group_size >= 1 and row.train_s > 0
+    assert frame["stateful_converged"].dtype == "boolean" and frame["units"].dtype == "Int64"
+
+
+def test_where_keeps_the_trials_that_match_and_keeps_their_trial_numbers(small_sweep):
+    everything = statelab.load_results(small_sweep.store)
+    picked = statelab.load_results(small_sweep.store, where={"task": "moving-average", "lahead": 1})
+    assert list(picked.index) == [2, 3, 6, 7]
+    pd.testing.assert_frame_equal(picked, everything.loc[[2, 3, 6, 7]])
+    several = statelab.load_results(small_sweep.store, where={"tsteps": [2], "seed": range(1986, 1988)})
+    assert list(several.index) == [4, 5, 6, 7]
+    assert statelab.load_results(small_sweep.store, where={"cell": "gru"}).empty
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ({"colour": "red"}, "unknown parameter colour = 'red'"),
+        ({"lahead": 1.5}, "lahead must be an integer or a list of them, got 1.5"),
+        ({"cell": 3}, "cell must be a string or a list of them, got 3"),
+        (["cell", "gru"], "where must be a mapping of config fields to values, got ['cell', 'gru']"),
+    ],
+)
+def test_where_on_an_unknown_field_or_a_wrong_type_is_a_config_error(small_sweep, where, message):
+    with pytest.raises(ConfigError) as error:
+        statelab.load_results(small_sweep.store, where=where)
+    assert str(error.value) == message
+    with pytest.raises(ConfigError):
+        statelab.load_history(small_sweep.store, where=where)
+
+
+def test_history_is_tidy_and_its_last_validation_nmse_is_the_test_nmse(small_sweep):
+    results = statelab.load_results(small_sweep.store)
+    history = statelab.load_history(small_sweep.store)
+    assert list(history.columns) == [
+        "trial",
+        "config_hash",
+        "model",
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_nmse",
+    ]
+    assert len(history) == 12 * 2 * 2  # trials x models x epochs
+    assert list(history["trial"].drop_duplicates()) == list(range(12))  # grid order
+    assert (history.groupby(["trial", "model"]).epoch.apply(list) == pd.Series([[1, 2]] * 24).values).all()
+    last = history[history.epoch == 2].set_index(["trial", "model"])
+    for trial, row in results.iterrows():
+        assert last.loc[(trial, "stateful"), "config_hash"] == row.config_hash
+        for model in ("stateful", "stateless"):
+            # measured on the same rows, in float32 during training and float64 at the end
+            assert last.loc[(trial, model), "val_nmse"] == pytest.approx(row[f"{model}_test_nmse"], rel=1e-4)
+    picked = statelab.load_history(small_sweep.store, where={"task": "delay"})
+    assert sorted(picked.trial.unique()) == [8, 9, 10, 11]
+
+
+def test_a_runs_history_has_the_columns_of_a_sweeps_and_its_losses():
+    result = statelab.run_experiment({"input_len": 200, "epochs": 3})
+    history = result.history
+    assert list(history.columns) == ["model", "epoch", "train_loss", "val_loss", "val_nmse"]
+    stateful = history[history.model == "stateful"]
+    assert list(stateful.epoch) == [1, 2, 3]
+    assert list(stateful.train_loss) == [float(v) for v in result.train_loss["stateful"]]
+    assert list(stateful.val_nmse) == pytest.approx(
+        [float(v) / result.var_y for v in result.val_loss["stateful"]]
+    )
+
+
+def test_a_failed_trial_is_a_row_with_its_error_and_missing_metrics(tmp_path, monkeypatch):
+    real = experiment.evaluate_fit
+
+    def evaluate_fit(config, dataset, fitted):
+        if config.task.tsteps == 2:
+            raise FloatingPointError("tsteps 2 diverged")
+        return real(config, dataset, fitted)
+
+    monkeypatch.setattr(experiment, "evaluate_fit", evaluate_fit)
+    with pytest.warns(RuntimeWarning, match=r"1 of 2 trials failed \(first: FloatingPointError: tsteps 2"):
+        frame = statelab.sweep(
+            {"tsteps": [1, 2], "input_len": 200, "epochs": 2}, store=tmp_path / "s.sqlite", progress=False
+        )
+    assert list(frame.status) == ["ok", "error"]
+    failed = frame.iloc[1]
+    assert failed.error == "FloatingPointError: tsteps 2 diverged"
+    assert pd.isna(failed.stateful_test_nmse) and pd.isna(failed.stateful_converged) and pd.isna(failed.var_y)
+    assert frame["stateful_converged"].dtype == "boolean" and frame["stateful_test_nmse"].dtype == "float64"
+    assert frame.attrs["sweep"]["failed"] == 1
+    assert statelab.load_history(tmp_path / "s.sqlite").trial.unique().tolist() == [0]
+
+
+def test_an_empty_store_gives_frames_with_every_column_and_no_rows(tmp_path):
+    Store.create(tmp_path / "empty.sqlite").close()
+    results = statelab.load_results(tmp_path / "empty.sqlite")
+    assert results.empty and "stateful_test_nmse" in results.columns and "tsteps" in results.columns
+    assert statelab.load_history(tmp_path / "empty.sqlite").empty
+
+
+def test_a_list_valued_field_is_a_tuple_and_can_be_filtered(tmp_path):
+    grid = {"task": "ar", "ar_coefs": [[0.5], [0.9, -0.2]], "input_len": 200, "epochs": 1}
+    frame = statelab.sweep(grid, store=tmp_path / "ar.sqlite", progress=False)
+    assert list(frame.ar_coefs) == [(0.5,), (0.9, -0.2)]
+    picked = statelab.load_results(tmp_path / "ar.sqlite", where={"ar_coefs": [0.9, -0.2]})
+    assert list(picked.index) == [1]
+    assert math.isfinite(picked.iloc[0].stateful_test_nmse)
+    assert from_mapping({"task": "ar", "ar_coefs": list(picked.iloc[0].ar_coefs)}).task.ar_coefs == (
+        0.9,
+        -0.2,
+    )
