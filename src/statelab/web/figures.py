@@ -414,6 +414,7 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
                 "text": panel,
                 "x": left + width / 2,
                 "xref": "paper",
+                "xanchor": "center",
                 "y": 1.0,
                 "yref": "paper",
                 "yanchor": "bottom",
@@ -437,7 +438,12 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
     n_seeds = sorted({p.n for p in points})
     seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
     layout.update(
-        title={"text": f"{title}median over {seeds} seed{'s' * (n_seeds[-1] > 1)}", "font": {"size": 13}},
+        title={
+            "text": f"{title}median over {seeds} seed{'s' * (n_seeds[-1] > 1)}",
+            "font": {"size": 13},
+            "x": 0,
+            "xanchor": "left",
+        },
         annotations=annotations,
         shapes=shapes,
         coloraxis={

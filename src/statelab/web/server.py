@@ -13,12 +13,15 @@ import ipaddress
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 import uvicorn
+from fastapi import FastAPI
 
 from statelab.config import ConfigError
 from statelab.params import check_count
@@ -75,9 +78,17 @@ class LabServer(uvicorn.Server):
     """uvicorn's server, stopping the job queue when asked to exit, and not raising the signal
     again once stopped (uvicorn re-raises it by default; the lab has ended cleanly by then)."""
 
-    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]):
+    def __init__(
+        self, config: uvicorn.Config, on_stop: Callable[[], None], on_start: Callable[[], None] | None = None
+    ):
         super().__init__(config)
         self.on_stop = on_stop
+        self.on_start = on_start
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.on_start is not None and self.started:
+            self.on_start()  # listening, and Ctrl-C is handled: now the URL is worth printing
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.on_stop()
@@ -116,11 +127,40 @@ def serve(
     allowed = (*LOOPBACK_NAMES, host) if loopback and ":" not in host else None
     app = create_app(runs, stores, cache_dir=cache_dir, allowed_hosts=allowed)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S, lifespan="on")
-    server = LabServer(config, on_stop=app.state.lab.queue.stop)
-    print(f"statelab lab at {url_of(sock, host)}  (Ctrl-C to stop)", file=out, flush=True)
+    url = url_of(sock, host)
+    server = LabServer(
+        config,
+        on_stop=app.state.lab.queue.stop,
+        on_start=lambda: print(f"statelab lab at {url}  (Ctrl-C to stop)", file=out, flush=True),
+    )
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
     print("statelab: server stopped", file=out, flush=True)
     return 0
+
+
+@contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` from a background thread on a free port and yield its URL; stop on exit.
+
+    For browser tests and benchmarks that drive a real server in the same process (so the
+    compiled programs they share stay warm). No signals are handled off the main thread.
+    """
+    sock = bind(host, 0)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S, lifespan="on")
+    server = LabServer(config, on_stop=app.state.lab.queue.stop)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="statelab-serve", daemon=True
+    )
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.02)
+        yield url_of(sock, host)
+    finally:
+        server.on_stop()
+        server.should_exit = True
+        thread.join(GRACE_S + 10)
+        sock.close()
