@@ -401,9 +401,12 @@ def test_the_store_view_follows_another_writer(swept, lab):
         records = source.records()
     with Store.create(path) as writer:  # another connection, as another process would hold
         writer.record(records[0])
-        assert lab.get("/api/stores/a.sqlite").json()["ok"] == 1
+        first = lab.get("/api/stores/a.sqlite").json()
+        assert first["ok"] == 1 and first["version"] == "1-0"
+        assert lab.get("/api/stores/a.sqlite", params={"version": "1-0"}).json()["unchanged"] is True
         writer.record(records[1])
-        assert lab.get("/api/stores/a.sqlite").json()["ok"] == 2
+        again = lab.get("/api/stores/a.sqlite", params={"version": "1-0"}).json()
+        assert again["unchanged"] is False and again["ok"] == 2
 
 
 def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
@@ -452,6 +455,8 @@ def test_the_openapi_page_documents_every_endpoint_without_a_cdn(lab):
         "/api/jobs/{job_id}",
         "/api/jobs/{job_id}/events",
     } == set(paths)
+    run = paths["/api/jobs/run"]["post"]["responses"]
+    assert {"202", "400", "413", "429"} <= set(run) and "422" not in run  # invalid requests are 400s here
     docs = lab.get("/docs").text
     assert "swagger-ui-bundle.js" in docs and "cdn" not in docs
     bundle = docs.split('src="')[1].split('"')[0]

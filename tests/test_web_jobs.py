@@ -186,3 +186,24 @@ def test_run_dirs_are_direct_children_with_metrics_and_stores_only_those_given(t
     assert roots.stores == {"s.sqlite": Path("a/s.sqlite"), "s.sqlite-2": Path("b/s.sqlite")}
     with pytest.raises(NotFound):
         roots.store("c.sqlite")
+
+
+def test_an_event_loop_follower_is_woken_by_the_worker_thread(queue):
+    import asyncio
+
+    gate = threading.Event()
+    job = queue.submit("run", "async", lambda job: gate.wait(10) and {"ok": True})
+
+    async def follow() -> list[str]:
+        seen: list[dict] = []
+        while not (seen and seen[-1]["type"] == "done"):
+            seen += await job.follow(len(seen), 5.0)
+        return [e["type"] for e in seen]
+
+    async def main() -> list[str]:
+        follower = asyncio.ensure_future(follow())
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.wait_for(follower, 10)
+
+    assert asyncio.run(main()) == ["queued", "running", "done"]

@@ -15,14 +15,29 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from statelab.web import lab as lab_work
 from statelab.web import views
 from statelab.web.jobs import Job
 from statelab.web.paths import NotFound
 
-router = APIRouter(prefix="/api")
+
+class Problem(BaseModel):
+    """An error: the one-line message, and the parameter it names (for a bad parameter)."""
+
+    detail: str = Field(examples=["tsteps must be an integer >= 1, got 0"])
+    field: str | None = Field(default=None, examples=["tsteps"])
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "bad input: the command line's one-line message"},
+    404: {"model": Problem, "description": "nothing this server may read goes by that name"},
+}
+QUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "the request body is over the limit"},
+    429: {"model": Problem, "description": "the job queue is full"},
+}
+router = APIRouter(prefix="/api", responses=ERRORS)
 FOLLOW_WAIT_S = 1.0  # a follower's wait for the next event before it checks whether to go on
 
 Value = str | int | float | bool | list[str | int | float] | None
@@ -87,8 +102,14 @@ def list_stores(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/stores/{name}", tags=["sweeps"], summary="A store's phase diagram, facet by facet")
-def get_store(request: Request, name: str) -> dict[str, Any]:
-    return views.store_view(state(request).roots, name)
+def get_store(
+    request: Request,
+    name: str,
+    version: Annotated[
+        str | None, Query(description="the `version` last seen: unchanged -> no figures")
+    ] = None,
+) -> dict[str, Any]:
+    return views.store_view(state(request).roots, name, version)
 
 
 @router.get("/stores/{name}/trials", tags=["sweeps"], summary="A store's trials (those with the keys given)")
@@ -103,7 +124,13 @@ def list_jobs(request: Request) -> list[dict[str, Any]]:
     return [job.summary() for job in state(request).queue.jobs()]
 
 
-@router.post("/jobs/run", tags=["jobs"], status_code=202, summary="Queue a run (400: bad parameter)")
+@router.post(
+    "/jobs/run",
+    tags=["jobs"],
+    status_code=202,
+    responses=QUEUE_ERRORS,
+    summary="Queue a run (400: bad parameter)",
+)
 def submit_run(request: Request, body: RunRequest) -> dict[str, Any]:
     lab = state(request)
     config = views.config_from_form(body.params, lab.roots)
@@ -111,7 +138,13 @@ def submit_run(request: Request, body: RunRequest) -> dict[str, Any]:
     return job.summary()
 
 
-@router.post("/jobs/sweep", tags=["jobs"], status_code=202, summary="Queue a sweep into a store")
+@router.post(
+    "/jobs/sweep",
+    tags=["jobs"],
+    status_code=202,
+    responses=QUEUE_ERRORS,
+    summary="Queue a sweep into a store",
+)
 def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
     lab = state(request)
     path = lab.roots.store(body.store)
@@ -142,7 +175,7 @@ async def job_events(request: Request, job_id: str, after: int = 0) -> Streaming
     async def stream() -> AsyncIterator[str]:
         seen = start
         while True:
-            events = await run_in_threadpool(job.wait, seen, FOLLOW_WAIT_S)
+            events = await job.follow(seen, FOLLOW_WAIT_S)
             for event in events:
                 yield f"id: {event['seq']}\ndata: {json.dumps(event, allow_nan=False)}\n\n"
             seen += len(events)

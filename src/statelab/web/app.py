@@ -103,6 +103,24 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
+def openapi_without_422(app: FastAPI) -> dict:
+    """FastAPI's schema, less the 422 answers it documents by default: this app answers invalid
+    requests with 400 and the one-line message, as it answers bad parameters."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(
     runs: str | Path = "runs",
     stores: Sequence[str | Path] = (),
@@ -136,6 +154,7 @@ def create_app(
         static_url="/static/docs",
     )
     app.state.lab = lab
+    app.openapi = lambda: openapi_without_422(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

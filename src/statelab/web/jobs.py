@@ -16,7 +16,9 @@ Stopping (Ctrl-C): waiting jobs are cancelled, a running one is asked to stop at
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import itertools
 import sys
 import threading
@@ -70,6 +72,9 @@ class Job:
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
+        default_factory=list, repr=False
+    )
     _last_progress: float = field(default=0.0, repr=False)
 
     @property
@@ -86,7 +91,7 @@ class Job:
             self._last_progress = now
         with self._changed:
             self.events.append({"seq": len(self.events), **event})
-            self._changed.notify_all()
+        self.wake()
 
     def wait(self, after: int, timeout: float) -> list[dict[str, Any]]:
         """The events numbered `after` and later, waiting up to `timeout` s for one to come."""
@@ -95,9 +100,32 @@ class Job:
                 self._changed.wait(timeout)
             return self.events[after:]
 
+    async def follow(self, after: int, timeout: float) -> list[dict[str, Any]]:
+        """`wait` for an event loop: the worker thread wakes it directly, holding no thread."""
+        flag = asyncio.Event()
+        follower = (asyncio.get_running_loop(), flag)
+        with self._changed:
+            if len(self.events) > after or self.over:
+                return self.events[after:]
+            self._followers.append(follower)
+        try:
+            await asyncio.wait_for(flag.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._changed:
+                self._followers.remove(follower)
+        with self._changed:
+            return self.events[after:]
+
     def wake(self) -> None:
+        """Wake every follower, threads and event loops alike."""
         with self._changed:
             self._changed.notify_all()
+            followers = list(self._followers)
+        for loop, flag in followers:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
+                loop.call_soon_threadsafe(flag.set)
 
     def finish(self, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
         self.status, self.result, self.error, self.finished = status, result, error, time.time()

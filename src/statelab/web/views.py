@@ -297,36 +297,60 @@ def compare_view(roots: Roots, a: str, b: str) -> dict[str, Any]:
 # Stores
 
 
-def open_records(path: Path) -> list[TrialRecord] | None:
-    """Every record of the store at `path`, or None if it holds none yet (no file, or a file whose
-    creator has not written its tables yet). Reads while another process writes: SQLite's WAL
+def has_trials(path: Path) -> bool:
+    """Whether the store file holds anything yet (no file, or the empty file a creator leaves
+    before its first write, hold nothing)."""
+    return path.exists() and path.stat().st_size > 0
+
+
+def open_records(path: Path) -> list[TrialRecord]:
+    """Every record of the store at `path`. Reads while another process writes: SQLite's WAL
     gives each read a consistent snapshot."""
-    if not path.exists() or path.stat().st_size == 0:
-        return None
+    if not has_trials(path):
+        return []
     with Store.open(path) as store:
         return store.records()
+
+
+def _version(counts: Mapping[str, int]) -> str:
+    """Changes whenever a trial is added or a failed one is retried: 'ok-failed'."""
+    return f"{counts['ok']}-{counts['error']}"
 
 
 def stores_view(roots: Roots) -> list[dict[str, Any]]:
     out = []
     for name, path in roots.stores.items():
-        entry: dict[str, Any] = {"name": name, "path": str(path), "exists": path.exists()}
+        entry: dict[str, Any] = {
+            "name": name,
+            "path": str(path),
+            "exists": path.exists(),
+            "ok": 0,
+            "failed": 0,
+        }
         try:
-            records = open_records(path) or []
+            if has_trials(path):
+                with Store.open(path) as store:
+                    counts = store.count()
+                entry.update(ok=counts["ok"], failed=counts["error"])
         except ConfigError as exc:
             entry["error"] = str(exc)
-            records = []
-        entry["ok"] = sum(r.ok for r in records)
-        entry["failed"] = sum(not r.ok for r in records)
         out.append(entry)
     return out
 
 
-def store_view(roots: Roots, name: str) -> dict[str, Any]:
+def store_view(roots: Roots, name: str, version: str | None = None) -> dict[str, Any]:
     """A store's phase diagram: per facet the three heatmaps and each cell's trial keys; the
-    verdict lines of the report; the failed trials."""
+    verdict lines of the report; the failed trials. With the `version` of the last answer, only
+    {"unchanged": true} while no trial has been added since (a page polls with it)."""
     path = roots.store(name)
-    records = open_records(path) or []
+    records: list[TrialRecord] = []
+    counts = {"ok": 0, "error": 0}
+    if has_trials(path):
+        with Store.open(path) as store:
+            counts = store.count()
+            if version == _version(counts):
+                return {"name": name, "version": version, "unchanged": True}
+            records = store.records()
     summary = summarise(records)
     out_facets = []
     for facet, points in facets(summary.points).items():
@@ -342,6 +366,8 @@ def store_view(roots: Roots, name: str) -> dict[str, Any]:
         {
             "name": name,
             "path": str(path),
+            "version": _version(counts),
+            "unchanged": False,
             "exists": path.exists(),
             "ok": len(summary.trials),
             "failed": len(summary.failures),
@@ -381,6 +407,6 @@ def trial_view(record: TrialRecord) -> dict[str, Any]:
 
 def trials_view(roots: Roots, name: str, hashes: Sequence[str]) -> list[dict[str, Any]]:
     """The trials with these keys (all trials when none is given), in grid order."""
-    records: Iterable[TrialRecord] = open_records(roots.store(name)) or []
+    records: Iterable[TrialRecord] = open_records(roots.store(name))
     wanted = set(hashes)
     return [trial_view(r) for r in records if not wanted or r.config_hash in wanted]

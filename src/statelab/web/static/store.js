@@ -114,17 +114,17 @@
   }
 
   // ---- The phase diagram ----------------------------------------------------------------------
-  let shownCount = -1;
+  let version = null;  // of the store as drawn: the server answers "unchanged" while it holds
   let busy = false;
 
   async function refresh() {
     if (busy) return;
     busy = true;
     try {
-      const view = await api(`/api/stores/${encodeURIComponent(name)}`);
-      const count = view.ok + view.failed;
-      if (count !== shownCount) {
-        shownCount = count;
+      const query = version === null ? "" : `?version=${encodeURIComponent(version)}`;
+      const view = await api(`/api/stores/${encodeURIComponent(name)}${query}`);
+      if (!view.unchanged) {
+        version = view.version;
         draw(view);
       }
     } catch (error) {
