@@ -5,8 +5,9 @@ functions as the command line and holds no experiment logic of its own.
     app.py      create_app: the API, the pages, the limits, the job queue's life
     api.py      JSON routes under /api (documented at /docs)
     pages.py    HTML shells; their scripts live in static/
-    views.py    JSON built from the library's readers and records
-    figures.py  Plotly figure specs of runs and sweeps
+    views.py    JSON of the form's parameters and of runs, from the library's readers
+    figures.py  Plotly figure specs of a run (or two overlaid)
+    stores.py   JSON of a sweep store: heatmaps per facet, trials, counts
     lab.py      what a run job and a sweep job do
     jobs.py     the bounded queue, one worker, events for live progress
     paths.py    what the server may read; everything else is a 404

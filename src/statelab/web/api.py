@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from statelab.web import lab as lab_work
-from statelab.web import views
+from statelab.web import stores, views
 from statelab.web.jobs import Job
 from statelab.web.paths import NotFound
 
@@ -98,7 +98,7 @@ def compare(request: Request, a: str, b: str) -> dict[str, Any]:
 
 @router.get("/stores", tags=["sweeps"], summary="The stores given with --store, with their trial counts")
 def list_stores(request: Request) -> list[dict[str, Any]]:
-    return views.stores_view(state(request).roots)
+    return stores.stores_view(state(request).roots)
 
 
 @router.get("/stores/{name}", tags=["sweeps"], summary="A store's phase diagram, facet by facet")
@@ -109,14 +109,14 @@ def get_store(
         str | None, Query(description="the `version` last seen: unchanged -> no figures")
     ] = None,
 ) -> dict[str, Any]:
-    return views.store_view(state(request).roots, name, version)
+    return stores.store_view(state(request).roots, name, version)
 
 
 @router.get("/stores/{name}/trials", tags=["sweeps"], summary="A store's trials (those with the keys given)")
 def get_trials(
     request: Request, name: str, hash: Annotated[list[str] | None, Query(description="config hashes")] = None
 ) -> list[dict[str, Any]]:
-    return views.trials_view(state(request).roots, name, hash or [])
+    return stores.trials_view(state(request).roots, name, hash or [])
 
 
 @router.get("/jobs", tags=["jobs"], summary="The jobs of this server, newest first")

@@ -1,11 +1,9 @@
-"""Interactive figures as Plotly figure specs: plain JSON (`data` and `layout`) that plotly.js draws.
+"""A run's interactive figures as Plotly specs: plain JSON (`data` and `layout`) that plotly.js draws.
 
-The run figures are those of a run's report.html (statelab.report.run draws them with matplotlib):
-the test targets and each model's error, the loss curves, the memory profile, and the models
-against their floors. Each takes a list of runs, so two runs overlay (the second in dashed lines).
-The phase diagram is the sweep report's heatmap (statelab.report.sweep): stateful, stateless and
-their difference over the task's target parameter and lahead, with the predicted boundary, and a
-hover text per cell. Nothing here computes a result; it only lays out numbers it is given.
+They are the figures of a run's report.html (statelab.report.run draws them with matplotlib): the
+test targets and each model's error, the loss curves, the memory profile, and the models against
+their floors. Each takes a list of runs, so two runs overlay (the second in dashed lines). Nothing
+here computes a result; it only lays out numbers it is given. (A sweep's heatmaps: web/stores.py.)
 """
 
 from __future__ import annotations
@@ -17,14 +15,6 @@ from typing import Any
 import numpy as np
 
 from statelab.report.run import COLOURS, TARGET_COLOUR, RunFiles, fmt, panel_title
-from statelab.report.sweep import (
-    DIFFERENCE,
-    MODELS,
-    Point,
-    boundary_segments,
-    grid_cells,
-    predicted_side,
-)
 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
 DASHES = ("solid", "dash", "dot")  # run 1, 2, 3 of an overlay
@@ -36,7 +26,7 @@ def values(array: Any) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(array, float).ravel()]
 
 
-def _layout(**extra: Any) -> dict[str, Any]:
+def layout_base(**extra: Any) -> dict[str, Any]:
     return {
         "font": FONT,
         "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
@@ -108,7 +98,7 @@ def predictions_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
                 )
                 annotations.append(_panel_title(title, domains[k - 1][1], f"y{k} domain"))
     annotations.insert(0, _panel_title("Test targets and predictions", domains[0][1], "y domain"))
-    layout = _layout(
+    layout = layout_base(
         height=170 * n_panels + 80,
         xaxis={"anchor": f"y{n_panels}", "title": {"text": "test row"}},
         annotations=annotations,
@@ -170,7 +160,7 @@ def loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
         if var_y:
             threshold = run.metrics["threshold_nmse"] * var_y
             data.append(_level(ends, threshold, _tag(label, "convergence threshold"), "#57606a"))
-    layout = _layout(
+    layout = layout_base(
         height=360,
         title={"text": "Loss per epoch", "font": {"size": 14}},
         xaxis={"title": {"text": "epoch"}, "dtick": 1 if ends[-1] <= 20 else None},
@@ -226,7 +216,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "line": {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]},
                     }
                 )
-    layout = _layout(
+    layout = layout_base(
         height=340,
         barmode="overlay",
         title={"text": "Memory profile: what each prediction leans on", "font": {"size": 14}},
@@ -286,7 +276,7 @@ def floors_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
                 "line": {"dash": "dash", "color": "#57606a", "width": 1},
             }
         )
-    layout = _layout(
+    layout = layout_base(
         height=300,
         title={"text": "Normalised test MSE against the floor", "font": {"size": 14}},
         yaxis={"title": {"text": "MSE / var(y)"}, "rangemode": "tozero"},
@@ -308,156 +298,3 @@ def run_figures(runs: Sequence[tuple[str, RunFiles]]) -> dict[str, Figure]:
     if memory is not None:
         figures["memory"] = memory
     return figures
-
-
-# ---------------------------------------------------------------------------------------------
-# The phase diagram of a sweep
-
-DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]  # blue where state helps, as the report
-PANELS = (
-    ("stateful", "stateful: normalised test MSE"),
-    ("stateless", "stateless: normalised test MSE"),
-    (DIFFERENCE, "stateful − stateless"),
-)
-
-
-def _tick(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _floor_text(point: Point, key: str) -> str:
-    if key == DIFFERENCE:
-        return ", ".join(f"{m} {fmt(point.floor_nmse[m], 3)}" for m in MODELS)
-    return fmt(point.floor_nmse[key], 3)
-
-
-def _hover(point: Point, key: str, title: str) -> str:
-    s = point.nmse[key]
-    where = f"{point.x_param} {_tick(point.x)}, {point.y_param} {point.y}" if point.x_param != "-" else ""
-    return (
-        f"<b>{title}</b><br>{where}<br>median {fmt(s.median, 3)}"
-        f"<br>[min, max] [{fmt(s.lo, 3)}, {fmt(s.hi, 3)}]"
-        f"<br>seeds {point.n}<br>floor {_floor_text(point, key)}"
-    )
-
-
-def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list[list[list[str] | None]]]:
-    """Three heatmaps of one facet, and per cell (y index, x index) its trials' keys (or None).
-
-    Cells sit at integer positions (x index, y index), labelled with the values, so the
-    predicted boundary (`report.sweep.boundary_segments`) lies on the cell edges as in the report.
-    """
-    xs, ys, at = grid_cells(points)
-    nx, ny = len(xs), len(ys)
-    side = np.full((ny, nx), None, dtype=object)
-    cells: list[list[list[str] | None]] = [[None] * nx for _ in range(ny)]
-    for (i, j), p in at.items():
-        side[j, i] = predicted_side(p)
-        cells[j][i] = list(p.config_hashes)
-    finite = [p.nmse[m].median for p in points for m in MODELS if math.isfinite(p.nmse[m].median)]
-    top = max(1.0, max(finite, default=1.0))
-    diffs = [abs(p.nmse[DIFFERENCE].median) for p in points if math.isfinite(p.nmse[DIFFERENCE].median)]
-    limit = max([0.1, *diffs])
-    segments = boundary_segments(side)
-    x_name, y_name = points[0].x_param, points[0].y_param
-    data, shapes, annotations = [], [], []
-    gap = 0.085
-    width = (1 - 2 * gap) / 3
-    layout = _layout(height=max(300, 46 * ny + 150), margin={"l": 60, "r": 20, "t": 50, "b": 50})
-    for k, (key, panel) in enumerate(PANELS, start=1):
-        z = [[None] * nx for _ in range(ny)]
-        hover = [[""] * nx for _ in range(ny)]
-        for (i, j), p in at.items():
-            median = p.nmse[key].median
-            z[j][i] = median if math.isfinite(median) else None
-            hover[j][i] = _hover(p, key, panel)
-        axis = "" if k == 1 else str(k)
-        data.append(
-            {
-                "type": "heatmap",
-                "name": key,
-                "z": z,
-                "x": list(range(nx)),
-                "y": list(range(ny)),
-                "text": hover,
-                "hovertemplate": "%{text}<extra></extra>",
-                "texttemplate": "%{z:.2f}",
-                "coloraxis": "coloraxis2" if key == DIFFERENCE else "coloraxis",
-                "xaxis": f"x{axis}",
-                "yaxis": f"y{axis}",
-                "xgap": 1,
-                "ygap": 1,
-            }
-        )
-        left = (k - 1) * (width + gap)
-        layout[f"xaxis{axis}"] = {
-            "domain": [left, left + width],
-            "anchor": f"y{axis}",
-            "tickvals": list(range(nx)),
-            "ticktext": [_tick(x) for x in xs],
-            "title": {"text": "" if x_name == "-" else x_name},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        layout[f"yaxis{axis}"] = {
-            "anchor": f"x{axis}",
-            "tickvals": list(range(ny)),
-            "ticktext": [_tick(y) for y in ys],
-            "title": {"text": y_name if k == 1 else ""},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        annotations.append(
-            {
-                "text": panel,
-                "x": left + width / 2,
-                "xref": "paper",
-                "xanchor": "center",
-                "y": 1.0,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 13},
-            }
-        )
-        for (x0, y0), (x1, y1) in segments:
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": f"x{axis}",
-                    "yref": f"y{axis}",
-                    "x0": x0,
-                    "y0": y0,
-                    "x1": x1,
-                    "y1": y1,
-                    "line": {"color": "#111111", "width": 3, "dash": "dash"},
-                }
-            )
-    n_seeds = sorted({p.n for p in points})
-    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
-    layout.update(
-        title={
-            "text": f"{title}median over {seeds} seed{'s' * (n_seeds[-1] > 1)}",
-            "font": {"size": 13},
-            "x": 0,
-            "xanchor": "left",
-        },
-        annotations=annotations,
-        shapes=shapes,
-        coloraxis={
-            "colorscale": "YlOrRd",
-            "reversescale": True,  # plotly's YlOrRd runs dark to light; low errors are light here
-            "cmin": 0.0,
-            "cmax": top,
-            "colorbar": {"x": 2 * width + gap + 0.005, "xanchor": "left", "len": 0.9, "thickness": 12},
-        },
-        coloraxis2={
-            "colorscale": DIVERGING,
-            "cmin": -limit,
-            "cmax": limit,
-            "colorbar": {"x": 1.005, "xanchor": "left", "len": 0.9, "thickness": 12},
-        },
-    )
-    return {"data": data, "layout": layout}, cells

@@ -1,10 +1,10 @@
-"""What the API answers: plain JSON built from the library's own readers and records.
+"""What the API answers about parameters and runs: plain JSON from the library's own readers.
 
 Parameters for the lab's form come from the config's fields and the task records (the help line
 is `config.field_help`, the text of `--help`); a submitted form becomes a config through
 `config.parse_value` and `config.from_mapping`, as the command line's flags do. Runs are read
-with `report.run.load_run`, their verdict is `evaluate.verdict`, stores are read with
-`store.Store` and summarised with `report.sweep.summarise`. Nothing here trains or decides.
+with `report.run.load_run` and their verdict is `evaluate.verdict`. Nothing here trains or
+decides. (Stores: web/stores.py.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,6 @@ from statelab.config import (
 )
 from statelab.evaluate import verdict
 from statelab.report.run import RunFiles, load_run, subtitle
-from statelab.report.sweep import MODELS, facet_label, facets, flat_config, summarise, verdict_lines
-from statelab.store import Store, TrialRecord
 from statelab.web import figures
 from statelab.web.paths import NotFound, Roots, inside
 
@@ -48,8 +46,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "window_order": WINDOW_ORDERS,
     "test_start": TEST_STARTS,
 }
-RUN_FILES = ("config.json", "metrics.json")
-MAX_FAILURES_SHOWN = 20
 
 
 def jsonable(obj: Any) -> Any:
@@ -291,122 +287,3 @@ def compare_view(roots: Roots, a: str, b: str) -> dict[str, Any]:
             "figures": figures.run_figures(list(runs.items())),
         }
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Stores
-
-
-def has_trials(path: Path) -> bool:
-    """Whether the store file holds anything yet (no file, or the empty file a creator leaves
-    before its first write, hold nothing)."""
-    return path.exists() and path.stat().st_size > 0
-
-
-def open_records(path: Path) -> list[TrialRecord]:
-    """Every record of the store at `path`. Reads while another process writes: SQLite's WAL
-    gives each read a consistent snapshot."""
-    if not has_trials(path):
-        return []
-    with Store.open(path) as store:
-        return store.records()
-
-
-def _version(counts: Mapping[str, int]) -> str:
-    """Changes whenever a trial is added or a failed one is retried: 'ok-failed'."""
-    return f"{counts['ok']}-{counts['error']}"
-
-
-def stores_view(roots: Roots) -> list[dict[str, Any]]:
-    out = []
-    for name, path in roots.stores.items():
-        entry: dict[str, Any] = {
-            "name": name,
-            "path": str(path),
-            "exists": path.exists(),
-            "ok": 0,
-            "failed": 0,
-        }
-        try:
-            if has_trials(path):
-                with Store.open(path) as store:
-                    counts = store.count()
-                entry.update(ok=counts["ok"], failed=counts["error"])
-        except ConfigError as exc:
-            entry["error"] = str(exc)
-        out.append(entry)
-    return out
-
-
-def store_view(roots: Roots, name: str, version: str | None = None) -> dict[str, Any]:
-    """A store's phase diagram: per facet the three heatmaps and each cell's trial keys; the
-    verdict lines of the report; the failed trials. With the `version` of the last answer, only
-    {"unchanged": true} while no trial has been added since (a page polls with it)."""
-    path = roots.store(name)
-    records: list[TrialRecord] = []
-    counts = {"ok": 0, "error": 0}
-    if has_trials(path):
-        with Store.open(path) as store:
-            counts = store.count()
-            if version == _version(counts):
-                return {"name": name, "version": version, "unchanged": True}
-            records = store.records()
-    summary = summarise(records)
-    out_facets = []
-    for facet, points in facets(summary.points).items():
-        label = facet_label(facet)
-        figure, cells = figures.phase_figure(points, f"{label}: " if label else "")
-        out_facets.append({"label": label, "figure": figure, "cells": cells})
-    lines, held = verdict_lines(summary.points)
-    failures = [
-        {"config_hash": r.config_hash, "error": r.error, "finished_at": r.finished_at}
-        for r in summary.failures[:MAX_FAILURES_SHOWN]
-    ]
-    return jsonable(
-        {
-            "name": name,
-            "path": str(path),
-            "version": _version(counts),
-            "unchanged": False,
-            "exists": path.exists(),
-            "ok": len(summary.trials),
-            "failed": len(summary.failures),
-            "points": len(summary.points),
-            "facet_params": summary.facet_params,
-            "y_param": summary.y_param,
-            "verdict": {"lines": lines, "held": held if lines else None},
-            "facets": out_facets,
-            "failures": failures,
-        }
-    )
-
-
-def trial_view(record: TrialRecord) -> dict[str, Any]:
-    """One trial: its parameters, each model's metrics against its floor, timing, error."""
-    metrics = record.metrics or {}
-    models = {
-        m: {
-            k: (metrics.get("models", {}).get(m) or {}).get(k)
-            for k in ("test_mse", "test_nmse", "floor_nmse", "converged", "expected_converged")
-        }
-        for m in MODELS
-    }
-    return jsonable(
-        {
-            "config_hash": record.config_hash,
-            "status": record.status,
-            "params": {k: v for k, v in flat_config(record.config).items() if v is not None},
-            "models": models,
-            "claim_held": metrics.get("claim_held"),
-            "train_s": record.timings.get("train_s"),
-            "finished_at": record.finished_at,
-            "error": record.error,
-        }
-    )
-
-
-def trials_view(roots: Roots, name: str, hashes: Sequence[str]) -> list[dict[str, Any]]:
-    """The trials with these keys (all trials when none is given), in grid order."""
-    records: Iterable[TrialRecord] = open_records(roots.store(name))
-    wanted = set(hashes)
-    return [trial_view(r) for r in records if not wanted or r.config_hash in wanted]
