@@ -84,6 +84,8 @@ def test_the_lab_runs_an_experiment_to_its_verdict_and_draws_its_figures(site, p
     assert [d[0] for d in drawn] == ["fig-floors", "fig-predictions", "fig-loss", "fig-memory"]
     assert all(traces > 0 and svgs > 0 for _, traces, svgs in drawn)
     assert page.inner_text("#bar-stateful + .epoch-text").startswith("epoch 10/10")
+    live = page.evaluate("document.getElementById('live').data.map(t => [t.name, t.x.at(-1), t.y.length])")
+    assert live == [["stateful", 10, 10], ["stateless", 10, 10]]  # every epoch drawn as it came
     run = page.inner_text("#run-link").rstrip("/")
     listed = page.request.get(f"{site}api/runs/{run}").json()
     assert listed["verdict"]["text"] == verdict and listed["config"]["task"]["tsteps"] == 3

@@ -24,6 +24,7 @@ from statelab.web.paths import Roots
 from statelab.web.views import data_path, jsonable, result_view
 
 Work = Callable[[Job], dict[str, Any]]
+EVERY_EPOCH_UP_TO = 300  # runs with more epochs report them at most every jobs.THROTTLE_S
 
 
 def free_run_dir(config: ExperimentConfig, root: Path) -> Path:
@@ -53,7 +54,8 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
             if job.cancelled.is_set():
                 raise Cancelled("the server stopped during training; nothing was written")
             event = {"type": "epoch", "epoch": epoch + 1, "epochs": epochs, "logs": jsonable(logs)}
-            job.emit(event, throttle=epoch + 1 < epochs)
+            # Every epoch of a run of a few hundred (the page draws them); thinned beyond that.
+            job.emit(event, throttle=epochs > EVERY_EPOCH_UP_TO and epoch + 1 < epochs)
 
         result = experiment.run_experiment(config, dataset, on_epoch)
         shown = result_view(from_result(result))

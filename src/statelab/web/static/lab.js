@@ -80,6 +80,9 @@
     status.className = "status error";
   }
 
+  const COLOURS = {stateful: "#1f77b4", stateless: "#ff7f0e"};
+
+  /** A progress bar per model, and a chart of each model's validation error as the epochs come. */
   function bars(epochs) {
     progress.replaceChildren(el("h2", {}, "Training"));
     const out = {};
@@ -89,7 +92,23 @@
       progress.append(el("div", {class: `progress-row ${model}`}, el("span", {class: "model"}, model), bar, text));
       out[model] = {bar, text};
     }
+    const live = el("div", {class: "figure live", id: "live"});
+    progress.append(live);
+    const traces = Object.keys(out).map((model) => ({
+      type: "scatter", mode: "lines+markers", x: [], y: [], name: model, line: {color: COLOURS[model]},
+    }));
+    Plotly.newPlot(live, traces, {
+      height: 240, margin: {l: 60, r: 10, t: 30, b: 40}, font: {size: 12},
+      title: {text: "Validation error as it trains (normalised MSE)", font: {size: 13}},
+      xaxis: {title: {text: "epoch"}, range: [0.5, epochs + 0.5]}, yaxis: {type: "log"},
+    }, {displaylogo: false, responsive: true});
     return out;
+  }
+
+  function extendLive(event) {
+    const models = ["stateful", "stateless"];
+    const y = models.map((m) => [event.logs[m].val_nmse]);
+    Plotly.extendTraces("live", {x: models.map(() => [event.epoch]), y}, [0, 1]);
   }
 
   function showResult(event) {
@@ -141,6 +160,7 @@
           parts.text.textContent = `epoch ${event.epoch}/${event.epochs}  loss ${fmt(logs.loss, 3)}  ` +
             `val ${fmt(logs.val_loss, 3)}  normalised ${fmt(logs.val_nmse, 3)}`;
         }
+        extendLive(event);
       }
       if (event.type === "result") {
         status.textContent = "done";
