@@ -130,9 +130,13 @@ def test_an_unknown_parameter_or_a_malformed_body_is_a_400_too(lab):
     response = lab.post("/api/jobs/run", json={"params": {"tstep": "3"}})
     assert response.status_code == 400 and response.json()["detail"] == "unknown parameter tstep = '3'"
     response = lab.post("/api/jobs/run", json={"params": "tsteps=3"})
-    assert response.status_code == 400 and response.json()["detail"].startswith("params must be")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "params must be a valid dictionary, got 'tsteps=3'"
     response = lab.post("/api/jobs/run", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400
+    # a form another web site posts (text/plain needs no permission) queues nothing
+    response = lab.post("/api/jobs/run", content=b'{"params": {}}', headers={"content-type": "text/plain"})
+    assert response.json()["detail"] == "body must be a JSON object sent as application/json"
 
 
 def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):

@@ -103,6 +103,22 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
+def request_error(exc: RequestValidationError) -> str:
+    """A malformed request in the one-line form of every other error: what, the rule, the value."""
+    first = exc.errors()[0] if exc.errors() else {}
+    kind = first.get("type", "")
+    loc = tuple(first.get("loc", ()))
+    where = ".".join(
+        str(part) for part in (loc[1:] if loc[:1] in (("body",), ("query",), ("path",)) else loc)
+    )
+    if kind == "json_invalid" or not where:
+        return "body must be a JSON object sent as application/json"
+    if kind == "missing":
+        return f"{where} must be given, got nothing"
+    rule = str(first.get("msg", "valid")).removeprefix("Input should be ")
+    return f"{where} must be {rule}, got {first.get('input')!r}"
+
+
 def openapi_without_422(app: FastAPI) -> dict:
     """FastAPI's schema, less the 422 answers it documents by default: this app answers invalid
     requests with 400 and the one-line message, as it answers bad parameters."""
@@ -165,11 +181,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-        return JSONResponse(
-            {"detail": f"{where} must be {first.get('msg', 'valid')}".strip(), "field": None}, 400
-        )
+        return JSONResponse({"detail": request_error(exc), "field": None}, 400)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
