@@ -173,6 +173,8 @@
       if (event.type === "failed" || event.type === "cancelled") {
         button.disabled = false;
         showError(event.error, event.field);
+        const saved = document.getElementById("saved");
+        if (saved) saved.textContent = `Not saved: ${event.error}`;
       }
     });
   }
