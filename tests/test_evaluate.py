@@ -92,3 +92,33 @@ def test_last_value_baseline_is_the_newest_input_in_either_window_order(order):
     test = np.flatnonzero(~dataset.train_rows)
     out = evaluate.baselines(dataset.windows, dataset.target, dataset.last, dataset.train_rows, test, 1.0)
     assert out["last_value"].test_mse == pytest.approx(np.mean((newest[test] - dataset.target[test]) ** 2))
+
+
+def _metrics(converged: dict, claim, nmse: dict | None = None) -> dict:
+    nmse = nmse or {m: 0.5 for m in converged}
+    return {
+        "models": {m: {"converged": c, "test_nmse": nmse[m]} for m, c in converged.items()},
+        "claim_held": claim,
+        "baselines": {"linear_ar": {"test_nmse": 0.25}},
+    }
+
+
+def test_verdict_says_whether_the_expected_outcome_held_and_names_each_model():
+    held = evaluate.verdict(_metrics({"stateful": True, "stateless": False}, True))
+    assert held == evaluate.Verdict(
+        "Expected outcome held: stateful converged, stateless not converged.", True
+    )
+    missed = evaluate.verdict(_metrics({"stateful": False, "stateless": False}, False))
+    assert missed.text == "Expected outcome did NOT hold: stateful not converged, stateless not converged."
+    assert missed.held is False
+
+
+def test_verdict_without_a_floor_names_the_best_network_and_the_linear_baseline():
+    said = evaluate.verdict(
+        _metrics({"stateful": False, "stateless": False}, None, {"stateful": 0.4, "stateless": 0.3})
+    )
+    assert said.held is None
+    assert said.text == (
+        "No floor to test against (a real series): best network stateless with NMSE 0.3000; "
+        "linear AR baseline 0.2500."
+    )

@@ -178,3 +178,19 @@ def test_error_panels_share_y_limits_and_skip_the_warm_up(run_dir: Path) -> None
     first_x = stateful.lines[0].get_xdata()[0]
     assert first_x == run.predictions["row"][warmup]
     assert stateless.lines[0].get_xdata()[0] == run.predictions["row"][0]
+
+
+def test_from_result_is_what_load_run_reads_back_after_saving(tmp_path: Path) -> None:
+    from statelab.report.run import from_result
+
+    result = experiment.run_experiment({"input_len": 200, "epochs": 2})
+    before = from_result(result)
+    saved = load_run(experiment.save_run(result, tmp_path / "run"))
+    assert before.config == saved.config
+    assert json.dumps(before.metrics) == json.dumps(saved.metrics)
+    assert list(before.predictions) == list(saved.predictions)
+    for column, values in saved.predictions.items():
+        assert np.array_equal(before.predictions[column], values), column
+    for model, columns in saved.history.items():
+        for key, values in columns.items():
+            assert np.array_equal(before.history[model][key], values), (model, key)

@@ -200,3 +200,22 @@ def test_tasks_facet_the_report_and_parameters_a_task_does_not_take_do_not(tmp_p
     }
     rs.write_report(records[:2], tmp_path)  # one task left: one heatmap, the others' files go
     assert {p.name for p in tmp_path.glob("heatmap*")} == {"heatmap.png"}
+
+
+def test_each_grid_point_keeps_the_keys_of_exactly_its_trials():
+    records = [fake_record((0.1, 0.5), seed=s, tsteps=2, lahead=1) for s in range(3)]
+    records += [fake_record((0.1, 0.1), seed=s, tsteps=2, lahead=2) for s in range(2)]
+    points = {p.y: p for p in rs.summarise(records).points}
+    assert set(points[1].config_hashes) == {r.config_hash for r in records[:3]}
+    assert set(points[2].config_hashes) == {r.config_hash for r in records[3:]}
+
+
+def test_verdict_lines_count_the_grid_points_where_the_median_matched_theory():
+    records = [fake_record((0.05, 0.5), tsteps=2, lahead=1), fake_record((0.05, 0.05), tsteps=2, lahead=2)]
+    lines, held = rs.verdict_lines(rs.summarise(records).points)
+    # fake_record says every model is expected to converge: the stateless one at lahead 1 did not
+    assert lines == [
+        "stateful: the median over seeds converged exactly where theory predicts at 2 of 2 grid points",
+        "stateless: the median over seeds converged exactly where theory predicts at 1 of 2 grid points",
+    ]
+    assert held is False

@@ -185,6 +185,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The lab in a browser: runs, sweeps and a form to train, on a local web server."""
+    from statelab.web.server import serve
+
+    stores = args.store if args.store else ["sweep.sqlite"]
+    return serve(args.runs, stores, args.host, args.port, None if args.no_cache else cache_dir())
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="statelab",
@@ -239,6 +247,27 @@ def build_parser() -> Parser:
     )
     report.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
     report.set_defaults(func=cmd_report)
+
+    serve = commands.add_parser(
+        "serve",
+        allow_abbrev=False,
+        help="the lab in a browser: run experiments, browse runs, watch sweeps (a local web server)",
+    )
+    serve.add_argument("--runs", default="runs", metavar="DIR", help="run directories to show and write")
+    serve.add_argument(
+        "--store",
+        action="append",
+        metavar="FILE",
+        help="a sweep store to show and launch sweeps into; repeat for several (default: sweep.sqlite)",
+    )
+    serve.add_argument("--port", default="8000", metavar="N", help="TCP port (0: any free port)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (anything but loopback is reachable by others)",
+    )
+    serve.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -12,7 +12,9 @@ did not converge.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,3 +144,36 @@ def baselines(
         error = mse(pred, target[test_rows])
         out[name] = BaselineMetrics(test_mse=error, test_nmse=error / var_y)
     return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The last line of `statelab run`, as the terminal and the lab both show it."""
+
+    text: str  # "Expected outcome held: stateful converged, stateless not converged."
+    held: bool | None  # the claim held, did not, or None: no floor to test against (a real series)
+
+
+def verdict(metrics: Mapping[str, Any]) -> Verdict:
+    """Did the outcome theory predicts hold? From the content of metrics.json (or
+    `ExperimentResult.metrics_dict()`), so a saved run gives the sentence its run printed."""
+    models = metrics["models"]
+
+    def said(m: Mapping[str, Any]) -> str:
+        return "n/a" if m["converged"] is None else "converged" if m["converged"] else "not converged"
+
+    claim = metrics["claim_held"]
+    if claim is None:
+        scored = [n for n, m in models.items() if m["test_nmse"] is not None] or list(models)
+        best = min(scored, key=lambda n: models[n]["test_nmse"] or float("inf"))
+        nmse = models[best]["test_nmse"]
+        ar = metrics["baselines"]["linear_ar"]["test_nmse"]
+        return Verdict(
+            f"No floor to test against (a real series): best network {best} with NMSE "
+            f"{'n/a' if nmse is None else format(nmse, '.4f')}; linear AR baseline {ar:.4f}.",
+            None,
+        )
+    outcome = ", ".join(f"{n} {said(m)}" for n, m in models.items())
+    if claim:
+        return Verdict(f"Expected outcome held: {outcome}.", True)
+    return Verdict(f"Expected outcome did NOT hold: {outcome}.", False)

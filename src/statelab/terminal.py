@@ -143,10 +143,6 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
         yield update
 
 
-def _verdict(converged: bool | None) -> str:
-    return "n/a" if converged is None else "converged" if converged else "not converged"
-
-
 def _yes_no(value: bool | None) -> str:
     return "n/a" if value is None else "yes" if value else "no"
 
@@ -233,22 +229,12 @@ def _profile(values) -> str:
 
 def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     """Where the run was saved, then the last line: did the outcome theory predicts hold?"""
+    from statelab.evaluate import verdict
+
     console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
-    said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
-    if result.claim_held is None:
-        finite = [n for n, m in result.models.items() if m.test_nmse is not None] or list(result.models)
-        best = min(finite, key=lambda n: result.models[n].test_nmse or float("inf"))
-        ar = result.baselines["linear_ar"].test_nmse
-        text = (
-            f"No floor to test against (a real series): best network {best} with NMSE "
-            f"{_number(result.models[best].test_nmse, '.4f')}; linear AR baseline {ar:.4f}."
-        )
-        style = "bold"
-    elif result.claim_held:
-        text, style = f"Expected outcome held: {said}.", "bold green"
-    else:
-        text, style = f"Expected outcome did NOT hold: {said}.", "bold red"
-    console.print(text, style=style, soft_wrap=True)
+    said = verdict(result.metrics_dict())
+    style = {None: "bold", True: "bold green", False: "bold red"}[said.held]
+    console.print(said.text, style=style, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -33,6 +33,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from statelab.config import CONVERGED_NMSE, ExperimentConfig, from_mapping
 from statelab.report.html import esc, image, page, table
 from statelab.report.output import png_bytes, write_atomic
+
+if TYPE_CHECKING:
+    from statelab.experiment import ExperimentResult
 
 COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
 TARGET_COLOUR = "#2ca02c"
@@ -114,6 +117,34 @@ def load_run(run_dir: Path) -> RunFiles:
         history=read_history(run_dir / "history.csv"),
         predictions=read_predictions(run_dir / "predictions.csv"),
         timings=json.loads((run_dir / "timings.json").read_text()),
+    )
+
+
+def from_result(result: ExperimentResult) -> RunFiles:
+    """What `load_run` reads back once `result` is saved, built without writing anything: what the
+    lab shows the moment training ends, while the run directory is still being written."""
+    from statelab.experiment import history_rows, input_columns
+
+    rows = history_rows(result)
+    history = {
+        name: {key: np.array([r[key] for r in rows if r["model"] == name]) for key in HISTORY_COLUMNS}
+        for name in result.models
+    }
+    predictions: dict[str, np.ndarray] = {"row": result.test_row.astype(np.int64)}
+    series = result.data.get("series")
+    if series:
+        predictions["series"] = np.array([series[i]["name"] for i in result.test_series], dtype=object)
+    for i, column in enumerate(input_columns(result.data["features"])):
+        predictions[column] = result.test_input[:, i].astype(np.float64)
+    predictions["target"] = result.test_target.astype(np.float64)
+    for name in result.models:
+        predictions[f"pred_{name}"] = result.test_pred[name].astype(np.float64)
+    return RunFiles(
+        config=result.config,
+        metrics=result.metrics_dict(),
+        history=history,
+        predictions=predictions,
+        timings=dict(result.timings),
     )
 
 

@@ -69,6 +69,7 @@ class Trial:
     expected: dict[str, bool | None]
     memory: dict[str, dict[str, float]]  # model -> span, profile_error (NaN where unknown)
     predicted: dict[str, bool | None]  # stateless: can converge by its window; stateful: gradient reaches
+    config_hash: str = ""  # the trial's key in the store
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Point:
     expected: dict[str, bool | None]  # what the analytic floor predicts
     memory: dict[str, dict[str, Spread]]  # model -> span, profile_error
     predicted: dict[str, bool | None]
+    config_hashes: tuple[str, ...] = ()  # its trials' keys in the store
 
     @property
     def lahead(self) -> Any:
@@ -174,6 +176,7 @@ def to_trial(record: TrialRecord) -> Trial:
         expected=expected,
         memory={m: {k: _number((models[m].get("memory") or {}).get(k)) for k in MEMORY_KEYS} for m in MODELS},
         predicted=predictions(record.config, expected),
+        config_hash=record.config_hash,
     )
 
 
@@ -233,6 +236,7 @@ def summarise(records: Iterable[TrialRecord]) -> Summary:
                     m: {k: Spread.of([t.memory[m][k] for t in members]) for k in MEMORY_KEYS} for m in MODELS
                 },
                 predicted=first.predicted,
+                config_hashes=tuple(t.config_hash for t in members),
             )
         )
     points.sort(key=lambda p: (_sortable(p.facet), _sortable(p.x), p.y))
@@ -271,7 +275,8 @@ def predicted_side(point: Point) -> bool | None:
     return point.predicted["stateful" if point.y_param == BPTT else "stateless"]
 
 
-def _grid(points: Sequence[Point]) -> tuple[list[Any], list[Any], dict[tuple[int, int], Point]]:
+def grid_cells(points: Sequence[Point]) -> tuple[list[Any], list[Any], dict[tuple[int, int], Point]]:
+    """The sorted x values, the sorted y values, and each point at its (x index, y index)."""
     xs = sorted({p.x for p in points}, key=_sortable)
     ys = sorted({p.y for p in points})
     return xs, ys, {(xs.index(p.x), ys.index(p.y)): p for p in points}
@@ -329,7 +334,7 @@ def _axes_labels(ax: Any, xs: Sequence[Any], ys: Sequence[Any], x_name: str, y_n
 
 def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
     """Stateful, stateless and their difference over x (the target parameter) x lahead (or bptt)."""
-    xs, ys, at = _grid(points)
+    xs, ys, at = grid_cells(points)
     nx, ny = len(xs), len(ys)
     medians = {k: np.full((ny, nx), np.nan) for k in (*MODELS, DIFFERENCE)}
     side = np.full((ny, nx), None, dtype=object)
@@ -388,7 +393,7 @@ def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
 
 def memory_figure(points: Sequence[Point], title: str) -> Figure:
     """Each model's median profile error over the grid, with its median memory span beneath."""
-    xs, ys, at = _grid(points)
+    xs, ys, at = grid_cells(points)
     nx, ny = len(xs), len(ys)
     width, height = 0.85 * nx + 2.0, 0.62 * ny + 1.9
     fig = Figure(figsize=(2 * width, height + 0.5), layout="constrained")
@@ -543,17 +548,24 @@ def agreement(points: Sequence[Point], model: str) -> tuple[int, int]:
     return sum(p.median_converged(model) == p.expected[model] for p in judged), len(judged)
 
 
-def verdict_html(summary: Summary) -> str:
+def verdict_lines(points: Sequence[Point]) -> tuple[list[str], bool]:
+    """One line per model with a prediction: at how many grid points the median verdict matched
+    theory; and whether it matched at all of them. No lines where no analytic floor applies."""
     lines = []
     all_held = True
     for model in MODELS:
-        held, judged = agreement(summary.points, model)
+        held, judged = agreement(points, model)
         if judged:
             all_held &= held == judged
             lines.append(
                 f"{model}: the median over seeds converged exactly where theory predicts at "
                 f"{held} of {judged} grid points"
             )
+    return lines, all_held
+
+
+def verdict_html(summary: Summary) -> str:
+    lines, all_held = verdict_lines(summary.points)
     if not lines:
         return '<p class="note">No analytic floor applies to these tasks: nothing to predict.</p>'
     cls = "ok" if all_held else "bad"

@@ -1,0 +1,188 @@
+"""The JSON API under /api: parameters, runs, stores and their trials, jobs and their events.
+
+Every answer is JSON except a run's files and the job event stream (server-sent events). Errors
+are JSON too: 400 with the one-line message the command line prints (and the parameter it
+names, as `field`), 404 for anything the server may not read, 429 when the job queue is full.
+FastAPI documents every route at /docs (served from installed files) and /openapi.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from statelab.web import lab as lab_work
+from statelab.web import stores, views
+from statelab.web.jobs import Job
+from statelab.web.paths import NotFound
+
+
+class Problem(BaseModel):
+    """An error: the one-line message, and the parameter it names (for a bad parameter)."""
+
+    detail: str = Field(examples=["tsteps must be an integer >= 1, got 0"])
+    field: str | None = Field(default=None, examples=["tsteps"])
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "bad input: the command line's one-line message"},
+    404: {"model": Problem, "description": "nothing this server may read goes by that name"},
+}
+QUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "the request body is over the limit"},
+    429: {"model": Problem, "description": "the job queue is full"},
+}
+router = APIRouter(prefix="/api", responses=ERRORS)
+FOLLOW_WAIT_S = 1.0  # a follower's wait for the next event before it checks whether to go on
+
+Value = str | int | float | bool | list[str | int | float] | None
+
+
+class RunRequest(BaseModel):
+    """A run: parameters by name (as the command line's flags, without the dashes). Text values
+    are read as the command line reads them; empty or missing ones keep their defaults."""
+
+    params: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "3", "lahead": "1"}])
+
+
+class SweepRequest(BaseModel):
+    """A sweep into one of the server's stores: axes in the grid syntax of `statelab sweep`
+    (a value, a comma list, a range a:b[:step], or a mix) and replicates per grid point."""
+
+    store: str = Field(examples=["sweep.sqlite"])
+    axes: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "1:6", "lahead": "1:6"}])
+    seeds: int | str = 1
+
+
+def state(request: Request) -> Any:
+    return request.app.state.lab
+
+
+def find_job(request: Request, job_id: str) -> Job:
+    try:
+        return state(request).queue.get(job_id)
+    except KeyError:
+        raise NotFound(job_id) from None
+
+
+@router.get("/params", tags=["lab"], summary="Every run parameter and every task, for the lab's form")
+def get_params() -> dict[str, Any]:
+    return views.params_view()
+
+
+@router.get("/runs", tags=["runs"], summary="The run directories under --runs, newest first, with verdicts")
+def list_runs(request: Request) -> list[dict[str, Any]]:
+    roots = state(request).roots
+    return [views.run_summary(path) for path in views.run_dirs(roots)]
+
+
+@router.get("/runs/{name}", tags=["runs"], summary="One run: verdict, metrics, config, figures, files")
+def get_run(request: Request, name: str) -> dict[str, Any]:
+    return views.run_detail(state(request).roots, name)
+
+
+@router.get("/runs/{name}/files/{path:path}", tags=["runs"], summary="A file of a run directory")
+def get_run_file(request: Request, name: str, path: str) -> FileResponse:
+    return FileResponse(state(request).roots.run_file(name, path))
+
+
+@router.get("/compare", tags=["runs"], summary="Two runs: configs diffed, metrics, figures overlaid")
+def compare(request: Request, a: str, b: str) -> dict[str, Any]:
+    return views.compare_view(state(request).roots, a, b)
+
+
+@router.get("/stores", tags=["sweeps"], summary="The stores given with --store, with their trial counts")
+def list_stores(request: Request) -> list[dict[str, Any]]:
+    return stores.stores_view(state(request).roots)
+
+
+@router.get("/stores/{name}", tags=["sweeps"], summary="A store's phase diagram, facet by facet")
+def get_store(
+    request: Request,
+    name: str,
+    version: Annotated[
+        str | None, Query(description="the `version` last seen: unchanged -> no figures")
+    ] = None,
+) -> dict[str, Any]:
+    return stores.store_view(state(request).roots, name, version)
+
+
+@router.get("/stores/{name}/trials", tags=["sweeps"], summary="A store's trials (those with the keys given)")
+def get_trials(
+    request: Request, name: str, hash: Annotated[list[str] | None, Query(description="config hashes")] = None
+) -> list[dict[str, Any]]:
+    return stores.trials_view(state(request).roots, name, hash or [])
+
+
+@router.get("/jobs", tags=["jobs"], summary="The jobs of this server, newest first")
+def list_jobs(request: Request) -> list[dict[str, Any]]:
+    return [job.summary() for job in state(request).queue.jobs()]
+
+
+@router.post(
+    "/jobs/run",
+    tags=["jobs"],
+    status_code=202,
+    responses=QUEUE_ERRORS,
+    summary="Queue a run (400: bad parameter)",
+)
+def submit_run(request: Request, body: RunRequest) -> dict[str, Any]:
+    lab = state(request)
+    config = views.config_from_form(body.params, lab.roots)
+    job = lab.queue.submit("run", lab_work.run_label(config), lab_work.run_work(config, lab.roots))
+    return job.summary()
+
+
+@router.post(
+    "/jobs/sweep",
+    tags=["jobs"],
+    status_code=202,
+    responses=QUEUE_ERRORS,
+    summary="Queue a sweep into a store",
+)
+def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
+    lab = state(request)
+    path = lab.roots.store(body.store)
+    configs = lab_work.sweep_configs(body.axes, body.seeds, lab.roots)
+    lab_work.check_store(path)
+    label = f"sweep of {len(configs)} trials into {body.store}"
+    job = lab.queue.submit("sweep", label, lab_work.sweep_work(configs, path, lab.cache_dir))
+    return job.summary()
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"], summary="One job: status, result or one-line error")
+def get_job(request: Request, job_id: str) -> dict[str, Any]:
+    return find_job(request, job_id).summary()
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    tags=["jobs"],
+    summary="A job's events as server-sent events, from `after` (or Last-Event-ID) on; ends with the job",
+    response_class=StreamingResponse,
+)
+async def job_events(request: Request, job_id: str, after: int = 0) -> StreamingResponse:
+    job = find_job(request, job_id)
+    queue = state(request).queue
+    last = request.headers.get("last-event-id")
+    start = int(last) + 1 if last and last.isdigit() else after
+
+    async def stream() -> AsyncIterator[str]:
+        seen = start
+        while True:
+            events = await job.follow(seen, FOLLOW_WAIT_S)
+            for event in events:
+                yield f"id: {event['seq']}\ndata: {json.dumps(event, allow_nan=False)}\n\n"
+            seen += len(events)
+            if (job.over and seen >= len(job.events)) or queue.stopping:
+                return  # (a client that leaves is noticed by Starlette, which ends this stream)
+            if not events:
+                yield ": waiting\n\n"  # a comment line: keeps the connection visibly alive
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

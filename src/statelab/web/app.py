@@ -1,0 +1,198 @@
+"""The lab's ASGI application: `create_app` puts the API, the pages and the job queue together.
+
+    statelab serve --runs runs/ --store sweep.sqlite    (statelab.web.server runs it with uvicorn)
+
+The app reads only inside its runs directory and its stores (`statelab.web.paths`), takes request
+bodies of at most `max_body` bytes (413 beyond), queues at most `max_queued` jobs (429 beyond) and
+runs one at a time. Its worker thread first imports the engine and turns on the compilation cache,
+so the first Run pays neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from statelab import __version__
+from statelab.config import ConfigError
+from statelab.web import api, pages
+from statelab.web.jobs import MAX_QUEUED, JobQueue, QueueFull, field_of
+from statelab.web.paths import NotFound, Roots, store_names
+
+MAX_BODY = 64 * 1024  # bytes: a run's parameters or a grid take well under 1 kB
+STOP_WAIT_S = 10.0  # on shutdown, how long a running job may take to stop (a run's save: ~1 s)
+
+
+@dataclass
+class Lab:
+    """What every request handler reaches through `request.app.state.lab`."""
+
+    roots: Roots
+    queue: JobQueue
+    cache_dir: Path | None  # JAX's compilation cache, or None
+
+
+def preload(cache_dir: Path | None) -> None:
+    """Import the engine and the figures, and turn the compilation cache on (JAX's import alone
+    takes about a second: better at start-up than after the first click)."""
+    from statelab import experiment, sweeps, train  # noqa: F401
+    from statelab.report import run  # noqa: F401  (matplotlib, for the saved report)
+
+    if cache_dir is not None:
+        train.enable_compilation_cache(cache_dir)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, by their declared length or as they come."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await JSONResponse(self._detail(), 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, self._detail()["detail"])
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _detail(self) -> dict[str, str]:
+        return {"detail": f"request body must be at most {self.limit} bytes"}
+
+
+class SecurityHeaders:
+    """No content sniffing, no framing by other sites, no referrer sent to other sites."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    )
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+def request_error(exc: RequestValidationError) -> str:
+    """A malformed request in the one-line form of every other error: what, the rule, the value."""
+    first = exc.errors()[0] if exc.errors() else {}
+    kind = first.get("type", "")
+    loc = tuple(first.get("loc", ()))
+    where = ".".join(
+        str(part) for part in (loc[1:] if loc[:1] in (("body",), ("query",), ("path",)) else loc)
+    )
+    if kind == "json_invalid" or not where:
+        return "body must be a JSON object sent as application/json"
+    if kind == "missing":
+        return f"{where} must be given, got nothing"
+    rule = str(first.get("msg", "valid")).removeprefix("Input should be ")
+    return f"{where} must be {rule}, got {first.get('input')!r}"
+
+
+def openapi_without_422(app: FastAPI) -> dict:
+    """FastAPI's schema, less the 422 answers it documents by default: this app answers invalid
+    requests with 400 and the one-line message, as it answers bad parameters."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(
+    runs: str | Path = "runs",
+    stores: Sequence[str | Path] = (),
+    cache_dir: str | Path | None = None,
+    max_queued: int = MAX_QUEUED,
+    max_body: int = MAX_BODY,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The lab for run directories under `runs` and the sweep stores `stores` (files that do not
+    exist yet are listed empty; a sweep launched into one creates it).
+
+    allowed_hosts: Host headers to answer (the server passes the loopback names when it listens
+    on loopback, so a web page elsewhere cannot reach it by DNS rebinding); None answers any.
+    """
+    roots = Roots(Path(runs), store_names([Path(s) for s in stores]))
+    lab = Lab(roots, JobQueue(max_queued), Path(cache_dir) if cache_dir is not None else None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        lab.queue.start(before=lambda: preload(lab.cache_dir))
+        yield
+        lab.queue.stop()
+        lab.queue.join(STOP_WAIT_S)
+
+    app = FastAPIOffline(
+        title="statelab lab",
+        version=__version__,
+        description="Runs, sweeps and jobs of a statelab lab. Every parameter is a `statelab run` "
+        "flag without its dashes; errors are the command line's one-line messages.",
+        lifespan=lifespan,
+        static_url="/static/docs",
+    )
+    app.state.lab = lab
+    app.openapi = lambda: openapi_without_422(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+
+    @app.exception_handler(ConfigError)
+    async def bad_input(request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": field_of(str(exc))}, 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": request_error(exc), "field": None}, 400)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": "not found"}, 404)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
+        return JSONResponse({"detail": f"the job queue is full ({exc}); try again when a job ends"}, 429)
+
+    app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(SecurityHeaders)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    return app

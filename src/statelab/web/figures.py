@@ -1,0 +1,300 @@
+"""A run's interactive figures as Plotly specs: plain JSON (`data` and `layout`) that plotly.js draws.
+
+They are the figures of a run's report.html (statelab.report.run draws them with matplotlib): the
+test targets and each model's error, the loss curves, the memory profile, and the models against
+their floors. Each takes a list of runs, so two runs overlay (the second in dashed lines). Nothing
+here computes a result; it only lays out numbers it is given. (A sweep's heatmaps: web/stores.py.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from statelab.report.run import COLOURS, TARGET_COLOUR, RunFiles, fmt, panel_title
+
+Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
+DASHES = ("solid", "dash", "dot")  # run 1, 2, 3 of an overlay
+FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+
+
+def values(array: Any) -> list[float | None]:
+    """An array as a JSON list, NaN and infinities as null (JSON has no NaN)."""
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(array, float).ravel()]
+
+
+def layout_base(**extra: Any) -> dict[str, Any]:
+    return {
+        "font": FONT,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "y": -0.18},
+        **extra,
+    }
+
+
+def _tag(label: str, name: str) -> str:
+    return f"{label}: {name}" if label else name
+
+
+def predictions_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
+    """Top: the test targets and each model's predictions. Below, one panel per model: expected
+    minus predicted, the stateful model's first `warmup_excluded` rows left out (a reset state has
+    no history for them), titled with its normalised MSE and floor."""
+    models = list(runs[0][1].metrics["models"])
+    n_panels = 1 + len(models)
+    gap = 0.07
+    height = (1 - gap * (n_panels - 1)) / n_panels
+    domains = [[1 - (k + 1) * height - k * gap, 1 - k * (height + gap)] for k in range(n_panels)]
+    data, annotations = [], []
+    for r, (label, run) in enumerate(runs):
+        dash = DASHES[r % len(DASHES)]
+        p = run.predictions
+        row = values(p["row"])
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": row,
+                "y": values(p["target"]),
+                "name": _tag(label, "expected"),
+                "line": {"color": TARGET_COLOUR, "width": 1.2, "dash": dash},
+                "yaxis": "y",
+            }
+        )
+        for k, name in enumerate(models, start=2):
+            m = run.metrics["models"][name]
+            w = int(m["warmup_excluded"])
+            pred = np.asarray(p[f"pred_{name}"], float)
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": row,
+                    "y": values(pred),
+                    "name": _tag(label, f"{name} prediction"),
+                    "line": {"color": COLOURS.get(name), "width": 1, "dash": dash},
+                    "yaxis": "y",
+                }
+            )
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "x": row[w:],
+                    "y": values((np.asarray(p["target"], float) - pred)[w:]),
+                    "name": _tag(label, f"{name} error"),
+                    "line": {"color": COLOURS.get(name), "width": 1, "dash": dash},
+                    "yaxis": f"y{k}",
+                    "showlegend": False,
+                }
+            )
+            if r == 0:
+                title = (
+                    panel_title(name, m) if len(runs) == 1 else f"{name.capitalize()}: expected − predicted"
+                )
+                annotations.append(_panel_title(title, domains[k - 1][1], f"y{k} domain"))
+    annotations.insert(0, _panel_title("Test targets and predictions", domains[0][1], "y domain"))
+    layout = layout_base(
+        height=170 * n_panels + 80,
+        xaxis={"anchor": f"y{n_panels}", "title": {"text": "test row"}},
+        annotations=annotations,
+        margin={"l": 60, "r": 20, "t": 30, "b": 45},
+    )
+    for k in range(n_panels):
+        key = "yaxis" if k == 0 else f"yaxis{k + 1}"
+        layout[key] = {"domain": domains[k], "zeroline": True, "anchor": "x"}
+        if k > 1:
+            layout[key]["matches"] = "y2"  # the error panels share their scale, as in the report
+    return {"data": data, "layout": layout}
+
+
+def _panel_title(text: str, top: float, yref: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "x": 0,
+        "xref": "paper",
+        "xanchor": "left",
+        "y": 1 if yref.endswith("domain") else top,
+        "yref": yref,
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 12},
+    }
+
+
+def loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
+    """Train (solid) and validation (dashed) MSE per epoch, log scale, with each model's floor and
+    the convergence threshold; a second run in dotted lines."""
+    data = []
+    for r, (label, run) in enumerate(runs):
+        width = 2 if r == 0 else 1.5
+        opacity = 1.0 if r == 0 else 0.6
+        for name, h in run.history.items():
+            epoch = values(h["epoch"])
+            for key, dash, what in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines+markers" if len(epoch) <= 30 else "lines",
+                        "x": epoch,
+                        "y": values(h[key]),
+                        "name": _tag(label, f"{name} {what}"),
+                        "opacity": opacity,
+                        "line": {
+                            "color": COLOURS.get(name),
+                            "dash": dash if r == 0 else "dot",
+                            "width": width,
+                        },
+                        "marker": {"size": 5},
+                    }
+                )
+        ends = [1, max(len(h["epoch"]) for h in run.history.values())]
+        for name, m in run.metrics["models"].items():
+            if m["floor_mse"]:
+                data.append(_level(ends, m["floor_mse"], _tag(label, f"{name} floor"), COLOURS.get(name)))
+        var_y = run.metrics.get("var_y")
+        if var_y:
+            threshold = run.metrics["threshold_nmse"] * var_y
+            data.append(_level(ends, threshold, _tag(label, "convergence threshold"), "#57606a"))
+    layout = layout_base(
+        height=360,
+        title={"text": "Loss per epoch", "font": {"size": 14}},
+        xaxis={"title": {"text": "epoch"}, "dtick": 1 if ends[-1] <= 20 else None},
+        yaxis={"type": "log", "title": {"text": "MSE"}, "exponentformat": "e"},
+        legend={"orientation": "v", "x": 1.02, "y": 1},
+        margin={"l": 60, "r": 10, "t": 40, "b": 45},
+    )
+    return {"data": data, "layout": layout}
+
+
+def _level(ends: list[int], y: float, name: str, colour: str | None) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": ends,
+        "y": [y, y],
+        "name": name,
+        "line": {"color": colour, "dash": "dot", "width": 1},
+        "hoverinfo": "name+y",
+    }
+
+
+def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
+    """Each model's sensitivity d yhat[t] / d x[t-k] against the lag k, over the task's own
+    profile (bars); None when no run has a memory profile."""
+    if not any(run.metrics.get("task_profile") for _, run in runs):
+        return None
+    data = []
+    for r, (label, run) in enumerate(runs):
+        truth = run.metrics.get("task_profile") or []
+        kind = "task (truth)" if run.metrics.get("task_profile_kind") == "truth" else "linear AR reference"
+        lags = list(range(len(truth)))
+        data.append(
+            {
+                "type": "bar",
+                "x": lags,
+                "y": values(truth),
+                "name": _tag(label, kind),
+                "marker": {"color": "#d0d7de" if r == 0 else "#8c959f"},
+                "opacity": 1.0 if r == 0 else 0.5,
+            }
+        )
+        for name, m in run.metrics["models"].items():
+            mem = m.get("memory")
+            if mem:
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines+markers",
+                        "x": lags,
+                        "y": values(mem["sensitivity"]),
+                        "name": _tag(label, f"{name} (span {mem['span']})"),
+                        "line": {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]},
+                    }
+                )
+    layout = layout_base(
+        height=340,
+        barmode="overlay",
+        title={"text": "Memory profile: what each prediction leans on", "font": {"size": 14}},
+        xaxis={"title": {"text": "lag k (inputs back)"}, "dtick": 1},
+        yaxis={"title": {"text": "d prediction / d x[t-k]"}},
+        legend={"orientation": "v", "x": 1.02, "y": 1},
+        margin={"l": 60, "r": 10, "t": 40, "b": 45},
+    )
+    return {"data": data, "layout": layout}
+
+
+def floors_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
+    """Each model's normalised test MSE (bars) beside the floor of its kind (diamonds) and the
+    convergence threshold (dashed): below the threshold, it converged."""
+    data = []
+    threshold = None
+    for r, (label, run) in enumerate(runs):
+        models = run.metrics["models"]
+        names = [_tag(label, n) for n in models]
+        data.append(
+            {
+                "type": "bar",
+                "x": names,
+                "y": [m["test_nmse"] for m in models.values()],
+                "name": _tag(label, "normalised test MSE"),
+                "marker": {"color": [COLOURS.get(n) for n in models], "opacity": 1.0 if r == 0 else 0.6},
+                "text": [fmt(m["test_nmse"], 3) for m in models.values()],
+                "textposition": "outside",
+                "showlegend": r == 0,
+            }
+        )
+        floors = [m["floor_nmse"] for m in models.values()]
+        if any(f is not None for f in floors):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "x": names,
+                    "y": floors,
+                    "name": "floor of its kind",
+                    "marker": {"symbol": "diamond", "size": 13, "color": "#1b1f24"},
+                    "showlegend": r == 0,
+                }
+            )
+            best = floors[list(models).index("stateful")] if "stateful" in models else 0.0
+            threshold = (best or 0.0) + run.metrics["threshold_nmse"]
+    shapes = []
+    if threshold is not None:
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": threshold,
+                "y1": threshold,
+                "line": {"dash": "dash", "color": "#57606a", "width": 1},
+            }
+        )
+    layout = layout_base(
+        height=300,
+        title={"text": "Normalised test MSE against the floor", "font": {"size": 14}},
+        yaxis={"title": {"text": "MSE / var(y)"}, "rangemode": "tozero"},
+        shapes=shapes,
+        bargap=0.4,
+        margin={"l": 60, "r": 10, "t": 40, "b": 40},
+    )
+    return {"data": data, "layout": layout}
+
+
+def run_figures(runs: Sequence[tuple[str, RunFiles]]) -> dict[str, Figure]:
+    """Every figure of one run (or of runs overlaid): {name: figure}."""
+    figures = {
+        "floors": floors_figure(runs),
+        "predictions": predictions_figure(runs),
+        "loss": loss_figure(runs),
+    }
+    memory = memory_figure(runs)
+    if memory is not None:
+        figures["memory"] = memory
+    return figures

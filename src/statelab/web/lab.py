@@ -1,0 +1,166 @@
+"""What the lab's jobs do: a run as `statelab run` does it, a sweep as `statelab sweep` does it.
+
+Each function checks its input where the request arrives (bad input is answered with 400 and
+nothing queued) and returns the work the job queue runs later, which calls the library:
+`experiment.run_experiment` and `experiment.save_run` for a run, `sweeps.run_sweep` on an
+in-process executor for a sweep.
+
+A run shows its result the moment training ends (`report.run.from_result`: what the run
+directory will hold), then writes the run directory exactly as `statelab run` does, all at once
+by a rename, so a stop in between leaves nothing behind. A sweep commits every trial as its group
+finishes, so a page following the store sees its cells fill in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from statelab.config import ConfigError, ExperimentConfig, config_hash
+from statelab.web.jobs import Cancelled, Job
+from statelab.web.paths import Roots
+from statelab.web.views import data_path, jsonable, result_view
+
+Work = Callable[[Job], dict[str, Any]]
+EVERY_EPOCH_UP_TO = 300  # runs with more epochs report them at most every jobs.THROTTLE_S
+
+
+def free_run_dir(config: ExperimentConfig, root: Path) -> Path:
+    """runs/<UTC time>-<short hash>/ as `statelab run` names it, with -2, -3 ... when the same
+    config ran within the same second (a run directory is never reused)."""
+    from statelab.experiment import default_run_dir
+
+    base = default_run_dir(config, root)
+    path, n = base, 1
+    while path.exists() or path.with_name(f".{path.name}.partial").exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def run_work(config: ExperimentConfig, roots: Roots) -> Work:
+    """Train both models of `config`, report each epoch, show the result, save the run directory."""
+
+    def work(job: Job) -> dict[str, Any]:
+        from statelab import experiment
+        from statelab.report.run import from_result
+
+        dataset = experiment.prepare(config)
+        epochs = config.train.epochs
+
+        def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+            if job.cancelled.is_set():
+                raise Cancelled("the server stopped during training; nothing was written")
+            event = {"type": "epoch", "epoch": epoch + 1, "epochs": epochs, "logs": jsonable(logs)}
+            # Every epoch of a run of a few hundred (the page draws them); thinned beyond that.
+            job.emit(event, throttle=epochs > EVERY_EPOCH_UP_TO and epoch + 1 < epochs)
+
+        result = experiment.run_experiment(config, dataset, on_epoch)
+        shown = result_view(from_result(result))
+        job.emit({"type": "result", **shown})
+        out = experiment.save_run(result, free_run_dir(config, roots.runs))
+        return {"run": out.name, "verdict": shown["verdict"], "timings": jsonable(result.timings)}
+
+    return work
+
+
+@dataclass
+class StopBetweenGroups:
+    """An executor that ends the sweep after the group that finishes next once `job` is
+    cancelled: that group's trials are committed, the rest stay pending for a rerun."""
+
+    inner: Any  # statelab.executors.Executor
+    job: Job
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def run(self, groups: list, on_epoch: Any = None) -> Iterator:
+        for item in self.inner.run(groups, on_epoch):
+            yield item
+            if self.job.cancelled.is_set():
+                raise Cancelled(
+                    "the server stopped during the sweep; the trials finished so far are in the store"
+                )
+
+
+def sweep_configs(axes: Mapping[str, Any], seeds: Any, roots: Roots) -> list[ExperimentConfig]:
+    """The configs of a grid given as `statelab sweep` takes it: {parameter: "1:6"}, seeds.
+
+    Data files, as in a run, must lie inside the runs directory."""
+    from statelab import grid
+
+    flags = dict(axes)
+    if flags.get("data") not in (None, ""):
+        flags["data"] = ",".join(data_path(v.strip(), roots) for v in str(flags["data"]).split(","))
+    the_grid = grid.grid_from_inputs({k: v for k, v in flags.items() if v not in (None, "")}, seeds)
+    configs = grid.expand(the_grid)
+    if not configs:
+        raise ConfigError("grid must hold at least one trial, got none")
+    return configs
+
+
+def check_store(path: Path) -> None:
+    """A store a sweep may add trials to: new, or an existing statelab store of this schema."""
+    from statelab.store import Store
+
+    if path.exists() and path.stat().st_size > 0:
+        with Store.open(path) as store:
+            store.check_writable()
+
+
+def sweep_work(configs: list[ExperimentConfig], store_path: Path, cache_dir: Path | None) -> Work:
+    """Run every config not yet in the store, in this process, reporting each group's commit."""
+
+    def work(job: Job) -> dict[str, Any]:
+        from statelab import sweeps
+        from statelab.executors import open_executor
+        from statelab.store import Store
+
+        with open_executor(cache_dir=cache_dir) as executor, Store.create(store_path) as store:
+            pending = len(sweeps.pending_configs(configs, store))
+            job.emit(
+                {
+                    "type": "start",
+                    "trials": len(configs),
+                    "pending": pending,
+                    "executor": executor.description,
+                }
+            )
+            committed = [0]
+
+            def progress(completed: float, finished: int, failed: int) -> None:
+                # Epoch news may be dropped; a group's commit never is (the page redraws on it).
+                fresh = finished != committed[0]
+                committed[0] = finished
+                event = {
+                    "type": "progress",
+                    "completed": completed,
+                    "finished": finished,
+                    "failed": failed,
+                    "pending": pending,
+                }
+                job.emit(event, throttle=not fresh)
+
+            outcome = sweeps.run_sweep(configs, store, StopBetweenGroups(executor, job), progress)
+        return jsonable(
+            {
+                "trials": outcome.total,
+                "ran": outcome.ran,
+                "skipped": outcome.skipped,
+                "failed": outcome.failed,
+                "groups": outcome.groups,
+                "shapes": outcome.shapes,
+                "wall_s": outcome.wall_s,
+                "failures": [{"config_hash": r.config_hash, "error": r.error} for r in outcome.failures[:10]],
+            }
+        )
+
+    return work
+
+
+def run_label(config: ExperimentConfig) -> str:
+    return f"run {config.task.task} {config_hash(config)[:8]}"

@@ -1,0 +1,467 @@
+"""The lab's JSON API through an in-process client: every endpoint, bad input, traversal, limits.
+
+Jobs here train for real (small configs), in the app's own worker thread, as `statelab serve` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from statelab import tasks
+from statelab.config import FIELD_SECTION, field_help
+from statelab.evaluate import verdict
+from statelab.store import Store
+from statelab.web import lab as lab_work
+from statelab.web.app import create_app
+
+SMALL = {"input_len": "200", "epochs": "2"}
+RUN_FILES = {"config.json", "metrics.json", "history.csv", "predictions.csv", "timings.json", "report.html"}
+
+
+def events_of(client: TestClient, job_id: str, **headers: str) -> list[dict]:
+    """Every event of a job, read from its server-sent event stream (which ends with the job)."""
+    response = client.get(f"/api/jobs/{job_id}/events", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def run_job(client: TestClient, **params: str) -> list[dict]:
+    response = client.post("/api/jobs/run", json={"params": {**SMALL, **params}})
+    assert response.status_code == 202, response.text
+    return events_of(client, response.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A lab over an empty runs directory and two stores, one of them not created yet."""
+    root = tmp_path_factory.mktemp("lab")
+    runs = root / "runs"
+    runs.mkdir()
+    app = create_app(runs, [root / "a.sqlite", root / "new.sqlite"], max_queued=4)
+    with TestClient(app) as client:
+        client.root = root
+        client.runs = runs
+        yield client
+
+
+@pytest.fixture(scope="module")
+def two_runs(lab) -> list[list[dict]]:
+    return [run_job(lab, tsteps="2"), run_job(lab, tsteps="3")]
+
+
+def cli_error(run_cli, argv: list[str]) -> str:
+    code, _, err = run_cli(argv)
+    assert code == 2 and err.startswith("statelab: error: ")
+    return err.removeprefix("statelab: error: ").strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# The form
+
+
+def test_params_list_every_field_with_the_help_line_of_dash_dash_help(lab):
+    spec = lab.get("/api/params").json()
+    fields = {f["name"]: f for f in spec["fields"]}
+    assert list(fields) == list(FIELD_SECTION)
+    for name, f in fields.items():
+        assert f["help"] == field_help(name)
+        assert f["section"] == FIELD_SECTION[name]
+    assert fields["cell"]["choices"] == ["lstm", "gru", "simple"] and fields["cell"]["default"] == "lstm"
+    assert fields["epochs"]["default"] == "10" and fields["epochs"]["tasks"] is None
+
+
+def test_each_task_lists_only_its_own_parameters_with_its_own_defaults(lab):
+    spec = lab.get("/api/params").json()
+    fields = {f["name"]: f for f in spec["fields"]}
+    by_task = {t["name"]: t for t in spec["tasks"]}
+    assert set(by_task) == set(tasks.TASKS)
+    for name, record in tasks.TASKS.items():
+        own = [p.name for p in record.params]
+        assert by_task[name]["params"] == [*own, "lahead", "train_fraction"]
+        for p in record.params:
+            default = (
+                ""
+                if p.default is None
+                else ",".join(map(str, p.default))
+                if isinstance(p.default, tuple)
+                else str(p.default)
+            )
+            assert fields[p.name]["tasks"][name] == default
+    assert "delay" not in fields["tsteps"]["tasks"] and fields["tsteps"]["tasks"]["moving-average"] == "2"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: the command line's message, nothing queued, nothing written
+
+
+@pytest.mark.parametrize(
+    ("params", "argv", "field"),
+    [
+        ({"tsteps": "0"}, ["--tsteps", "0"], "tsteps"),
+        ({"tsteps": "two"}, ["--tsteps", "two"], "tsteps"),
+        ({"task": "delay", "tsteps": "3"}, ["--task", "delay", "--tsteps", "3"], "tsteps"),
+        ({"learning_rate": "-1"}, ["--learning-rate", "-1"], "learning_rate"),
+        ({"cell": "transformer"}, ["--cell", "transformer"], "cell"),
+        ({"lahead": "900", "input_len": "1000"}, ["--lahead", "900", "--input-len", "1000"], "lahead"),
+    ],
+)
+def test_bad_parameters_get_400_with_the_cli_message_beside_their_field(
+    lab, run_cli, tmp_path, params, argv, field
+):
+    expected = cli_error(run_cli, ["run", *argv, "--out", str(tmp_path / "r")])
+    jobs_before = len(lab.get("/api/jobs").json())
+    response = lab.post("/api/jobs/run", json={"params": params})
+    assert response.status_code == 400
+    assert response.json() == {"detail": expected, "field": field}
+    assert len(lab.get("/api/jobs").json()) == jobs_before
+    assert not any(p.name.startswith(".") for p in lab.runs.iterdir())
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_parameter_or_a_malformed_body_is_a_400_too(lab):
+    response = lab.post("/api/jobs/run", json={"params": {"tstep": "3"}})
+    assert response.status_code == 400 and response.json()["detail"] == "unknown parameter tstep = '3'"
+    response = lab.post("/api/jobs/run", json={"params": "tsteps=3"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "params must be a valid dictionary, got 'tsteps=3'"
+    response = lab.post("/api/jobs/run", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    # a form another web site posts (text/plain needs no permission) queues nothing
+    response = lab.post("/api/jobs/run", content=b'{"params": {}}', headers={"content-type": "text/plain"})
+    assert response.json()["detail"] == "body must be a JSON object sent as application/json"
+
+
+def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
+    outside = tmp_path / "series.csv"
+    outside.write_text("x\n" + "\n".join(str(i % 7) for i in range(100)) + "\n")
+    for data in (str(outside), "../series.csv", f"../{outside.parent.name}/series.csv"):
+        response = lab.post("/api/jobs/run", json={"params": {"task": "file", "data": data, "target": "x"}})
+        assert response.status_code == 400
+        assert response.json()["field"] == "data"
+        assert response.json()["detail"].startswith("data must be a file inside the runs directory")
+
+
+def test_request_bodies_over_the_limit_get_413(lab):
+    response = lab.post("/api/jobs/run", json={"params": {"data": "x" * 70_000}})
+    assert response.status_code == 413
+
+
+# ---------------------------------------------------------------------------------------------
+# A run job
+
+
+def test_a_run_job_reports_each_epoch_then_the_verdict_then_its_saved_directory(lab, two_runs):
+    events = two_runs[0]
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["queued", "running"] and kinds[-2:] == ["result", "done"]
+    epochs = [e for e in events if e["type"] == "epoch"]
+    assert epochs[-1]["epoch"] == epochs[-1]["epochs"] == 2
+    assert set(epochs[-1]["logs"]) == {"stateful", "stateless"}
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    result, done = events[-2], events[-1]
+    run_dir = lab.runs / done["result"]["run"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert result["verdict"] == {"text": verdict(metrics).text, "held": verdict(metrics).held}
+    for name, m in result["models"].items():
+        assert m["test_nmse"] == pytest.approx(metrics["models"][name]["test_nmse"])
+        assert m["floor_nmse"] == metrics["models"][name]["floor_nmse"]
+    assert set(result["figures"]) == {"floors", "predictions", "loss", "memory"}
+
+
+def test_the_saved_run_directory_is_the_one_statelab_run_writes(lab, two_runs, run_cli, tmp_path):
+    run_dir = lab.runs / two_runs[0][-1]["result"]["run"]
+    code, _, err = run_cli(["run", "--input-len", "200", "--epochs", "2", "--out", str(tmp_path / "cli")])
+    assert code == 0, err
+    files = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
+    cli_files = {
+        p.relative_to(tmp_path / "cli").as_posix() for p in (tmp_path / "cli").rglob("*") if p.is_file()
+    }
+    assert files == cli_files and files >= RUN_FILES
+    assert (run_dir / "metrics.json").read_text() == (tmp_path / "cli" / "metrics.json").read_text()
+    assert not [p for p in lab.runs.iterdir() if p.name.startswith(".")]
+
+
+def test_the_same_config_twice_gets_two_run_directories(lab, two_runs):
+    again = run_job(lab, tsteps="2")
+    names = {two_runs[0][-1]["result"]["run"], again[-1]["result"]["run"]}
+    assert len(names) == 2 and all((lab.runs / n / "metrics.json").is_file() for n in names)
+
+
+def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_cli, tmp_path):
+    # A real series' length is known only once it is loaded: this is found by the job, not the form.
+    argv = ["run", "--task", "sunspots", "--lahead", "300", "--epochs", "1", "--out", str(tmp_path / "r")]
+    expected = cli_error(run_cli, argv)
+    failed = run_job(lab, task="sunspots", lahead="300", input_len="", epochs="1")
+    assert failed[-1]["type"] == "failed"
+    assert failed[-1]["error"] == expected
+    assert failed[-1]["field"] == "lahead"
+    job = lab.get("/api/jobs").json()[0]
+    assert job["status"] == "failed" and job["error"] == failed[-1]["error"]
+    assert run_job(lab, tsteps="2")[-1]["type"] == "done"
+
+
+def test_events_resume_after_the_last_event_id(lab, two_runs):
+    job_id = lab.get("/api/jobs").json()[-1]["id"]
+    everything = events_of(lab, job_id)
+    rest = events_of(lab, job_id, **{"Last-Event-ID": "2"})
+    assert rest == everything[3:]
+    assert lab.get(f"/api/jobs/{job_id}").json()["status"] == "done"
+    assert lab.get("/api/jobs/999").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def test_runs_are_listed_newest_first_with_their_verdicts(lab, two_runs):
+    listed = lab.get("/api/runs").json()
+    names = [r["name"] for r in listed]
+    expected = sorted(
+        (p for p in lab.runs.iterdir() if (p / "metrics.json").is_file()),
+        key=lambda p: (p / "metrics.json").stat().st_mtime,
+        reverse=True,
+    )
+    assert names == [p.name for p in expected]
+    first = next(r for r in listed if r["name"] == two_runs[1][-1]["result"]["run"])
+    metrics = json.loads((lab.runs / first["name"] / "metrics.json").read_text())
+    assert first["verdict"]["text"] == verdict(metrics).text
+    assert "tsteps 3" in first["subtitle"]
+
+
+def test_a_run_shows_its_config_figures_and_files_and_serves_them(lab, two_runs):
+    name = two_runs[0][-1]["result"]["run"]
+    run = lab.get(f"/api/runs/{name}").json()
+    assert run["config"] == json.loads((lab.runs / name / "config.json").read_text())
+    files = {f["path"] for f in run["files"]}
+    assert files >= RUN_FILES and "models/stateful.npz" in files
+    predictions = run["figures"]["predictions"]
+    expected = next(t for t in predictions["data"] if t["name"] == "expected")
+    assert len(expected["y"]) == json.loads((lab.runs / name / "metrics.json").read_text())["n_test"]
+    report = lab.get(f"/api/runs/{name}/files/report.html")
+    assert report.status_code == 200 and "<html" in report.text
+    assert lab.get(f"/api/runs/{name}/files/models/config.json").json() == run["config"]
+    assert lab.get(f"/runs/{name}").status_code == 200
+
+
+def test_two_runs_compare_with_their_differing_parameters_flagged_and_figures_overlaid(lab, two_runs):
+    a, b = (events[-1]["result"]["run"] for events in two_runs)
+    view = lab.get("/api/compare", params={"a": a, "b": b}).json()
+    differing = {row["name"]: (row["a"], row["b"]) for row in view["config"] if row["differs"]}
+    assert differing == {"tsteps": (2, 3)}
+    assert set(view["runs"]) == {"A", "B"}
+    names = {t["name"] for t in view["figures"]["loss"]["data"]}
+    assert {"A: stateful train", "B: stateful train"} <= names
+    assert lab.get("/api/compare", params={"a": a, "b": "nope"}).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# What the server may read: traversal, absolute paths, symlinks out, hidden files -> 404
+
+
+def test_traversal_absolute_paths_symlinks_out_and_hidden_files_are_404(lab, two_runs, tmp_path):
+    name = two_runs[0][-1]["result"]["run"]
+    secret = lab.root / "secret.txt"
+    secret.write_text("not for the web")
+    run_dir = lab.runs / name
+    os.symlink(secret, run_dir / "link-out.txt")
+    os.symlink(lab.root, lab.runs / "linked-run")
+    (lab.runs / ".hidden-run.partial").mkdir()
+    (lab.runs / ".hidden-run.partial" / "metrics.json").write_text("{}")
+    for path in [
+        f"/api/runs/{name}/files/..%2F..%2Fsecret.txt",
+        f"/api/runs/{name}/files/%2E%2E/%2E%2E/secret.txt",
+        f"/api/runs/{name}/files/%2F{str(secret).lstrip('/').replace('/', '%2F')}",
+        f"/api/runs/{name}/files/link-out.txt",
+        f"/api/runs/{name}/files/.metrics.json.tmp",
+        "/api/runs/..%2Fsecret.txt",
+        "/api/runs/%2E%2E",
+        "/api/runs/linked-run",
+        "/api/runs/.hidden-run.partial",
+        "/runs/..%2F..%2Fetc",
+        "/api/stores/..%2Fa.sqlite",
+        "/api/stores/nope.sqlite",
+        "/sweeps/nope.sqlite",
+    ]:
+        response = lab.get(path)
+        assert response.status_code == 404, path
+        assert "not for the web" not in response.text
+    assert "linked-run" not in {r["name"] for r in lab.get("/api/runs").json()}
+
+
+def test_a_host_header_other_than_loopback_is_refused_when_asked(tmp_path):
+    app = create_app(tmp_path, [], allowed_hosts=("127.0.0.1", "localhost"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/api/runs").status_code == 200
+        assert client.get("/api/runs", headers={"host": "attacker.example:8000"}).status_code == 400
+
+
+# ---------------------------------------------------------------------------------------------
+# The job queue: bounded, one at a time
+
+
+def test_a_full_queue_answers_429_and_takes_jobs_again_once_one_ends(tmp_path, monkeypatch):
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocked(config, roots):
+        def work(job):
+            started.set()
+            release.wait(30)
+            return {"run": None}
+
+        return work
+
+    monkeypatch.setattr(lab_work, "run_work", blocked)
+    app = create_app(tmp_path, [], max_queued=1)
+    with TestClient(app) as client:
+        first = client.post("/api/jobs/run", json={"params": {}})
+        assert first.status_code == 202 and started.wait(30)  # running: the queue is empty again
+        assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202  # waits
+        full = client.post("/api/jobs/run", json={"params": {}})
+        assert full.status_code == 429 and "queue is full" in full.json()["detail"]
+        statuses = [j["status"] for j in client.get("/api/jobs").json()]
+        assert statuses == ["queued", "running"]  # newest first; one training at a time
+        release.set()
+        events_of(client, "2")
+        assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202
+
+
+# ---------------------------------------------------------------------------------------------
+# Stores and sweeps
+
+
+@pytest.fixture(scope="module")
+def swept(lab) -> list[dict]:
+    """A 2 x 2 grid with 2 seeds, launched through the API into a store that did not exist."""
+    body = {
+        "store": "new.sqlite",
+        "axes": {"tsteps": "1:3", "lahead": "1:3", "input_len": "200", "epochs": "1"},
+        "seeds": "2",
+    }
+    response = lab.post("/api/jobs/sweep", json=body)
+    assert response.status_code == 202, response.text
+    return events_of(lab, response.json()["id"])
+
+
+def test_a_sweep_job_reports_progress_as_groups_commit(swept, lab):
+    kinds = [e["type"] for e in swept]
+    assert kinds[-1] == "done" and "start" in kinds
+    start = next(e for e in swept if e["type"] == "start")
+    assert start["trials"] == start["pending"] == 8
+    finished = [e["finished"] for e in swept if e["type"] == "progress"]
+    assert finished[-1] == 8 and finished == sorted(finished)
+    assert swept[-1]["result"]["ran"] == 8 and swept[-1]["result"]["failed"] == 0
+    with Store.open(lab.root / "new.sqlite") as store:
+        assert store.count() == {"ok": 8, "error": 0}
+
+
+def test_a_store_shows_heatmaps_whose_hover_has_median_range_seeds_and_floor(swept, lab):
+    view = lab.get("/api/stores/new.sqlite").json()
+    assert (view["ok"], view["failed"], view["points"]) == (8, 0, 4)
+    (facet,) = view["facets"]
+    heatmaps = facet["figure"]["data"]
+    assert [h["name"] for h in heatmaps] == ["stateful", "stateless", "difference"]
+    stateless = heatmaps[1]
+    # y = lahead (1, 2), x = tsteps (1, 2): lahead 1 < tsteps 2 is the one cell held at its floor
+    hover = stateless["text"][0][1]
+    assert "tsteps 2, lahead 1" in hover and "seeds 2" in hover and "floor 0.5" in hover
+    assert "median" in hover and "[min, max]" in hover
+    with Store.open(lab.root / "new.sqlite") as store:
+        nmse = [
+            r.metrics["models"]["stateless"]["test_nmse"]
+            for r in store.records()
+            if (r.config["task"]["tsteps"], r.config["task"]["lahead"]) == (2, 1)
+        ]
+    assert stateless["z"][0][1] == pytest.approx(statistics.median(nmse))
+    assert f"[{min(nmse):.3g}, {max(nmse):.3g}]" in hover
+    assert sum(len(h) for row in facet["cells"] for h in row) == 8
+    assert facet["figure"]["layout"]["shapes"], "the predicted boundary is drawn"
+
+
+def test_a_cells_trials_are_listed_with_their_metrics(swept, lab):
+    cell = lab.get("/api/stores/new.sqlite").json()["facets"][0]["cells"][0][1]
+    trials = lab.get("/api/stores/new.sqlite/trials", params=[("hash", h) for h in cell]).json()
+    assert sorted(t["config_hash"] for t in trials) == sorted(cell)
+    assert {(t["params"]["tsteps"], t["params"]["lahead"]) for t in trials} == {(2, 1)}
+    assert {t["params"]["model_seed"] for t in trials} == {0, 1}
+    assert all(t["models"]["stateless"]["floor_nmse"] == 0.5 for t in trials)
+    assert len(lab.get("/api/stores/new.sqlite/trials").json()) == 8
+
+
+def test_the_store_view_follows_another_writer(swept, lab):
+    path = lab.root / "a.sqlite"
+    assert lab.get("/api/stores/a.sqlite").json()["exists"] is False
+    listed = {s["name"]: s for s in lab.get("/api/stores").json()}
+    assert listed["new.sqlite"]["ok"] == 8 and listed["a.sqlite"]["exists"] is False
+    with Store.open(lab.root / "new.sqlite") as source:
+        records = source.records()
+    with Store.create(path) as writer:  # another connection, as another process would hold
+        writer.record(records[0])
+        first = lab.get("/api/stores/a.sqlite").json()
+        assert first["ok"] == 1 and first["version"] == "1-0"
+        assert lab.get("/api/stores/a.sqlite", params={"version": "1-0"}).json()["unchanged"] is True
+        writer.record(records[1])
+        again = lab.get("/api/stores/a.sqlite", params={"version": "1-0"}).json()
+        assert again["unchanged"] is False and again["ok"] == 2
+
+
+def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
+    expected = cli_error(run_cli, ["sweep", "--tsteps", "1:x", "--store", str(tmp_path / "s.sqlite")])
+    response = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {"tsteps": "1:x"}})
+    assert response.status_code == 400
+    assert response.json() == {"detail": expected, "field": "tsteps"}
+    seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": "0"})
+    assert seeds.status_code == 400 and seeds.json()["detail"] == "seeds must be an integer >= 1, got '0'"
+    assert lab.post("/api/jobs/sweep", json={"store": "../x.sqlite", "axes": {}}).status_code == 404
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages, scripts and the API's documentation
+
+
+def test_pages_and_plotly_are_served_from_installed_files(lab):
+    import plotly
+
+    for page in ("/", "/runs", "/sweeps", "/sweeps/new.sqlite", "/compare?a=x&b=y"):
+        response = lab.get(page)
+        assert response.status_code == 200 and '<script src="/static/plotly.min.js">' in response.text
+        assert "http" not in response.text.split("<main")[1]  # no script from elsewhere
+    script = lab.get("/static/plotly.min.js")
+    installed = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert script.status_code == 200 and script.content == installed.read_bytes()
+    assert lab.get("/static/lab.js").status_code == 200
+    assert lab.get("/static/../app.py").status_code == 404
+
+
+def test_the_openapi_page_documents_every_endpoint_without_a_cdn(lab):
+    paths = lab.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/params",
+        "/api/runs",
+        "/api/runs/{name}",
+        "/api/runs/{name}/files/{path}",
+        "/api/compare",
+        "/api/stores",
+        "/api/stores/{name}",
+        "/api/stores/{name}/trials",
+        "/api/jobs",
+        "/api/jobs/run",
+        "/api/jobs/sweep",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/events",
+    } == set(paths)
+    run = paths["/api/jobs/run"]["post"]["responses"]
+    assert {"202", "400", "413", "429"} <= set(run) and "422" not in run  # invalid requests are 400s here
+    docs = lab.get("/docs").text
+    assert "swagger-ui-bundle.js" in docs and "cdn" not in docs
+    bundle = docs.split('src="')[1].split('"')[0]
+    assert lab.get(bundle).status_code == 200
