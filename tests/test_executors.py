@@ -92,13 +92,17 @@ def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, i
     assert all(not r["worker"].endswith(f":{victim}") for r in rows.values())  # redone by the new worker
 
 
-def test_an_unreachable_scheduler_is_bad_input_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT", 1.0)
+def test_an_unreachable_scheduler_is_bad_input_after_the_wait_it_announced(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     with pytest.raises(SystemExit) as exit_:
-        run_cli("sweep", "--scheduler", "tcp://127.0.0.1:9", "--store", str(store))
+        run_cli(
+            "sweep", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1", "--store", str(store)
+        )
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.startswith(
-        "statelab: error: scheduler must be the address of a running Dask scheduler, got 'tcp://127.0.0.1:9'"
+    waiting, error = capsys.readouterr().err.splitlines()
+    assert waiting == "Connecting to the Dask scheduler at tcp://127.0.0.1:9 (waiting up to 1 s) ..."
+    assert error.startswith(
+        "statelab: error: scheduler must be the address of a running Dask scheduler reachable within 1 s "
+        "(--scheduler-timeout), got 'tcp://127.0.0.1:9'"
     )
     assert not store.exists()

@@ -8,15 +8,6 @@ against the analytic optimum.
 
 __version__ = "0.1.0"
 
-from statelab.config import (
-    CONVERGED_NMSE,
-    ConfigError,
-    ExperimentConfig,
-    ModelConfig,
-    TaskConfig,
-    TrainConfig,
-)
-
 __all__ = [
     "CONVERGED_NMSE",
     "ConfigError",
@@ -29,11 +20,19 @@ __all__ = [
     "run_experiment",
 ]
 
-_LAZY = {"run_experiment": "statelab.experiment", "ExperimentResult": "statelab.experiment"}
+_LAZY = {
+    "run_experiment": "statelab.experiment",
+    "ExperimentResult": "statelab.experiment",
+    **dict.fromkeys(
+        ("CONVERGED_NMSE", "ConfigError", "ExperimentConfig", "ModelConfig", "TaskConfig", "TrainConfig"),
+        "statelab.config",
+    ),
+}
 
 
 def __getattr__(name: str):
-    # The engine imports JAX (about half a second); configs and errors do not need it.
+    # Imported on first use: the engine imports JAX (about half a second), configs NumPy, and the
+    # command line installs its Ctrl-C handler (statelab.interrupt) before either is loaded.
     if name in _LAZY:
         import importlib
 

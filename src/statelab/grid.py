@@ -86,7 +86,13 @@ def _range(name: str, kind: str, text: str, whole: str) -> list[Any]:
     if step == 0:
         raise ConfigError(f"{name} must be a range a:b[:step] with a non-zero step, got {whole!r}")
     # Half-open as range(); the 1e-9 keeps 0.1:0.4:0.1 from growing a 4th value by rounding.
-    count = max(0, math.ceil((stop - start) / step - 1e-9))
+    try:
+        span = (stop - start) / step
+    except OverflowError:  # integers beyond a float's range
+        span = math.inf
+    if not math.isfinite(span) or span > MAX_AXIS_VALUES:
+        raise ConfigError(f"{name} must have at most {MAX_AXIS_VALUES} values, got {whole!r}")
+    count = max(0, math.ceil(span - 1e-9))
     if count == 0:
         raise ConfigError(
             f"{name} must be a non-empty range (a:b is a..b-1, as Python's range), got {whole!r}"

@@ -14,6 +14,7 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 # Parameter kinds: how a value is read from text and what Python type it ends up as.
@@ -140,3 +141,26 @@ def parse_text(name: str, kind: str, text: str) -> Any:
         return int(text) if kind == "int" else float(text)
     except ValueError:
         fail(name, "an integer" if kind == "int" else "a number", text)
+
+
+def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
+    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
+    not empty, not under a regular file, and not an existing path of the other kind."""
+    rule = f"a writable {kind} path"
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        fail(name, rule, value)
+    path = Path(value)
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"{name} must be {rule}, got {value!r} ({str(parent)!r} is not a directory)"
+                )
+            break
+    if kind == "file" and path.is_dir():
+        raise ConfigError(f"{name} must be {rule}, got {value!r} (a directory)")
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{name} must be {rule}, got {value!r} (a file)")
+    return path

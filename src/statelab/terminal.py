@@ -234,7 +234,9 @@ def _profile(values) -> str:
 def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     """Where the run was saved, then the last line: did the outcome theory predicts hold?"""
     console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
-    said = ", ".join(f"{n} {_verdict(m.converged)}" for n, m in result.models.items())
+    said = ", ".join(
+        f"{n} {'diverged' if m.diverged else _verdict(m.converged)}" for n, m in result.models.items()
+    )
     if result.claim_held is None:
         finite = [n for n, m in result.models.items() if m.test_nmse is not None] or list(result.models)
         best = min(finite, key=lambda n: result.models[n].test_nmse or float("inf"))
@@ -290,6 +292,12 @@ def sweep_outcome(console: Console, outcome: SweepOutcome) -> None:
         f"failed {outcome.failed}.",
         soft_wrap=True,
     )
+    if outcome.by_others:
+        console.print(
+            f"{outcome.by_others} trials were trained meanwhile by another sweep sharing the store "
+            "(they are in it, once each).",
+            soft_wrap=True,
+        )
     for record in outcome.failures[:10]:
         console.print(
             f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False, soft_wrap=True
