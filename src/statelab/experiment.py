@@ -282,7 +282,10 @@ def save_run(
 
     default = out is None
     out = default_run_dir(result.config, root) if default else Path(out)
-    check_run_dir(out)
+    if default:
+        check_output_path("out", out, "directory")  # taken already: the rename picks out-2, ...
+    else:
+        check_run_dir(out)
     run_dir = RunDirectory(out, unique=default, before_commit=before_commit)
     with run_dir as tmp:
         save_result(result, tmp)

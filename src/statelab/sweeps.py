@@ -363,11 +363,12 @@ def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROU
 
 def _describe(config: ExperimentConfig) -> str:
     """The parameters of a config that differ from the defaults, `name=value, ...`."""
-    from statelab.config import flatten, from_mapping
+    from statelab.config import flatten
 
-    default = flatten(from_mapping({"task": config.task.task}))
+    default = flatten(ExperimentConfig())
     mine = flatten(config)
-    return ", ".join(f"{k}={v}" for k, v in mine.items() if v != default.get(k)) or "the default config"
+    shown = [f"{k}={v}" for k, v in mine.items() if v is not None and v != default.get(k)]
+    return ", ".join(shown) or "the default config"
 
 
 def exit_status(failed: int) -> int:
