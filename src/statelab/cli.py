@@ -39,7 +39,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def fail(message: str) -> NoReturn:
-    print(f"statelab: error: {message}", file=sys.stderr)
+    line = " ".join(str(message).split("\n"))  # one line, whatever a value held
+    print(f"statelab: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 

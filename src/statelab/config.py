@@ -36,6 +36,7 @@ from statelab.params import (
     fail,
     parse_text,
     plain,
+    shown_name,
 )
 
 # A model "converged" when its normalised test MSE (MSE / var(y)) is within this of the best any
@@ -402,13 +403,13 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
             for sub_key, sub_value in value.items():
                 sub_key = ALIASES.get(sub_key, sub_key)
                 if FIELD_SECTION.get(sub_key) != key:
-                    raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
+                    raise ConfigError(f"unknown parameter {key}.{shown_name(sub_key)} = {sub_value!r}")
                 put(key, sub_key, sub_value)
         elif ALIASES.get(key, key) in FIELD_SECTION:
             key = ALIASES.get(key, key)
             put(FIELD_SECTION[key], key, value)
         else:
-            raise ConfigError(f"unknown parameter {key} = {value!r}")
+            raise ConfigError(f"unknown parameter {shown_name(key)} = {value!r}")
     try:
         return ExperimentConfig(**{s: SECTIONS[s](**parts[s]) for s in SECTIONS})
     except TypeError as exc:  # pragma: no cover - guarded by the key checks above

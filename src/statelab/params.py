@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,13 @@ class ConfigError(ValueError):
 
 def fail(name: str, rule: str, value: Any) -> NoReturn:
     raise ConfigError(f"{name} must be {rule}, got {value!r}")
+
+
+def shown_name(name: Any) -> str:
+    """A parameter name as an error message shows it: plain if it is a plain word, else quoted
+    (a name from a file may hold a newline, and a message is one line)."""
+    text = str(name)
+    return text if re.fullmatch(r"[\w.-]{1,64}", text) else repr(name)
 
 
 def plain(value: Any) -> Any:
@@ -64,11 +72,18 @@ def check_count(name: str, value: Any, minimum: int = 1) -> int:
 def check_float(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> float:
     """A finite real number passing `ok`, as a float (so 1 and 1.0 hash alike)."""
     value = plain(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         fail(name, f"a finite number {rule}", value)
     if not ok(value):
         fail(name, rule, value)
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond a float's range
+        return False
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -88,7 +103,7 @@ def check_floats(name: str, value: Any) -> tuple[float, ...]:
                 item = float(item)
             except ValueError:
                 fail(name, "a non-empty list of finite numbers", value)
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not _finite(item):
             fail(name, "a non-empty list of finite numbers", value)
         out.append(float(item))
     return tuple(out)
