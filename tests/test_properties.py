@@ -193,3 +193,17 @@ def test_read_panel_of_a_plain_file_reads_its_numbers(tmp_path, target):
     path.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n")
     panel = data.read_panel(path, target)
     assert panel.target[0].tolist() == ([1.0, 3.0] if target == "x" else [2.0, 4.0])
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), flag_text), max_size=3))
+def test_command_line_flags_give_a_config_or_a_one_line_error(pairs):
+    from statelab import cli
+
+    argv = ["run", *(f"--{name.replace('_', '-')}={text}" for name, text in pairs)]
+    try:
+        args = cli.build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's own refusals go through cli.fail: one line, exit 2
+        assert exc.code == 2
+        return
+    valid_or_config_error(lambda: cli.config_from_args(args))

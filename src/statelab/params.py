@@ -146,6 +146,8 @@ class Param:
 
 def parse_text(name: str, kind: str, text: str) -> Any:
     """A command-line value as its kind; ConfigError naming the parameter if it is not one."""
+    if not isinstance(text, str):  # argparse reads `--flag=--` as an empty list
+        fail(name, "a value", text)
     if kind == "str":
         return text
     if kind == "floats":
