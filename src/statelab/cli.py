@@ -177,8 +177,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_output_path("store", args.store, "file"),
         report_directory(args.store, args.out),
     )
-    if store_path.exists():
-        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now, unread
+    if store_path.exists():  # a file that is not a store this version can write to: refuse it now, unchanged
+        with Store.open(store_path) as existing:
+            existing.check_writable(opened=False)
     console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
     sweeps.check_configs(configs)
     interrupt.check()

@@ -217,10 +217,17 @@ def _decode(row: sqlite3.Row) -> TrialRecord:
 class Store:
     """A sweep's SQLite results store. Use `Store.create` to write, `Store.open` to read."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, version: str = SCHEMA_VERSION):
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        path: Path,
+        version: str = SCHEMA_VERSION,
+        read_only: bool = False,
+    ):
         self._db = connection
         self.path = path
         self.version = version
+        self.read_only = read_only  # opened by `Store.open`: it never writes
 
     @classmethod
     def create(cls, path: str | Path) -> Store:
@@ -232,7 +239,7 @@ class Store:
         if not path.exists():
             _create_file(path)
         with cls.open(path) as reader:  # checked without writing a byte
-            reader.check_writable()
+            reader.check_writable(opened=False)
         try:
             db = _connect(path, "rw")
             db.execute("PRAGMA journal_mode=WAL")  # already so: statelab wrote the file
@@ -262,11 +269,14 @@ class Store:
             raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({found})")
         live = path.with_name(path.name + "-wal").exists()
         try:
-            store = cls(_connect(path, "ro", immutable=not live), path)
+            db = _connect(path, "ro", immutable=not live)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({exc})") from None
+        store = cls(db, path, read_only=True)
+        try:
             version = store.meta().get("schema_version")
         except sqlite3.DatabaseError as exc:
-            if "store" in locals():
-                store.close()
+            store.close()
             raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({exc})") from None
         if version not in READABLE_VERSIONS:
             store.close()
@@ -276,8 +286,14 @@ class Store:
         store.version = version
         return store
 
-    def check_writable(self) -> None:
-        """ConfigError unless this statelab can add trials to the store (schema version 2)."""
+    def check_writable(self, opened: bool = True) -> None:
+        """ConfigError unless this statelab can add trials to the store (schema version 2) and it
+        was opened to write (`Store.create`); `opened=False` checks the version only."""
+        if opened and self.read_only and self.version == SCHEMA_VERSION:
+            raise ConfigError(
+                f"store must be opened with Store.create to take new trials, got {str(self.path)!r} "
+                "opened to read (Store.open)"
+            )
         if self.version != SCHEMA_VERSION:
             raise ConfigError(
                 f"store must have schema version {SCHEMA_VERSION} to take new trials (statelab "
