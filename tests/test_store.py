@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,27 +189,32 @@ def test_a_version_1_store_is_read_but_takes_no_new_trials(tmp_path):
 # Creation, read-only opening and claims
 
 
-def _create_in_child(path: str, go: Any) -> None:
-    go.wait()
-    Store.create(path).close()
+ROUNDS = 20  # stores created in a race, each by every process at once
+
+
+def _create_in_child(folder: str, start: Any) -> None:
+    for i in range(ROUNDS):
+        start.wait(timeout=30)  # every process creates store i at the same instant
+        Store.create(Path(folder) / f"race-{i}.sqlite").close()
 
 
 def test_stores_created_by_racing_processes_end_as_one_whole_store(tmp_path):
     import multiprocessing
 
-    path = tmp_path / "race.sqlite"
     context = multiprocessing.get_context("spawn")
-    go = context.Event()
-    children = [context.Process(target=_create_in_child, args=(str(path), go)) for _ in range(4)]
+    start = context.Barrier(4)
+    children = [context.Process(target=_create_in_child, args=(str(tmp_path), start)) for _ in range(4)]
     for child in children:
         child.start()
-    go.set()
     for child in children:
-        child.join(60)
+        child.join(120)
+        if child.is_alive():
+            child.kill()
     assert [child.exitcode for child in children] == [0, 0, 0, 0]
-    with Store.open(path) as store:
-        assert store.meta()["schema_version"] == SCHEMA_VERSION
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.sqlite"]
+    for i in range(ROUNDS):
+        with Store.open(tmp_path / f"race-{i}.sqlite") as store:
+            assert store.meta()["schema_version"] == SCHEMA_VERSION
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"race-{i}.sqlite" for i in range(ROUNDS))
 
 
 def test_a_killed_creations_temporary_is_removed_and_never_mistaken_for_the_store(tmp_path):

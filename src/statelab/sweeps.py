@@ -301,12 +301,13 @@ def run_sweep(
                     offset = len(tracker.sizes)
                     tracker.sizes.extend(len(g) for g in groups)
                     for i, records in executor.run(groups, epochs_of_round(offset)):
+                        # After a Ctrl-C a group's records may be its workers' deaths: keep none.
+                        check()
                         for record in records:
                             # one transaction per trial, written by this process only
                             store.record(dataclasses.replace(record, position=position[record.config_hash]))
                         failures.extend(r for r in records if not r.ok)
                         tracker.group_done(offset + i, records)
-                        check()
                     todo -= mine
                     ran += len(mine)
                     n_groups += len(groups)
