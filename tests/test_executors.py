@@ -42,10 +42,13 @@ def in_process_metrics(tmp_path_factory) -> dict[str, str]:
     return {h: r["metrics"] for h, r in store_rows(path).items()}
 
 
-def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics):
+def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics, capsys):
     store = tmp_path / "s.sqlite"
     flags = [f"--{k.replace('_', '-')}" if i == 0 else v for k, v in DASK_GRID.items() for i in (0, 1)]
     assert run_cli("sweep", *flags, "--workers", "2", "--no-cache", "--store", str(store)) == 0
+    starting, ready = capsys.readouterr().err.splitlines()[:2]  # the wait for the cluster is shown
+    assert starting == "Starting a local Dask cluster of 2 worker processes ..."
+    assert ready.startswith("Cluster ready in ") and ready.endswith(" s.")
     rows = store_rows(store)
     assert {h: r["metrics"] for h, r in rows.items()} == in_process_metrics  # bit for bit
     workers = {r["worker"] for r in rows.values()}
