@@ -42,10 +42,13 @@ def in_process_metrics(tmp_path_factory) -> dict[str, str]:
     return {h: r["metrics"] for h, r in store_rows(path).items()}
 
 
-def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics):
+def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics, capsys):
     store = tmp_path / "s.sqlite"
     flags = [f"--{k.replace('_', '-')}" if i == 0 else v for k, v in DASK_GRID.items() for i in (0, 1)]
     assert run_cli("sweep", *flags, "--workers", "2", "--no-cache", "--store", str(store)) == 0
+    starting, ready = capsys.readouterr().err.splitlines()[:2]  # the wait for the cluster is shown
+    assert starting == "Starting a local Dask cluster of 2 worker processes ..."
+    assert ready.startswith("Cluster ready in ") and ready.endswith(" s.")
     rows = store_rows(store)
     assert {h: r["metrics"] for h, r in rows.items()} == in_process_metrics  # bit for bit
     workers = {r["worker"] for r in rows.values()}
@@ -92,13 +95,17 @@ def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, i
     assert all(not r["worker"].endswith(f":{victim}") for r in rows.values())  # redone by the new worker
 
 
-def test_an_unreachable_scheduler_is_bad_input_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(ex, "SCHEDULER_TIMEOUT", 1.0)
+def test_an_unreachable_scheduler_is_bad_input_after_the_wait_it_announced(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     with pytest.raises(SystemExit) as exit_:
-        run_cli("sweep", "--scheduler", "tcp://127.0.0.1:9", "--store", str(store))
+        run_cli(
+            "sweep", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1", "--store", str(store)
+        )
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.startswith(
-        "statelab: error: scheduler must be the address of a running Dask scheduler, got 'tcp://127.0.0.1:9'"
+    waiting, error = capsys.readouterr().err.splitlines()
+    assert waiting == "Connecting to the Dask scheduler at tcp://127.0.0.1:9 (waiting up to 1 s) ..."
+    assert error.startswith(
+        "statelab: error: scheduler must be the address of a running Dask scheduler reachable within 1 s "
+        "(--scheduler-timeout), got 'tcp://127.0.0.1:9'"
     )
     assert not store.exists()

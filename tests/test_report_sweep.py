@@ -74,6 +74,7 @@ def test_report_command_redraws_everything_from_the_store_without_importing_jax(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"Report: {out / 'report.html'}"
     assert sorted(p.name for p in out.iterdir()) == [
+        ".statelab-report",  # the mark of a report directory statelab wrote
         "heatmap.png",
         "memory.png",
         "report.html",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +183,109 @@ def test_a_version_1_store_is_read_but_takes_no_new_trials(tmp_path):
         assert [r.config_hash for r in store.records()] == ["abc"] and store.history() == []
         with pytest.raises(ConfigError, match="schema version 2 to take new trials"):
             store.check_writable()
+
+
+# ---------------------------------------------------------------------------------------------
+# Creation, read-only opening and claims
+
+
+ROUNDS = 20  # stores created in a race, each by every process at once
+
+
+def _create_in_child(folder: str, start: Any) -> None:
+    for i in range(ROUNDS):
+        start.wait(timeout=30)  # every process creates store i at the same instant
+        Store.create(Path(folder) / f"race-{i}.sqlite").close()
+
+
+def test_stores_created_by_racing_processes_end_as_one_whole_store(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(4)
+    children = [context.Process(target=_create_in_child, args=(str(tmp_path), start)) for _ in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(120)
+        if child.is_alive():
+            child.kill()
+    assert [child.exitcode for child in children] == [0, 0, 0, 0]
+    for i in range(ROUNDS):
+        with Store.open(tmp_path / f"race-{i}.sqlite") as store:
+            assert store.meta()["schema_version"] == SCHEMA_VERSION
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"race-{i}.sqlite" for i in range(ROUNDS))
+
+
+def test_a_killed_creations_temporary_is_removed_and_never_mistaken_for_the_store(tmp_path):
+    from statelab import scratch
+
+    path = tmp_path / "s.sqlite"
+    dead = scratch.temporary(path).name.replace(f"-{os.getpid()}-", "-999999999-")
+    (tmp_path / dead).write_bytes(b"SQLite format 3\x00 half written")
+    (tmp_path / ".s.sqlite.otherhost-1-abcd.partial").write_bytes(b"another machine's")
+    (tmp_path / "notes.partial").write_bytes(b"the user's")
+    Store.create(path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".s.sqlite.otherhost-1-abcd.partial",
+        "notes.partial",
+        "s.sqlite",
+    ]
+
+
+def test_open_reads_without_writing_a_byte_beside_the_store(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store.create(path) as store:
+        store.record(record(ExperimentConfig()))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with Store.open(path) as store:
+        assert len(store.records()) == 1
+        with pytest.raises(sqlite3.OperationalError):
+            store.record(record(from_mapping({"tsteps": 3})))  # read-only
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_open_reads_a_store_a_sweep_is_writing(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store.create(path) as writer:
+        writer.record(record(ExperimentConfig()))
+        assert (tmp_path / "s.sqlite-wal").exists()  # the writer's log: read through it
+        with Store.open(path) as reader:
+            assert [r.config_hash for r in reader.records()] == [config_hash(ExperimentConfig())]
+
+
+def test_claims_are_exclusive_and_released_by_recording(tmp_path):
+    from statelab.store import Claimer
+
+    configs = [from_mapping({"tsteps": t}) for t in (1, 2, 3)]
+    hashes = [config_hash(c) for c in configs]
+    a, b = Claimer(), Claimer()
+    with Store.create(tmp_path / "s.sqlite") as store:
+        mine, held = store.claim(hashes[:2], a)
+        assert mine == set(hashes[:2]) and held == set()
+        mine, held = store.claim(hashes, b)
+        assert mine == {hashes[2]} and held == set(hashes[:2])
+        store.record(record(configs[0]))
+        store.release(a)
+        mine, held = store.claim(hashes, b)
+        assert mine == set(hashes[1:]) and held == set()  # 0 is done, 1 was released, 2 is b's still
+
+
+def test_claims_of_a_dead_process_or_without_heartbeat_are_retaken(tmp_path):
+    import time as clock
+
+    from statelab.store import CLAIM_STALE_S, Claimer
+
+    hashes = [config_hash(from_mapping({"tsteps": t})) for t in (1, 2)]
+    dead, hung, me = Claimer(pid=999_999_999), Claimer(host="elsewhere"), Claimer()
+    with Store.create(tmp_path / "s.sqlite") as store:
+        store.claim(hashes[:1], dead)
+        store.claim(hashes[1:], hung)
+        mine, held = store.claim(hashes, me)
+        assert mine == {hashes[0]} and held == {hashes[1]}  # the dead pid's claim is retaken at once
+        store._db.execute(
+            "UPDATE claims SET heartbeat = ? WHERE owner = ?", (clock.time() - CLAIM_STALE_S - 1, hung.owner)
+        )
+        store._db.commit()
+        mine, held = store.claim(hashes, me)
+        assert mine == set(hashes) and held == set()

@@ -48,7 +48,10 @@ def store_rows(path: Path) -> dict[str, sqlite3.Row]:
             ["--cell", "lstm,transformer"],
             "cell must be one of lstm, gru, simple, got 'transformer' (at grid point",
         ),
-        (["--amplitude=-1,1"], "amplitude must be > 0, got -1.0 (at grid point amplitude=-1.0)"),
+        (
+            ["--amplitude=-1,1"],
+            "amplitude must be in [1e-12, 1e+12], got -1.0 (at grid point amplitude=-1.0)",
+        ),
         (["--seeds", "0"], "seeds must be an integer >= 1, got '0'"),
         (["--workers", "0"], "workers must be an integer >= 1, got '0'"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "workers must not be given together with"),
@@ -73,7 +76,7 @@ def test_cli_bad_grid_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, ar
     ("args", "message"),
     [
         (["--store", "NOTES"], "store must be an existing statelab sweep store"),
-        (["--store", "s.sqlite", "--out", "NOTES"], "out must be a directory, got"),
+        (["--store", "s.sqlite", "--out", "NOTES"], "out must be a writable directory path, got"),
     ],
 )
 def test_cli_refuses_a_foreign_store_file_or_a_file_as_report_directory(tmp_path, capsys, args, message):

@@ -131,7 +131,10 @@ def sweep(
         raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
     configs = grids.expand(the_grid)
     hashes = [config_hash(c) for c in configs]
-    with sweeps.open_sweep(store, workers, scheduler, compilation_cache(cache)) as (opened, executor):
+    with sweeps.open_sweep(store, workers, scheduler, compilation_cache(cache), configs=configs) as (
+        opened,
+        executor,
+    ):
         pending = len(sweeps.pending_configs(configs, opened))
         if callable(progress):
             outcome = sweeps.run_sweep(configs, opened, executor, progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +27,8 @@ from statelab.config import (
     load_config_file,
     parse_value,
 )
+from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
+from statelab.params import check_output_path
 
 EXIT_USAGE = 2
 
@@ -38,7 +41,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def fail(message: str) -> NoReturn:
-    print(f"statelab: error: {message}", file=sys.stderr)
+    line = " ".join(str(message).split("\n"))  # one line, whatever a value held
+    print(f"statelab: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -71,23 +75,38 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train both models on one config; print and save everything."""
+    """Train both models on one config; print and save everything.
+
+    Ctrl-C is checked before the heavy work, between epochs and just before the run directory is
+    renamed into place: until then an interrupted run leaves nothing."""
     config = config_from_args(args)
+    out = None if args.out is None else check_output_path("out", args.out, "directory")
+    interrupt = args.interrupt
 
     # The engine and the plots import JAX and matplotlib: only once the input is known good.
     from statelab import experiment, terminal, train
 
-    out = Path(args.out) if args.out else experiment.default_run_dir(config)
-    experiment.check_run_dir(out)
+    experiment.check_run_dir(out if out is not None else experiment.default_run_dir(config))
+    interrupt.check()
     console = terminal.make_console()
+    t0 = time.perf_counter()
     dataset = experiment.prepare(config)
+    data_s = time.perf_counter() - t0
+    interrupt.check()
     terminal.banner(console, config)
     terminal.data_preview(console, config, dataset)
-    with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
-        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache)
-    experiment.save_run(result, out)
+    with terminal.epoch_progress(console, config, train.MODELS) as show_epoch:
+
+        def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+            interrupt.check()
+            show_epoch(epoch, logs)
+
+        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache, data_s=data_s)
+    interrupt.check()
     terminal.results(console, result)
-    terminal.last_line(console, result, str(out))
+    saved = experiment.save_run(result, out, before_commit=interrupt.check)
+    interrupt.settle()  # the run is in place: a Ctrl-C from here on is too late to undo it
+    terminal.last_line(console, result, str(saved))
     return 0
 
 
@@ -96,9 +115,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from statelab.data import read_panel
     from statelab.predict import load_predictor
 
+    if args.out is not None:
+        check_output_path("out", args.out, "file")
     panel = read_panel(args.input, args.column, param="input", target_param="column")
     series = panel.features[0][:, 0]
     predictor = load_predictor(args.run_dir, args.model)
+    args.interrupt.check()
     predictions = predictor.predict(series)
     lines = ["t,input,prediction"]
     lines += [
@@ -120,28 +142,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def report_directory(store_path: str | Path, out: str | Path | None) -> Path:
-    """`out`, or by default sweep.sqlite -> sweep-report/ beside the store."""
-    path = Path(store_path)
+    """`out`, or by default sweep.sqlite -> sweep-report/ beside the store; checked before any
+    work: it must be new, empty, or a report directory statelab wrote (`check_report_dir`)."""
+    from statelab.report.output import check_report_dir
+
+    path = check_output_path("store", store_path, "file")
     report_dir = path.with_name(f"{path.stem}-report") if out is None else Path(out)
-    if report_dir.exists() and not report_dir.is_dir():
-        raise ConfigError(f"out must be a directory, got {str(report_dir)!r} (a file)")
-    return report_dir
+    return check_report_dir(check_output_path("out", report_dir, "directory"))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Train both models on every config of a grid into a store, then draw the sweep report.
 
-    Every check (grid, store file, cluster) happens before the store is created."""
+    Every check (grid, paths, store file, memory, data files, cluster) happens before the store is
+    created. Ctrl-C stops between epochs; every trial committed until then stays in the store."""
     from statelab import grid, sweeps, terminal
     from statelab.report.sweep import write_report
 
+    interrupt = args.interrupt
     flags = {name: getattr(args, name) for name in FIELD_SECTION}
     the_grid = grid.grid_from_inputs(flags, args.seeds, args.config)
     configs = grid.expand(the_grid)
-    store_path, report_dir = Path(args.store), report_directory(args.store, args.out)
+    store_path, report_dir = (
+        check_output_path("store", args.store, "file"),
+        report_directory(args.store, args.out),
+    )
     console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
-    cache = compilation_cache(not args.no_cache)
-    with sweeps.open_sweep(store_path, args.workers, args.scheduler, cache) as (store, executor):
+    with sweeps.open_sweep(
+        store_path,
+        args.workers,
+        args.scheduler,
+        compilation_cache(not args.no_cache),
+        configs=configs,
+        scheduler_timeout=args.scheduler_timeout,
+        on_status=lambda text: err_console.print(text, soft_wrap=True),
+        interrupt=interrupt.check,
+    ) as (store, executor):
         n_pending = len(sweeps.pending_configs(configs, store))
         console.print(
             f"{len(configs)} trials ({the_grid.n_points} grid points x {the_grid.seeds} seeds), "
@@ -150,9 +186,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
         with terminal.sweep_progress(err_console, n_pending) as progress:
-            outcome = sweeps.run_sweep(configs, store, executor, progress)
+            outcome = sweeps.run_sweep(configs, store, executor, progress, interrupt=interrupt.check)
         terminal.sweep_outcome(console, outcome)
-        report = write_report(store.records(), report_dir, source=str(store.path))
+        report = write_report(
+            store.records(), report_dir, source=str(store.path), before_write=interrupt.check
+        )
     console.print(f"Report: {report}", soft_wrap=True)
     return sweeps.exit_status(outcome.failed)
 
@@ -162,7 +200,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from statelab.terminal import make_console
 
     console = make_console()
-    path = Path(args.store)
+    path = (
+        check_output_path("store", args.store, "file") if not Path(args.store).is_dir() else Path(args.store)
+    )
     if path.is_dir():
         if not (path / "metrics.json").is_file():
             fail(f"store must be a sweep store or a run directory with metrics.json, got {str(path)!r}")
@@ -172,15 +212,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
         from statelab.report.run import write_run_report
 
-        write_run_report(path)
+        write_run_report(path, before_write=args.interrupt.check)
         console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
         return 0
     from statelab.report.sweep import write_report
     from statelab.store import Store
 
     report_dir = report_directory(path, args.out)
-    with Store.open(path) as store:
-        report = write_report(store.records(), report_dir, source=str(store.path))
+    with Store.open(path) as store:  # read-only: the store is left byte for byte as it was
+        records = store.records()
+    report = write_report(records, report_dir, source=str(path), before_write=args.interrupt.check)
     console.print(f"Report: {report}", soft_wrap=True)
     return 0
 
@@ -236,6 +277,11 @@ def build_parser() -> Parser:
     sweep.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
     sweep.add_argument("--workers", metavar="N", help="run on a local Dask cluster of N worker processes")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    sweep.add_argument(
+        "--scheduler-timeout",
+        metavar="SECONDS",
+        help="how long to wait for --scheduler before giving up (default: 15)",
+    )
     sweep.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
     sweep.set_defaults(func=cmd_sweep)
 
@@ -272,18 +318,24 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        print("statelab: interrupted", file=sys.stderr)
-        return 130
+    """Run one command. Ctrl-C (SIGINT) is a flag the command checks at safe points; an
+    interrupted command prints "statelab: interrupted" and returns 130 (see statelab.interrupt)."""
+    with catching() as interrupt:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        args.interrupt = interrupt
+        try:
+            code = args.func(args)
+            interrupt.check()  # a command with no check of its own was interrupted: say so
+            return code
+        except ConfigError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            print(MESSAGE, file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def entry_point() -> NoReturn:
@@ -293,7 +345,8 @@ def entry_point() -> NoReturn:
     about 0.3 s, a sixth of a whole run. Everything statelab writes is complete and closed when
     main() returns, so the process flushes its output and leaves without that teardown.
     """
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    with catching():  # kept until the exit (statelab/__main__.py installs it before any import)
+        code = main()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

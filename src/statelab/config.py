@@ -17,8 +17,10 @@ and the value found, for example ``tsteps must be an integer >= 1, got 0``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from statelab.params import (
     fail,
     parse_text,
     plain,
+    shown_name,
 )
 
 # A model "converged" when its normalised test MSE (MSE / var(y)) is within this of the best any
@@ -46,6 +49,11 @@ WINDOW_ORDERS = ("oldest-first", "newest-first")
 TEST_STARTS = ("reset", "continue")
 CELLS = ("lstm", "gru", "simple")
 MAX_BPTT = 512  # batches a gradient may reach back; each costs about one more training step
+# Sizes. Compilation time grows linearly with depth (each layer is traced into every step): about
+# 0.35 s per layer on a 2-core machine, so 64 layers compile in about 25 s and 1000 would take
+# minutes. Width is bounded by memory (below); 8192 units already need 2 GB of weights per layer.
+MAX_LAYERS = 64
+MAX_UNITS = 8192
 
 TASKS = tuple(tasks.TASKS)
 # Fields of TaskConfig that some tasks take and others do not (None where not taken).
@@ -159,8 +167,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
-        object.__setattr__(self, "units", check_int("units", self.units, 1))
-        object.__setattr__(self, "layers", check_int("layers", self.layers, 1))
+        object.__setattr__(self, "units", check_int("units", self.units, 1, MAX_UNITS))
+        object.__setattr__(self, "layers", check_int("layers", self.layers, 1, MAX_LAYERS))
         object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0))
 
 
@@ -247,12 +255,121 @@ FIELD_SECTION: dict[str, str] = {
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# Memory: what a config asks of the machine, checked before anything is allocated
+
+GATES = 4  # gate blocks per cell, at most (an LSTM's); GRU has 3, SimpleRNN 1: an upper bound
+MEMORY_HEADROOM = 512 * 2**20  # bytes for JAX's runtime, compiled programs and Python itself
+
+
+def memory_estimate(config: ExperimentConfig, rows: int | None = None, trials: int = 1) -> dict[str, int]:
+    """Bytes that training `trials` trials of this config's shapes side by side holds at once, by
+    part: an upper bound within a factor of about two. rows: the data's rows (default input_len).
+
+    - parameters: per model (stateful, stateless) its weights, Adam's two moments, the gradients
+      and the updates, float32: 5 x sum over layers of GATES units (inputs + units + 2);
+    - data: every window (rows x lahead x features) in float64 on the host and in float32 on
+      the host and the device, 16 bytes a value;
+    - activations: what one step keeps for its gradient, per model: the gates and states of
+      batch_size x lahead x bptt x layers x units cells, about four floats per gate.
+    """
+    t, m, tr = config.task, config.model, config.train
+    rows = t.input_len if rows is None else rows
+    features = len(t.features) if t.features else 1
+    widths = [features] + [m.units] * (m.layers - 1)
+    weights = sum(GATES * m.units * (w + m.units + 2) for w in widths) + m.units + 1
+    models = 2
+    window = tr.batch_size * t.lahead * tr.bptt * m.layers * m.units
+    return {
+        "parameters": trials * models * 5 * weights * 4,
+        "data": trials * (rows or 0) * t.lahead * features * 16,
+        "activations": trials * models * 4 * GATES * window * 4,
+    }
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can give a new allocation (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def check_memory(
+    config: ExperimentConfig, rows: int | None = None, trials: int = 1, available: int | None = None
+) -> None:
+    """ConfigError if `memory_estimate` (plus MEMORY_HEADROOM) exceeds the memory available now.
+
+    The message names the parameter behind the largest part: units (parameters), input_len or
+    lahead (data), batch_size (activations)."""
+    parts = memory_estimate(config, rows, trials)
+    available = available_memory() if available is None else available
+    need = sum(parts.values()) + MEMORY_HEADROOM
+    if available is None or need <= available:
+        return
+    biggest = max(parts, key=parts.__getitem__)
+    t = config.task
+    name = {
+        "parameters": "units" if config.model.units >= config.model.layers else "layers",
+        "data": "input_len" if t.input_len is not None and t.input_len >= t.lahead else "lahead",
+        "activations": "batch_size" if config.train.batch_size >= t.lahead else "lahead",
+    }[biggest]
+    value = getattr(config.model, name, None) or getattr(config.train, name, None) or getattr(t, name, None)
+    group = f" for {trials} trials trained together" if trials > 1 else ""
+    fail(
+        name,
+        f"small enough for the run to fit in memory (about {_gb(need)} needed{group}, "
+        f"{_gb(parts[biggest])} of it {biggest}; {_gb(available)} available)",
+        value,
+    )
+
+
 def config_hash(config: ExperimentConfig) -> str:
     """SHA-256 of the canonical JSON of a config, unset (None) parameters left out: the identity
-    of a trial, which a parameter added to statelab later (unset) does not change."""
+    of a trial, which a parameter added to statelab later (unset) does not change.
+
+    A task that reads a file (`data`, stored as an absolute path) adds the SHA-256 of the file's
+    content as `data_sha256`: two different files at one path, or one file edited between two
+    sweeps, are different trials."""
     parts = {k: {f: v for f, v in p.items() if v is not None} for k, p in config.to_dict().items()}
+    if config.task.data is not None:
+        parts["task"]["data_sha256"] = file_sha256(config.task.data)
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's content ("" if it cannot be read: reading it will then fail clearly).
+
+    Remembered per (path, size, modification time), so a sweep hashes each file once."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return ""
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
 
 
 def flatten(config: ExperimentConfig) -> dict[str, Any]:
@@ -286,13 +403,13 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
             for sub_key, sub_value in value.items():
                 sub_key = ALIASES.get(sub_key, sub_key)
                 if FIELD_SECTION.get(sub_key) != key:
-                    raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
+                    raise ConfigError(f"unknown parameter {key}.{shown_name(sub_key)} = {sub_value!r}")
                 put(key, sub_key, sub_value)
         elif ALIASES.get(key, key) in FIELD_SECTION:
             key = ALIASES.get(key, key)
             put(FIELD_SECTION[key], key, value)
         else:
-            raise ConfigError(f"unknown parameter {key} = {value!r}")
+            raise ConfigError(f"unknown parameter {shown_name(key)} = {value!r}")
     try:
         return ExperimentConfig(**{s: SECTIONS[s](**parts[s]) for s in SECTIONS})
     except TypeError as exc:  # pragma: no cover - guarded by the key checks above

@@ -42,9 +42,19 @@ class Panel:
     notes: dict[str, Any] = field(default_factory=dict)  # rows read, dropped, interpolated
 
 
+SHOWN_CHARS = 60  # a cell quoted in an error message is cut to this many characters
+
+
+def _shown(value: Any) -> str:
+    """A cell's value for an error message: its repr, cut short (a field may be megabytes long)."""
+    text = repr(value if not isinstance(value, np.floating) else float(value))
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(str(value))} characters)"
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "..."
 
 
 def read_table(path: str | Path, columns: list[str], param: str = "data") -> dict[str, np.ndarray]:
@@ -103,8 +113,8 @@ def _csv_header(path: Path, param: str) -> list[str]:
 def _check_columns(columns: list[str], present: list[str], param: str, path: Path) -> None:
     for name in columns:
         if name not in present:
-            shown = present if len(present) <= 12 else [*present[:12], "..."]
-            raise ConfigError(f"column must be one of {shown} in {str(path)!r}, got {name!r}")
+            shown = ", ".join(_shown(p) for p in present[:12]) + (", ..." if len(present) > 12 else "")
+            raise ConfigError(f"column must be one of [{shown}] in {str(path)!r}, got {_shown(name)}")
 
 
 def _to_numpy(column: Any) -> np.ndarray:
@@ -133,14 +143,14 @@ def _numeric(values: np.ndarray, name: str) -> np.ndarray:
                 float(value)
             except (TypeError, ValueError):
                 raise ConfigError(
-                    f"column {name!r} must hold numbers, got {value!r} on line {line}"
+                    f"column {name!r} must hold numbers, got {_shown(value)} on line {line}"
                 ) from None
         values = np.array([np.nan if v is None else float(v) for v in values.tolist()])
     bad = np.isinf(values)
     if bad.any():
         line = int(np.flatnonzero(bad)[0]) + 2
         raise ConfigError(
-            f"column {name!r} must hold finite numbers, got {values[line - 2]!r} on line {line}"
+            f"column {name!r} must hold finite numbers, got {_shown(values[line - 2])} on line {line}"
         )
     return values
 
@@ -252,8 +262,8 @@ def _time_order(ids: np.ndarray, names: list[str], times: np.ndarray | None, tim
     )
     if same.any():
         i = order[int(np.flatnonzero(same)[0]) + 1]
-        where = f" in series {ids[i]!r}" if len(names) > 1 else ""
-        raise ConfigError(f"time must be unique within a series, got {times[i]!r} twice{where}")
+        where = f" in series {_shown(ids[i])}" if len(names) > 1 else ""
+        raise ConfigError(f"time must be unique within a series, got {_shown(times[i])} twice{where}")
     return order
 
 
@@ -267,7 +277,7 @@ def _apply_missing(x, y, ids, line, features, target, policy, param):
     if policy == "error":
         row, col = np.argwhere(bad)[0]
         name = features[col] if col < len(features) else target
-        where = f" (series {ids[row]!r})" if ids[row] != "" else ""
+        where = f" (series {_shown(ids[row])})" if ids[row] != "" else ""
         raise ConfigError(
             f"{param} must have no missing values (missing = error; or drop, interpolate), got an empty "
             f"cell in column {name!r} on line {int(line[row])}{where}"

@@ -160,6 +160,8 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
     models = metrics["models"]
 
     def said(m: Mapping[str, Any]) -> str:
+        if m.get("diverged"):
+            return "diverged"
         return "n/a" if m["converged"] is None else "converged" if m["converged"] else "not converged"
 
     claim = metrics["claim_held"]

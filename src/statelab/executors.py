@@ -20,7 +20,11 @@ from statelab.params import check_count
 from statelab.store import TrialRecord
 from statelab.sweeps import failure_record, run_group
 
-SCHEDULER_TIMEOUT = 15.0  # seconds to reach a --scheduler before it counts as bad input
+SCHEDULER_TIMEOUT = 15.0  # seconds to reach a --scheduler before it counts as bad input (--scheduler-timeout)
+MAX_SCHEDULER_TIMEOUT = 3600.0
+# A local worker is a Python process with JAX loaded: about 400 MB before it trains anything.
+WORKER_BYTES = 400 * 2**20
+WORKERS_PER_CORE = 4  # beyond this, workers only wait for a core and cost memory
 
 GroupFn = Callable[..., list[TrialRecord]]
 
@@ -114,22 +118,65 @@ class OnDask:
             self.client.cancel(list(futures))
 
 
+def max_workers(available: int | None = None) -> int:
+    """The most local Dask workers this machine can hold: WORKERS_PER_CORE per core, and as many
+    as WORKER_BYTES each fit in the memory available now."""
+    from statelab.config import available_memory
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    available = available_memory() if available is None else available
+    by_memory = cores * WORKERS_PER_CORE if available is None else available // WORKER_BYTES
+    return max(1, min(cores * WORKERS_PER_CORE, by_memory))
+
+
+def check_workers(workers: int | str) -> int:
+    """`--workers N`: an integer in [1, max_workers()], or a ConfigError saying what the machine holds."""
+    n = check_count("workers", workers)
+    limit = max_workers()
+    if n > limit:
+        raise ConfigError(
+            f"workers must be an integer in [1, {limit}] on this machine ({WORKERS_PER_CORE} per core, "
+            f"{WORKER_BYTES // 2**20} MB each), got {workers!r}"
+        )
+    return n
+
+
+def check_timeout(value: float | str | None) -> float:
+    """`--scheduler-timeout SECONDS`: a number in (0, MAX_SCHEDULER_TIMEOUT]; default SCHEDULER_TIMEOUT."""
+    from statelab.params import check_float
+
+    if value is None:
+        return SCHEDULER_TIMEOUT
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = value
+    rule = f"in (0, {MAX_SCHEDULER_TIMEOUT:g}] seconds"
+    return check_float("scheduler_timeout", number, rule, lambda v: 0 < v <= MAX_SCHEDULER_TIMEOUT)
+
+
 @contextmanager
 def open_executor(
     workers: int | str | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
+    scheduler_timeout: float | str | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> Iterator[Executor]:
     """In-process by default; a local Dask cluster of `workers` processes; or a running cluster.
 
     `cache_dir` turns on JAX's compilation cache in this process and on local workers (not on a
-    remote cluster, whose machines need not see this path).
+    remote cluster, whose machines need not see this path). `scheduler_timeout`: seconds to wait
+    for `scheduler`. `on_status(text)` hears what takes time before the first trial: connecting,
+    starting workers.
     """
+    status = on_status or (lambda text: None)
     if workers is not None and scheduler is not None:
         raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
     if workers is not None:
-        workers = check_count("workers", workers)
+        workers = check_workers(workers)
+    timeout = check_timeout(scheduler_timeout)
     if scheduler is None and workers is None:
         if cache_dir is not None:
             from statelab.train import enable_compilation_cache
@@ -138,21 +185,27 @@ def open_executor(
         yield InProcess() if threads is None else InProcess(threads)
         return
     import logging
+    import time
 
     from distributed import Client, LocalCluster
 
+    t0 = time.perf_counter()
     if scheduler is not None:
+        status(f"Connecting to the Dask scheduler at {scheduler} (waiting up to {timeout:g} s) ...")
         try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+            client = Client(scheduler, timeout=timeout)
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(
-                f"scheduler must be the address of a running Dask scheduler, got {scheduler!r} ({exc})"
+                f"scheduler must be the address of a running Dask scheduler reachable within "
+                f"{timeout:g} s (--scheduler-timeout), got {scheduler!r} ({exc})"
             ) from None
+        status(f"Connected in {time.perf_counter() - t0:.1f} s.")
         with client:
             yield OnDask(client)
         return
     # One thread per worker: JAX already runs a group on one core, and worker processes
     # rather than threads keep a dying worker from taking the client down.
+    status(f"Starting a local Dask cluster of {workers} worker processes ...")
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -161,4 +214,5 @@ def open_executor(
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:
+        status(f"Cluster ready in {time.perf_counter() - t0:.1f} s.")
         yield OnDask(client, cache_dir=None if cache_dir is None else str(cache_dir))

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import json
+import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from statelab import evaluate, memory, train
+from statelab import evaluate, memory, scratch, train
 from statelab.batching import Dataset, make_dataset
 from statelab.cache import compilation_cache
-from statelab.config import ConfigError, ExperimentConfig, config_hash, from_mapping
+from statelab.config import ConfigError, ExperimentConfig, check_memory, config_hash, from_mapping
+from statelab.params import check_output_path
 from statelab.predict import save_models
 from statelab.result import SCHEMA_VERSION as SCHEMA_VERSION  # metrics.json's, re-exported
 from statelab.result import EpochLogs, ExperimentResult, history_rows
@@ -33,10 +36,14 @@ def prepare(config: ExperimentConfig) -> Dataset:
     """Generate (or load) the task's series and lay it out in training and test batches.
 
     A real series' length is known only now: the rules that depend on it are checked here,
-    before anything is trained or written.
+    before anything is trained or written, and so is the memory the run needs (`check_memory`).
     """
+    if config.task.input_len is not None:
+        check_memory(config)  # before a synthetic series is drawn
     data = config.task.record.generate(config.task)
     config.check_rows([s.n_rows for s in data.series], [s.name for s in data.series])
+    if config.task.input_len is None:
+        check_memory(config, rows=sum(s.n_rows for s in data.series))
     dataset = make_dataset(data, config)
     test_target = dataset.target[dataset.test.row[dataset.test.scored]]
     if not config.task.synthetic and not np.var(test_target) > 0:
@@ -76,11 +83,13 @@ def run_experiment(
     out: str | Path | None = None,
     *,
     cache: bool = True,
+    data_s: float | None = None,
 ) -> ExperimentResult:
     """Train the stateful and the stateless model on the task and evaluate both on the test rows.
 
     The library's engine; `statelab.run_experiment` documents the arguments. `dataset`: the
-    prepared data of `config` (`prepare`), if the caller already has them.
+    prepared data of `config` (`prepare`), if the caller already has them; `data_s`: the seconds
+    the caller spent preparing them (timings.json's data_s).
     """
     config = from_mapping(config)
     if out is not None:
@@ -91,6 +100,8 @@ def run_experiment(
     t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
+    if data_s is not None:
+        t0 = t1 - data_s
     callback = None if on_epoch is None else epoch_logs(target_variance(config, dataset), on_epoch)
     fitted = train.fit(config, dataset, callback)
     t2 = time.perf_counter()
@@ -191,25 +202,39 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
 # The run directory
 
 
-def save_run(result: ExperimentResult, out: str | Path | None = None, root: str | Path = "runs") -> Path:
+def save_run(
+    result: ExperimentResult,
+    out: str | Path | None = None,
+    root: str | Path = "runs",
+    before_commit: Callable[[], None] | None = None,
+) -> Path:
     """Write `result` as a run directory, as `statelab run` does: the files, the models, the
     figures and report.html, all appearing at once (written in a hidden sibling, then renamed).
 
-    out: the directory (new or empty); by default `root/<UTC time>-<short config hash>/`.
+    out: the directory (new or empty); by default `root/<UTC time>-<short config hash>/`, with
+    `-2`, `-3`, ... appended if another run of the same config took that name in the same second.
+    before_commit: called just before the rename; if it raises, nothing is left behind.
     Returns the directory."""
     from statelab.report.run import write_run_report
 
-    out = Path(out) if out is not None else default_run_dir(result.config, root)
-    check_run_dir(out)
-    with RunDirectory(out) as tmp:
+    default = out is None
+    out = default_run_dir(result.config, root) if default else Path(out)
+    if default:
+        check_output_path("out", out, "directory")  # taken already: the rename picks out-2, ...
+    else:
+        check_run_dir(out)
+    run_dir = RunDirectory(out, unique=default, before_commit=before_commit)
+    with run_dir as tmp:
         save_result(result, tmp)
         write_run_report(tmp)
-    return out
+    return run_dir.final
 
 
 def check_run_dir(out: Path) -> None:
-    """A run directory must be new or empty: statelab never mixes a run into other files."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    """A run directory must be new or empty (statelab never mixes a run into other files), and a
+    path where a directory can be made: checked before any work."""
+    out = check_output_path("out", out, "directory")
+    if out.exists() and any(out.iterdir()):
         raise ConfigError(f"out must be a new or empty directory, got {str(out)!r}")
 
 
@@ -255,16 +280,28 @@ def save_result(result: ExperimentResult, directory: Path) -> None:
     save_models(result.params, result.config, directory / "models")
 
 
+MAX_SAME_NAME = 1000  # runs of one config in one second that get a name of their own
+
+
 class RunDirectory:
     """Write a run into a hidden temporary sibling and rename it into place only when complete.
 
     Whatever fails in between (training, plotting, a full disk, Ctrl-C) leaves no half-written
-    run directory behind, and no parent directories that this run created.
+    run directory behind, and no parent directories that this run created. The temporary is
+    unique to this process (`statelab.scratch`), so concurrent runs never share one, and a run
+    killed outright (SIGKILL) leaves one that the next run in the same folder removes.
+
+    unique: if `final` is taken when the run is complete (another run of the same config in the
+    same second), use `final-2`, `final-3`, ...; `self.final` is where the run ended up. Otherwise
+    a taken `final` is a ConfigError, raised after this run's temporary is removed.
+    before_commit: called before the rename; if it raises, the temporary is removed.
     """
 
-    def __init__(self, final: Path):
+    def __init__(self, final: Path, unique: bool = False, before_commit: Callable[[], None] | None = None):
         self.final = Path(final)
-        self.tmp = self.final.parent / f".{self.final.name}.partial"
+        self.tmp = scratch.temporary(self.final)
+        self.unique = unique
+        self.before_commit = before_commit
         self.created: list[Path] = []  # parents made for this run, deepest first
 
     def __enter__(self) -> Path:
@@ -274,7 +311,7 @@ class RunDirectory:
             parent = parent.parent
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            scratch.remove_stale(self.final.parent)
             self.tmp.mkdir()
         except OSError as exc:
             self._remove_parents()
@@ -286,8 +323,39 @@ class RunDirectory:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.tmp.rename(self.final)
-            return
+            try:
+                if self.before_commit is not None:
+                    self.before_commit()
+                self._commit()
+                return
+            except BaseException:
+                self._discard()
+                raise
+        self._discard()
+
+    def _commit(self) -> None:
+        """Rename the temporary into place. rename(2) replaces an empty directory and fails on a
+        non-empty one, so of two runs aiming at one name, one gets it and the other learns so."""
+        base, taken = self.final, (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR)
+        for n in range(2, MAX_SAME_NAME + 2):
+            try:
+                os.rename(self.tmp, self.final)
+                return
+            except OSError as exc:
+                if exc.errno not in taken:
+                    reason = exc.strerror or type(exc).__name__
+                    raise ConfigError(
+                        f"out must be a writable directory, got {str(base)!r} ({reason})"
+                    ) from None
+                if not self.unique:
+                    raise ConfigError(
+                        f"out must be a new or empty directory, got {str(base)!r} (another run "
+                        "wrote it meanwhile)"
+                    ) from None
+            self.final = base.with_name(f"{base.name}-{n}")
+        raise ConfigError(f"out must be a free name, got {str(base)!r} and {MAX_SAME_NAME} more taken")
+
+    def _discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self._remove_parents()
 

@@ -35,7 +35,7 @@ from statelab.config import (
     from_mapping,
     load_config_file,
 )
-from statelab.params import check_count, parse_text, plain
+from statelab.params import check_count, parse_text, plain, shown_name
 from statelab.tasks import get as get_task
 
 MAX_AXIS_VALUES = 100_000
@@ -86,7 +86,13 @@ def _range(name: str, kind: str, text: str, whole: str) -> list[Any]:
     if step == 0:
         raise ConfigError(f"{name} must be a range a:b[:step] with a non-zero step, got {whole!r}")
     # Half-open as range(); the 1e-9 keeps 0.1:0.4:0.1 from growing a 4th value by rounding.
-    count = max(0, math.ceil((stop - start) / step - 1e-9))
+    try:
+        span = (stop - start) / step
+    except OverflowError:  # integers beyond a float's range
+        span = math.inf
+    if not math.isfinite(span) or span > MAX_AXIS_VALUES:
+        raise ConfigError(f"{name} must have at most {MAX_AXIS_VALUES} values, got {whole!r}")
+    count = max(0, math.ceil(span - 1e-9))
     if count == 0:
         raise ConfigError(
             f"{name} must be a non-empty range (a:b is a..b-1, as Python's range), got {whole!r}"
@@ -100,7 +106,7 @@ def _range(name: str, kind: str, text: str, whole: str) -> list[Any]:
 
 def _known(name: str, value: Any) -> str:
     if name not in FIELD_SECTION:
-        raise ConfigError(f"unknown parameter {name} = {value!r}")
+        raise ConfigError(f"unknown parameter {shown_name(name)} = {value!r}")
     return field_kind(name)
 
 
@@ -160,7 +166,10 @@ def axis_values(name: str, value: Any) -> tuple[Any, ...]:
     out = []
     for item in items:
         item = tuple(plain(v) for v in item) if listy and isinstance(item, (list, tuple)) else plain(item)
-        if not _is_value(kind, item):
+        nested = (
+            listy and isinstance(item, tuple) and any(isinstance(v, (list, tuple, Mapping)) for v in item)
+        )
+        if nested or not _is_value(kind, item):
             noun = {"int": "an integer", "float": "a number", "str": "a string"}.get(kind, "a list")
             raise ConfigError(f"{name} must be {noun} or a list of them, got {value!r}")
         out.append(item)
@@ -195,7 +204,7 @@ def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
         if key in SECTIONS and isinstance(value, Mapping):
             for sub_key, sub_value in value.items():
                 if FIELD_SECTION.get(sub_key) != key:
-                    raise ConfigError(f"unknown parameter {key}.{sub_key} = {sub_value!r}")
+                    raise ConfigError(f"unknown parameter {key}.{shown_name(sub_key)} = {sub_value!r}")
                 put(sub_key, sub_value, key)
         else:
             put(key, value, FIELD_SECTION.get(key, "?"))

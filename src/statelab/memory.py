@@ -53,10 +53,21 @@ class Memory:
     by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        """For metrics.json: a NaN or infinite value (a diverged model's) is null, as JSON has none."""
+        out = _json_numbers(asdict(self))
         if self.by_feature is None:
             del out["by_feature"]
         return out
+
+
+def _json_numbers(value):
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def lags(config: ExperimentConfig) -> int:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 # Parameter kinds: how a value is read from text and what Python type it ends up as.
@@ -26,6 +28,13 @@ class ConfigError(ValueError):
 
 def fail(name: str, rule: str, value: Any) -> NoReturn:
     raise ConfigError(f"{name} must be {rule}, got {value!r}")
+
+
+def shown_name(name: Any) -> str:
+    """A parameter name as an error message shows it: plain if it is a plain word, else quoted
+    (a name from a file may hold a newline, and a message is one line)."""
+    text = str(name)
+    return text if re.fullmatch(r"[\w.-]{1,64}", text) else repr(name)
 
 
 def plain(value: Any) -> Any:
@@ -63,11 +72,18 @@ def check_count(name: str, value: Any, minimum: int = 1) -> int:
 def check_float(name: str, value: Any, rule: str, ok: Callable[[float], bool]) -> float:
     """A finite real number passing `ok`, as a float (so 1 and 1.0 hash alike)."""
     value = plain(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         fail(name, f"a finite number {rule}", value)
     if not ok(value):
         fail(name, rule, value)
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond a float's range
+        return False
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -87,7 +103,7 @@ def check_floats(name: str, value: Any) -> tuple[float, ...]:
                 item = float(item)
             except ValueError:
                 fail(name, "a non-empty list of finite numbers", value)
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not _finite(item):
             fail(name, "a non-empty list of finite numbers", value)
         out.append(float(item))
     return tuple(out)
@@ -131,6 +147,8 @@ class Param:
 
 def parse_text(name: str, kind: str, text: str) -> Any:
     """A command-line value as its kind; ConfigError naming the parameter if it is not one."""
+    if not isinstance(text, str):  # argparse reads `--flag=--` as an empty list
+        fail(name, "a value", text)
     if kind == "str":
         return text
     if kind == "floats":
@@ -141,3 +159,26 @@ def parse_text(name: str, kind: str, text: str) -> Any:
         return int(text) if kind == "int" else float(text)
     except ValueError:
         fail(name, "an integer" if kind == "int" else "a number", text)
+
+
+def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
+    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
+    not empty, not under a regular file, and not an existing path of the other kind."""
+    rule = f"a writable {kind} path"
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        fail(name, rule, value)
+    path = Path(value)
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"{name} must be {rule}, got {value!r} ({str(parent)!r} is not a directory)"
+                )
+            break
+    if kind == "file" and path.is_dir():
+        raise ConfigError(f"{name} must be {rule}, got {value!r} (a directory)")
+    if kind == "directory" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{name} must be {rule}, got {value!r} (a file)")
+    return path

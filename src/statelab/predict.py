@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import zipfile
 from pathlib import Path
 
 import jax
@@ -130,8 +131,32 @@ def load_predictor(run_dir: str | Path, model: str = "stateful") -> Predictor:
         )
     try:
         config = from_mapping(json.loads((directory / "config.json").read_text()))
-        with np.load(path) as data:
-            params = arrays_to_params({k: data[k] for k in data.files})
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({exc})") from None
+        with np.load(path, allow_pickle=False) as data:
+            flat = {k: data[k] for k in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(
+            f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({reason})"
+        ) from None
+    params = _checked_params(flat, config, f"{str(run_dir)!r} ({path.name}")
     return Predictor(params, config, stateful=model == "stateful")
+
+
+def _checked_params(flat: dict[str, np.ndarray], config: ExperimentConfig, where: str) -> cells.Params:
+    """The saved arrays as a parameter tree, if they are exactly the arrays the config's model has
+    (names, shapes, real numbers); otherwise a ConfigError naming the first difference."""
+    features = config.task.features or (None,)
+    expected = params_to_arrays(cells.init_params(np.random.default_rng(0), config.model, len(features)))
+    missing = sorted(set(expected) - set(flat))
+    extra = sorted(set(flat) - set(expected))
+    if missing or extra:
+        what = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(extra[:3])}"
+        raise ConfigError(f"run_dir must hold the parameters of its config's model, got {where}: {what})")
+    for key, want in expected.items():
+        got = flat[key]
+        if got.shape != want.shape or got.dtype.kind != "f":
+            raise ConfigError(
+                f"run_dir must hold the parameters of its config's model, got {where}: {key} is "
+                f"{got.dtype} {got.shape}, not float {want.shape})"
+            )
+    return arrays_to_params(flat)

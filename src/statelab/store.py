@@ -8,7 +8,17 @@ file opens cleanly afterwards; SQLite replays or discards the write-ahead log on
 `synchronous=NORMAL` is enough for that (a killed *process* loses nothing committed; only a power
 cut could roll back the last few commits, never corrupt the file).
 
-Only the sweep's client process writes; Dask workers return records to it.
+A new store appears whole: its schema is written into a temporary file (`statelab.scratch`), which
+is then linked into place, so the path holds either nothing or a complete store, and of two sweeps
+creating the same store at once one creates it and the other opens it. A file is checked before it
+is written to: `Store.open` (reports) reads a store without writing anything, not even SQLite's
+journal mode, and a file that is not a statelab store is refused byte for byte as it was.
+
+Only the sweep's client process writes; Dask workers return records to it. Several sweeps may
+share a store: each *claims* the trials it is about to train (a row of `claims` with its owner and
+a heartbeat), skips those another live sweep has claimed, and retakes claims whose owner died
+(a dead process on this host, or no heartbeat for `CLAIM_STALE_S` seconds). Each trial is trained
+once.
 
 Schema (version 2; the README shows it with every column)::
 
@@ -16,6 +26,7 @@ Schema (version 2; the README shows it with every column)::
     trials(config_hash PRIMARY KEY, config, status, metrics, error, traceback, timings,
            statelab_version, worker, finished_at, position)
     history(config_hash, model, epoch, train_loss, val_loss, val_nmse)   one row per model and epoch
+    claims(config_hash PRIMARY KEY, owner, host, pid, heartbeat)        trials a live sweep is training
     results                                     a view: one flat row per trial, every config field
 
 Version 1 stores (statelab 0.1) can be read (reports) but not written to: their trial keys were
@@ -24,17 +35,22 @@ computed differently.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import secrets
+import socket
 import sqlite3
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statelab import __version__
-from statelab.config import ConfigError
+from statelab import __version__, scratch
+from statelab.params import ConfigError, check_output_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +58,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = "2"
 READABLE_VERSIONS = ("1", "2")
 SQLITE_MAGIC = b"SQLite format 3\x00"
+STORE_RULE = "an existing statelab sweep store (an SQLite file written by `statelab sweep`)"
+CLAIM_HEARTBEAT_S = 5.0  # how often a sweep tells the store it is still training its claims
+CLAIM_STALE_S = 60.0  # a claim without a heartbeat for this long is retaken (its owner hung or died)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -69,6 +88,17 @@ CREATE TABLE IF NOT EXISTS history (
     val_loss    REAL,
     val_nmse    REAL,
     PRIMARY KEY (config_hash, model, epoch)
+);
+"""
+
+# Added to version-2 stores on their first write by a sweep that claims trials (no data changes).
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    config_hash TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    heartbeat   REAL NOT NULL
 );
 """
 
@@ -190,53 +220,67 @@ def _decode(row: sqlite3.Row) -> TrialRecord:
 class Store:
     """A sweep's SQLite results store. Use `Store.create` to write, `Store.open` to read."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path):
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        path: Path,
+        version: str = SCHEMA_VERSION,
+        read_only: bool = False,
+    ):
         self._db = connection
         self.path = path
-        self.version = SCHEMA_VERSION
+        self.version = version
+        self.read_only = read_only  # opened by `Store.open`: it never writes
 
     @classmethod
     def create(cls, path: str | Path) -> Store:
-        """Open the store at `path` for a sweep, creating the file (and its folder) if needed."""
-        path = Path(path)
-        if path.exists():
-            return cls.open(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(_connect(path, "rwc"), path)
-        with store._db:
-            store._db.executescript(_TABLES + _results_view())
-            store._db.executemany(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("schema_version", SCHEMA_VERSION),
-                    ("created_at", utc_now()),
-                    ("created_by", f"statelab {__version__}"),
-                ],
-            )
-        return store
+        """Open the store at `path` for a sweep, creating the file (and its folder) if needed.
+
+        ConfigError, with the file left as it was, if `path` holds anything but a statelab store
+        this version can write to."""
+        path = check_output_path("store", path, "file")
+        if not path.exists():
+            _create_file(path)
+        with cls.open(path) as reader:  # checked without writing a byte
+            reader.check_writable(opened=False)
+        try:
+            db = _connect(path, "rw")
+            db.execute("PRAGMA journal_mode=WAL")  # already so: statelab wrote the file
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_CLAIMS)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"store must be a writable file, got {str(path)!r} ({exc})") from None
+        return cls(db, path)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
-        """Open an existing store; ConfigError if `path` is missing or not a statelab store."""
-        path = Path(path)
-        rule = "an existing statelab sweep store (an SQLite file written by `statelab sweep`)"
+        """Open an existing store to read it; ConfigError if `path` is missing or not a statelab store.
+
+        Nothing is written to the file or beside it: a store no process has open is read as an
+        immutable file; one a sweep is writing (its `-wal` file is there), through that log."""
+        path = check_output_path("store", path, "file")
         if not path.is_file():
             found = "not a file" if path.exists() else "no such file"
-            raise ConfigError(f"store must be {rule}, got {str(path)!r} ({found})")
-        with open(path, "rb") as fh:
-            header = fh.read(len(SQLITE_MAGIC))
-        # An empty file is what sqlite3.connect leaves behind before the first write.
-        if header and header != SQLITE_MAGIC:
-            raise ConfigError(f"store must be {rule}, got {str(path)!r} (not an SQLite file)")
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({found})")
         try:
-            store = cls(_connect(path, "rw"), path)
+            with open(path, "rb") as fh:
+                header = fh.read(len(SQLITE_MAGIC))
+        except OSError as exc:
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({exc.strerror})") from None
+        if header != SQLITE_MAGIC:
+            found = "an empty file" if not header else "not an SQLite file"
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({found})")
+        live = path.with_name(path.name + "-wal").exists()
+        try:
+            db = _connect(path, "ro", immutable=not live)
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"store must be {rule}, got {str(path)!r} ({exc})") from None
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({exc})") from None
+        store = cls(db, path, read_only=True)
         try:
             version = store.meta().get("schema_version")
         except sqlite3.DatabaseError as exc:
             store.close()
-            raise ConfigError(f"store must be {rule}, got {str(path)!r} ({exc})") from None
+            raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({exc})") from None
         if version not in READABLE_VERSIONS:
             store.close()
             raise ConfigError(
@@ -245,8 +289,14 @@ class Store:
         store.version = version
         return store
 
-    def check_writable(self) -> None:
-        """ConfigError unless this statelab can add trials to the store (schema version 2)."""
+    def check_writable(self, opened: bool = True) -> None:
+        """ConfigError unless this statelab can add trials to the store (schema version 2) and it
+        was opened to write (`Store.create`); `opened=False` checks the version only."""
+        if opened and self.read_only and self.version == SCHEMA_VERSION:
+            raise ConfigError(
+                f"store must be opened with Store.create to take new trials, got {str(self.path)!r} "
+                "opened to read (Store.open)"
+            )
         if self.version != SCHEMA_VERSION:
             raise ConfigError(
                 f"store must have schema version {SCHEMA_VERSION} to take new trials (statelab "
@@ -271,7 +321,7 @@ class Store:
         return {h for (h,) in rows}
 
     def record(self, record: TrialRecord) -> None:
-        """Commit one finished trial in a transaction of its own.
+        """Commit one finished trial in a transaction of its own, and drop its claim.
 
         A failed trial's row is replaced when the trial is retried; a successful row is never
         overwritten (two sweeps sharing a store keep the first result).
@@ -291,6 +341,7 @@ class Store:
                     f"INSERT INTO history (config_hash, {names}) VALUES (?, ?, ?, ?, ?, ?)",
                     [(record.config_hash, *(row[c] for c in HISTORY_COLUMNS)) for row in record.history],
                 )
+            self._db.execute("DELETE FROM claims WHERE config_hash = ?", (record.config_hash,))
 
     def record_all(self, records: Iterable[TrialRecord]) -> None:
         for record in records:
@@ -326,13 +377,151 @@ class Store:
         rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
         return {"ok": 0, "error": 0, **dict(rows.fetchall())}
 
+    # -----------------------------------------------------------------------------------------
+    # Claims: which sweep trains which trial
 
-def _connect(path: Path, mode: str) -> sqlite3.Connection:
-    """A connection in WAL mode. `mode` is SQLite's URI mode: "rw" never creates a file."""
+    def attempts(self, hashes: Iterable[str]) -> dict[str, tuple[str, str] | None]:
+        """(worker, finished_at) of each trial's row, or None where it has none: a trial whose
+        value changes has been recorded since."""
+        rows = dict(
+            (
+                (h, (w, f))
+                for h, w, f in self._db.execute("SELECT config_hash, worker, finished_at FROM trials")
+            )
+        )
+        return {h: rows.get(h) for h in hashes}
+
+    def claim(self, hashes: Sequence[str], claimer: Claimer) -> tuple[set[str], set[str]]:
+        """Claim the trials of `hashes` that no live sweep holds and that are not done.
+
+        Returns (claimed by `claimer` now, held by another live sweep). Claims of dead owners are
+        retaken: a process of this host that no longer exists, or no heartbeat for CLAIM_STALE_S.
+        """
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time
+            held = {}
+            for h, owner, host, pid, beat in self._db.execute(
+                "SELECT config_hash, owner, host, pid, heartbeat FROM claims"
+            ):
+                dead = now - beat > CLAIM_STALE_S or (host == claimer.host and not scratch.pid_alive(pid))
+                if owner != claimer.owner and not dead:
+                    held[h] = owner
+            done = self.done()
+            mine = [h for h in dict.fromkeys(hashes) if h not in held and h not in done]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO claims (config_hash, owner, host, pid, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(h, claimer.owner, claimer.host, claimer.pid, now) for h in mine],
+            )
+        return set(mine), {h for h in hashes if h in held}
+
+    def release(self, claimer: Claimer) -> None:
+        """Drop every claim `claimer` still holds (trials it did not finish)."""
+        with self._db:
+            self._db.execute("DELETE FROM claims WHERE owner = ?", (claimer.owner,))
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """A sweep that claims trials: its owner id names the host and process, plus a random token."""
+
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def owner(self) -> str:
+        return f"{self.host}:{self.pid}:{self.token}"
+
+
+class Heartbeat:
+    """Renews a claimer's claims every CLAIM_HEARTBEAT_S seconds from a thread of its own (with its
+    own connection), so that a long group does not look abandoned. A context manager."""
+
+    def __init__(self, path: Path, claimer: Claimer, every: float = CLAIM_HEARTBEAT_S):
+        self.path, self.claimer, self.every = path, claimer, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="statelab-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        db = _connect(self.path, "rw")
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    with db:
+                        db.execute(
+                            "UPDATE claims SET heartbeat = ? WHERE owner = ?",
+                            (time.time(), self.claimer.owner),
+                        )
+                except sqlite3.Error:
+                    pass  # a busy store: the next beat tries again, well within CLAIM_STALE_S
+        finally:
+            db.close()
+
+
+def _create_file(path: Path) -> None:
+    """Write a new store's schema into a temporary file and link it into place.
+
+    `os.link` fails if `path` appeared meanwhile (another sweep created it first): that store is
+    used. A process killed half way leaves only its temporary, which a later one removes."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({exc.strerror})") from None
+    scratch.remove_stale(path.parent)
+    tmp = scratch.temporary(path)
+    try:
+        db = sqlite3.connect(tmp)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                db.executescript(_TABLES + _CLAIMS + _results_view())
+                db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("schema_version", SCHEMA_VERSION),
+                        ("created_at", utc_now()),
+                        ("created_by", f"statelab {__version__}"),
+                    ],
+                )
+        finally:
+            db.close()  # checkpoints and removes the -wal file: the temporary is one whole file
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another sweep created the store first
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise
+            if not path.exists():  # a file system without hard links: rename (last writer wins)
+                os.replace(tmp, path)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({reason})") from None
+    finally:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+
+
+def _connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
+    """A connection; `mode` is SQLite's URI mode ("ro", "rw": neither creates a file).
+
+    `immutable` reads a file no process is writing without taking locks or creating `-shm` and
+    `-wal` files beside it. The journal mode is left alone: only `Store.create` sets it, and only
+    on a file it has checked is a statelab store."""
     uri = f"file:{urllib.parse.quote(path.resolve().as_posix())}?mode={mode}"
+    if immutable:
+        uri += "&immutable=1"
     # Writes happen inside `with db:` (BEGIN ... COMMIT); timeout waits out another writer's lock.
-    db = sqlite3.connect(uri, uri=True, timeout=30.0)
+    db = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
     return db

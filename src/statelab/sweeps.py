@@ -21,6 +21,7 @@ the terminal's bar and the web page's live view both consume.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import socket
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statelab import __version__
-from statelab.config import ExperimentConfig, config_hash
+from statelab.config import ConfigError, ExperimentConfig, config_hash
+from statelab.params import check_output_path
 from statelab.store import Store, TrialRecord, utc_now
 
 if TYPE_CHECKING:
@@ -167,6 +169,7 @@ def _evaluate(config: ExperimentConfig, dataset: Any, fit: Any, timings: dict) -
         result = experiment.evaluate_fit(config, dataset, fit)
         metrics = result.metrics_dict()
         history = experiment.history_rows(result)
+        json.dumps(metrics, allow_nan=False)  # strict JSON, or the trial fails here, not in the store
     except Exception as exc:
         return failure_record(config, exc, timings)
     return TrialRecord(
@@ -195,12 +198,13 @@ SweepProgress = Callable[[float, int, int], None]
 class SweepOutcome:
     total: int  # trials in the grid
     skipped: int  # already in the store
-    ran: int
+    ran: int  # trained by this sweep
     failed: int
     groups: int
     shapes: int
     wall_s: float
     failures: list[TrialRecord] = field(default_factory=list)
+    by_others: int = 0  # recorded meanwhile by another sweep sharing the store
 
 
 @dataclass
@@ -226,6 +230,12 @@ class _Tracker:
             self.failed += sum(not r.ok for r in records)
             self._emit()
 
+    def elsewhere(self, n: int) -> None:
+        """n trials were recorded by another sweep: they count as finished here too."""
+        with self.lock:
+            self.finished += n
+            self._emit()
+
     def _emit(self) -> None:
         if self.callback is not None:
             # A group's last epoch is not the end (evaluation follows): cap it just below done.
@@ -239,20 +249,37 @@ def open_sweep(
     workers: int | str | None = None,
     scheduler: str | None = None,
     cache_dir: str | Path | None = None,
+    *,
+    configs: Sequence[ExperimentConfig] = (),
+    scheduler_timeout: float | str | None = None,
+    on_status: Callable[[str], None] | None = None,
+    interrupt: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Store, Executor]]:
     """The store and the executor of a sweep, as `statelab sweep` and `statelab.sweep` open them.
 
-    Every check comes first: a file at `store_path` that is not a statelab store, bad `workers`
-    or an unreachable `scheduler` raise ConfigError before a cluster starts or a file is written.
-    The store file (and its folder) is created only then.
+    Every check comes first: the store path, a file at it that is not a statelab store this
+    version can write to (left unchanged), what the `configs` need (memory, their data files),
+    bad `workers` or an unreachable `scheduler` raise ConfigError before a cluster starts or a file
+    is written. The store file (and its folder) is created only then. `on_status` hears what a
+    cluster start waits for; `interrupt` is called between the checks and the start.
     """
     from statelab.executors import open_executor  # it imports this module
 
-    store_path = Path(store_path)
-    if store_path.exists():
-        Store.open(store_path).close()  # a file that is not a store is bad input: refuse it now
+    store_path = check_output_path("store", store_path, "file")
+    if store_path.exists():  # a file that is not a store this version can write to: refuse it now
+        with Store.open(store_path) as existing:
+            existing.check_writable(opened=False)
+    check_configs(configs)
+    if interrupt is not None:
+        interrupt()
     with (
-        open_executor(workers, scheduler, cache_dir=cache_dir) as executor,
+        open_executor(
+            workers,
+            scheduler,
+            cache_dir=cache_dir,
+            scheduler_timeout=scheduler_timeout,
+            on_status=on_status,
+        ) as executor,
         Store.create(store_path) as store,
     ):
         yield store, executor
@@ -263,42 +290,131 @@ def pending_configs(configs: Sequence[ExperimentConfig], store: Store) -> list[E
     return [c for c in configs if config_hash(c) not in done]
 
 
+WAIT_S = 0.5  # how often a sweep looks whether the trials another sweep holds are finished
+
+
 def run_sweep(
     configs: Sequence[ExperimentConfig],
     store: Store,
     executor: Executor,
     progress: SweepProgress | None = None,
     max_group: int = MAX_GROUP,
+    interrupt: Callable[[], None] | None = None,
 ) -> SweepOutcome:
     """Run every config not yet in the store; commit each trial's record as its group finishes.
 
+    Trials are claimed in the store before they are trained, so sweeps sharing a store train each
+    trial once: this one trains what it claims, waits for what another live sweep holds, and
+    retakes the claims of a sweep that died. A trial another sweep recorded meanwhile (even as
+    failed) is its result, not retried here; `by_others` counts them.
+    interrupt: called between epochs and between groups; it raises to stop the sweep (Ctrl-C).
+    Committed trials stay; claims not finished are released.
     Returns counts; trials that raised are in `failures` (and in the store with their error).
     """
+    from statelab.store import Claimer, Heartbeat
     from statelab.train import shape_key
 
     t0 = time.perf_counter()
     store.check_writable()
     position = {config_hash(c): i for i, c in enumerate(configs)}
+    by_hash = {config_hash(c): c for c in configs}
     pending = pending_configs(configs, store)
-    groups = plan_groups(pending, max_group) if pending else []
-    tracker = _Tracker([len(g) for g in groups], progress)
-    failures = []
-    for i, records in executor.run(groups, tracker.epoch if progress is not None else None):
-        for record in records:
-            # one transaction per trial, written by this process only
-            store.record(dataclasses.replace(record, position=position[record.config_hash]))
-        failures.extend(r for r in records if not r.ok)
-        tracker.group_done(i, records)
+    todo = {config_hash(c) for c in pending}
+    before = store.attempts(todo)
+    claimer = Claimer()
+    tracker = _Tracker([], progress)
+    check = interrupt or (lambda: None)
+
+    def epochs_of_round(offset: int) -> Callable[[int, float], None]:
+        def on_epoch(group: int, fraction: float) -> None:
+            check()  # in the thread training the group: it stops there, between two epochs
+            tracker.epoch(offset + group, fraction)
+
+        return on_epoch
+
+    failures: list[TrialRecord] = []
+    ran = n_groups = by_others = 0
+    shapes: set[tuple] = set()
+    try:
+        with Heartbeat(store.path, claimer):
+            while todo:
+                check()
+                mine, held = store.claim(sorted(todo, key=position.__getitem__), claimer)
+                if mine:
+                    round_configs = [by_hash[h] for h in sorted(mine, key=position.__getitem__)]
+                    groups = plan_groups(round_configs, max_group)
+                    offset = len(tracker.sizes)
+                    tracker.sizes.extend(len(g) for g in groups)
+                    for i, records in executor.run(groups, epochs_of_round(offset)):
+                        # After a Ctrl-C a group's records may be its workers' deaths: keep none.
+                        check()
+                        for record in records:
+                            # one transaction per trial, written by this process only
+                            store.record(dataclasses.replace(record, position=position[record.config_hash]))
+                        failures.extend(r for r in records if not r.ok)
+                        tracker.group_done(offset + i, records)
+                    todo -= mine
+                    ran += len(mine)
+                    n_groups += len(groups)
+                    shapes |= {shape_key(c) for c in round_configs}
+                elif held:
+                    time.sleep(WAIT_S)  # every trial left is being trained by another sweep
+                now = store.attempts(todo)
+                settled = {h for h in todo if now[h] != before[h]}
+                todo -= settled
+                by_others += len(settled)
+                if settled:
+                    tracker.elsewhere(len(settled))
+    finally:
+        store.release(claimer)
     return SweepOutcome(
         total=len(configs),
         skipped=len(configs) - len(pending),
-        ran=len(pending),
+        ran=ran,
         failed=len(failures),
-        groups=len(groups),
-        shapes=len({shape_key(c) for c in pending}),
+        groups=n_groups,
+        shapes=len(shapes),
         wall_s=time.perf_counter() - t0,
         failures=failures,
+        by_others=by_others,
     )
+
+
+def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROUP) -> None:
+    """What a sweep checks before anything runs or is written, so that bad input is one error:
+
+    - memory: each shape's largest group must fit (`config.check_memory`);
+    - data: each distinct shape of a real series is loaded once (`experiment.prepare`), so a
+      missing or unreadable file, a missing column or a series too short for the config is
+      refused now, not recorded as a failed trial for every seed.
+
+    ConfigError names the grid point's parameters."""
+    from statelab import experiment
+    from statelab.config import check_memory
+    from statelab.train import shape_key
+
+    shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
+    for config in configs:
+        shapes[shape_key(config)].append(config)
+    for members in shapes.values():
+        config = members[0]
+        try:
+            if config.task.synthetic:
+                check_memory(config, trials=min(len(members), max_group))
+            else:
+                experiment.prepare(config)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (at grid point {_describe(config)})") from None
+
+
+def _describe(config: ExperimentConfig) -> str:
+    """The parameters of a config that differ from the defaults, `name=value, ...`."""
+    from statelab.config import flatten
+
+    default = flatten(ExperimentConfig())
+    mine = flatten(config)
+    shown = [f"{k}={v}" for k, v in mine.items() if v is not None and v != default.get(k)]
+    return ", ".join(shown) or "the default config"
 
 
 def exit_status(failed: int) -> int:

@@ -276,6 +276,12 @@ def sweep_outcome(console: Console, outcome: SweepOutcome) -> None:
         f"failed {outcome.failed}.",
         soft_wrap=True,
     )
+    if outcome.by_others:
+        console.print(
+            f"{outcome.by_others} trials were trained meanwhile by another sweep sharing the store "
+            "(they are in it, once each).",
+            soft_wrap=True,
+        )
     for record in outcome.failures[:10]:
         console.print(
             f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False, soft_wrap=True

@@ -1,4 +1,5 @@
-"""Writing report files: figures rendered to PNG in memory, files replaced atomically."""
+"""Writing report files: figures rendered to PNG in memory, files replaced atomically, and the
+mark that tells a report directory statelab wrote from a folder of someone else's files."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from statelab.params import ConfigError, check_output_path
+from statelab.scratch import temporary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -26,10 +30,44 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a hidden sibling, then rename: a reader never sees a half-written file, and a
     failed write leaves nothing behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary(path)  # unique to this process: two reports at once never share it
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# A sweep's report directory holds this file: statelab wrote the folder and may rewrite it.
+REPORT_MARK = ".statelab-report"
+MARK_TEXT = "A sweep report written by statelab; `statelab report` rewrites the files of this folder.\n"
+
+
+def check_report_dir(out: str | Path) -> Path:
+    """A report directory must be new, empty, or one statelab wrote (it holds REPORT_MARK):
+    statelab never writes into, or removes from, a folder of other files. Checked before any work."""
+    out = check_output_path("out", out, "directory")
+    if out.is_dir() and not (out / REPORT_MARK).is_file():
+        try:
+            others = any(out.iterdir())
+        except OSError as exc:
+            raise ConfigError(
+                f"out must be a readable directory, got {str(out)!r} ({exc.strerror})"
+            ) from None
+        if others:
+            raise ConfigError(
+                f"out must be a new or empty directory, or a report directory statelab wrote (with "
+                f"{REPORT_MARK}), got {str(out)!r} (it holds other files)"
+            )
+    return out
+
+
+def claim_report_dir(out: Path) -> None:
+    """Make the report directory (checked by `check_report_dir`) and mark it as statelab's."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / REPORT_MARK).is_file():
+            write_atomic(out / REPORT_MARK, MARK_TEXT.encode())
+    except OSError as exc:
+        raise ConfigError(f"out must be a writable directory, got {str(out)!r} ({exc.strerror})") from None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from statelab.config import CONVERGED_NMSE, ExperimentConfig, from_mapping
+from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, from_mapping
 from statelab.report.html import esc, image, page, table
 from statelab.report.output import png_bytes, write_atomic
 
@@ -108,15 +108,40 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+RUN_RULE = "a run directory written by `statelab run`"
+
+
 def load_run(run_dir: Path) -> RunFiles:
-    """Parse the files `save_result` wrote into `run_dir`."""
+    """Parse the files `save_result` wrote into `run_dir`.
+
+    A missing, unreadable or malformed file is a ConfigError naming the file and what is wrong."""
     run_dir = Path(run_dir)
+
+    def read(name: str, parse: Callable[[Path], Any]) -> Any:
+        path = run_dir / name
+        try:
+            return parse(path)
+        except FileNotFoundError:
+            reason = "missing"
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        except ConfigError as exc:
+            reason = str(exc)
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration, csv.Error) as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"store must be {RUN_RULE}, got {str(run_dir)!r} ({name}: {reason})")
+
+    def json_file(path: Path) -> Any:
+        return json.loads(path.read_text())
+
+    metrics = read("metrics.json", json_file)
+    read("metrics.json", lambda _: _check_metrics(metrics))
     return RunFiles(
-        config=from_mapping(json.loads((run_dir / "config.json").read_text())),
-        metrics=json.loads((run_dir / "metrics.json").read_text()),
-        history=read_history(run_dir / "history.csv"),
-        predictions=read_predictions(run_dir / "predictions.csv"),
-        timings=json.loads((run_dir / "timings.json").read_text()),
+        config=read("config.json", lambda p: from_mapping(json_file(p))),
+        metrics=metrics,
+        history=read("history.csv", read_history),
+        predictions=read("predictions.csv", read_predictions),
+        timings=read("timings.json", json_file),
     )
 
 
@@ -146,6 +171,26 @@ def from_result(result: ExperimentResult) -> RunFiles:
         predictions=predictions,
         timings=dict(result.timings),
     )
+
+
+def _check_metrics(metrics: Any) -> None:
+    """The keys the report reads, with values of the right kind (numbers may be null)."""
+    if not isinstance(metrics, dict):
+        raise ValueError(f"a JSON object expected, got {type(metrics).__name__}")
+    for key in ("config_hash", "n_train", "n_test", "threshold_nmse", "models", "statelab_version"):
+        if key not in metrics:
+            raise KeyError(key)
+    models = metrics["models"]
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be an object of models")
+    for name, m in models.items():
+        if not isinstance(m, dict):
+            raise ValueError(f"models.{name} must be an object")
+        for key in ("test_mse", "test_nmse", "test_nmse_all", "floor_mse", "floor_nmse", "warmup_excluded"):
+            if key not in m:
+                raise KeyError(f"models.{name}.{key}")
+            if m[key] is not None and (isinstance(m[key], bool) or not isinstance(m[key], (int, float))):
+                raise ValueError(f"models.{name}.{key} must be a number or null, got {m[key]!r}")
 
 
 def input_points(run: RunFiles, n: int = INPUT_POINTS) -> tuple[np.ndarray, np.ndarray, str]:
@@ -286,7 +331,7 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
         if mem:
             ax.plot(
                 lags,
-                mem["sensitivity"],
+                [np.nan if v is None else v for v in mem["sensitivity"]],  # null: a diverged model
                 "o-",
                 color=COLOURS.get(name),
                 ms=4,
@@ -379,6 +424,12 @@ def verdict_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     """The verdict box: what happened, what theory predicts, and whether they agree."""
     models, held = metrics["models"], bool(metrics["claim_held"])
     happened = _outcome(models, "converged", past=True)
+    diverged = [name for name, m in models.items() if m.get("diverged")]
+    if diverged:
+        happened += (
+            f" ({_names(diverged)} diverged: {'its' if len(diverged) == 1 else 'their'} loss became NaN "
+            "or infinite, so the errors are unknown; a smaller learning rate may help)"
+        )
     if held:
         text = f"As theory predicts, {happened}: {why_theory(config)}."
     else:
@@ -542,15 +593,23 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
 # Writing
 
 
-def write_run_report(run_dir: Path) -> None:
+def write_run_report(run_dir: Path, before_write: Callable[[], None] | None = None) -> None:
     """Write input.png, results.png, history.png and report.html into a saved run directory.
 
     Reads only the run's files (and regenerates the input series from its config); never trains.
+    A damaged run directory is a ConfigError, and nothing is written; `before_write` is called
+    between drawing and writing (Ctrl-C is checked there).
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    figures = render_figures(run)
-    files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
-    report = render_html(run, figures, files).encode("utf-8")
+    try:
+        figures = render_figures(run)
+        files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
+        report = render_html(run, figures, files).encode("utf-8")
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"store must be {RUN_RULE}, got {str(run_dir)!r} ({reason})") from None
+    if before_write is not None:
+        before_write()
     for name, data in {**figures, "report.html": report}.items():
         write_atomic(run_dir / name, data)

@@ -31,7 +31,7 @@ import csv
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from matplotlib.lines import Line2D
 
 from statelab.config import CONVERGED_NMSE, ConfigError, from_mapping
 from statelab.report.html import esc, image, page, table
-from statelab.report.output import png_bytes, write_atomic
+from statelab.report.output import check_report_dir, claim_report_dir, png_bytes, write_atomic
 from statelab.store import TrialRecord
 from statelab.tasks import get as get_task
 
@@ -653,15 +653,25 @@ def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
     return {**files, "report.html": html.encode("utf-8")}
 
 
-def write_report(records: Sequence[TrialRecord], out: str | Path, source: str = "") -> Path:
+def write_report(
+    records: Sequence[TrialRecord],
+    out: str | Path,
+    source: str = "",
+    before_write: Callable[[], None] | None = None,
+) -> Path:
     """Draw the report of `records` into directory `out`; returns the path of report.html.
 
-    Everything is rendered in memory first, so a failure leaves no partial report behind.
-    Heatmaps of facets an earlier report drew and this one does not are removed.
+    `out` must be new, empty, or a report directory statelab wrote (it is marked so); anything
+    else is a ConfigError and nothing is written. Everything is rendered in memory first, so a
+    failure leaves no partial report behind; `before_write` is called between rendering and
+    writing (Ctrl-C is checked there). Heatmaps of facets an earlier report drew and this one
+    does not are removed: in a marked directory, only statelab wrote them.
     """
+    out = check_report_dir(out)
     files = render(list(records), source)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if before_write is not None:
+        before_write()
+    claim_report_dir(out)
     for name, data in files.items():
         write_atomic(out / name, data)
     for stale in [*out.glob("heatmap*.png"), *out.glob("memory*.png")]:

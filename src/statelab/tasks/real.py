@@ -17,6 +17,7 @@ imported), so they work offline:
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,11 @@ def _name(param: str) -> Any:
 
 
 def _path(value: Any) -> str:
-    if not isinstance(value, str) or not value:
+    """The file's absolute path (without resolving links): a config read back in another folder,
+    or by `statelab report`, still names the same file."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise ConfigError(f"data must be the path of a CSV or Parquet file, got {value!r}")
-    return value
+    return os.path.abspath(os.path.expanduser(value))
 
 
 HORIZON = Param(

@@ -38,6 +38,14 @@ if TYPE_CHECKING:
 
 MAX_AR_ORDER = 64
 MIN_ALPHA = 0.001
+# Rows drawn: the moving average and the EMA are computed value by value (about 0.4 us each), so
+# ten million rows take a few seconds; beyond, the draw alone would outlast most trainings.
+MAX_INPUT_LEN = 10_000_000
+# Amplitudes: training runs in float32, whose normal numbers span about 1e-38 .. 3e38. The
+# squares statelab computes (variances, MSEs: a^2, times 50 for the slowest-fading AR) must stay
+# well inside that range, or the floors divide by zero and the losses overflow.
+MIN_AMPLITUDE = 1e-12
+MAX_AMPLITUDE = 1e12
 MAX_AR_RADIUS = 0.99  # the largest |root| of a stationary AR accepted (its memory then fades by 1% a step)
 
 INPUT_LEN = Param(
@@ -45,14 +53,19 @@ INPUT_LEN = Param(
     "int",
     1000,
     "synthetic tasks: rows of data after the rows without history are dropped",
-    lambda v: check_int("input_len", v, 2),
+    lambda v: check_int("input_len", v, 2, MAX_INPUT_LEN),
 )
 AMPLITUDE = Param(
     "amplitude",
     "float",
     0.1,
     "synthetic tasks: inputs uniform in [-amplitude, amplitude] (ar: the innovations' standard deviation)",
-    lambda v: check_float("amplitude", v, "> 0", lambda a: a > 0),
+    lambda v: check_float(
+        "amplitude",
+        v,
+        f"in [{MIN_AMPLITUDE:g}, {MAX_AMPLITUDE:g}]",
+        lambda a: MIN_AMPLITUDE <= a <= MAX_AMPLITUDE,
+    ),
 )
 SEED = Param(
     "seed",

@@ -1,0 +1,209 @@
+"""Property-based tests (Hypothesis): the parsers meet generated bad input.
+
+The config parser (`config.from_mapping`, command-line values), the grid parser
+(`grid.parse_values`, `grid.grid_from_mapping`, `grid.load_grid`) and the file reader
+(`data.read_panel`, on generated CSV bytes) either return a valid result or raise a ConfigError
+whose message is one line; never another exception.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from statelab import data, grid
+from statelab.config import FIELD_SECTION, SECTIONS, ConfigError, ExperimentConfig, from_mapping, parse_value
+
+FIELDS = sorted(FIELD_SECTION)
+# STATELAB_EXAMPLES=3000 for a thorough search (about a minute); the default keeps the suite fast.
+EXAMPLES = int(os.environ.get("STATELAB_EXAMPLES", "150"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def one_line(exc: ConfigError) -> None:
+    message = str(exc)
+    assert message and "\n" not in message and "\r" not in message, repr(message)
+
+
+def valid_or_config_error(build):
+    """The invariant: build() returns, or raises a one-line ConfigError (any other exception fails)."""
+    try:
+        return build()
+    except ConfigError as exc:
+        one_line(exc)
+        return None
+
+
+# Values a user or a file could put anywhere: numbers at and beyond every edge, words, lists, tables.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([0, 1, -1, 2**31, 2**63, 10**400]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e-320, 1e300, -0.0, 1e-12, 1e12, 0.001]),
+    st.text(max_size=12),
+    st.sampled_from(["lstm", "moving-average", "ema", "file", "1:5", "nan", "", " ", "\n", "x\x00y"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+keys = st.one_of(st.sampled_from(FIELDS), st.sampled_from(["column", "seeds", "colour"]), st.text(max_size=8))
+
+
+@SETTINGS
+@given(st.dictionaries(keys, values, max_size=5))
+def test_from_mapping_gives_a_config_or_a_one_line_config_error(mapping):
+    config = valid_or_config_error(lambda: from_mapping(mapping))
+    assert config is None or isinstance(config, ExperimentConfig)
+
+
+@SETTINGS
+@given(
+    st.dictionaries(
+        st.sampled_from([*SECTIONS, *FIELDS[:6]]),
+        st.one_of(values, st.dictionaries(st.sampled_from(FIELDS), values, max_size=3)),
+        max_size=4,
+    )
+)
+def test_nested_mappings_give_a_config_or_a_one_line_config_error(mapping):
+    valid_or_config_error(lambda: from_mapping(mapping))
+
+
+flag_text = st.one_of(
+    st.text(max_size=20),
+    st.text(alphabet="0123456789.-+eE:,;naifNI ", max_size=20),
+    st.sampled_from(["1e400", "-1e400", "nan", "inf", "0x10", "1_000", "１", "٣", "1" * 5000]),
+)
+
+
+@SETTINGS
+@given(st.sampled_from(FIELDS), flag_text)
+def test_a_command_line_value_gives_a_config_or_a_one_line_config_error(name, text):
+    valid_or_config_error(lambda: from_mapping({name: parse_value(name, text)}))
+
+
+@SETTINGS
+@given(st.sampled_from(FIELDS), flag_text)
+def test_grid_syntax_gives_values_or_a_one_line_config_error(name, text):
+    parsed = valid_or_config_error(lambda: grid.parse_values(name, text))
+    if parsed is not None:
+        assert 1 <= len(parsed) <= grid.MAX_AXIS_VALUES * text.count(",") + grid.MAX_AXIS_VALUES
+        for value in parsed:
+            assert not (isinstance(value, float) and not math.isfinite(value))
+
+
+@SETTINGS
+@given(st.dictionaries(keys, st.one_of(values, flag_text), max_size=4), st.one_of(scalars, flag_text))
+def test_grids_from_mappings_expand_or_give_a_one_line_config_error(mapping, seeds):
+    the_grid = valid_or_config_error(lambda: grid.grid_from_mapping(mapping, seeds))
+    if the_grid is not None and the_grid.n_trials <= 20:
+        configs = valid_or_config_error(lambda: grid.expand(the_grid))
+        assert configs is None or all(isinstance(c, ExperimentConfig) for c in configs)
+
+
+toml_lines = st.lists(
+    st.one_of(
+        st.builds(
+            lambda k, v: f"{k} = {v}",
+            st.sampled_from([*FIELDS, "seeds"]),
+            st.sampled_from(
+                [
+                    '"1:4"',
+                    "[1, 2]",
+                    "3",
+                    "1.5",
+                    "nan",
+                    "inf",
+                    '"lstm,gru"',
+                    "[]",
+                    "{}",
+                    '"x"',
+                    "true",
+                    "[[1], [2]]",
+                ]
+            ),
+        ),
+        st.sampled_from(["[task]", "[model]", "[train]", "[other]", "[[task]]", "seeds = 0", "x = "]),
+        st.text(max_size=15),
+    ),
+    max_size=8,
+)
+
+
+@SETTINGS
+@given(toml_lines, st.sampled_from([".toml", ".json"]))
+def test_grid_files_give_a_grid_or_a_one_line_config_error(lines, suffix):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"grid{suffix}"
+        path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass"))
+        valid_or_config_error(lambda: grid.load_grid(path))
+
+
+cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+    st.sampled_from(
+        ["", "NA", "nan", "null", "1e308", "1e309", "-1e300", "1,5", '"1"', "x", " 2 ", "1" * 400]
+    ),
+    st.text(alphabet=string.printable, max_size=8),
+)
+csv_rows = st.lists(st.lists(cells, min_size=1, max_size=3), min_size=0, max_size=30)
+
+
+@settings(max_examples=EXAMPLES * 2 // 3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header=st.lists(st.sampled_from(["x", "y", "id", "t", "", "x"]), min_size=1, max_size=3),
+    rows=csv_rows,
+    bom=st.booleans(),
+    target=st.sampled_from(["x", "y", None]),
+    series=st.sampled_from([None, "id"]),
+    time=st.sampled_from([None, "t"]),
+    missing=st.sampled_from(["error", "drop", "interpolate"]),
+)
+def test_read_panel_gives_series_or_a_one_line_config_error(header, rows, bom, target, series, time, missing):
+    text = ",".join(header) + "\n" + "".join(",".join(row) + "\n" for row in rows)
+    raw = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "replace")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.csv"
+        path.write_bytes(raw)
+        panel = valid_or_config_error(
+            lambda: data.read_panel(path, target, series=series, time=time, missing=missing)
+        )
+        if panel is not None:
+            for x, y in zip(panel.features, panel.target):
+                assert x.ndim == 2 and len(x) == len(y)
+                if missing != "error":
+                    assert not (x != x).any() and not (y != y).any()  # no NaN left
+
+
+@pytest.mark.parametrize("target", ["x", "y"])
+def test_read_panel_of_a_plain_file_reads_its_numbers(tmp_path, target):
+    """The property's happy path really happens: a well-formed file gives its columns back."""
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n")
+    panel = data.read_panel(path, target)
+    assert panel.target[0].tolist() == ([1.0, 3.0] if target == "x" else [2.0, 4.0])
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(FIELDS), flag_text), max_size=3))
+def test_command_line_flags_give_a_config_or_a_one_line_error(pairs):
+    from statelab import cli
+
+    argv = ["run", *(f"--{name.replace('_', '-')}={text}" for name, text in pairs)]
+    try:
+        args = cli.build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse's own refusals go through cli.fail: one line, exit 2
+        assert exc.code == 2
+        return
+    valid_or_config_error(lambda: cli.config_from_args(args))
