@@ -151,6 +151,12 @@ def test_import_statelab_and_its_cli_load_neither_jax_nor_pandas():
     assert "tsteps must be an integer >= 1, got 0" in out.stderr
 
 
+def test_import_statelab_loads_no_numpy_so_the_cli_handles_ctrl_c_before_anything_heavy():
+    code = "import sys, statelab, statelab.interrupt; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_every_public_function_is_annotated_and_documented():
     for name in ("run_experiment", "sweep", "load_results", "load_history"):
         function = getattr(statelab, name)

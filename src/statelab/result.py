@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from statelab import __version__
 from statelab.config import CONVERGED_NMSE, ExperimentConfig, config_hash
-from statelab.evaluate import BaselineMetrics, ModelMetrics
-from statelab.tasks import Floors
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from statelab.evaluate import BaselineMetrics, ModelMetrics
     from statelab.memory import Memory
+    from statelab.tasks import Floors
 
 SCHEMA_VERSION = 2  # of metrics.json
 

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from statelab.params import Param
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from statelab.config import TaskConfig
 
 

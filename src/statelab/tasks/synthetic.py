@@ -1,5 +1,8 @@
 """Synthetic tasks: a series drawn from a seed, a target with a known memory, analytic floors.
 
+(NumPy is imported inside the functions that use it: `import statelab` loads no NumPy, so the
+command line's Ctrl-C handler is in place before anything heavy loads.)
+
 `moving-average`, `delay` and `ema` draw x i.i.d. uniform in [-a, a] (variance s2 = a^2 / 3); `ar`
 draws a stationary Gaussian autoregression. For each, two floors: the smallest expected MSE of a
 model that sees only the last `lahead` inputs (the stateless model), and of one that may remember
@@ -28,12 +31,12 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from statelab.params import Param, check_float, check_floats, check_int, fail
 from statelab.tasks.base import Floors, Series, Task, TaskData
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from statelab.config import TaskConfig
 
 MAX_AR_ORDER = 64
@@ -108,6 +111,8 @@ def _count(n: int, noun: str) -> str:
 
 def _uniform(task: TaskConfig, n_drop: int) -> np.ndarray:
     """The original's draw: RandomState(seed).uniform equals legacy np.random.seed + uniform."""
+    import numpy as np
+
     return np.random.RandomState(task.seed).uniform(-task.amplitude, task.amplitude, task.input_len + n_drop)
 
 
@@ -152,6 +157,8 @@ def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
     to 0. A plain `sliding_window_view(x, w).mean(1)` differs from it in the last bit on most
     rows, so the recurrence is followed step by step (about 8 ms per 20 000 values).
     """
+    import numpy as np
+
     out = np.full(len(x), np.nan)
     values = x.tolist()
     total = comp_add = comp_remove = 0.0
@@ -201,6 +208,8 @@ def _ma_floors(task: TaskConfig) -> Floors:
 
 
 def _ma_profile(task: TaskConfig, k: int) -> np.ndarray:
+    import numpy as np
+
     lags = np.arange(k + 1)
     return np.where(lags < task.tsteps, 1.0 / task.tsteps, 0.0)
 
@@ -256,6 +265,8 @@ MOVING_AVERAGE = Task(
 
 
 def _delay_generate(task: TaskConfig) -> TaskData:
+    import numpy as np
+
     n_drop = max(task.delay, task.lahead - 1)
     x = _uniform(task, n_drop)
     y = np.concatenate([np.full(task.delay, np.nan), x[: -task.delay]])
@@ -268,8 +279,16 @@ def _delay_floors(task: TaskConfig) -> Floors:
 
 
 def _delay_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+    import numpy as np
+
     lahead = x_windows.shape[1]
     return x_windows[:, -1 - task.delay] if lahead > task.delay else np.zeros(len(x_windows))
+
+
+def _delay_profile(task: TaskConfig, k: int) -> np.ndarray:
+    import numpy as np
+
+    return (np.arange(k + 1) == task.delay).astype(float)
 
 
 def _delay_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
@@ -306,7 +325,7 @@ DELAY_TASK = Task(
     why=_delay_why,
     synthetic=True,
     floors=_delay_floors,
-    profile=lambda t, k: (np.arange(k + 1) == t.delay).astype(float),
+    profile=_delay_profile,
     reach=lambda t: t.delay,
     to_drop=lambda t: max(t.delay, t.lahead - 1),
     warmup=lambda t: t.delay,
@@ -320,6 +339,8 @@ DELAY_TASK = Task(
 
 def exponential_average(x: np.ndarray, alpha: float) -> np.ndarray:
     """y[t] = alpha x[t] + (1 - alpha) y[t-1], from y[-1] = 0."""
+    import numpy as np
+
     out = np.empty(len(x))
     level = 0.0
     for t, value in enumerate(x.tolist()):
@@ -356,9 +377,17 @@ def _ema_warmup(task: TaskConfig) -> int:
 
 
 def _ema_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+    import numpy as np
+
     lahead = x_windows.shape[1]
     weights = task.alpha * (1.0 - task.alpha) ** np.arange(lahead)[::-1]  # oldest first
     return x_windows @ weights
+
+
+def _ema_profile(task: TaskConfig, k: int) -> np.ndarray:
+    import numpy as np
+
+    return task.alpha * (1.0 - task.alpha) ** np.arange(k + 1)
 
 
 def _ema_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
@@ -385,7 +414,7 @@ EMA = Task(
     why=_ema_why,
     synthetic=True,
     floors=_ema_floors,
-    profile=lambda t, k: t.alpha * (1.0 - t.alpha) ** np.arange(k + 1),
+    profile=_ema_profile,
     reach=lambda t: 0 if t.alpha >= 1.0 else None,
     to_drop=_ema_to_drop,
     warmup=_ema_warmup,
@@ -400,6 +429,8 @@ EMA = Task(
 
 def _companion_radius(coefs: tuple[float, ...]) -> float:
     """The largest |eigenvalue| of the AR's companion matrix: < 1 exactly when it is stationary."""
+    import numpy as np
+
     p = len(coefs)
     companion = np.zeros((p, p))
     companion[0] = coefs
@@ -437,6 +468,8 @@ def autocovariances(coefs: tuple[float, ...], noise_var: float, n: int) -> np.nd
     Yule-Walker for gamma_0..gamma_p (p + 1 linear equations), then the recursion
     gamma_k = sum_i phi_i gamma_{k-i}.
     """
+    import numpy as np
+
     phi = np.asarray(coefs, float)
     p = len(phi)
     # gamma_k - sum_i phi_i gamma_|k-i| = noise_var [k == 0], for k = 0..p
@@ -455,6 +488,8 @@ def autocovariances(coefs: tuple[float, ...], noise_var: float, n: int) -> np.nd
 def _ar_window_predictor(task: TaskConfig) -> tuple[np.ndarray, float]:
     """Weights of the best linear predictor of x[t+1] from x[t-lahead+1..t], oldest first, and its
     error variance."""
+    import numpy as np
+
     L = task.lahead
     gamma = autocovariances(task.ar_coefs, task.amplitude**2, L + 1)
     toeplitz = gamma[np.abs(np.subtract.outer(np.arange(L), np.arange(L)))]  # (L, L), lag 0 = newest
@@ -470,6 +505,8 @@ def _ar_to_drop(task: TaskConfig) -> int:
 def _ar_generate(task: TaskConfig) -> TaskData:
     """A stationary AR(p) path: the first p values from the stationary distribution, the rest by
     the recursion, so no burn-in is needed. The target is the next value (the last one has none)."""
+    import numpy as np
+
     coefs = np.asarray(task.ar_coefs)
     p = len(coefs)
     n = task.input_len + _ar_to_drop(task) + 1
@@ -492,6 +529,8 @@ def _ar_floors(task: TaskConfig) -> Floors:
 
 
 def _ar_profile(task: TaskConfig, k: int) -> np.ndarray:
+    import numpy as np
+
     out = np.zeros(k + 1)
     coefs = np.asarray(task.ar_coefs)[: k + 1]
     out[: len(coefs)] = coefs  # y[t] = x[t+1] weighs x[t-k] by phi_{k+1}
