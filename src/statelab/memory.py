@@ -37,6 +37,7 @@ import numpy as np
 from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
+from statelab.evaluate import blocks_of, least_squares
 from statelab.train import Stream, keep_state, reset_lanes
 
 MAX_LAG = 64
@@ -74,7 +75,7 @@ def true_profile(config: ExperimentConfig, dataset: Dataset, k: int) -> tuple[np
     record = config.task.record
     if record.profile is not None:
         return np.asarray(record.profile(config.task, k), float), "truth"
-    return linear_reference(dataset, k), "linear reference"
+    return linear_reference(dataset, k, config.train.window_order), "linear reference"
 
 
 def profiled_feature(dataset: Dataset, target: str) -> int:
@@ -82,26 +83,31 @@ def profiled_feature(dataset: Dataset, target: str) -> int:
     return dataset.features.index(target) if target in dataset.features else 0
 
 
-def linear_reference(dataset: Dataset, k: int) -> np.ndarray:
+def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first") -> np.ndarray:
     """Least-squares coefficients of the target on x[t], ..., x[t-K] of the profiled feature (with
-    an intercept), over the training rows of every series that have K lags of history: (K+1,)."""
-    source = dataset.source
-    f = profiled_feature(dataset, source.target)
-    design, target = [], []
-    for s, series in enumerate(source.series):
-        n_train = int(np.sum(dataset.train_rows[dataset.series == s]))
-        t = series.to_drop + np.arange(n_train)  # series index of each training row's newest input
-        t = t[t >= k]
-        if len(t) == 0:
-            continue
-        design.append(np.stack([series.x[t - j, f] for j in range(k + 1)], axis=1))
-        target.append(series.y[t])
-    if not design:
+    an intercept), over the training rows of every series that have K lags of history: (K+1,).
+
+    The inputs are read back from the windows: a series' first window holds its first lahead
+    values, and every later row adds its newest one."""
+    f = profiled_feature(dataset, dataset.target_name)
+    windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
+    lahead = windows.shape[1]
+    counts = np.bincount(dataset.series, minlength=len(dataset.names))
+    n_train = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    firsts = np.cumsum(counts) - counts
+
+    def blocks():
+        for first, n in zip(firsts, n_train):
+            # x[0 .. lahead - 1 + n - 1] of this series; training row i ends at x[lahead - 1 + i].
+            x = np.concatenate([windows[first, :, f], windows[first + 1 : first + n, -1, f]])
+            t = lahead - 1 + np.arange(n)
+            for part in blocks_of(np.flatnonzero(t >= k)):
+                yield np.stack([x[t[part] - j] for j in range(k + 1)], axis=1), dataset.target[first + part]
+
+    try:
+        return least_squares(blocks())[:-1]
+    except ValueError:  # no training row has K lags of history
         return np.zeros(k + 1)
-    a = np.concatenate(design)
-    a = np.hstack([a, np.ones((len(a), 1))])
-    coef, *_ = np.linalg.lstsq(a, np.concatenate(target), rcond=None)
-    return coef[:-1]
 
 
 def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int, float | None]:
@@ -194,18 +200,23 @@ def sensitivity(
         use &= ~dataset.warm  # a reset stateful model's warm-up rows are not scored either
     weight = use.astype(np.float32)
     # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
-    stride = test.x.shape[1] if config.train.layout == "seed" else 1
+    stride = test.shape[1] if config.train.layout == "seed" else 1
+    # A stateless model's prediction depends on its window alone: d/dx[t-j] is exactly 0 for
+    # j >= lahead, so only the window's lags are carried (the pass costs a tangent per lag).
+    reach = k if stateful else min(k, config.task.lahead - 1)
     sums = profile_sums(
         params,
         start,
-        Stream(test.x, test.y, weight, test.reset),
+        Stream(test.x, test.y, weight, test.reset),  # gathered once, for this pass
         np.asarray(stateful),
         cell=config.model.cell,
-        k=k,
+        k=reach,
         stride=stride,
         newest_first=config.train.window_order == "newest-first",
     )
-    return np.asarray(sums, np.float64).T / weight.sum()
+    out = np.zeros((k + 1, dataset.n_features))
+    out[: reach + 1] = np.asarray(sums, np.float64)
+    return out.T / weight.sum()
 
 
 def profile(
@@ -218,7 +229,7 @@ def profile(
 ) -> Memory:
     """A model's `Memory` against the true profile `truth` (K+1,)."""
     by_feature = sensitivity(params, config, dataset, start, stateful, len(truth) - 1)
-    s = by_feature[profiled_feature(dataset, dataset.source.target)]
+    s = by_feature[profiled_feature(dataset, dataset.target_name)]
     span, error = summarise(s, truth)
     named = None
     if by_feature.shape[0] > 1:

@@ -97,7 +97,7 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         console.print(table)
     b = config.train.batch_size
     console.print(
-        f"train: {dataset.train.x.shape[0]} batches x {b} rows ({config.train.layout} layout, "
+        f"train: {dataset.train.shape[0]} batches x {b} rows ({config.train.layout} layout, "
         f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows"
     )
     if len(dataset.names) > 1 or dataset.n_features > 1:

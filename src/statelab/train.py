@@ -28,6 +28,7 @@ import optax
 from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig, ModelConfig
+from statelab.host import release_memory
 
 MODELS = ("stateful", "stateless")  # the order of the leading model axis
 
@@ -130,6 +131,27 @@ def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
         warm=dataset.warm.astype(f32),
         learning_rate=np.asarray(config.train.learning_rate, f32),
         continue_test=np.asarray(config.train.test_start == "continue"),
+    )
+
+
+def epoch_shapes(dataset: Dataset) -> EpochData:
+    """The shapes and dtypes of `epoch_data(config, dataset)`, without gathering any data: what
+    a program is compiled for before the data are put in place."""
+
+    def spec(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, np.dtype(dtype))
+
+    def stream(batches) -> Stream:
+        k_b = batches.shape
+        x = spec((*k_b, *dataset.windows.shape[1:]), np.float32)
+        return Stream(x, spec(k_b, np.float32), spec(k_b, np.float32), spec(k_b, bool))
+
+    return EpochData(
+        train=stream(dataset.train),
+        test=stream(dataset.test),
+        warm=spec(dataset.warm.shape, np.float32),
+        learning_rate=spec((), np.float32),
+        continue_test=spec((), bool),
     )
 
 
@@ -295,16 +317,25 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
     return ts, jnp.mean(losses), val_loss, preds, start
 
 
+# Where the trial axis sits in a group's EpochData: just after the batch axis K of everything
+# read batch by batch (the scan over batches then reads each trial's data in place; a leading
+# trial axis would make XLA transpose the whole training set first), first on the scalars.
+TRIAL_AXES = EpochData(
+    train=Stream(1, 1, 1, 1), test=Stream(1, 1, 1, 1), warm=1, learning_rate=0, continue_test=0
+)
+
+
 @functools.partial(jax.jit, static_argnames=("cell", "bptt"))
 def train_trials_epoch(ts, stateful, data: EpochData, *, cell: str, bptt: int):
     """`train_epoch` for T trials of M models each: one compiled program for a whole group.
 
-    ts: (T, M, ...) train states; stateful: (M,); data: one EpochData with a leading trial axis
-    T on every array. The models of a trial share its data; trials share nothing but shapes.
+    ts: (T, M, ...) train states; stateful: (M,); data: one EpochData with a trial axis T on every
+    array, where `TRIAL_AXES` puts it (x: (K, T, B, lahead, F)). The models of a trial share its
+    data; trials share nothing but shapes.
     """
     epoch = functools.partial(train_epoch, cell=cell, bptt=bptt)
     models = jax.vmap(epoch, in_axes=(0, 0, None))
-    return jax.vmap(models, in_axes=(0, None, 0))(ts, stateful, data)
+    return jax.vmap(models, in_axes=(0, None, TRIAL_AXES))(ts, stateful, data)
 
 
 @dataclass(frozen=True)
@@ -347,6 +378,14 @@ def shape_key(config: ExperimentConfig) -> tuple:
     return (*shapes, tr.epochs, tr.test_start)
 
 
+def stack(arrays: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
+    """Arrays on a new trial axis at `axis`; one array as a view (a large dataset is not copied
+    on its way to the device)."""
+    if len(arrays) == 1:
+        return np.expand_dims(np.asarray(arrays[0]), axis)
+    return np.stack(arrays, axis)
+
+
 def fit_trials(
     configs: list[ExperimentConfig],
     datasets: list[Dataset],
@@ -364,16 +403,27 @@ def fit_trials(
     n_models = len(MODELS)
     n_features = datasets[0].n_features
     states = [create_train_state(c.model, n_models, n_features) for c in configs]
-    ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *states)  # (T, M, ...)
+    ts = jax.tree.map(lambda *a: jax.device_put(stack(a)), *states)  # (T, M, ...)
     stateful = np.array([m == "stateful" for m in MODELS])
+    # Compiled before the data are gathered: on a large dataset the compiler's memory and the
+    # data's are then never held at once.
+    shapes = jax.tree.map(
+        lambda axis, s: jax.ShapeDtypeStruct((*s.shape[:axis], len(configs), *s.shape[axis:]), s.dtype),
+        TRIAL_AXES,
+        epoch_shapes(datasets[0]),
+    )
+    epoch_program = train_trials_epoch.lower(
+        ts, stateful, shapes, cell=first.model.cell, bptt=first.train.bptt
+    ).compile()
+    release_memory()  # what the compiler freed, before the data take its place
     data = jax.tree.map(
-        lambda *a: jax.device_put(np.stack(a)), *[epoch_data(c, d) for c, d in zip(configs, datasets)]
+        lambda axis, *a: jax.device_put(stack(a, axis)),
+        TRIAL_AXES,
+        *[epoch_data(c, d) for c, d in zip(configs, datasets)],
     )
     train_hist, val_hist = [], []
     for epoch in range(first.train.epochs):
-        ts, train_loss, val_loss, preds, start = train_trials_epoch(
-            ts, stateful, data, cell=first.model.cell, bptt=first.train.bptt
-        )
+        ts, train_loss, val_loss, preds, start = epoch_program(ts, stateful, data)
         train_hist.append(np.asarray(train_loss))  # (T, M)
         val_hist.append(np.asarray(val_loss))
         if on_epoch is not None:
