@@ -124,6 +124,7 @@ class Dataset:
     target_name: str = "y"
     notes: dict[str, Any] = field(default_factory=dict)  # how the task's data were read (TaskData.notes)
     scaling: dict[str, tuple[float, float]] | None = None  # (mean, scale) per column (TaskData.scaling)
+    prepare_s: float = 0.0  # seconds spent reading and cutting the data (set by experiment.prepare)
 
     @property
     def n_features(self) -> int:

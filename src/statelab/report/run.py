@@ -444,8 +444,8 @@ def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[st
     return table(header, rows)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -477,6 +477,92 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         + image(figures["memory.png"], "Memory profiles")
         + table(("model", "span", "profile error"), rows)
     )
+
+
+MAX_SERIES_LISTED = 12  # a Data section lists this many series one by one; more are summarised
+
+
+def data_html(metrics: Mapping[str, Any]) -> str:
+    """How the data were cut (metrics.json "data"): series, rows, train and test rows per series,
+    rows dropped, how full the lanes were, the standardisation. Empty for a generated series.
+
+    Up to MAX_SERIES_LISTED series are listed one by one; more (a file of 100 sensors, say) as the
+    least, median, largest and total over series, with the shortest ones named."""
+    data = metrics.get("data") or {}
+    series = data.get("series")
+    if not series:
+        return ""
+    notes = data.get("notes", {})
+    rows = np.array([s["rows"] for s in series])
+    train = np.array([s["train"] for s in series])
+    test = np.array([s["test"] for s in series])
+    features = data.get("features", [])
+    named = any(s["name"] for s in series)
+    parts = [
+        "<h2>Data</h2>",
+        "<p>"
+        + esc(
+            f"Target {data.get('target')}, {_count(notes.get('horizon', 1), 'step')} ahead, from "
+            f"{_count(len(features), 'feature')} ({', '.join(features)}). "
+            f"{_count(len(series), 'series', 'series')}"
+            + (f" ({_count(int(rows.sum()), 'windowed row')})" if len(series) > 1 else "")
+            + ": each is windowed on its own (no window spans two series) and split in time, its first "
+            "rows training and the rest testing."
+        )
+        + "</p>",
+    ]
+    if len(series) <= MAX_SERIES_LISTED:
+        listed = [(s["name"] if named else "(the series)", s["rows"], s["train"], s["test"]) for s in series]
+        parts.append(table(("series", "rows", "train", "test"), listed))
+    else:
+        summary = [
+            (label, *(f(v) for f in (np.min, np.median, np.max, np.sum)))
+            for label, v in (("rows", rows), ("train", train), ("test", test))
+        ]
+        parts.append(
+            table(
+                ("per series", "least", "median", "largest", "total"),
+                [(label, *(f"{float(v):.10g}" for v in values)) for label, *values in summary],
+            )
+        )
+        shortest = sorted(series, key=lambda s: s["rows"])[:5]
+        if rows.min() < rows.max():
+            parts.append(
+                '<p class="note">'
+                + esc("Shortest: " + ", ".join(f"{s['name']} ({s['rows']} rows)" for s in shortest) + ".")
+                + "</p>"
+            )
+    read = notes.get("rows_read")
+    facts = []
+    if read is not None:
+        facts.append(
+            f"{_count(read, 'row')} read, {notes.get('rows_dropped', 0)} dropped for missing values, "
+            f"{_count(notes.get('cells_interpolated', 0), 'cell')} interpolated"
+        )
+    if notes.get("series_dropped"):
+        facts.append(f"series left with no rows: {', '.join(notes['series_dropped'])}")
+    if "fill" in data:
+        facts.append(
+            f"{data.get('lanes', '?')} training lanes with {data['fill']:.1%} of the training rows "
+            f"(the rest: the tail that did not fill a batch); {data.get('test_lanes', '?')} test lanes "
+            f"{data.get('test_fill', 1.0):.1%} full (each series whole in one lane, the rest padding)"
+        )
+    if facts:
+        parts.append("<p>" + esc("; ".join(facts) + ".") + "</p>")
+    scaling = data.get("scaling")
+    if scaling:
+        parts.append(
+            '<p class="note">Every column is standardised, x′ = (x − mean) / scale, with the mean and '
+            "standard deviation of the training part (pooled over series); errors above are in these "
+            "units.</p>"
+        )
+        parts.append(
+            table(
+                ("column", "mean", "scale"),
+                [(k, fmt(v["mean"]), fmt(v["scale"])) for k, v in scaling.items()],
+            )
+        )
+    return "".join(parts)
 
 
 def config_table(config: ExperimentConfig) -> str:
@@ -524,6 +610,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         results_table(metrics["models"], metrics.get("baselines", {})),
         "<h2>Why</h2>",
         why_html(config, metrics),
+        data_html(metrics),
         "<h2>Input</h2>",
         image(figures["input.png"], "The first inputs and the expected output"),
         "<h2>Test predictions</h2>",
