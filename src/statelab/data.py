@@ -214,6 +214,21 @@ def to_numpy(array: Any, dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, dtype)
 
 
+def to_arrow(values: np.ndarray) -> Any:
+    """A one-dimensional NumPy array of numbers as an Arrow array over the same memory, null where
+    a float is NaN (the converse of `to_numpy`, and like it without Arrow's pandas-aware
+    conversion)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    validity = None
+    if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
+        validity = pa.py_buffer(np.packbits(~np.isnan(values), bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)]
+    )
+
+
 def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
     """A column (or a batch of it, starting at row `offset`) that must hold numbers, as float64
     (N,) with NaN where a cell is missing. ConfigError names the first cell that is not a finite
@@ -327,8 +342,7 @@ def time_order(codes: np.ndarray, names: list[str], times: Any, time: str | None
         if len(codes) < 2 or np.all(codes[1:] >= codes[:-1]):
             return None
         return np.argsort(codes, kind="stable")
-    codes_array = pa.Array.from_buffers(pa.int32(), len(codes), [None, pa.py_buffer(codes)])
-    keys = pa.Table.from_arrays([codes_array, times], names=["series", "time"])
+    keys = pa.Table.from_arrays([to_arrow(codes), times], names=["series", "time"])
     try:
         indices = pc.sort_indices(keys, sort_keys=[("series", "ascending"), ("time", "ascending")])
     except pa.ArrowNotImplementedError:
@@ -483,6 +497,32 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
     if keep.all():
         return x, y, codes
     return x[keep], y[keep], codes[keep]
+
+
+def input_columns(features: list[str] | tuple[str, ...]) -> list[str]:
+    """Names of the input columns of statelab's CSV outputs: `input` for one feature, or
+    `input_<feature>` for several."""
+    return ["input"] if len(features) == 1 else [f"input_{f}" for f in features]
+
+
+def csv_bytes(columns: dict[str, Any]) -> bytes:
+    """A CSV file of named columns (NumPy arrays, or Arrow arrays such as a dictionary of series
+    ids), written by Arrow: numbers as the shortest decimals that read back to the same float, an
+    empty cell for NaN, text quoted only where it must be. Hundreds of thousands of rows take a
+    fraction of a second."""
+    import csv
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    arrays = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else to_arrow(c) for c in columns.values()]
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(columns)  # Arrow would quote every name
+    body = io.BytesIO()
+    options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+    pcsv.write_csv(pa.Table.from_arrays(arrays, names=list(columns)), body, write_options=options)
+    return head.getvalue().encode() + body.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
