@@ -197,7 +197,8 @@ def run_argv(path, out, **flags):
         ({"time": "when"}, "time must name columns of"),
         ({"target": "z"}, "target must name columns of"),
         ({"features": "a,id", "series": None}, "column 'id' must hold numbers, got 'unit-0' on line 2"),
-        ({"lahead": 30}, "series 'unit-0'"),
+        ({"lahead": 30}, "lahead must be <= series 'unit-0''s 5 training rows"),
+        ({"horizon": 40}, "data must give series 'unit-0' at least lahead + horizon + 1 = 42 values"),
         ({"series": "a"}, "series must not also be a feature or the target"),
     ],
 )
