@@ -24,7 +24,7 @@ import numpy as np
 from statelab import __version__, evaluate, memory, tasks, train
 from statelab.batching import Dataset, make_dataset
 from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, config_hash, from_mapping
-from statelab.data import csv_bytes, input_columns, to_arrow
+from statelab.data import input_columns, to_arrow, write_csv
 from statelab.evaluate import BaselineMetrics, ModelMetrics
 from statelab.host import release_memory
 from statelab.memory import Memory
@@ -310,7 +310,7 @@ def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
 
 def write_predictions(result: ExperimentResult, path: Path) -> None:
     """predictions.csv: `row`, [`series`,] the inputs, `target`, `pred_<model>`, one line per scored
-    test row in time order (see `data.csv_bytes`: Arrow writes hundreds of thousands of rows in a
+    test row in time order (see `data.write_csv`: Arrow writes hundreds of thousands of rows in a
     fraction of a second, and every value reads back to the same float)."""
     import pyarrow as pa
 
@@ -325,7 +325,8 @@ def write_predictions(result: ExperimentResult, path: Path) -> None:
     columns["target"] = np.asarray(result.test_target, np.float64)
     for name, pred in result.test_pred.items():
         columns[f"pred_{name}"] = np.asarray(pred, np.float64)
-    path.write_bytes(csv_bytes(columns))
+    with open(path, "wb") as fh:
+        write_csv(columns, fh)
 
 
 def save_result(result: ExperimentResult, directory: Path) -> None:
