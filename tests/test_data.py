@@ -335,3 +335,16 @@ def test_a_series_predicts_the_same_alone_or_among_others_in_any_order(
         outputs[name] = [float(r[-1]) for r in lines if r[0].strip('"') == "unit-2"]
     assert len(outputs["alone"]) == len(alone)
     assert outputs["alone"] == outputs["shuffled"] == outputs["three"]
+
+
+def test_the_terminal_preview_shows_series_and_every_feature(panel_file, tmp_path, run_cli):
+    argv = run_argv(panel_file, tmp_path / "run", epochs=1)
+    code, out, err = run_cli(argv)
+    assert code == 0, err
+    head = out[out.index("Input and target (standardised), head") :].splitlines()
+    assert head[1].split() == ["series", "t", "a[t]", "b[t]", "target"]
+    assert head[2].split()[:2] == ["unit-0", "0"]
+    tail = out[out.index("Input and target (standardised), tail") :].splitlines()
+    assert tail[6].split()[:2] == ["unit-5", "295"]  # the tail is the last series', numbered in it
+    assert "6 series, 2 features (a, b); rows per series 296, of which train 236" in out
+    assert "lanes: 4 training, 100.0% of the training rows used; 4 test, 75.0% full" in out

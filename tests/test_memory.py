@@ -7,7 +7,6 @@ import pytest
 
 from statelab import experiment, memory, train
 from statelab.config import from_mapping
-from statelab.train import Stream
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,10 @@ def test_a_stateless_profile_carried_over_the_window_only_equals_the_full_pass(f
     full = memory.profile_sums(
         fit.params[i],
         fit.test_start[i],
-        Stream(test.x, test.y, weight, test.reset),
+        train.device_windows(dataset),
+        test.row.astype(np.int32),
+        test.reset,
+        weight,
         np.asarray(False),
         cell=config.model.cell,
         k=k,

@@ -230,7 +230,7 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     task, train = config.task, config.train
     counts = [s.n_rows for s in data.series]
     first = data.series[0]
-    window = np.empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
+    window = aligned_empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
     target, last = np.empty(len(window)), np.empty(len(window))
     owner, train_mask = np.empty(len(window), np.int64), np.empty(len(window), bool)
     start = 0

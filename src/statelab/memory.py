@@ -38,7 +38,7 @@ from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.evaluate import blocks_of, least_squares
-from statelab.train import Stream, keep_state, reset_lanes
+from statelab.train import device_windows, keep_state, reset_lanes, take_windows
 
 MAX_LAG = 64
 SPAN_FRACTION = 0.1
@@ -137,9 +137,23 @@ def _window_basis(k: int, lahead: int, n_features: int, newest_first: bool) -> n
 
 @functools.partial(jax.jit, static_argnames=("cell", "k", "stride", "newest_first"))
 def profile_sums(
-    params, start, test: Stream, stateful, *, cell: str, k: int, stride: int, newest_first: bool
+    params,
+    start,
+    windows,
+    rows,
+    reset,
+    weight,
+    stateful,
+    *,
+    cell: str,
+    k: int,
+    stride: int,
+    newest_first: bool,
 ):
-    """sum over test rows t of test.weight[t] * d yhat[t] / d x[t-j, f]: (K+1, F), by forward mode.
+    """sum over test rows t of weight[t] * d yhat[t] / d x[t-j, f]: (K+1, F), by forward mode.
+
+    windows: (N, T, F) float32; rows, reset, weight: (Kt, Bt), the test batches as rows of the
+    windows (-1: padding), where lanes start a series, and each row's weight.
 
     One pass over the test batches, as `train.test_pass` makes it, carrying beside the state its
     derivatives with respect to the last K+1 values of every feature (D = (K+1) F tangents per
@@ -149,7 +163,8 @@ def profile_sums(
     value (the pass starts from it), and a reset or a stateless model zeroes the state and with it
     every tangent. Exact: no derivative is truncated.
     """
-    _, lanes, lahead, n_features = test.x.shape
+    lanes = rows.shape[1]
+    lahead, n_features = windows.shape[1:]
     n_dir = (k + 1) * n_features
     basis = jnp.broadcast_to(
         _window_basis(k, lahead, n_features, newest_first), (n_dir, lanes, lahead, n_features)
@@ -165,7 +180,8 @@ def profile_sums(
 
     def body(carry, batch):
         state, tangents, total = carry
-        x, reset, w = batch
+        row, reset, w = batch
+        x = take_windows(windows, row)
 
         def step(s, window):  # the test pass's step, without the cut: d/dx flows through the state
             return cells.apply(params, keep_state(reset_lanes(s, reset), stateful), window, cell)
@@ -179,7 +195,7 @@ def profile_sums(
         return (state, tangents, total + t_pred @ w), None
 
     zero = jax.tree.map(lambda s: jnp.zeros((n_dir, *s.shape), s.dtype), start)
-    (_, _, total), _ = jax.lax.scan(body, (start, zero, jnp.zeros(n_dir)), (test.x, test.reset, test.weight))
+    (_, _, total), _ = jax.lax.scan(body, (start, zero, jnp.zeros(n_dir)), (rows, reset, weight))
     return total.reshape(k + 1, n_features)
 
 
@@ -207,7 +223,10 @@ def sensitivity(
     sums = profile_sums(
         params,
         start,
-        Stream(test.x, test.y, weight, test.reset),  # gathered once, for this pass
+        device_windows(dataset),
+        test.row.astype(np.int32),
+        test.reset,
+        weight,
         np.asarray(stateful),
         cell=config.model.cell,
         k=reach,
