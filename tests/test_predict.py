@@ -431,3 +431,29 @@ def test_predict_command_names_the_features_the_run_needs(panel_run, tmp_path, r
     )
     assert code == 2 and "column must be left out for a model of 2 features" in err
     assert not out.exists()
+
+
+def test_a_run_saved_before_models_data_json_still_loads(run_dir, series, tmp_path):
+    """Such a run names no features and no scaling: its config's features, values as they are."""
+    import shutil
+
+    old = tmp_path / "old-run"
+    shutil.copytree(run_dir, old)
+    (old / "models" / "data.json").unlink()
+    loaded = predict.load_predictor(old)
+    assert loaded.features == ("x",)
+    np.testing.assert_array_equal(loaded.predict(series), predict.load_predictor(run_dir).predict(series))
+
+
+def test_predict_command_reads_parquet_input(panel_run, panel_file, tmp_path, run_cli):
+    _, run_dir = panel_run
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(panel_file).to_parquet(parquet)
+    outputs = []
+    for path in (panel_file, parquet):
+        code, out, err = run_cli(
+            ["predict", str(run_dir), "--input", str(path), "--series", "id", "--time", "time"]
+        )
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
