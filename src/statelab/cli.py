@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-
 from statelab import __version__
 from statelab.config import (
     FIELD_SECTION,
@@ -123,18 +121,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     predictions, before, states = predict.predict_series(predictor, panel, states)
 
-    lengths = [len(p) for p in predictions]
-    columns: dict[str, object] = {}
-    if args.series is not None:
-        import pyarrow as pa
-
-        codes = np.repeat(np.arange(len(panel.names), dtype=np.int32), lengths)
-        columns["series"] = pa.DictionaryArray.from_arrays(data.to_arrow(codes), pa.array(panel.names))
-    columns["t"] = np.concatenate([b + np.arange(n) for b, n in zip(before, lengths)]).astype(np.int64)
-    inputs = np.concatenate(panel.features)
-    for j, name in enumerate(data.input_columns(features)):
-        columns[name] = np.ascontiguousarray(inputs[:, j])
-    columns["prediction"] = np.concatenate(predictions)
+    columns = predict.output_columns(
+        panel, features, predictions, before, with_series=args.series is not None
+    )
     text = data.csv_bytes(columns)
     if args.out is None:
         sys.stdout.write(text.decode())

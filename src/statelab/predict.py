@@ -410,6 +410,30 @@ def predict_series(
     return out, before, states
 
 
+def output_columns(
+    panel: Any, features: tuple[str, ...], predictions: list[np.ndarray], before: list[int], with_series: bool
+) -> dict[str, Any]:
+    """The columns of `statelab predict`'s output, as `predict_series` gave them: [`series`,] `t`
+    (counted on from the state's steps), `input` (or `input_<feature>`), `prediction`."""
+    import pyarrow as pa
+
+    from statelab.data import input_columns, to_arrow
+
+    lengths = [len(p) for p in predictions]
+    columns: dict[str, Any] = {}
+    if with_series:
+        codes = np.repeat(np.arange(len(panel.names), dtype=np.int32), lengths)
+        columns["series"] = pa.DictionaryArray.from_arrays(
+            to_arrow(codes), pa.array(panel.names, pa.string())
+        )
+    columns["t"] = np.concatenate([b + np.arange(n) for b, n in zip(before, lengths)]).astype(np.int64)
+    inputs = np.concatenate(panel.features)
+    for j, name in enumerate(input_columns(features)):
+        columns[name] = np.ascontiguousarray(inputs[:, j])
+    columns["prediction"] = np.concatenate(predictions)
+    return columns
+
+
 def read_states(path: str | Path, predictor: Predictor) -> dict[str, dict[str, Any]]:
     """The per-series states of a state file written by `states_bytes`; ConfigError for a file that
     is not one, or one of another model (every state is checked now, before anything is run)."""
