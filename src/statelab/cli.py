@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     terminal.data_preview(console, config, dataset)
     with terminal.epoch_progress(console, config, train.MODELS) as on_epoch:
         result = experiment.run_experiment(config, dataset, on_epoch)
+    del dataset  # the result holds what the files need: a large dataset goes before they are written
     experiment.save_run(result, out)
     terminal.results(console, result)
     terminal.last_line(console, result, str(out))

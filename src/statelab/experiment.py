@@ -226,6 +226,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         memories[name] = memory.profile(
             fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
         )
+        release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
     newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
     return ExperimentResult(
