@@ -129,3 +129,76 @@ def small_sweep(tmp_path_factory) -> SmallSweep:
 
     store = tmp_path_factory.mktemp("small-sweep") / "small.sqlite"
     return SmallSweep(store, statelab.sweep(SMALL_GRID, seeds=2, store=store, progress=False))
+
+
+# --- users' files: several features, many series ----------------------------------------------
+
+
+def panel_frame(n_series: int, length: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Columns of a synthetic multi-series file, rows in time-major order (every series at time 0,
+    then every series at time 1, ...), as sensor logs come.
+
+    Per series: features `a` and `b` are independent standard normal noise and the target `y[t]` is
+    the mean of `b` over the three steps before t, so the next value y[t + 1] is the mean of
+    b[t-2..t]: a model that sees only b[t] (a window of one) explains a third of its variance at
+    best (normalised MSE 2/3), one that remembers b's last three values explains all of it.
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n_series, length))
+    b = rng.standard_normal((n_series, length))
+    y = np.full((n_series, length), np.nan)
+    for t in range(3, length):
+        y[:, t] = b[:, t - 3 : t].mean(axis=1)
+    t = np.arange(3, length)  # the first three steps have no target: not written
+    return {
+        "id": np.array([f"unit-{s}" for s in range(n_series)] * len(t)),
+        "time": np.repeat(t, n_series),
+        "a": a[:, 3:].T.ravel(),
+        "b": b[:, 3:].T.ravel(),
+        "y": y[:, 3:].T.ravel(),
+    }
+
+
+def write_frame(path, columns: dict[str, np.ndarray]):
+    """A dict of columns as a CSV or Parquet file (by the path's suffix), written with Arrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    table = pa.table({k: pa.array(np.asarray(v).tolist()) for k, v in columns.items()})
+    if str(path).endswith(".parquet"):
+        pq.write_table(table, path)
+    else:
+        pcsv.write_csv(table, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def panel_file(tmp_path_factory):
+    """A CSV of 6 series x 297 rows (panel_frame)."""
+    return write_frame(tmp_path_factory.mktemp("panel") / "sensors.csv", panel_frame(6, 300, seed=3))
+
+
+PANEL_RUN = {
+    "task": "file",
+    "target": "y",
+    "features": "a,b",
+    "series": "id",
+    "time": "time",
+    "lahead": 1,
+    "batch_size": 4,
+    "epochs": 12,
+    "learning_rate": 0.01,
+    "model_seed": 0,
+}
+
+
+@pytest.fixture(scope="session")
+def panel_run(panel_file, tmp_path_factory):
+    """A stateful and a stateless model trained on panel_file with --series: (result, run dir)."""
+    from statelab import experiment
+    from statelab.config import from_mapping
+
+    result = experiment.run_experiment(from_mapping({**PANEL_RUN, "data": str(panel_file)}))
+    out = experiment.save_run(result, tmp_path_factory.mktemp("panel-run") / "run")
+    return result, out

@@ -178,3 +178,110 @@ def test_layouts_differ_beyond_batch_size_one():
     # In streams, row i of batch k+1 is the row after row i of batch k; in seed, B rows later.
     assert (np.diff(streams.train.row, axis=0) == 1).all()
     assert (np.diff(seed.train.row, axis=0) == 4).all()
+
+
+# --- several series -----------------------------------------------------------------------------
+
+
+def _series_data(lengths: list[int], lahead: int, horizon: int = 1):
+    """Series whose inputs say where they come from: x[t] = 1000 * series + t (two features, the
+    second negated), targets x[t + horizon]."""
+    from statelab.tasks import Series, TaskData
+
+    out = []
+    for s, n in enumerate(lengths):
+        x = np.stack([1000.0 * s + np.arange(n), -(1000.0 * s + np.arange(n))], axis=1)
+        y = np.append(x[horizon:, 0], np.full(horizon, np.nan))
+        out.append(Series(x=x, y=y, last=x[:, 0], to_drop=lahead - 1, drop_end=horizon, name=f"s{s}"))
+    return TaskData(out, features=("up", "down"), target="up")
+
+
+def _multi_config(batch_size: int, lahead: int):
+    return from_mapping({"task": "file", "data": "unused.csv", "lahead": lahead, "batch_size": batch_size})
+
+
+def _where(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(series, time) encoded in input values."""
+    return values // 1000, values % 1000
+
+
+@pytest.mark.parametrize(
+    ("lengths", "batch_size", "lahead"), [([13, 9, 30, 6], 3, 2), ([40, 41], 4, 3), ([25], 2, 1)]
+)
+def test_no_window_spans_two_series_and_each_series_is_split_in_time(lengths, batch_size, lahead):
+    data = _series_data(lengths, lahead)
+    dataset = batching.make_dataset(data, _multi_config(batch_size, lahead))
+    series, time = _where(dataset.windows[..., 0])
+    assert np.all(series == series[:, :1])  # every value of a window from one series
+    assert np.all(np.diff(time, axis=1) == 1)  # consecutive steps, oldest first
+    np.testing.assert_array_equal(series[:, 0], dataset.series)
+    np.testing.assert_array_equal(dataset.windows[..., 1], -dataset.windows[..., 0])  # features kept apart
+    for s, n in enumerate(lengths):
+        rows = dataset.series == s
+        n_rows = n - (lahead - 1) - 1
+        assert rows.sum() == n_rows
+        n_train = int(n_rows * 0.8)
+        # The first n_train windows of the series train, the rest test: a split in time.
+        np.testing.assert_array_equal(dataset.train_rows[rows], np.arange(n_rows) < n_train)
+        np.testing.assert_array_equal(time[rows, -1], np.arange(lahead - 1, lahead - 1 + n_rows))
+        np.testing.assert_array_equal(dataset.target[rows], 1000 * s + np.arange(lahead, lahead + n_rows))
+
+
+def test_training_lanes_reset_exactly_where_they_move_to_another_series():
+    dataset = batching.make_dataset(_series_data([13, 9, 30, 6], 2), _multi_config(3, 2))
+    train = dataset.train
+    owner = np.where(train.row >= 0, dataset.series[np.maximum(train.row, 0)], -1)
+    expected = np.zeros(train.row.shape, bool)
+    expected[1:] = owner[1:] != owner[:-1]
+    np.testing.assert_array_equal(train.reset, expected)
+    assert train.reset.any()
+    # Each lane reads a contiguous stream of the training rows laid end to end (series after series).
+    training = np.flatnonzero(dataset.train_rows)
+    for lane in train.row.T:
+        assert np.all(np.diff(np.searchsorted(training, lane)) == 1)
+    assert dataset.fill == train.row.size / dataset.n_train and dataset.dropped == dataset.n_train % 3
+
+
+def test_test_parts_are_packed_whole_into_the_emptiest_lanes_and_padding_is_unscored():
+    lengths = [13, 9, 30, 6, 22]
+    dataset = batching.make_dataset(_series_data(lengths, 1), _multi_config(3, 1))
+    test = dataset.test
+    assert test.shape[1] == 3  # min(batch size, series)
+    seen = set()
+    for lane in range(3):
+        rows = test.row[:, lane]
+        real = rows[rows >= 0]
+        assert np.all(rows[len(real) :] == -1)  # padding only at the end
+        np.testing.assert_array_equal(test.scored[:, lane], rows >= 0)
+        owners = dataset.series[real]
+        for s in np.unique(owners):
+            mine = real[owners == s]
+            assert np.all(np.diff(mine) == 1)  # whole, in time order, not interleaved
+            assert len(mine) == np.sum((dataset.series == s) & ~dataset.train_rows)
+            seen.add(int(s))
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        np.testing.assert_array_equal(np.flatnonzero(test.reset[: len(real), lane]), starts[1:])
+    assert seen == set(range(len(lengths)))
+    assert dataset.test_fill == pytest.approx(test.scored.sum() / test.row.size)
+    assert np.all(test.x[~test.scored] == 0.0) and np.all(test.y[~test.scored] == 0.0)
+
+
+def test_batches_gather_float32_windows_and_targets_of_their_rows():
+    dataset = batching.make_dataset(_series_data([13, 9, 30], 2), _multi_config(3, 2))
+    for batches in (dataset.train, dataset.test):
+        real = batches.row >= 0
+        assert batches.x.dtype == np.float32 and batches.x.shape == (*batches.shape, 2, 2)
+        np.testing.assert_array_equal(batches.x[real], dataset.windows[batches.row[real]].astype(np.float32))
+        np.testing.assert_array_equal(batches.y[real], dataset.target[batches.row[real]].astype(np.float32))
+        assert batches.x.ctypes.data % 64 == 0  # aligned: JAX uses it in place
+
+
+def test_several_series_refuse_the_seed_layout_and_a_continued_test():
+    from statelab.config import ConfigError
+
+    data = _series_data([20, 20], 1)
+    rows = [s.n_rows for s in data.series]
+    with pytest.raises(ConfigError, match="layout must be streams when the data hold several series"):
+        _multi_config(2, 1).replace(layout="seed").check_rows(rows, ["s0", "s1"])
+    with pytest.raises(ConfigError, match="test_start must be reset when the data hold several series"):
+        _multi_config(2, 1).replace(test_start="continue").check_rows(rows, ["s0", "s1"])

@@ -47,7 +47,12 @@ def test_run_writes_every_file_and_each_parses(small_run):
     for png in ("input.png", "results.png", "history.png"):
         assert matplotlib.image.imread(out / png).shape[0] > 100
     assert "<html" in (out / "report.html").read_text()
-    assert {p.name for p in (out / "models").iterdir()} == {"config.json", "stateful.npz", "stateless.npz"}
+    assert {p.name for p in (out / "models").iterdir()} == {
+        "config.json",
+        "data.json",
+        "stateful.npz",
+        "stateless.npz",
+    }
     assert not list(out.parent.glob(".*partial"))
 
 

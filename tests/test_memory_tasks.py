@@ -168,7 +168,7 @@ def test_a_csv_too_short_for_window_and_split_is_an_error_before_training(tmp_pa
     path.write_text("x\n1\n2\n3\n4\n5\n6\n")  # 6 values
     with pytest.raises(ConfigError, match="lahead must be <="):
         experiment.prepare(from_mapping({"task": "csv", "data": str(path), "lahead": 3}))
-    with pytest.raises(ConfigError, match="more than lahead"):
+    with pytest.raises(ConfigError, match=r"at least lahead \+ horizon \+ 1"):
         experiment.prepare(from_mapping({"task": "csv", "data": str(path), "lahead": 5}))
     try:
         code = cli.main(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from statelab import experiment, predict
 from statelab.config import ConfigError, from_mapping
+from statelab.data import read_panel
 
 CONFIG = {"input_len": 300, "epochs": 3, "tsteps": 3, "lahead": 2}
 
@@ -133,8 +136,8 @@ def test_predict_command_prints_to_stdout_without_out(run_dir, tmp_path, run_cli
 @pytest.mark.parametrize(
     ("rows", "extra", "words"),
     [
-        ([["a", "b"], [1, 2]], [], "column must name one of the 2 columns"),
-        ([["a", "b"], [1, 2]], ["--column", "c"], "column must be one of"),
+        ([["a", "b"], [1, 2]], [], "input must have the run's 1 feature column x, got columns ['a', 'b']"),
+        ([["a", "b"], [1, 2]], ["--column", "c"], "column must name columns of"),
         ([["x"], [0.1], ["nan"]], [], "input must have no missing values"),
         ([["x"], [0.1], ["abc"]], [], "must hold numbers, got 'abc' on line 3"),
         ([["x"], [0.1], ["inf"]], [], "must hold finite numbers"),
@@ -155,3 +158,302 @@ def test_predict_command_without_a_saved_model_or_input(tmp_path, run_cli):
     assert code == 2 and "run_dir must hold a saved model" in err
     code, _, err = run_cli(["predict", str(tmp_path), "--input", str(tmp_path / "missing.csv")])
     assert code == 2 and "input must be a readable CSV or Parquet file" in err
+
+
+# --- several features, results in memory, shapes ------------------------------------------------
+
+
+def test_from_result_predicts_as_the_saved_model_does(panel_run, panel_file):
+    result, run_dir = panel_run
+    x = np.random.default_rng(0).standard_normal((30, 2))
+    for name in ("stateful", "stateless"):
+        in_memory = predict.Predictor.from_result(result, name).predict(x)
+        np.testing.assert_array_equal(in_memory, predict.load_predictor(run_dir, name).predict(x))
+    with pytest.raises(ConfigError, match="model must be one of stateful, stateless, got 'both'"):
+        predict.Predictor.from_result(result, "both")
+
+
+def test_several_features_per_step_and_raw_units_in_and_out(panel_run):
+    result, _ = panel_run
+    predictor = predict.Predictor.from_result(result, "stateful")
+    assert predictor.features == ("a", "b") and predictor.n_features == 2
+    x = np.random.default_rng(1).standard_normal((25, 2)) * 3 + 1
+    whole = predictor.predict(x)
+    predictor.reset()
+    stepped = np.array([predictor.step(row) for row in x])
+    np.testing.assert_array_equal(stepped, whole)
+    # The same network on standardised inputs, its output put back in the target's units.
+    scaling = result.data["scaling"]
+    mean = np.array([scaling[f]["mean"] for f in "ab"])
+    scale = np.array([scaling[f]["scale"] for f in "ab"])
+    raw = predict.Predictor(result.params["stateful"], result.config, stateful=True)  # no scaling
+    standardised = raw.predict((x - mean) / scale)
+    np.testing.assert_allclose(whole, standardised * scaling["y"]["scale"] + scaling["y"]["mean"], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("series", "words"),
+    [
+        (np.zeros(5), r"series must have shape \(N, 2\), one column per feature \(a, b\), got \(5,\)"),
+        (np.zeros((5, 3)), r"got \(5, 3\)"),
+        (np.zeros((5, 2, 1)), r"got \(5, 2, 1\)"),
+        (np.zeros((2, 5)).T.reshape(-1), r"got \(10,\)"),
+        ([["a", "b"]], "series must be numbers"),
+    ],
+)
+def test_wrong_shapes_are_refused_not_flattened(panel_run, series, words):
+    predictor = predict.Predictor.from_result(panel_run[0], "stateful")
+    with pytest.raises(ConfigError, match=words):
+        predictor.predict(series)
+    assert predictor.seen == 0  # nothing consumed
+
+
+def test_step_takes_one_value_per_feature(panel_run, run_dir):
+    two = predict.Predictor.from_result(panel_run[0], "stateful")
+    with pytest.raises(ConfigError, match=r"x must be one value per feature, shape \(2,\), got shape \(\)"):
+        two.step(0.5)
+    with pytest.raises(ConfigError, match=r"got shape \(3,\)"):
+        two.step([0.1, 0.2, 0.3])
+    one = predict.load_predictor(run_dir)
+    with pytest.raises(ConfigError, match=r"got shape \(2,\)"):
+        one.step([0.1, 0.2])
+
+
+def test_numpy_numbers_are_accepted_where_python_numbers_are(run_dir, series):
+    predictor = predict.load_predictor(run_dir)
+    ints = np.arange(-3, 4)
+    expected = predictor.predict([int(v) for v in ints])
+    predictor.reset()
+    np.testing.assert_array_equal(predictor.predict(ints), expected)  # an int64 array
+    predictor.reset()
+    stepped = [predictor.step(v) for v in ints]  # np.int64 scalars
+    np.testing.assert_array_equal(stepped, expected)
+    state = predictor.state_dict()
+    state["seen"] = np.int64(state["seen"])
+    predictor.load_state(state)
+    assert predictor.seen == len(ints)
+
+
+# --- saving and restoring the state -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["stateful", "stateless"])
+@pytest.mark.parametrize("cut", [1, 17])
+def test_a_restored_predictor_continues_exactly_as_an_uninterrupted_stream(run_dir, series, model, cut):
+    uninterrupted = predict.load_predictor(run_dir, model)
+    expected = uninterrupted.predict(series)
+
+    first = predict.load_predictor(run_dir, model)
+    head = first.predict(series[:cut])
+    saved = json.loads(json.dumps(first.state_dict()))  # through a file, as a service would
+    second = predict.load_predictor(run_dir, model)  # a new process: nothing carried over
+    second.load_state(saved)
+    tail = second.predict(series[cut:])
+    np.testing.assert_array_equal(np.concatenate([head, tail]), expected)
+
+
+def test_a_multi_feature_state_restores_too(panel_run):
+    result, _ = panel_run
+    x = np.random.default_rng(2).standard_normal((40, 2))
+    expected = predict.Predictor.from_result(result).predict(x)
+    first = predict.Predictor.from_result(result)
+    first.predict(x[:23])
+    second = predict.Predictor.from_result(result)
+    second.load_state(json.loads(json.dumps(first.state_dict())))
+    np.testing.assert_array_equal(second.predict(x[23:]), expected[23:])
+
+
+@pytest.fixture(scope="module")
+def other_models():
+    """Predictors of models that differ from CONFIG's in one way each (one epoch each)."""
+    runs = {}
+    for key, change in {
+        "cell": {"cell": "gru"},
+        "units": {"units": 8},
+        "lahead": {"lahead": 3},
+        "window_order": {"window_order": "newest-first"},
+        "weights": {"model_seed": 5},
+    }.items():
+        result = experiment.run_experiment(from_mapping({**CONFIG, **change, "epochs": 1}))
+        runs[key] = predict.Predictor.from_result(result)
+    return runs
+
+
+@pytest.mark.parametrize("key", ["cell", "units", "lahead", "window_order", "weights"])
+def test_a_state_of_another_model_is_refused(run_dir, series, other_models, key):
+    other = other_models[key]
+    other.predict(series[:10])
+    predictor = predict.load_predictor(run_dir)
+    before = predictor.predict(series[:5])
+    with pytest.raises(ConfigError, match=rf"state must come from this model \({key}"):
+        predictor.load_state(other.state_dict())
+    assert np.array_equal(
+        predictor.predict(series[5:6]), predict.load_predictor(run_dir).predict(series[:6])[5:]
+    )
+    del before
+
+
+def test_a_stateless_state_is_refused_by_the_stateful_model_and_features_must_match(run_dir, panel_run):
+    stateless = predict.load_predictor(run_dir, "stateless")
+    with pytest.raises(ConfigError, match=r"state must come from this model \(model 'stateful'\)"):
+        predict.load_predictor(run_dir, "stateful").load_state(stateless.state_dict())
+    two_features = predict.Predictor.from_result(panel_run[0])
+    with pytest.raises(ConfigError, match="state must come from this model"):
+        predict.load_predictor(run_dir).load_state(two_features.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda s: s.update(format="pickle"), "state must be a predictor state"),
+        (lambda s: s.update(version=9), "state must be of version 1"),
+        (lambda s: s["state"][0].pop(), "damaged state"),
+        (lambda s: s["state"][0][0].append(0.5), "damaged state"),
+        (lambda s: s.update(recent=[[1.0], [2.0], [3.0]]), "damaged state"),
+        (lambda s: s.update(seen=-1), "damaged state"),
+        (lambda s: s["state"][0][1].__setitem__(0, float("nan")), "damaged state"),
+    ],
+)
+def test_a_damaged_state_is_refused(run_dir, series, damage, words):
+    predictor = predict.load_predictor(run_dir)
+    predictor.predict(series[:9])
+    state = json.loads(json.dumps(predictor.state_dict()))
+    damage(state)
+    with pytest.raises(ConfigError, match=words):
+        predict.load_predictor(run_dir).load_state(state)
+
+
+# --- statelab predict over many series, with a state file ---------------------------------------
+
+
+def test_predict_command_keeps_one_state_per_series(panel_run, panel_file, tmp_path, run_cli):
+    result, run_dir = panel_run
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(
+        [
+            "predict",
+            str(run_dir),
+            "--input",
+            str(panel_file),
+            "--series",
+            "id",
+            "--time",
+            "time",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, err
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["series", "t", "input_a", "input_b", "prediction"]
+    panel = read_panel(panel_file, "y", ("a", "b"), series="id", time="time")
+    predictor = predict.Predictor.from_result(result)
+    for name, x in zip(panel.names, panel.features):
+        predictor.reset()
+        mine = [r for r in rows if r["series"] == name]
+        assert [int(r["t"]) for r in mine] == list(range(len(x)))
+        np.testing.assert_array_equal([float(r["prediction"]) for r in mine], predictor.predict(x))
+
+
+def test_predict_command_resumes_from_its_state_file(panel_run, panel_file, tmp_path, run_cli):
+    _, run_dir = panel_run
+    frame = pd.read_csv(panel_file)
+    early, late = frame[frame["time"] < 150], frame[frame["time"] >= 150]
+    early.to_csv(tmp_path / "early.csv", index=False)
+    late.to_csv(tmp_path / "late.csv", index=False)
+    state = tmp_path / "state.json"
+    common = ["--series", "id", "--time", "time", "--state", str(state)]
+
+    code, whole, _ = run_cli(
+        ["predict", str(run_dir), "--input", str(panel_file), "--series", "id", "--time", "time"]
+    )
+    assert code == 0
+    code, first, _ = run_cli(["predict", str(run_dir), "--input", str(tmp_path / "early.csv"), *common])
+    assert code == 0 and state.is_file()
+    code, second, _ = run_cli(["predict", str(run_dir), "--input", str(tmp_path / "late.csv"), *common])
+    assert code == 0
+
+    def by_series(text):
+        rows = [line.split(",") for line in text.splitlines()[1:]]
+        return sorted((r[0], int(r[1]), r[-1]) for r in rows)
+
+    # The restart carried every series' state (and its step count): the same lines as one pass.
+    assert by_series(
+        first.splitlines()[0] + "\n" + "\n".join(first.splitlines()[1:] + second.splitlines()[1:])
+    ) == (by_series(whole))
+
+
+def test_predict_command_refuses_a_state_file_of_another_model(
+    panel_run, panel_file, run_dir, series, tmp_path, run_cli
+):
+    _, panel_dir = panel_run
+    data_file = write_csv(tmp_path / "in.csv", ["x"], [[v] for v in series])
+    state = tmp_path / "state.json"
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data_file), "--state", str(state)])
+    assert code == 0, err
+    saved = state.read_bytes()
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(
+        [
+            "predict",
+            str(panel_dir),
+            "--input",
+            str(panel_file),
+            "--series",
+            "id",
+            "--state",
+            str(state),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 2 and err.count("\n") == 1 and "state must come from this model" in err
+    assert not out.exists() and state.read_bytes() == saved  # nothing written, the state untouched
+    (tmp_path / "junk.json").write_text("not json")
+    code, _, err = run_cli(
+        ["predict", str(run_dir), "--input", str(data_file), "--state", str(tmp_path / "junk.json")]
+    )
+    assert (
+        code == 2 and err.count("\n") == 1 and "state must be a state file written by statelab predict" in err
+    )
+
+
+def test_predict_command_names_the_features_the_run_needs(panel_run, tmp_path, run_cli):
+    _, run_dir = panel_run
+    data_file = write_csv(tmp_path / "one.csv", ["a", "c"], [[0.1, 0.2], [0.3, 0.4]])
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data_file), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1
+    assert "input must have the run's 2 feature columns a, b, got columns ['a', 'c']" in err
+    code, _, err = run_cli(
+        ["predict", str(run_dir), "--input", str(data_file), "--column", "a", "--out", str(out)]
+    )
+    assert code == 2 and "column must be left out for a model of 2 features" in err
+    assert not out.exists()
+
+
+def test_a_run_saved_before_models_data_json_still_loads(run_dir, series, tmp_path):
+    """Such a run names no features and no scaling: its config's features, values as they are."""
+    import shutil
+
+    old = tmp_path / "old-run"
+    shutil.copytree(run_dir, old)
+    (old / "models" / "data.json").unlink()
+    loaded = predict.load_predictor(old)
+    assert loaded.features == ("x",)
+    np.testing.assert_array_equal(loaded.predict(series), predict.load_predictor(run_dir).predict(series))
+
+
+def test_predict_command_reads_parquet_input(panel_run, panel_file, tmp_path, run_cli):
+    _, run_dir = panel_run
+    parquet = tmp_path / "in.parquet"
+    pd.read_csv(panel_file).to_parquet(parquet)
+    outputs = []
+    for path in (panel_file, parquet):
+        code, out, err = run_cli(
+            ["predict", str(run_dir), "--input", str(path), "--series", "id", "--time", "time"]
+        )
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1]

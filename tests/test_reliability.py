@@ -673,13 +673,13 @@ def test_two_files_of_one_name_are_different_trials(tmp_path, monkeypatch):
 def test_timings_json_times_the_loading_of_the_data(tmp_path, run_cli, monkeypatch):
     from statelab import experiment
 
-    prepare = experiment.prepare
+    make_dataset = experiment.make_dataset
 
-    def slow_prepare(config):
-        time.sleep(0.3)  # a stand-in for a large file: known time spent loading
-        return prepare(config)
+    def slow_make_dataset(data, config):
+        time.sleep(0.3)  # a stand-in for a large file: known time spent cutting it into batches
+        return make_dataset(data, config)
 
-    monkeypatch.setattr(experiment, "prepare", slow_prepare)
+    monkeypatch.setattr(experiment, "make_dataset", slow_make_dataset)
     out = tmp_path / "r"
     code, _, err = run_cli(["run", *TINY, "--out", str(out)])
     assert code == 0, err

@@ -30,11 +30,16 @@ def _step(ts, state, x, y, stateful, lr, cell="lstm"):
 
 
 def _epoch_data(x, y, tx, ty, lr=1e-2, continue_test=False):
-    """EpochData of training batches x (K, B, T, F), y (K, B) and test batches tx, ty."""
+    """EpochData of training batches x (K, B, T, F), y (K, B) and test batches tx, ty: their
+    windows laid end to end, the streams indexing them in batch order."""
     f32 = jnp.float32
+    windows = jnp.concatenate([x.reshape(-1, *x.shape[2:]), tx.reshape(-1, *tx.shape[2:])])
+    rows = jnp.arange(y.size, dtype=jnp.int32).reshape(y.shape)
+    test_rows = y.size + jnp.arange(ty.size, dtype=jnp.int32).reshape(ty.shape)
     return train.EpochData(
-        train=train.Stream(x, y, jnp.ones(y.shape, f32), jnp.zeros(y.shape, bool)),
-        test=train.Stream(tx, ty, jnp.ones(ty.shape, f32), jnp.zeros(ty.shape, bool)),
+        windows=windows,
+        train=train.Stream(rows, y, jnp.ones(y.shape, f32), jnp.zeros(y.shape, bool)),
+        test=train.Stream(test_rows, ty, jnp.ones(ty.shape, f32), jnp.zeros(ty.shape, bool)),
         warm=jnp.zeros(ty.shape, f32),
         learning_rate=jnp.asarray(lr, f32),
         continue_test=jnp.asarray(continue_test),
@@ -478,3 +483,16 @@ def test_longer_truncation_learns_a_delay_the_cut_gradient_cannot():
         nmse[bptt] = float(fitted.val_loss[stateful, -1]) / var_y
     assert nmse[3] < 0.05, nmse
     assert nmse[1] > 0.4, nmse
+
+
+def test_epoch_shapes_describe_epoch_data_without_gathering_it(panel_file):
+    """The program is compiled from epoch_shapes before epoch_data gathers the windows: the two
+    must agree leaf by leaf, or the compiled program would refuse the data."""
+    from conftest import PANEL_RUN
+
+    for flat in ({"input_len": 50, "batch_size": 3, "lahead": 2}, {**PANEL_RUN, "data": str(panel_file)}):
+        config = from_mapping(flat)
+        dataset = prepare(config)
+        shapes = jax.tree.map(lambda a: (a.shape, np.dtype(a.dtype)), train.epoch_shapes(dataset))
+        actual = jax.tree.map(lambda a: (np.shape(a), np.asarray(a).dtype), train.epoch_data(config, dataset))
+        assert shapes == actual

@@ -42,30 +42,76 @@ state. With one series this is one lane: the test series read in time order at b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from statelab.config import ExperimentConfig
 from statelab.tasks import TaskData
 
+GATHER_CHUNK = 1 << 16  # rows gathered into the batches at a time
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type, alignment: int = 64) -> np.ndarray:
+    """An uninitialised array whose data start on a 64-byte boundary. JAX's CPU backend uses such
+    memory in place when the array is passed to a compiled program, where it would copy an array
+    at NumPy's usual 16-byte alignment: a large training set is then held once, not twice."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + alignment, np.uint8)
+    offset = -raw.ctypes.data % alignment
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
 
 @dataclass(frozen=True)
 class Batches:
-    """Samples in the order a model consumes them: K batches of B rows."""
+    """Samples in the order a model consumes them: K batches of B rows.
 
-    x: np.ndarray  # (K, B, lahead, F) float32 input windows
-    y: np.ndarray  # (K, B) float32 targets
+    The rows are indices into the windowed data; the float32 input and target arrays are gathered
+    from it when asked for (`x`, `y`), so a large dataset holds its windows once, not once more
+    for each layout of them.
+    """
+
+    windows: np.ndarray = field(repr=False)  # (N, lahead, F) the windowed data `row` indexes
+    target: np.ndarray = field(repr=False)  # (N,)
     row: np.ndarray  # (K, B) int64 index of each sample in the windowed data; -1 for padding
     scored: np.ndarray  # (K, B) bool; False for padding and rows fed only to warm the state up
     reset: np.ndarray  # (K, B) bool; True where a lane starts a new series: the state resets there
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(K, B): batches and rows per batch."""
+        return self.row.shape
+
+    @property
+    def x(self) -> np.ndarray:
+        """(K, B, lahead, F) float32 input windows, zeros where padded (a new array each time)."""
+        real = self.row >= 0
+        rows = np.where(real, self.row, 0).ravel()
+        x = aligned_empty((*self.row.shape, *self.windows.shape[1:]), np.float32)
+        flat = x.reshape(len(rows), *self.windows.shape[1:])
+        for start in range(0, len(rows), GATHER_CHUNK):  # bounded temporaries for float64 windows
+            part = slice(start, start + GATHER_CHUNK)
+            flat[part] = self.windows[rows[part]]
+        if not real.all():
+            x[~real] = 0.0
+        return x
+
+    @property
+    def y(self) -> np.ndarray:
+        """(K, B) float32 targets, zeros where padded."""
+        real = self.row >= 0
+        return np.where(real, self.target[np.where(real, self.row, 0)], 0.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Dataset:
     """Windowed data split into training and test batches. Rows of all series, series after series."""
 
-    windows: np.ndarray  # (n_rows, lahead, F) float64, the model inputs in time order
+    # (n_rows, lahead, F) the model inputs in time order, 64-byte aligned: float64 for a generated
+    # series, float32 for a file
+    windows: np.ndarray
     target: np.ndarray  # (n_rows,) float64
     last: np.ndarray  # (n_rows,) float64 the last-value baseline's prediction
     series: np.ndarray  # (n_rows,) int64 which series each row belongs to
@@ -77,7 +123,10 @@ class Dataset:
     dropped: int  # training rows that did not fill a batch and were left out
     names: tuple[str, ...] = ("",)  # series ids
     features: tuple[str, ...] = ("x",)
-    source: TaskData | None = None  # the series this was cut from
+    target_name: str = "y"
+    notes: dict[str, Any] = field(default_factory=dict)  # how the task's data were read (TaskData.notes)
+    scaling: dict[str, tuple[float, float]] | None = None  # (mean, scale) per column (TaskData.scaling)
+    prepare_s: float = 0.0  # seconds spent reading and cutting the data (set by experiment.prepare)
 
     @property
     def n_features(self) -> int:
@@ -85,8 +134,15 @@ class Dataset:
 
     @property
     def fill(self) -> float:
-        """Share of the training batches' rows that hold a sample (the rest is padding)."""
-        return float(np.mean(self.train.row >= 0)) if self.train.row.size else 0.0
+        """Share of the training rows laid out in the batches: the rest is the tail that did not
+        fill a batch (training lanes are never padded)."""
+        return float(np.sum(self.train.row >= 0)) / self.n_train if self.n_train else 0.0
+
+    @property
+    def test_fill(self) -> float:
+        """Share of the test lanes' slots that hold a test row: the rest pads the lanes that end
+        early (series are packed whole, longest first, each into the emptiest lane)."""
+        return float(np.mean(self.test.row >= 0)) if self.test.row.size else 0.0
 
 
 def windows(x: np.ndarray, lahead: int, order: str = "oldest-first") -> np.ndarray:
@@ -96,10 +152,15 @@ def windows(x: np.ndarray, lahead: int, order: str = "oldest-first") -> np.ndarr
     position 0 and x[t-j] in position j, which is what the original's shifted columns produced.
     A one-dimensional x gives (L - lahead + 1, lahead).
     """
+    return np.ascontiguousarray(window_view(x, lahead, order))
+
+
+def window_view(x: np.ndarray, lahead: int, order: str = "oldest-first") -> np.ndarray:
+    """`windows` as a view of x, without copying: (L - lahead + 1, lahead[, F])."""
     view = np.lib.stride_tricks.sliding_window_view(x, lahead, axis=0)  # (N, [F,] lahead)
     if x.ndim == 2:
         view = np.swapaxes(view, 1, 2)  # (N, lahead, F)
-    return np.ascontiguousarray(view if order == "oldest-first" else view[:, ::-1])
+    return view if order == "oldest-first" else view[:, ::-1]
 
 
 def stream_layout(rows: np.ndarray, batch_size: int) -> np.ndarray:
@@ -150,19 +211,12 @@ def warmup_rows(index: np.ndarray, scored: np.ndarray, series: np.ndarray, warmu
     return warm
 
 
-def _gather(
+def _batches(
     data: tuple[np.ndarray, np.ndarray], index: np.ndarray, scored: np.ndarray, reset: np.ndarray
 ) -> Batches:
+    """The batches of row indices `index` (K, B), -1 for padding."""
     window, target = data
-    safe = np.maximum(index, 0)
-    real = index >= 0
-    return Batches(
-        x=np.where(real[..., None, None], window[safe], 0.0).astype(np.float32),
-        y=np.where(real, target[safe], 0.0).astype(np.float32),
-        row=index.astype(np.int64),
-        scored=scored & real,
-        reset=reset,
-    )
+    return Batches(window, target, row=index.astype(np.int64), scored=scored & (index >= 0), reset=reset)
 
 
 def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
@@ -176,17 +230,21 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     rows, unscored, so the test continues the carried state.
     """
     task, train = config.task, config.train
-    parts, targets, lasts, owners, is_train = [], [], [], [], []
-    for s, series in enumerate(data.series):
-        n = series.n_rows
-        first = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
-        parts.append(windows(series.x, task.lahead, train.window_order)[first : first + n])  # (n, lahead, F)
-        targets.append(series.y[series.to_drop : series.to_drop + n])
-        lasts.append(series.last[series.to_drop : series.to_drop + n])
-        owners.append(np.full(n, s, np.int64))
-        is_train.append(np.arange(n) < task.split(n)[0])
-    window = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    target, owner, train_mask = np.concatenate(targets), np.concatenate(owners), np.concatenate(is_train)
+    counts = [s.n_rows for s in data.series]
+    first = data.series[0]
+    window = aligned_empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
+    target, last = np.empty(len(window)), np.empty(len(window))
+    owner, train_mask = np.empty(len(window), np.int64), np.empty(len(window), bool)
+    start = 0
+    for s, series in enumerate(data.series):  # straight into place: one copy of the windows
+        n, rows = series.n_rows, slice(start, start + series.n_rows)
+        begin = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
+        window[rows] = window_view(series.x, task.lahead, train.window_order)[begin : begin + n]
+        target[rows] = series.y[series.to_drop : series.to_drop + n]
+        last[rows] = series.last[series.to_drop : series.to_drop + n]
+        owner[rows] = s
+        train_mask[rows] = np.arange(n) < task.split(n)[0]
+        start += n
     rows = np.arange(len(target))
     train_rows, test_rows = rows[train_mask], rows[~train_mask]
     b, n_train = train.batch_size, len(train_rows)
@@ -198,7 +256,8 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
             test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
             scored = test_index >= n_train
         else:
-            segments = [test_rows[owner[test_rows] == s] for s in range(len(data.series))]
+            n_test = [n - task.split(n)[0] for n in counts]
+            segments = np.split(test_rows, np.cumsum(n_test)[:-1])  # each series' test rows
             test_index = pack_lanes(segments, min(b, len(segments)))
             scored = test_index >= 0
     else:  # seed: one series, as the original
@@ -210,15 +269,17 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     return Dataset(
         windows=window,
         target=target,
-        last=np.concatenate(lasts),
+        last=last,
         series=owner,
         train_rows=train_mask,
-        train=_gather(pair, train_index, np.ones(train_index.shape, bool), lane_resets(train_index, owner)),
-        test=_gather(pair, test_index, scored, lane_resets(test_index, owner)),
+        train=_batches(pair, train_index, np.ones(train_index.shape, bool), lane_resets(train_index, owner)),
+        test=_batches(pair, test_index, scored, lane_resets(test_index, owner)),
         warm=warmup_rows(test_index, scored, owner, task.record.warmup(task)),
         n_train=n_train,
         dropped=n_train - train_index.size,
         names=tuple(s.name for s in data.series),
         features=data.features,
-        source=data,
+        target_name=data.target,
+        notes=dict(data.notes),
+        scaling=data.scaling,
     )

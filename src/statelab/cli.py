@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, NoReturn
-
-import numpy as np
 
 from statelab import __version__
 from statelab.cache import cache_dir as cache_dir  # its earlier home; still importable from here
@@ -89,9 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiment.check_run_dir(out if out is not None else experiment.default_run_dir(config))
     interrupt.check()
     console = terminal.make_console()
-    t0 = time.perf_counter()
     dataset = experiment.prepare(config)
-    data_s = time.perf_counter() - t0
     interrupt.check()
     terminal.banner(console, config)
     terminal.data_preview(console, config, dataset)
@@ -101,7 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             interrupt.check()
             show_epoch(epoch, logs)
 
-        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache, data_s=data_s)
+        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache)
+    del dataset  # the result holds what the files need: a large dataset goes before they are written
     interrupt.check()
     terminal.results(console, result)
     saved = experiment.save_run(result, out, before_commit=interrupt.check)
@@ -111,33 +107,59 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Run a saved model over a series, carrying its state through the whole series."""
-    from statelab.data import read_panel
-    from statelab.predict import load_predictor
+    """Run a saved model over a file: each series from its own state, carried through it.
+
+    With --state FILE the states are read from FILE when it exists and written back after, so a
+    service that restarts carries on where it stopped. Everything is checked before anything is
+    written."""
+    from statelab import data, predict
+    from statelab.report.output import write_atomic
 
     if args.out is not None:
         check_output_path("out", args.out, "file")
-    panel = read_panel(args.input, args.column, param="input", target_param="column")
-    series = panel.features[0][:, 0]
-    predictor = load_predictor(args.run_dir, args.model)
+    header = data.header(args.input, "input")
+    predictor = predict.load_predictor(args.run_dir, args.model)
+    keys = [c for c in (args.series, args.time) if c is not None]
+    features = predict.input_features(predictor, [c for c in header if c not in keys], args.column)
+    panel = data.read_panel(
+        args.input, features[0], features, args.series, args.time, param="input", target_param="column"
+    )
+    state_path = Path(args.state) if args.state is not None else None
+    if state_path is not None and state_path.is_dir():
+        fail(f"state must be a file path, got {str(state_path)!r} (a directory)")
+    states = (
+        predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
+    )
     args.interrupt.check()
-    predictions = predictor.predict(series)
-    lines = ["t,input,prediction"]
-    lines += [
-        f"{t},{float(x)!r},{'' if np.isnan(y) else repr(float(y))}"
-        for t, (x, y) in enumerate(zip(series, predictions))
-    ]
-    text = "\n".join(lines) + "\n"
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        from statelab.report.output import write_atomic
+    predictions, before, states = predict.predict_series(predictor, panel, states)
 
-        path = Path(args.out)
+    columns = predict.output_columns(
+        panel, features, predictions, before, with_series=args.series is not None
+    )
+    text = data.csv_bytes(columns)
+    if args.out is None:
+        sys.stdout.write(text.decode())
+    else:
         try:
-            write_atomic(path, text.encode())
+            write_atomic(Path(args.out), text)
         except OSError as exc:
-            fail(f"out must be a writable file path, got {str(path)!r} ({exc.strerror})")
+            fail(f"out must be a writable file path, got {args.out!r} ({exc.strerror})")
+    if state_path is not None:
+        try:
+            write_atomic(state_path, predict.states_bytes(predictor, states))
+        except OSError as exc:
+            fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's trained model for use elsewhere (a Keras 3 model file)."""
+    from statelab.export import export
+    from statelab.params import check_count
+
+    batch_size = check_count("batch_size", args.batch_size)
+    path = export(args.run_dir, args.out, model=args.model, format=args.format, batch_size=batch_size)
+    print(f"Saved the {args.model} model of {args.run_dir} to {path}")
     return 0
 
 
@@ -253,14 +275,50 @@ def build_parser() -> Parser:
     run.set_defaults(func=cmd_run)
 
     predict = commands.add_parser(
-        "predict", allow_abbrev=False, help="run a saved model of a run over a series (CSV)"
+        "predict",
+        allow_abbrev=False,
+        help="run a saved model of a run over a file (CSV or Parquet), one state per series",
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `statelab run`")
-    predict.add_argument("--input", required=True, metavar="FILE.csv", help="CSV file with a header row")
-    predict.add_argument("--column", metavar="NAME", help="the column to read (needed if there are several)")
+    predict.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="CSV (with a header row) or Parquet file of the run's features",
+    )
+    predict.add_argument(
+        "--column",
+        metavar="NAME",
+        help="a one-feature model: the column to read (default: the run's feature)",
+    )
+    predict.add_argument(
+        "--series", metavar="COL", help="a column of series ids: each series has its own state"
+    )
+    predict.add_argument("--time", metavar="COL", help="the column that orders rows within a series")
+    predict.add_argument(
+        "--state", metavar="FILE", help="JSON file of each series' state: read if it exists, written after"
+    )
     predict.add_argument("--model", default="stateful", choices=("stateful", "stateless"))
     predict.add_argument("--out", metavar="FILE.csv", help="where to write predictions (default: stdout)")
     predict.set_defaults(func=cmd_predict)
+    export = commands.add_parser(
+        "export", allow_abbrev=False, help="write a run's trained model as a Keras 3 model file"
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `statelab run`")
+    export.add_argument("--model", default="stateful", choices=("stateful", "stateless"))
+    export.add_argument(
+        "--format", default="keras", choices=("keras",), help="keras: a .keras file (Keras 3)"
+    )
+    export.add_argument(
+        "--out", required=True, metavar="FILE.keras", help="the file to write (must not exist)"
+    )
+    export.add_argument(
+        "--batch-size",
+        default="1",
+        metavar="N",
+        help="stateful: streams per batch, the fixed batch shape of the stateful layers (default: 1)",
+    )
+    export.set_defaults(func=cmd_export)
     # More subcommands are registered below this line.
     sweep = commands.add_parser(
         "sweep",

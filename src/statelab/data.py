@@ -5,21 +5,32 @@
 
 Files are read with Apache Arrow's readers (`pyarrow.csv`, `pyarrow.parquet`), which parse in
 parallel, in native code, and only the columns asked for. Rows are grouped by the `series` column
-(in order of first appearance) and sorted by the `time` column within each series; a time that
-appears twice in one series is an error. Missing values (empty cells, NA, NaN, null) follow the
-`missing` policy: `error` (the default) names the first missing cell; `drop` drops its row;
+(in order of first appearance) and sorted by the `time` column within each series (numbers,
+timestamps and dates by value, text as text: write dates as ISO 8601); a time that appears twice
+in one series is an error. Missing values (empty cells, NA, NaN, null) follow the `missing`
+policy: `error` (the default) names the first missing cell of the file; `drop` drops its row;
 `interpolate` fills interior gaps linearly within the series and drops leading and trailing ones.
+
+Large files: the file is read as a stream of batches, each converted to NumPy at once and let go
+(Arrow's allocator is asked to return its memory after each), so the file is never held twice;
+rows are ordered by Arrow's sort, and each column is then put in order straight into its place
+in one (rows, F) array. Reading 2,000,000 rows of 10 columns takes about a second and under
+400 MB (bench/bench_data.py). The standardised inputs are float32, the precision the network
+computes in. Arrow's own `to_numpy` is not used: with pandas installed it imports pandas.
 
 Scaling: every column is standardised with the mean and standard deviation of the values the
 training part reads (the first `train_fraction` of each series' windows, their inputs and their
-targets), pooled over series, so nothing of the test part leaks into it.
+targets), pooled over series, so nothing of the test part leaks into it. The statistics are kept
+(`TaskData.scaling`) so that a saved model can read raw values and predict in the target's units.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 
@@ -28,6 +39,7 @@ from statelab.tasks.base import Series, TaskData
 
 MISSING = ("error", "drop", "interpolate")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_BLOCK = 1 << 20  # bytes per parse block of a CSV file (the reader keeps a few in flight)
 
 
 @dataclass(frozen=True)
@@ -57,102 +69,319 @@ def _reason(exc: BaseException) -> str:
     return line if len(line) <= 200 else line[:200] + "..."
 
 
-def read_table(path: str | Path, columns: list[str], param: str = "data") -> dict[str, np.ndarray]:
-    """The named columns of a CSV or Parquet file as NumPy arrays (numbers as float64 with NaN
-    for missing cells; other types as object arrays). ConfigError for a missing or unreadable
-    file or column."""
-    import pyarrow as pa
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET_SUFFIXES
 
-    path = Path(path)
+
+def _kind(path: Path) -> str:
+    return "Parquet" if _is_parquet(path) else "CSV"
+
+
+def _where(path: Path, index: int) -> str:
+    """Where row `index` (0-based, file order) is: a CSV line (the header is line 1), a Parquet row."""
+    return f"in row {index + 1}" if _is_parquet(path) else f"on line {index + 2}"
+
+
+def _check_file(path: Path, param: str) -> None:
     if not path.is_file():
         found = "not a file" if path.exists() else "no such file"
         raise ConfigError(f"{param} must be a readable CSV or Parquet file, got {str(path)!r} ({found})")
+
+
+def header(path: str | Path, param: str = "data") -> list[str]:
+    """The column names of a CSV or Parquet file (read from its first block or its footer)."""
+    import pyarrow as pa
+
+    path = Path(path)
+    _check_file(path, param)
     try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
+        if _is_parquet(path):
             import pyarrow.parquet as pq
 
-            schema = pq.read_schema(path)
-            _check_columns(columns, list(schema.names), param, path)
-            table = pq.read_table(path, columns=columns)
-        else:
-            import pyarrow.csv as pcsv
+            return list(pq.read_schema(path).names)
+        import pyarrow.csv as pcsv
 
-            header = _csv_header(path, param)
-            _check_columns(columns, header, param, path)
-            table = pcsv.read_csv(
-                path,
-                read_options=pcsv.ReadOptions(block_size=1 << 24),
-                convert_options=pcsv.ConvertOptions(include_columns=columns, strings_can_be_null=True),
-            )
-    except ConfigError:
-        raise
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
+        return [name.strip() for name in reader.schema.names]
     except (OSError, pa.ArrowException, ValueError) as exc:
-        kind = "Parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "CSV"
-        raise ConfigError(
-            f"{param} must be a readable {kind} file, got {str(path)!r} ({_reason(exc)})"
-        ) from None
-    return {name: _to_numpy(table.column(name)) for name in columns}
-
-
-def _csv_header(path: Path, param: str) -> list[str]:
-    """The column names of a CSV file, read with Arrow from its first block."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    try:
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 24))
-    except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise ConfigError(
                 f"{param} must be a CSV file with a header row, got an empty file {str(path)!r}"
             ) from None
-        raise
-    return [name.strip() for name in reader.schema.names]
+        raise ConfigError(
+            f"{param} must be a readable {_kind(path)} file, got {str(path)!r} ({_reason(exc)})"
+        ) from None
 
 
-def _check_columns(columns: list[str], present: list[str], param: str, path: Path) -> None:
-    for name in columns:
+def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]:
+    """The file's header, after checking that every column asked for is in it."""
+    present = header(path, param)
+    for name, role in columns.items():
         if name not in present:
-            shown = ", ".join(_shown(p) for p in present[:12]) + (", ..." if len(present) > 12 else "")
-            raise ConfigError(f"column must be one of [{shown}] in {str(path)!r}, got {_shown(name)}")
+            shown = (
+                "[" + ", ".join(_shown(p) for p in present[:12]) + (", ...]" if len(present) > 12 else "]")
+            )
+            raise ConfigError(
+                f"{role} must name columns of {str(path)!r} (one of {shown}), got {_shown(name)}"
+            )
+    return present
 
 
-def _to_numpy(column: Any) -> np.ndarray:
+def record_batches(
+    path: str | Path, columns: dict[str, str], numbers: tuple[str, ...] = (), param: str = "data"
+) -> Iterator[Any]:
+    """The named columns of a CSV or Parquet file, in batches of rows in file order: Arrow's
+    `RecordBatch`es of a CSV file, the `RowGroup`s of a Parquet file (each has `num_rows` and
+    `column(name)`).
+
+    columns: {column name: the parameter that named it}, for the error when one is missing
+    ("features must name columns of 'x.csv' ..., got 'q'"). numbers: columns a CSV reader is
+    to parse as numbers (the type is otherwise guessed from the first block alone). Read as a
+    stream, so a large file is never held twice: whoever reads converts each batch and lets it go.
+    ConfigError for a missing, empty, corrupt or unreadable file, or a cell that is not a number.
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    present = _check_columns(path, columns, param)
+    pool = pa.default_memory_pool()
+    try:
+        if _is_parquet(path):
+            import pyarrow.parquet as pq
+
+            source = pq.ParquetFile(path, pre_buffer=False)
+            reader = (RowGroup(source, i, path, param) for i in range(source.metadata.num_row_groups))
+        else:
+            import pyarrow.csv as pcsv
+
+            types = {name: pa.float64() for name in numbers}
+            types.update({name: pa.string() for name, role in columns.items() if role == "series"})
+            reader = pcsv.open_csv(
+                path,
+                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=list(columns), column_types=types, strings_can_be_null=True
+                ),
+            )
+        for batch in reader:
+            yield batch
+            del batch
+            pool.release_unused()  # Arrow's allocator keeps the freed parse buffers otherwise
+    except pa.ArrowInvalid as exc:
+        bad = re.match(r"In CSV column #(\d+): CSV conversion error to double", str(exc))
+        if bad is not None and int(bad.group(1)) < len(present):
+            _not_a_number(path, present[int(bad.group(1))], param)
+        raise ConfigError(
+            f"{param} must be a readable {_kind(path)} file, got {str(path)!r} ({_reason(exc)})"
+        ) from None
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise ConfigError(
+            f"{param} must be a readable {_kind(path)} file, got {str(path)!r} ({_reason(exc)})"
+        ) from None
+
+
+class RowGroup:
+    """One row group of a Parquet file as a batch of `record_batches`: its columns are read one at
+    a time, when asked for (a row group of a large file holds a million rows, and all its columns
+    at once would take a hundred megabytes)."""
+
+    def __init__(self, source: Any, index: int, path: Path, param: str):
+        self.source, self.index, self.path, self.param = source, index, path, param
+        self.num_rows = source.metadata.row_group(index).num_rows
+
+    def column(self, name: str) -> Any:
+        import pyarrow as pa
+
+        try:
+            return self.source.read_row_group(self.index, columns=[name]).column(0).combine_chunks()
+        except (OSError, pa.ArrowException) as exc:
+            raise ConfigError(
+                f"{self.param} must be a readable Parquet file, got {str(self.path)!r} ({_reason(exc)})"
+            ) from None
+
+
+def _not_a_number(path: Path, name: str, param: str) -> NoReturn:
+    """The error for a CSV column with a cell that is not a number, naming the cell and its line
+    (the streaming reader says only which column): the column is read again, as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    table = pcsv.read_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
+        convert_options=pcsv.ConvertOptions(
+            include_columns=[name], column_types={name: pa.string()}, strings_can_be_null=True
+        ),
+    )
+    numeric(table.column(name), name, path)
+    raise ConfigError(f"column {name!r} must hold numbers, got a cell that is not one in {str(path)!r}")
+
+
+def to_numpy(array: Any, dtype: Any) -> np.ndarray:
+    """An Arrow array (or chunked array) of numbers or booleans as a new NumPy array of `dtype`,
+    NaN (or False) where null, read from its buffers. (Arrow's own `to_numpy`, like `pa.array`
+    of a NumPy array, imports pandas when it is installed: 40 MB and a quarter of a second.)"""
+    import pyarrow as pa
+
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    parts = []
+    for chunk in chunks:
+        validity, data = chunk.buffers()[:2]
+        if pa.types.is_boolean(chunk.type):
+            bits = np.frombuffer(data, np.uint8)
+            values = np.unpackbits(bits, count=chunk.offset + len(chunk), bitorder="little")[chunk.offset :]
+            values = values.astype(bool)
+        else:
+            kind = "f" if pa.types.is_floating(chunk.type) else "i"
+            if pa.types.is_unsigned_integer(chunk.type):
+                kind = "u"
+            values = np.frombuffer(data, f"<{kind}{chunk.type.bit_width // 8}")
+            values = values[chunk.offset : chunk.offset + len(chunk)]
+        values = values.astype(dtype)  # a copy: nothing of Arrow's memory stays referenced
+        if chunk.null_count:
+            bits = np.frombuffer(validity, np.uint8)
+            valid = np.unpackbits(bits, count=chunk.offset + len(chunk), bitorder="little")[chunk.offset :]
+            values[valid == 0] = np.nan if np.issubdtype(values.dtype, np.floating) else 0
+        parts.append(values)
+    return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, dtype)
+
+
+def to_arrow(values: np.ndarray) -> Any:
+    """A one-dimensional NumPy array of numbers as an Arrow array over the same memory, null where
+    a float is NaN (the converse of `to_numpy`, and like it without Arrow's pandas-aware
+    conversion)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    validity = None
+    if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
+        validity = pa.py_buffer(np.packbits(~np.isnan(values), bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)]
+    )
+
+
+def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
+    """A column (or a batch of it, starting at row `offset`) that must hold numbers, as float64
+    (N,) with NaN where a cell is missing. ConfigError names the first cell that is not a finite
+    number, and where it is in the file."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if (
-        pa.types.is_integer(column.type)
-        or pa.types.is_floating(column.type)
-        or pa.types.is_decimal(column.type)
-    ):
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-    if pa.types.is_null(column.type):
+    kind = column.type
+    if pa.types.is_null(kind):
         return np.full(len(column), np.nan)
-    return np.asarray(column.to_pylist(), dtype=object)
-
-
-def _numeric(values: np.ndarray, name: str) -> np.ndarray:
-    """A column that must hold numbers: float64, NaN where missing. ConfigError names the first
-    cell that is not a number, with its line in the file (the header is line 1)."""
-    if values.dtype == object:
-        for line, value in enumerate(values.tolist(), start=2):
-            if value is None:
-                continue
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"column {name!r} must hold numbers, got {_shown(value)} on line {line}"
-                ) from None
-        values = np.array([np.nan if v is None else float(v) for v in values.tolist()])
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            column = pc.cast(column, pa.float64())
+        except pa.ArrowInvalid:
+            for index, value in enumerate(column.to_pylist()):
+                try:
+                    float(value if value is not None else "nan")
+                except ValueError:
+                    where = _where(path, offset + index)
+                    raise ConfigError(
+                        f"column {name!r} must hold numbers, got {_shown(value)} {where}"
+                    ) from None
+            raise  # pragma: no cover - Arrow refused a value Python parses
+    elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+        raise ConfigError(f"column {name!r} must hold numbers, got a column of {kind}")
+    # A copy in NumPy's memory: a view would keep Arrow's buffers (a whole row group) alive.
+    values = to_numpy(pc.cast(column, pa.float64()), np.float64)
     bad = np.isinf(values)
     if bad.any():
-        line = int(np.flatnonzero(bad)[0]) + 2
-        raise ConfigError(
-            f"column {name!r} must hold finite numbers, got {_shown(values[line - 2])} on line {line}"
-        )
+        index = int(np.flatnonzero(bad)[0])
+        where = _where(path, offset + index)
+        raise ConfigError(f"column {name!r} must hold finite numbers, got {float(values[index])!r} {where}")
     return values
+
+
+def series_ids(column: Any, lookup: dict[str, int]) -> np.ndarray:
+    """The series code of each row of a batch of ids (N,) int32; `lookup` (id -> code, in order
+    of first appearance over the file) grows with the ids seen for the first time."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column)  # this batch's ids, in order of first appearance
+    local = [lookup.setdefault(str(v), len(lookup)) for v in encoded.dictionary.to_pylist()]
+    return np.asarray(local, np.int32)[to_numpy(encoded.indices, np.int32)]
+
+
+def _codes(column: Any, lookup: dict[str, int], name: str, path: Path, offset: int) -> np.ndarray:
+    """`series_ids` of a batch of the series column, refused if an id is missing."""
+    if column.null_count:
+        index = offset + int(np.flatnonzero(to_numpy(column.is_null(), bool))[0])
+        raise ConfigError(
+            f"series column {name!r} must have no missing ids, got an empty cell {_where(path, index)}"
+        )
+    return series_ids(column, lookup)
+
+
+def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
+    """A batch of the time column, refused if a cell is missing (or NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = column.is_null()
+    if pa.types.is_floating(column.type):
+        missing = pc.or_(missing, pc.is_nan(column))
+    if pc.any(missing).as_py():
+        index = offset + int(np.flatnonzero(to_numpy(missing, bool))[0])
+        raise ConfigError(
+            f"time column {name!r} must have no missing values, got an empty cell {_where(path, index)}"
+        )
+    return column
+
+
+def row_bound(path: Path) -> int:
+    """At least as many as the rows of values in a file: a Parquet file's row count, or the line
+    breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB)."""
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # a damaged file: record_batches says how
+            return 0
+    lines = 1  # a last line without a line break
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            lines += block.count(b"\n") + block.count(b"\r")  # old Mac line ends count too
+    return lines
+
+
+def time_order(codes: np.ndarray, names: list[str], times: Any, time: str | None) -> np.ndarray | None:
+    """Row order: series in order of first appearance, then time (stable: file order on ties).
+
+    codes: (N,) int32 series codes; times: the time column (Arrow) or None. None when the file is
+    already in that order (no copies then). A time twice in one series is a ConfigError."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if times is None:
+        if len(codes) < 2 or np.all(codes[1:] >= codes[:-1]):
+            return None
+        return np.argsort(codes, kind="stable")
+    keys = pa.Table.from_arrays([to_arrow(codes), times], names=["series", "time"])
+    try:
+        indices = pc.sort_indices(keys, sort_keys=[("series", "ascending"), ("time", "ascending")])
+    except pa.ArrowNotImplementedError:
+        raise ConfigError(
+            f"time column {time!r} must hold sortable values, got a column of {times.type}"
+        ) from None
+    order = to_numpy(indices, np.int64)
+    if len(order) > 1:
+        ordered = pc.take(times, indices)
+        same = to_numpy(pc.equal(ordered[1:], ordered[:-1]), bool)
+        same &= codes[order[1:]] == codes[order[:-1]]
+        if same.any():
+            at = int(np.flatnonzero(same)[0]) + 1
+            where = f" in series {_shown(names[codes[order[at]]])}" if len(names) > 1 else ""
+            raise ConfigError(
+                f"time must be unique within a series, got {_shown(ordered[at].as_py())} twice{where}"
+            )
+        if np.all(order[1:] > order[:-1]):
+            return None
+    return order
 
 
 def read_panel(
@@ -167,140 +396,157 @@ def read_panel(
 ) -> Panel:
     """Read a file into series in time order. `target` may be left out for a one-column file;
     `features` default to the target alone. Errors name the file's parameter as `param` and the
-    target's as `target_param`."""
+    target's as `target_param`.
+
+    The file is read as a stream of batches, each converted straight into its place in one
+    (N, F) float64 array; then every column is put in series-and-time order in place."""
+    import pyarrow as pa
+
+    path = Path(path)
     if target is None:
-        header = _header_of(path, param)
-        if len(header) != 1:
+        names = header(path, param)
+        if len(names) != 1:
             raise ConfigError(
-                f"{target_param} must name one of the {len(header)} columns {header[:12]}, got none"
+                f"{target_param} must name one of the {len(names)} columns {names[:12]}, got none"
             )
-        target = header[0]
+        target = names[0]
     features = tuple(features) if features else (target,)
-    keys = [c for c in (series, time) if c is not None]
-    numeric = list(dict.fromkeys([*features, target]))
-    for name in keys:
-        if name in numeric:
-            role = "series" if name == series else "time"
+    numbers = tuple(dict.fromkeys([*features, target]))
+    for role, name in (("series", series), ("time", time)):
+        if name is not None and name in numbers:
             raise ConfigError(f"{role} must not also be a feature or the target, got {name!r}")
-    columns = read_table(path, list(dict.fromkeys([*numeric, *keys])), param)
-    values = {name: _numeric(columns[name], name) for name in numeric}
-    n = len(values[target])
+    if series is not None and series == time:
+        raise ConfigError(f"time must be another column than series, got {time!r}")
+    roles = {target: target_param, **{f: "features" for f in features if f != target}}
+    roles.update({name: role for role, name in (("series", series), ("time", time)) if name is not None})
+
+    # Every number goes straight into its column of one array as its batch is read. Its rows are
+    # allocated for the most the file can hold: pages never written are never given memory.
+    capacity = row_bound(path)
+    x = np.empty((capacity, len(features)), order="F")  # columns contiguous: gathered in place
+    y = np.empty(capacity) if target not in features else None
+    code_chunks: list[np.ndarray] = []
+    time_chunks: list[Any] = []
+    lookup: dict[str, int] = {}
+    n = 0
+    for batch in record_batches(path, roles, numbers, param):
+        m = batch.num_rows
+        if n + m > capacity:  # pragma: no cover - row_bound is an upper bound
+            raise ConfigError(f"{param} must be a file statelab can count the rows of, got {str(path)!r}")
+        for name in numbers:
+            into = x[:, features.index(name)] if name in features else y
+            into[n : n + m] = numeric(batch.column(name), name, path, n)
+        if series is not None:
+            code_chunks.append(_codes(batch.column(series), lookup, series, path, n))
+        if time is not None:
+            time_chunks.append(_check_times(batch.column(time), time, path, n))
+        n += m
+        del batch  # (record_batches returns its memory before reading the next)
     if n == 0:
         raise ConfigError(f"{param} must hold at least one row of values, got none in {str(path)!r}")
-    line = np.arange(n) + 2  # file line of each row (the header is line 1), for messages
-    ids = columns[series].astype(str) if series is not None else np.full(n, "", dtype=object)
-    names = list(dict.fromkeys(ids.tolist()))
-    order = _time_order(ids, names, columns.get(time) if time is not None else None, time)
-    x = np.stack([values[f] for f in features], axis=1)[order]  # (n, F)
-    y = values[target][order]
-    ids, line = ids[order], line[order]
-    x, y, ids, notes = _apply_missing(x, y, ids, line, features, target, missing, param)
-    notes["rows_read"] = n
-    bounds = np.flatnonzero(ids[1:] != ids[:-1]) + 1 if len(ids) else np.array([], int)
-    starts, ends = np.r_[0, bounds], np.r_[bounds, len(ids)]
-    kept = [str(ids[s]) for s in starts] if len(ids) else []
+    x = x[:n]
+    names = list(lookup) if series is not None else [""]
+    codes = np.concatenate(code_chunks) if series is not None else np.zeros(n, np.int32)
+    times = pa.chunked_array(time_chunks) if time is not None else None
+    order = time_order(codes, names, times, time)
+    del times, time_chunks
+    if order is not None:
+        codes = codes[order]
+    first_missing: list[tuple[int, str]] = []  # (file row, column) of each column's first gap
+    for name in numbers:
+        column = x[:, features.index(name)] if name in features else y[:n]
+        gaps = np.isnan(column)
+        if gaps.any():
+            first_missing.append((int(np.argmax(gaps)), name))
+        del gaps
+        if order is not None:
+            np.take(column.copy(), order, out=column)  # in file order -> in series-and-time order
+    y = x[:, features.index(target)].copy() if y is None else y[:n]
+    pa.default_memory_pool().release_unused()
+    notes: dict[str, Any] = {"rows_read": n, "rows_dropped": 0, "cells_interpolated": 0}
+    if first_missing:
+        x, y, codes = _apply_missing(x, y, codes, names, first_missing, missing, param, path, notes)
+    counts = np.bincount(codes, minlength=len(names))
+    bounds = np.cumsum(counts)
+    kept = [s for s in range(len(names)) if counts[s]]
+    if len(kept) < len(names):
+        notes["series_dropped"] = [names[s] for s in range(len(names)) if not counts[s]]
     return Panel(
-        names=kept,
-        features=[x[s:e] for s, e in zip(starts, ends)],
-        target=[y[s:e] for s, e in zip(starts, ends)],
+        names=[names[s] for s in kept],
+        features=[x[bounds[s] - counts[s] : bounds[s]] for s in kept],
+        target=[y[bounds[s] - counts[s] : bounds[s]] for s in kept],
         feature_names=features,
         target_name=target,
         notes=notes,
     )
 
 
-def _header_of(path: str | Path, param: str) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        found = "not a file" if path.exists() else "no such file"
-        raise ConfigError(f"{param} must be a readable CSV or Parquet file, got {str(path)!r} ({found})")
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.read_schema(path).names)
-        except Exception as exc:
-            raise ConfigError(
-                f"{param} must be a readable Parquet file, got {str(path)!r} ({_reason(exc)})"
-            ) from None
-    try:
-        return _csv_header(path, param)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"{param} must be a readable CSV file, got {str(path)!r} ({_reason(exc)})"
-        ) from None
-
-
-def _time_order(ids: np.ndarray, names: list[str], times: np.ndarray | None, time: str | None) -> np.ndarray:
-    """Row order: series in order of first appearance, then time (stable: file order on ties)."""
-    rank = {name: i for i, name in enumerate(names)}
-    series_rank = (
-        np.array([rank[i] for i in ids.tolist()], dtype=np.int64)
-        if len(names) > 1
-        else np.zeros(len(ids), np.int64)
-    )
-    if times is None:
-        return np.argsort(series_rank, kind="stable")
-    if times.dtype == object:
-        if any(t is None for t in times):
-            raise ConfigError(f"time column {time!r} must have no missing values, got an empty cell")
-        try:
-            _, key = np.unique(times, return_inverse=True)
-        except TypeError:
-            raise ConfigError(
-                f"time column {time!r} must hold values of one sortable kind, got mixed values"
-            ) from None
-    else:
-        if np.isnan(times).any():
-            raise ConfigError(f"time column {time!r} must have no missing values, got an empty cell")
-        key = times
-    order = np.lexsort((key, series_rank))
-    same = (series_rank[order][1:] == series_rank[order][:-1]) & (
-        np.asarray(key)[order][1:] == np.asarray(key)[order][:-1]
-    )
-    if same.any():
-        i = order[int(np.flatnonzero(same)[0]) + 1]
-        where = f" in series {_shown(ids[i])}" if len(names) > 1 else ""
-        raise ConfigError(f"time must be unique within a series, got {_shown(times[i])} twice{where}")
-    return order
-
-
-def _apply_missing(x, y, ids, line, features, target, policy, param):
-    """Missing cells by policy: error, drop the row, or interpolate within the series."""
-    table = np.column_stack([x, y])  # (n, F + 1)
-    bad = np.isnan(table)
-    notes: dict[str, Any] = {"rows_dropped": 0, "cells_interpolated": 0}
-    if not bad.any():
-        return x, y, ids, notes
+def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes):
+    """Missing cells by policy: error (naming the first one in the file), drop the row, or
+    interpolate within the series. x: (N, F), y: (N,), codes: (N,) in series-then-time order."""
     if policy == "error":
-        row, col = np.argwhere(bad)[0]
-        name = features[col] if col < len(features) else target
-        where = f" (series {_shown(ids[row])})" if ids[row] != "" else ""
+        index, name = min(first_missing)
         raise ConfigError(
             f"{param} must have no missing values (missing = error; or drop, interpolate), got an empty "
-            f"cell in column {name!r} on line {int(line[row])}{where}"
+            f"cell in column {name!r} {_where(path, index)}"
         )
     if policy == "interpolate":
+        counts = np.bincount(codes, minlength=len(names))
+        starts = np.cumsum(counts) - counts
         filled = 0
-        for s in dict.fromkeys(ids.tolist()):
-            rows = np.flatnonzero(ids == s)
-            for c in range(table.shape[1]):
-                column = table[rows, c]
-                gaps = np.isnan(column)
+        for column in [*(x[:, j] for j in range(x.shape[1])), y]:  # views: filled in place
+            if not np.isnan(column).any():
+                continue
+            for start, count in zip(starts, counts):
+                part = column[start : start + count]
+                gaps = np.isnan(part)
                 known = np.flatnonzero(~gaps)
-                if len(known) == 0:
+                if not gaps.any() or len(known) == 0:
                     continue
-                inner = gaps & (np.arange(len(column)) > known[0]) & (np.arange(len(column)) < known[-1])
-                column[inner] = np.interp(np.flatnonzero(inner), known, column[known])
-                table[rows, c] = column
-                filled += int(inner.sum())
+                inner = np.flatnonzero(gaps)
+                inner = inner[(inner > known[0]) & (inner < known[-1])]
+                part[inner] = np.interp(inner, known, part[known])
+                filled += len(inner)
         notes["cells_interpolated"] = filled
-        bad = np.isnan(table)
-    keep = ~bad.any(axis=1)
-    notes["rows_dropped"] = int((~keep).sum())
-    return table[keep, :-1], table[keep, -1], ids[keep], notes
+    keep = ~(np.isnan(x).any(axis=1) | np.isnan(y))
+    notes["rows_dropped"] = int(len(keep) - keep.sum())
+    if keep.all():
+        return x, y, codes
+    return x[keep], y[keep], codes[keep]
+
+
+def input_columns(features: list[str] | tuple[str, ...]) -> list[str]:
+    """Names of the input columns of statelab's CSV outputs: `input` for one feature, or
+    `input_<feature>` for several."""
+    return ["input"] if len(features) == 1 else [f"input_{f}" for f in features]
+
+
+def write_csv(columns: dict[str, Any], sink: BinaryIO) -> None:
+    """Write a CSV file of named columns (NumPy arrays, or Arrow arrays such as a dictionary of
+    series ids) to a binary file, with Arrow's writer: numbers as the shortest decimals that read
+    back to the same float, an empty cell for NaN, text quoted. Hundreds of thousands of rows take
+    a fraction of a second, written as they are formatted."""
+    import csv
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    arrays = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else to_arrow(c) for c in columns.values()]
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(columns)  # Arrow would quote every name
+    sink.write(head.getvalue().encode())
+    options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+    pcsv.write_csv(pa.Table.from_arrays(arrays, names=list(columns)), sink, write_options=options)
+
+
+def csv_bytes(columns: dict[str, Any]) -> bytes:
+    """`write_csv` into memory."""
+    import io
+
+    buffer = io.BytesIO()
+    write_csv(columns, buffer)
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,11 +563,18 @@ def _stats(values: np.ndarray) -> tuple[float, float]:
     return float(scaled.mean()) * top, (float(scaled.std()) * top) or 1.0
 
 
+def min_rows(lahead: int, horizon: int) -> int:
+    """The fewest values a series needs: a full window and a target for one training row and one
+    test row."""
+    return lahead + horizon + 1
+
+
 def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> TaskData:
     """Forecasting data: the window of features ending at t predicts target[t + horizon].
 
     Each series is split in time (its first `train_fraction` of windows trains). Every column is
-    standardised with the statistics of the values the training windows read or predict.
+    standardised with the statistics of the values the training windows read or predict. Inputs
+    are float32 (L_s, F) views of one array; targets float64.
     """
     from statelab.config import split_rows  # one split rule everywhere
 
@@ -329,9 +582,10 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
     for s, (x, y) in enumerate(zip(panel.features, panel.target)):
         n_rows = len(x) - (lahead - 1) - horizon
         if n_rows < 2:
-            name = f"series {panel.names[s]!r}" if panel.names[s] else "the series"
+            name = f"series {_shown(panel.names[s])}" if panel.names[s] else "the series"
             raise ConfigError(
-                f"data must give {name} more than lahead + horizon = {lahead + horizon} values, got {len(x)}"
+                f"data must give {name} at least lahead + horizon + 1 = {min_rows(lahead, horizon)} values "
+                f"(a window and a target for one training and one test row), got {len(x)}"
             )
         reads = lahead - 1 + split_rows(n_rows, train_fraction)[0]  # inputs of the training windows
         fit_x.append(x[:reads])
@@ -339,15 +593,22 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
     # Each column once, with the same statistics wherever it appears.
     stats = {panel.target_name: _stats(np.concatenate(fit_y))}
     for j, name in enumerate(panel.feature_names):
-        stats.setdefault(name, _stats(np.concatenate([f[:, j] for f in fit_x])))
+        if name not in stats:
+            stats[name] = _stats(np.concatenate([f[:, j] for f in fit_x]))
+    del fit_x, fit_y
     t_mean, t_scale = stats[panel.target_name]
-    out = []
+    lengths = [len(x) for x in panel.features]
+    inputs = np.empty((sum(lengths), len(panel.feature_names)), np.float32)
+    out, start = [], 0
     for name, x, y in zip(panel.names, panel.features, panel.target):
-        xs = np.column_stack(
-            [(x[:, j] - stats[f][0]) / stats[f][1] for j, f in enumerate(panel.feature_names)]
-        )
+        xs = inputs[start : start + len(x)]
+        start += len(x)
+        for j, f in enumerate(panel.feature_names):  # a column at a time: no float64 copy of x
+            mean, scale = stats[f]
+            xs[:, j] = (x[:, j] - mean) / scale
         ys = (y - t_mean) / t_scale
         target = np.append(ys[horizon:], np.full(horizon, np.nan))  # y[t] = target[t + horizon]
         out.append(Series(x=xs, y=target, last=ys, to_drop=lahead - 1, drop_end=horizon, name=name))
     notes = {**panel.notes, "horizon": horizon}
-    return TaskData(out, features=panel.feature_names, target=panel.target_name, notes=notes)
+    scaling = {name: stats[name] for name in (*panel.feature_names, panel.target_name)}
+    return TaskData(out, features=panel.feature_names, target=panel.target_name, notes=notes, scaling=scaling)

@@ -12,7 +12,7 @@ did not converge.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -117,6 +117,38 @@ class BaselineMetrics:
         return asdict(self)
 
 
+BLOCK = 1 << 16  # rows per block of a least-squares fit or prediction
+
+
+def least_squares(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Coefficients w, b of y ~ X w + b by least squares: (D + 1,), the intercept last.
+
+    blocks: (X (n, D), y (n,)) pieces of the rows, in float32 or float64. The normal equations are
+    summed block by block in float64 (a (D+1, D+1) matrix, whatever the number of rows), so a fit
+    over millions of rows never holds a float64 copy of its design; they are solved by SVD, which
+    also gives the minimum-norm answer when columns repeat.
+    """
+    gram, moment = None, None
+    for x, y in blocks:
+        design = np.empty((len(x), x.shape[1] + 1))
+        design[:, :-1] = x
+        design[:, -1] = 1.0
+        if gram is None:
+            gram, moment = np.zeros((design.shape[1],) * 2), np.zeros(design.shape[1])
+        gram += design.T @ design
+        moment += design.T @ np.asarray(y, np.float64)
+    if gram is None:
+        raise ValueError("least_squares needs at least one block of rows")
+    coef, *_ = np.linalg.lstsq(gram, moment, rcond=None)
+    return coef
+
+
+def blocks_of(rows: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
+    """The indices `rows` in consecutive pieces of at most `size`."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
 def baselines(
     windows: np.ndarray,
     target: np.ndarray,
@@ -135,10 +167,11 @@ def baselines(
     windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool; test_rows:
     indices of the scored test rows.
     """
-    flat = windows.reshape(len(windows), -1)
-    design = np.hstack([flat, np.ones((len(flat), 1))])  # (N, lahead * F + 1)
-    coef, *_ = np.linalg.lstsq(design[train_rows], target[train_rows], rcond=None)
-    preds = {"last_value": last[test_rows], "linear_ar": design[test_rows] @ coef}
+    flat = windows.reshape(len(windows), -1)  # (N, lahead * F), a view
+    fit_rows = np.flatnonzero(train_rows)
+    coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows))
+    linear = np.concatenate([flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows)] or [[]])
+    preds = {"last_value": last[test_rows], "linear_ar": linear}
     out = {}
     for name, pred in preds.items():
         error = mse(pred, target[test_rows])

@@ -26,6 +26,8 @@ from statelab import evaluate, memory, scratch, train
 from statelab.batching import Dataset, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, check_memory, config_hash, from_mapping
+from statelab.data import input_columns, to_arrow, write_csv
+from statelab.host import release_memory
 from statelab.params import check_output_path
 from statelab.predict import save_models
 from statelab.result import SCHEMA_VERSION as SCHEMA_VERSION  # metrics.json's, re-exported
@@ -40,15 +42,18 @@ def prepare(config: ExperimentConfig) -> Dataset:
     """
     if config.task.input_len is not None:
         check_memory(config)  # before a synthetic series is drawn
+    start = time.perf_counter()
     data = config.task.record.generate(config.task)
     config.check_rows([s.n_rows for s in data.series], [s.name for s in data.series])
     if config.task.input_len is None:
         check_memory(config, rows=sum(s.n_rows for s in data.series))
     dataset = make_dataset(data, config)
+    del data
+    release_memory()
     test_target = dataset.target[dataset.test.row[dataset.test.scored]]
     if not config.task.synthetic and not np.var(test_target) > 0:
         raise ConfigError(f"data must vary over its {len(test_target)} test rows, got a constant target")
-    return dataset
+    return dataclasses.replace(dataset, prepare_s=time.perf_counter() - start)
 
 
 def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
@@ -83,13 +88,12 @@ def run_experiment(
     out: str | Path | None = None,
     *,
     cache: bool = True,
-    data_s: float | None = None,
 ) -> ExperimentResult:
     """Train the stateful and the stateless model on the task and evaluate both on the test rows.
 
     The library's engine; `statelab.run_experiment` documents the arguments. `dataset`: the
-    prepared data of `config` (`prepare`), if the caller already has them; `data_s`: the seconds
-    the caller spent preparing them (timings.json's data_s).
+    prepared data of `config` (`prepare`, which times itself for timings.json's data_s), if the
+    caller already has them.
     """
     config = from_mapping(config)
     if out is not None:
@@ -97,18 +101,17 @@ def run_experiment(
     directory = compilation_cache(cache)
     if directory is not None:
         train.enable_compilation_cache(directory)
-    t0 = time.perf_counter()
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
-    if data_s is not None:
-        t0 = t1 - data_s
     callback = None if on_epoch is None else epoch_logs(target_variance(config, dataset), on_epoch)
     fitted = train.fit(config, dataset, callback)
+    release_memory()
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
+    release_memory()
     t3 = time.perf_counter()
     timings = {
-        "data_s": t1 - t0,
+        "data_s": dataset.prepare_s,
         "train_s": t2 - t1,
         "evaluate_s": t3 - t2 - result.timings["memory_s"],
         "memory_s": result.timings["memory_s"],
@@ -120,21 +123,27 @@ def run_experiment(
 
 
 def data_summary(dataset: Dataset) -> dict[str, Any]:
-    """How the data were cut: features, target, and per series its rows, train and test rows."""
-    source = dataset.source
+    """How the data were cut: features, target, lanes and their fill, and for a file or a real
+    series, per series its rows, training and test rows, how the file was read (rows read,
+    dropped, interpolated) and the standardisation of every column."""
     out: dict[str, Any] = {
         "features": list(dataset.features),
-        "target": source.target if source is not None else "y",
+        "target": dataset.target_name,
         "fill": dataset.fill,
+        "test_fill": dataset.test_fill,
+        "lanes": int(dataset.train.shape[1]),
+        "test_lanes": int(dataset.test.shape[1]),
     }
-    if source is not None and not (len(source.series) == 1 and source.notes == {}):
+    if dataset.scaling is not None or len(dataset.names) > 1 or dataset.notes:
         rows = np.bincount(dataset.series, minlength=len(dataset.names))
         train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
         out["series"] = [
             {"name": name, "rows": int(r), "train": int(t), "test": int(r - t)}
             for name, r, t in zip(dataset.names, rows, train_rows)
         ]
-        out["notes"] = dict(source.notes)
+        out["notes"] = dict(dataset.notes)
+    if dataset.scaling is not None:
+        out["scaling"] = {name: {"mean": m, "scale": s} for name, (m, s) in dataset.scaling.items()}
     return out
 
 
@@ -169,6 +178,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         memories[name] = memory.profile(
             fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
         )
+        release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
     newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
     return ExperimentResult(
@@ -226,6 +236,7 @@ def save_run(
     run_dir = RunDirectory(out, unique=default, before_commit=before_commit)
     with run_dir as tmp:
         save_result(result, tmp)
+        release_memory()
         write_run_report(tmp)
     return run_dir.final
 
@@ -249,9 +260,25 @@ def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def input_columns(features: list[str]) -> list[str]:
-    """predictions.csv's input columns: `input`, or `input_<feature>` for several features."""
-    return ["input"] if len(features) == 1 else [f"input_{f}" for f in features]
+def write_predictions(result: ExperimentResult, path: Path) -> None:
+    """predictions.csv: `row`, [`series`,] the inputs, `target`, `pred_<model>`, one line per scored
+    test row in time order (see `data.write_csv`: Arrow writes hundreds of thousands of rows in a
+    fraction of a second, and every value reads back to the same float)."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {"row": np.asarray(result.test_row, np.int64)}
+    series = result.data.get("series")
+    if series and any(s["name"] for s in series):  # a file with a series column
+        names = pa.array([s["name"] for s in series], pa.string())
+        codes = np.asarray(result.test_series, np.int32)
+        columns["series"] = pa.DictionaryArray.from_arrays(to_arrow(codes), names)
+    for j, name in enumerate(input_columns(result.data["features"])):
+        columns[name] = np.asarray(result.test_input[:, j], np.float64)
+    columns["target"] = np.asarray(result.test_target, np.float64)
+    for name, pred in result.test_pred.items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    with open(path, "wb") as fh:
+        write_csv(columns, fh)
 
 
 def save_result(result: ExperimentResult, directory: Path) -> None:
@@ -266,18 +293,8 @@ def save_result(result: ExperimentResult, directory: Path) -> None:
             out.writerow(
                 [row["model"], row["epoch"], *(repr(row[k]) for k in ("train_loss", "val_loss", "val_nmse"))]
             )
-    names = list(result.models)
-    series = result.data.get("series")
-    with open(directory / "predictions.csv", "w", newline="") as fh:
-        out = csv.writer(fh)
-        header = ["row", *(["series"] if series else []), *input_columns(result.data["features"]), "target"]
-        out.writerow([*header, *(f"pred_{n}" for n in names)])
-        for j, row in enumerate(result.test_row):
-            where = [series[result.test_series[j]]["name"]] if series else []
-            inputs = (repr(float(v)) for v in result.test_input[j])
-            preds = (repr(float(result.test_pred[n][j])) for n in names)
-            out.writerow([int(row), *where, *inputs, repr(float(result.test_target[j])), *preds])
-    save_models(result.params, result.config, directory / "models")
+    write_predictions(result, directory / "predictions.csv")
+    save_models(result.params, result.config, directory / "models", result.data)
 
 
 MAX_SAME_NAME = 1000  # runs of one config in one second that get a name of their own

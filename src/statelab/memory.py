@@ -37,7 +37,8 @@ import numpy as np
 from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
-from statelab.train import Stream, keep_state, reset_lanes
+from statelab.evaluate import blocks_of, least_squares
+from statelab.train import device_windows, keep_state, reset_lanes, take_windows
 
 MAX_LAG = 64
 SPAN_FRACTION = 0.1
@@ -85,7 +86,7 @@ def true_profile(config: ExperimentConfig, dataset: Dataset, k: int) -> tuple[np
     record = config.task.record
     if record.profile is not None:
         return np.asarray(record.profile(config.task, k), float), "truth"
-    return linear_reference(dataset, k), "linear reference"
+    return linear_reference(dataset, k, config.train.window_order), "linear reference"
 
 
 def profiled_feature(dataset: Dataset, target: str) -> int:
@@ -93,26 +94,31 @@ def profiled_feature(dataset: Dataset, target: str) -> int:
     return dataset.features.index(target) if target in dataset.features else 0
 
 
-def linear_reference(dataset: Dataset, k: int) -> np.ndarray:
+def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first") -> np.ndarray:
     """Least-squares coefficients of the target on x[t], ..., x[t-K] of the profiled feature (with
-    an intercept), over the training rows of every series that have K lags of history: (K+1,)."""
-    source = dataset.source
-    f = profiled_feature(dataset, source.target)
-    design, target = [], []
-    for s, series in enumerate(source.series):
-        n_train = int(np.sum(dataset.train_rows[dataset.series == s]))
-        t = series.to_drop + np.arange(n_train)  # series index of each training row's newest input
-        t = t[t >= k]
-        if len(t) == 0:
-            continue
-        design.append(np.stack([series.x[t - j, f] for j in range(k + 1)], axis=1))
-        target.append(series.y[t])
-    if not design:
+    an intercept), over the training rows of every series that have K lags of history: (K+1,).
+
+    The inputs are read back from the windows: a series' first window holds its first lahead
+    values, and every later row adds its newest one."""
+    f = profiled_feature(dataset, dataset.target_name)
+    windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
+    lahead = windows.shape[1]
+    counts = np.bincount(dataset.series, minlength=len(dataset.names))
+    n_train = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    firsts = np.cumsum(counts) - counts
+
+    def blocks():
+        for first, n in zip(firsts, n_train):
+            # x[0 .. lahead - 1 + n - 1] of this series; training row i ends at x[lahead - 1 + i].
+            x = np.concatenate([windows[first, :, f], windows[first + 1 : first + n, -1, f]])
+            t = lahead - 1 + np.arange(n)
+            for part in blocks_of(np.flatnonzero(t >= k)):
+                yield np.stack([x[t[part] - j] for j in range(k + 1)], axis=1), dataset.target[first + part]
+
+    try:
+        return least_squares(blocks())[:-1]
+    except ValueError:  # no training row has K lags of history
         return np.zeros(k + 1)
-    a = np.concatenate(design)
-    a = np.hstack([a, np.ones((len(a), 1))])
-    coef, *_ = np.linalg.lstsq(a, np.concatenate(target), rcond=None)
-    return coef[:-1]
 
 
 def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int, float | None]:
@@ -142,9 +148,23 @@ def _window_basis(k: int, lahead: int, n_features: int, newest_first: bool) -> n
 
 @functools.partial(jax.jit, static_argnames=("cell", "k", "stride", "newest_first"))
 def profile_sums(
-    params, start, test: Stream, stateful, *, cell: str, k: int, stride: int, newest_first: bool
+    params,
+    start,
+    windows,
+    rows,
+    reset,
+    weight,
+    stateful,
+    *,
+    cell: str,
+    k: int,
+    stride: int,
+    newest_first: bool,
 ):
-    """sum over test rows t of test.weight[t] * d yhat[t] / d x[t-j, f]: (K+1, F), by forward mode.
+    """sum over test rows t of weight[t] * d yhat[t] / d x[t-j, f]: (K+1, F), by forward mode.
+
+    windows: (N, T, F) float32; rows, reset, weight: (Kt, Bt), the test batches as rows of the
+    windows (-1: padding), where lanes start a series, and each row's weight.
 
     One pass over the test batches, as `train.test_pass` makes it, carrying beside the state its
     derivatives with respect to the last K+1 values of every feature (D = (K+1) F tangents per
@@ -154,7 +174,8 @@ def profile_sums(
     value (the pass starts from it), and a reset or a stateless model zeroes the state and with it
     every tangent. Exact: no derivative is truncated.
     """
-    _, lanes, lahead, n_features = test.x.shape
+    lanes = rows.shape[1]
+    lahead, n_features = windows.shape[1:]
     n_dir = (k + 1) * n_features
     basis = jnp.broadcast_to(
         _window_basis(k, lahead, n_features, newest_first), (n_dir, lanes, lahead, n_features)
@@ -170,7 +191,8 @@ def profile_sums(
 
     def body(carry, batch):
         state, tangents, total = carry
-        x, reset, w = batch
+        row, reset, w = batch
+        x = take_windows(windows, row)
 
         def step(s, window):  # the test pass's step, without the cut: d/dx flows through the state
             return cells.apply(params, keep_state(reset_lanes(s, reset), stateful), window, cell)
@@ -184,7 +206,7 @@ def profile_sums(
         return (state, tangents, total + t_pred @ w), None
 
     zero = jax.tree.map(lambda s: jnp.zeros((n_dir, *s.shape), s.dtype), start)
-    (_, _, total), _ = jax.lax.scan(body, (start, zero, jnp.zeros(n_dir)), (test.x, test.reset, test.weight))
+    (_, _, total), _ = jax.lax.scan(body, (start, zero, jnp.zeros(n_dir)), (rows, reset, weight))
     return total.reshape(k + 1, n_features)
 
 
@@ -205,18 +227,26 @@ def sensitivity(
         use &= ~dataset.warm  # a reset stateful model's warm-up rows are not scored either
     weight = use.astype(np.float32)
     # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
-    stride = test.x.shape[1] if config.train.layout == "seed" else 1
+    stride = test.shape[1] if config.train.layout == "seed" else 1
+    # A stateless model's prediction depends on its window alone: d/dx[t-j] is exactly 0 for
+    # j >= lahead, so only the window's lags are carried (the pass costs a tangent per lag).
+    reach = k if stateful else min(k, config.task.lahead - 1)
     sums = profile_sums(
         params,
         start,
-        Stream(test.x, test.y, weight, test.reset),
+        device_windows(dataset),
+        test.row.astype(np.int32),
+        test.reset,
+        weight,
         np.asarray(stateful),
         cell=config.model.cell,
-        k=k,
+        k=reach,
         stride=stride,
         newest_first=config.train.window_order == "newest-first",
     )
-    return np.asarray(sums, np.float64).T / weight.sum()
+    out = np.zeros((k + 1, dataset.n_features))
+    out[: reach + 1] = np.asarray(sums, np.float64)
+    return out.T / weight.sum()
 
 
 def profile(
@@ -229,7 +259,7 @@ def profile(
 ) -> Memory:
     """A model's `Memory` against the true profile `truth` (K+1,)."""
     by_feature = sensitivity(params, config, dataset, start, stateful, len(truth) - 1)
-    s = by_feature[profiled_feature(dataset, dataset.source.target)]
+    s = by_feature[profiled_feature(dataset, dataset.target_name)]
     span, error = summarise(s, truth)
     named = None
     if by_feature.shape[0] > 1:

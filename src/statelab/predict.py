@@ -1,31 +1,51 @@
 """Saved models and streaming prediction.
 
-A run saves each trained model in `models/` (parameters as `<name>.npz`, and `config.json`, the
-config that built and trained them). `load_predictor(run_dir, model)` brings one back as a
-`Predictor`, which reads a series value by value exactly as the model was trained to read it:
+A run saves each trained model in `models/`: parameters as `<name>.npz`, `config.json` (the config
+that built and trained them) and `data.json` (the names of the features the model reads, the
+target, and for a real series the standardisation of each column). `load_predictor(run_dir,
+model)` brings one back as a `Predictor`; `Predictor.from_result(result, model)` makes one from a
+result in memory. A predictor reads a series value by value exactly as the model was trained to:
 
     at time t the model sees the window x[t-lahead+1 .. t] (in the run's window order) and,
     if stateful, starts from the state it ended the previous window in; stateless, from zero.
 
-`step(x)` takes one value and `predict(series)` a whole array; both carry the same state, so
-calling `step` value by value gives what one `predict` over the series gives. Until `lahead`
-values have been seen there is no full window and the prediction is NaN. `reset()` forgets.
+It takes raw values (one per feature and step) and predicts in the target's own units: for a
+real series it standardises the inputs and undoes the target's standardisation as the run did.
+`step(x)` takes one step and `predict(series)` a whole array; both carry the same state, so
+calling `step` step by step gives what one `predict` over the series gives. Until `lahead` steps
+have been seen there is no full window and the prediction is NaN. `reset()` forgets.
+
+`state_dict()` is everything the predictor carries between steps, as plain JSON-ready numbers and
+lists, with the identity of the model it belongs to; `load_state(state)` puts it back (and
+refuses a state of another model), so a service can stop and resume without replaying history.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import math
+import numbers
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from statelab import cells, train
-from statelab.batching import windows
+from statelab.batching import window_view
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
+
+if TYPE_CHECKING:
+    from statelab.experiment import ExperimentResult
+
+STATE_FORMAT = "statelab.predictor-state"
+STATE_VERSION = 1
+MIN_BUCKET = 16  # streams are padded to a power of two of at least this many steps (fewer compiles)
 
 
 def params_to_arrays(params: cells.Params) -> dict[str, np.ndarray]:
@@ -47,76 +67,264 @@ def arrays_to_params(flat: dict[str, np.ndarray]) -> cells.Params:
     return {"cells": [layers[i] for i in sorted(layers)], "dense": dense}
 
 
-def save_models(params: dict[str, cells.Params], config: ExperimentConfig, directory: Path) -> None:
-    """models/<name>.npz for each model, and models/config.json."""
+def data_info(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a saved model needs of a run's data summary (metrics.json "data"): features, target,
+    and the standardisation {column: {"mean", "scale"}} (None for a generated series)."""
+    return {
+        "features": list(data["features"]),
+        "target": data.get("target", "y"),
+        "scaling": data.get("scaling"),
+    }
+
+
+def default_data_info(config: ExperimentConfig) -> dict[str, Any]:
+    """The data description of a run saved before models/data.json existed: the features its config
+    names, no standardisation."""
+    task = config.task
+    if task.synthetic:
+        return {"features": ["x"], "target": "y", "scaling": None}
+    features = list(task.features or ((task.target,) if task.target else ("x",)))
+    return {"features": features, "target": task.target or features[0], "scaling": None}
+
+
+def save_models(
+    params: dict[str, cells.Params],
+    config: ExperimentConfig,
+    directory: Path,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """models/<name>.npz for each model, models/config.json and models/data.json (`data_info`)."""
     directory.mkdir()
     (directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    info = data_info(data) if data is not None else default_data_info(config)
+    (directory / "data.json").write_text(json.dumps(info, indent=2) + "\n")
     for name, p in params.items():
         np.savez(directory / f"{name}.npz", **params_to_arrays(p))
 
 
 @functools.partial(jax.jit, static_argnames="cell")
-def _run_stream(params, state, windows, stateful, *, cell):
-    """windows: (N, T, F) of one stream in time order -> (final state, predictions (N,))."""
-    state, preds = train.run_batches(params, windows[:, None], stateful, state, cell)  # (N, 1)
-    return state, preds[:, 0]
+def _run_stream(params, state, windows, valid, stateful, *, cell):
+    """windows: (N, T, F) of one stream in time order, valid: (N,) bool (False: padding, which
+    leaves the state as it is) -> (final state, predictions (N,))."""
+
+    def body(state, step):
+        x, ok = step
+        new, pred = cells.apply(params, train.carry_state(state, stateful), x[None], cell)
+        return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state), pred[0]
+
+    return jax.lax.scan(body, state, (windows, valid))
+
+
+def _bucket(n: int) -> int:
+    """The padded length of a stream of n windows: a power of two, so that streams of every length
+    share a few compiled programs."""
+    return 1 if n == 1 else max(MIN_BUCKET, 1 << (n - 1).bit_length())
+
+
+def _fingerprint(params: cells.Params) -> str:
+    """SHA-256 of the parameters, in a fixed order: the identity of a trained model."""
+    digest = hashlib.sha256()
+    for key, value in sorted(params_to_arrays(params).items()):
+        array = np.ascontiguousarray(value, np.float32)
+        digest.update(key.encode() + str(array.shape).encode() + array.tobytes())
+    return digest.hexdigest()
 
 
 class Predictor:
-    """A trained model reading a series as a stream. Not thread-safe: it holds a state."""
+    """A trained model reading a series as a stream. Not thread-safe: it holds a state.
 
-    def __init__(self, params: cells.Params, config: ExperimentConfig, stateful: bool):
+    params, config: the model and the config it was trained with; stateful: carry the state
+    from window to window (the stateful model) or start every window from zero (stateless);
+    data: `data_info` of the run (feature names, target, standardisation), by default that of
+    a generated series (one feature, values used as they are).
+    """
+
+    def __init__(
+        self,
+        params: cells.Params,
+        config: ExperimentConfig,
+        stateful: bool,
+        data: Mapping[str, Any] | None = None,
+    ):
         self.params = jax.tree.map(jnp.asarray, params)
         self.config = config
-        self.stateful = stateful
+        self.stateful = bool(stateful)
         self.lahead = config.task.lahead
+        info = data_info(data) if data is not None else default_data_info(config)
+        self.features: tuple[str, ...] = tuple(info["features"])
+        self.target: str = info["target"]
+        scaling = info["scaling"] or {}
+        unit = {"mean": 0.0, "scale": 1.0}
+        self.mean = np.array([scaling.get(f, unit)["mean"] for f in self.features])  # (F,)
+        self.scale = np.array([scaling.get(f, unit)["scale"] for f in self.features])
+        self.target_mean = float(scaling.get(self.target, unit)["mean"])
+        self.target_scale = float(scaling.get(self.target, unit)["scale"])
+        if len(self.features) != self.n_features:
+            raise ConfigError(
+                f"data must name the model's {self.n_features} feature(s), got {list(self.features)}"
+            )
+        self.model_id = _fingerprint(params)
         self.reset()
 
-    def reset(self) -> None:
-        """Back to the initial behaviour: zero state, no values seen."""
-        self.state = cells.zero_state(self.config.model, 1)
-        self.recent = np.zeros((0, self.n_features))  # the last lahead - 1 rows seen, oldest first
+    @classmethod
+    def from_result(cls, result: ExperimentResult, model: str = "stateful") -> Predictor:
+        """The trained `model` ("stateful" or "stateless") of a result in memory, as a Predictor:
+        no run directory needed."""
+        if model not in train.MODELS:
+            raise ConfigError(f"model must be one of {', '.join(train.MODELS)}, got {model!r}")
+        return cls(result.params[model], result.config, model == "stateful", data_info(result.data))
 
     @property
     def n_features(self) -> int:
         """Inputs per step: the width of the first layer's kernel."""
         return int(np.shape(self.params["cells"][0]["kernel"])[0])
 
-    def _windows(self, values: np.ndarray) -> np.ndarray:
-        """The full windows ending at each new row: (len(values) - missing, lahead, F)."""
-        history = np.concatenate([self.recent, values])
-        keep = len(history) - (self.lahead - 1) if self.lahead > 1 else len(history)
-        self.recent = history[keep:]
-        if len(history) < self.lahead:
-            return np.zeros((0, self.lahead, self.n_features))
-        return windows(history, self.lahead, self.config.train.window_order)
+    def reset(self) -> None:
+        """Back to the initial behaviour: zero state, no values seen."""
+        self.state = cells.zero_state(self.config.model, 1)
+        self.recent = np.zeros((0, self.n_features))  # the last lahead - 1 rows seen, standardised
+        self.seen = 0  # steps read since the last reset
 
-    def predict(self, series) -> np.ndarray:
-        """Predictions for every row of `series`, continuing from the current state.
+    # -----------------------------------------------------------------------------------------
+    # Reading a stream
 
-        series: (N,) for a one-feature model, or (N, F). Returns (N,), NaN until a window is full."""
-        values = np.asarray(series, dtype=np.float64)
-        if values.ndim == 1 and self.n_features == 1:
+    def _values(self, series: Any) -> np.ndarray:
+        """`series` as (N, F) float64, or a ConfigError naming the shape expected."""
+        try:
+            values = np.asarray(series, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"series must be numbers, got {type(series).__name__}") from None
+        f = self.n_features
+        expected = (
+            "(N,) or (N, 1)" if f == 1 else f"(N, {f}), one column per feature ({', '.join(self.features)})"
+        )
+        if values.ndim == 1 and f == 1:
             values = values[:, None]
-        if values.ndim != 2 or values.shape[1] != self.n_features:
-            raise ConfigError(
-                f"series must have shape (N,) or (N, {self.n_features}) for this model, got {values.shape}"
-            )
+        if values.ndim != 2 or values.shape[1] != f:
+            raise ConfigError(f"series must have shape {expected}, got {values.shape}")
         if not np.all(np.isfinite(values)):
             raise ConfigError("series must hold finite numbers, got a NaN or infinite value")
-        win = self._windows(values)
+        return values
+
+    def predict(self, series: Any) -> np.ndarray:
+        """Predictions for every step of `series`, continuing from the current state.
+
+        series: (N,) for a one-feature model, or (N, F), raw values. Returns (N,) float64 in the
+        target's units, NaN until a window is full."""
+        values = (self._values(series) - self.mean) / self.scale
+        history = np.concatenate([self.recent, values])
         out = np.full(len(values), np.nan)
-        if len(win):
-            x = jnp.asarray(win, jnp.float32)
+        if len(history) >= self.lahead:
+            win = window_view(history, self.lahead, self.config.train.window_order)  # (M, lahead, F)
+            n = len(win)
+            padded = np.zeros((_bucket(n), *win.shape[1:]), np.float32)
+            padded[:n] = win
+            valid = np.arange(len(padded)) < n
             self.state, preds = _run_stream(
-                self.params, self.state, x, self.stateful, cell=self.config.model.cell
+                self.params, self.state, padded, valid, self.stateful, cell=self.config.model.cell
             )
-            out[len(values) - len(win) :] = np.asarray(preds)
+            out[len(values) - n :] = np.asarray(preds[:n], np.float64) * self.target_scale + self.target_mean
+        self.recent = history[len(history) - (self.lahead - 1) :] if self.lahead > 1 else history[:0]
+        self.seen += len(values)
         return out
 
-    def step(self, x: float) -> float:
-        """The prediction after one more value."""
-        return float(self.predict([x])[0])
+    def step(self, x: Any) -> float:
+        """The prediction after one more step: x is a number (one feature) or one value per
+        feature, (F,)."""
+        try:
+            values = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"x must be numbers, got {_brief(x)}") from None
+        if np.ndim(values) == 0 and self.n_features == 1:
+            return float(self.predict(np.reshape(values, (1, 1)))[0])
+        if np.ndim(values) != 1 or np.shape(values)[0] != self.n_features:
+            raise ConfigError(
+                f"x must be one value per feature, shape ({self.n_features},), got shape {np.shape(values)}"
+            )
+        return float(self.predict(np.reshape(values, (1, -1)))[0])
+
+    # -----------------------------------------------------------------------------------------
+    # Saving and restoring the state
+
+    def identity(self) -> dict[str, Any]:
+        """What a state belongs to: the model's shape, how it reads a series, and its weights."""
+        m = self.config.model
+        return {
+            "model": "stateful" if self.stateful else "stateless",
+            "cell": m.cell,
+            "units": m.units,
+            "layers": m.layers,
+            "features": list(self.features),
+            "lahead": self.lahead,
+            "window_order": self.config.train.window_order,
+            "weights": self.model_id,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything carried between steps, as JSON-ready lists of numbers (exact: float32 and
+        float64 values are written as the Python floats they are), with the model's identity."""
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "identity": self.identity(),
+            "state": [
+                [np.asarray(a, np.float64)[0].tolist() for a in layer] for layer in self.state
+            ],  # (H,) each
+            "recent": self.recent.tolist(),
+            "seen": self.seen,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a `state_dict()`. ConfigError if it is not one, or one of another model
+        (another cell, width, depth, feature set, window, window order or weights)."""
+        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            raise ConfigError(f"state must be a predictor state ({STATE_FORMAT}), got {_brief(state)}")
+        if state.get("version") != STATE_VERSION:
+            raise ConfigError(f"state must be of version {STATE_VERSION}, got {state.get('version')!r}")
+        theirs, mine = state.get("identity"), self.identity()
+        if not isinstance(theirs, Mapping):
+            raise ConfigError(f"state must say which model it belongs to, got {_brief(theirs)}")
+        for key, value in mine.items():
+            if theirs.get(key) != value:
+                what = "weights" if key == "weights" else f"{key} {value!r}"
+                raise ConfigError(
+                    f"state must come from this model ({what}), got one of another model "
+                    f"({key} {theirs.get(key)!r})"
+                )
+        layers = cells.zero_state(self.config.model, 1)
+        try:
+            restored = tuple(
+                tuple(_numbers(v, np.shape(z)[1:], np.float32)[None] for v, z in zip(got, want, strict=True))
+                for got, want in zip(state["state"], layers, strict=True)
+            )
+            recent = _numbers(state["recent"], (min(self.lahead - 1, _count(state["seen"])), self.n_features))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"state must hold this model's arrays, got a damaged state ({exc})") from None
+        self.state = jax.tree.map(jnp.asarray, restored)
+        self.recent = recent
+        self.seen = _count(state["seen"])
+
+
+def _count(value: Any) -> int:
+    """A count from a state: an int (a NumPy integer too), never a bool or a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"seen must be a count, got {value!r}")
+    return int(value)
+
+
+def _numbers(value: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """A nested list (or array) of finite numbers of exactly `shape`, as an array of `dtype`."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.size == 0:
+        array = array.reshape(shape) if math.prod(shape) == 0 else array
+    if array.shape != shape or not np.all(np.isfinite(array)):
+        raise ValueError(f"expected finite numbers of shape {shape}, got shape {array.shape}")
+    return array.astype(dtype)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_predictor(run_dir: str | Path, model: str = "stateful") -> Predictor:
@@ -133,13 +341,14 @@ def load_predictor(run_dir: str | Path, model: str = "stateful") -> Predictor:
         config = from_mapping(json.loads((directory / "config.json").read_text()))
         with np.load(path, allow_pickle=False) as data:
             flat = {k: data[k] for k in data.files}
+        info = _read_data_info(directory, config)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigError(
             f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({reason})"
         ) from None
     params = _checked_params(flat, config, f"{str(run_dir)!r} ({path.name}")
-    return Predictor(params, config, stateful=model == "stateful")
+    return Predictor(params, config, stateful=model == "stateful", data=info)
 
 
 def _checked_params(flat: dict[str, np.ndarray], config: ExperimentConfig, where: str) -> cells.Params:
@@ -160,3 +369,124 @@ def _checked_params(flat: dict[str, np.ndarray], config: ExperimentConfig, where
                 f"{got.dtype} {got.shape}, not float {want.shape})"
             )
     return arrays_to_params(flat)
+
+
+def _read_data_info(directory: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """models/data.json, or for a run saved before it existed, what the config says."""
+    path = directory / "data.json"
+    if not path.is_file():
+        return default_data_info(config)
+    return data_info(json.loads(path.read_text()))
+
+
+# ---------------------------------------------------------------------------------------------
+# A file of one or many series, each from its own state
+
+
+STATES_FORMAT = "statelab.predict-states"
+
+
+def input_features(predictor: Predictor, header: list[str], column: str | None = None) -> tuple[str, ...]:
+    """The columns of an input file the model reads: the run's features, by name. A one-feature
+    model may read another column instead: `column`, or the file's only other column.
+    ConfigError naming what the model needs and what the file has."""
+    if column is not None:
+        if predictor.n_features != 1:
+            raise ConfigError(
+                f"column must be left out for a model of {predictor.n_features} features (it reads "
+                f"{', '.join(predictor.features)} by name), got {column!r}"
+            )
+        return (column,)
+    if all(f in header for f in predictor.features):
+        return predictor.features
+    if predictor.n_features == 1 and len(header) == 1:
+        return (header[0],)
+    shown = header if len(header) <= 12 else [*header[:12], "..."]
+    raise ConfigError(
+        f"input must have the run's {_plural(predictor.n_features, 'feature column')} "
+        f"{', '.join(predictor.features)}, got columns {shown}"
+    )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def predict_series(
+    predictor: Predictor, panel: Any, states: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[list[np.ndarray], list[int], dict[str, dict[str, Any]]]:
+    """Every series of `panel` (a `data.Panel` of the model's features) from its own state.
+
+    A series starts from `states[id]` if it is there (a state of this model), else from a reset
+    predictor: its predictions never depend on another series. Returns, per series, the
+    predictions (L_s,) in the target's units and the number of steps seen before them; and every
+    state after (those of series absent from the panel kept as they were).
+    """
+    states = dict(states or {})
+    out, before = [], []
+    for name, x in zip(panel.names, panel.features):
+        if name in states:
+            predictor.load_state(states[name])
+        else:
+            predictor.reset()
+        before.append(predictor.seen)
+        out.append(predictor.predict(x))
+        states[name] = predictor.state_dict()
+    return out, before, states
+
+
+def output_columns(
+    panel: Any, features: tuple[str, ...], predictions: list[np.ndarray], before: list[int], with_series: bool
+) -> dict[str, Any]:
+    """The columns of `statelab predict`'s output, as `predict_series` gave them: [`series`,] `t`
+    (counted on from the state's steps), `input` (or `input_<feature>`), `prediction`."""
+    import pyarrow as pa
+
+    from statelab.data import input_columns, to_arrow
+
+    lengths = [len(p) for p in predictions]
+    columns: dict[str, Any] = {}
+    if with_series:
+        codes = np.repeat(np.arange(len(panel.names), dtype=np.int32), lengths)
+        columns["series"] = pa.DictionaryArray.from_arrays(
+            to_arrow(codes), pa.array(panel.names, pa.string())
+        )
+    columns["t"] = np.concatenate([b + np.arange(n) for b, n in zip(before, lengths)]).astype(np.int64)
+    inputs = np.concatenate(panel.features)
+    for j, name in enumerate(input_columns(features)):
+        columns[name] = np.ascontiguousarray(inputs[:, j])
+    columns["prediction"] = np.concatenate(predictions)
+    return columns
+
+
+def read_states(path: str | Path, predictor: Predictor) -> dict[str, dict[str, Any]]:
+    """The per-series states of a state file written by `states_bytes`; ConfigError for a file that
+    is not one, or one of another model (every state is checked now, before anything is run)."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"state must be a state file written by statelab predict, got {str(path)!r} ({reason})"
+        ) from None
+    if not isinstance(content, dict) or content.get("format") != STATES_FORMAT:
+        raise ConfigError(f"state must be a state file written by statelab predict, got {str(path)!r}")
+    series = content.get("series")
+    if not isinstance(series, dict):
+        raise ConfigError(f"state must hold a state per series, got {str(path)!r} without one")
+    for state in series.values():
+        predictor.load_state(state)  # refuses a state of another model
+    predictor.reset()
+    return series
+
+
+def states_bytes(predictor: Predictor, states: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """A state file: the state of every series, with the identity of the model."""
+    content = {
+        "format": STATES_FORMAT,
+        "version": STATE_VERSION,
+        "identity": predictor.identity(),
+        "series": states,
+    }
+    return (json.dumps(content, allow_nan=False) + "\n").encode()

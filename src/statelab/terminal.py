@@ -79,33 +79,91 @@ def _window_header(config: ExperimentConfig) -> list[str]:
     return lags if config.train.window_order == "newest-first" else lags[::-1]
 
 
+MAX_PREVIEW_FEATURES = 6  # feature columns the preview shows; the rest are counted
+
+
 def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, rows: int = 5) -> None:
-    """Shapes and the first and last rows of input and target, to 6 decimals as the original."""
+    """Shapes and the first and last rows of input and target, to 6 decimals as the original.
+
+    One feature: every input of the window, as the original showed them. Several features: the
+    newest value of each (x[t] of the window). Several series: the rows are numbered within their
+    series, the head from the first series and the tail from the last. Then how the data were cut
+    into batches and lanes.
+    """
     shape = dataset.windows.shape if dataset.n_features > 1 else dataset.windows.shape[:2]
     console.print(f"Input shape: {shape}   Output shape: {dataset.target.shape}")
-    # Number rows by their time in the generated series, as pandas did.
-    offset = config.task.record.to_drop(config.task) if len(dataset.names) == 1 else 0
+    several = len(dataset.names) > 1 or dataset.names[0] != ""
+    newest = -1 if config.train.window_order == "oldest-first" else 0
+    shown = list(dataset.features[:MAX_PREVIEW_FEATURES])
+    if dataset.n_features == 1:
+        columns = _window_header(config)
+    else:
+        columns = [escape(f"{name}[t]") for name in shown]
+        if len(dataset.features) > len(shown):
+            columns.append(f"(+{len(dataset.features) - len(shown)} more)")
+    # Number rows by their time in their series, as pandas did (a generated series from its
+    # first value, a file's series from its first row).
+    offset = config.task.record.to_drop(config.task) if config.task.synthetic else config.task.lahead - 1
+    counts = np.bincount(dataset.series, minlength=len(dataset.names))
+    firsts = np.cumsum(counts) - counts
     n = len(dataset.target)
     rows = min(rows, n)
+    scaled = " (standardised)" if dataset.scaling is not None else ""
     for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
-        table = Table(title=f"Input and target, {label}", title_justify="left", box=None, pad_edge=False)
-        for name in ["t", *_window_header(config), "target"]:
-            table.add_column(name, justify="right")
+        table = Table(
+            title=f"Input and target{scaled}, {label}", title_justify="left", box=None, pad_edge=False
+        )
+        for name in [*(["series"] if several else []), "t", *columns, "target"]:
+            table.add_column(name, justify="left" if name == "series" else "right")
         for i in index:
-            cells = [f"{v:.6f}" for v in dataset.windows[i, :, 0]]
-            table.add_row(str(i + offset), *cells, f"{dataset.target[i]:.6f}")
+            s = dataset.series[i]
+            if dataset.n_features == 1:
+                cells = [f"{v:.6f}" for v in dataset.windows[i, :, 0]]
+            else:
+                cells = [f"{v:.6f}" for v in dataset.windows[i, newest, : len(shown)]]
+                cells += [""] * (len(columns) - len(cells))
+            where = [escape(dataset.names[s])] if several else []
+            table.add_row(*where, str(i - firsts[s] + offset), *cells, f"{dataset.target[i]:.6f}")
         console.print(table)
     b = config.train.batch_size
     console.print(
-        f"train: {dataset.train.x.shape[0]} batches x {b} rows ({config.train.layout} layout, "
-        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows"
+        f"train: {dataset.train.shape[0]} batches x {b} rows ({config.train.layout} layout, "
+        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows",
+        soft_wrap=True,
     )
-    if len(dataset.names) > 1 or dataset.n_features > 1:
+    if several or dataset.n_features > 1:
+        train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+        features = ", ".join(dataset.features[:12]) + (" ..." if dataset.n_features > 12 else "")
         console.print(
-            f"{len(dataset.names)} series, {dataset.n_features} feature(s) ({', '.join(dataset.features)}); "
-            f"training lanes {dataset.fill:.1%} full",
+            f"{_count(len(dataset.names), 'series', 'series')}, {_count(dataset.n_features, 'feature')} "
+            f"({escape(features)}); rows per series {_spread(counts)}, of which train {_spread(train_rows)}",
             soft_wrap=True,
         )
+        console.print(
+            f"lanes: {dataset.train.shape[1]} training, {dataset.fill:.1%} of the training rows used; "
+            f"{dataset.test.shape[1]} test, {dataset.test_fill:.1%} full (each series whole in one lane)",
+            soft_wrap=True,
+        )
+    dropped = dataset.notes.get("rows_dropped", 0)
+    filled = dataset.notes.get("cells_interpolated", 0)
+    if dropped or filled:
+        console.print(
+            f"missing values: {dropped} of {dataset.notes.get('rows_read', '?')} rows dropped, "
+            f"{filled} cells interpolated",
+            soft_wrap=True,
+        )
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _spread(values: np.ndarray) -> str:
+    """'400' when all equal, else 'min 12 / median 380 / max 400'."""
+    low, high = int(values.min()), int(values.max())
+    if low == high:
+        return str(low)
+    return f"min {low} / median {int(np.median(values))} / max {high}"
 
 
 @contextmanager

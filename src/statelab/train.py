@@ -26,8 +26,9 @@ import numpy as np
 import optax
 
 from statelab import cells
-from statelab.batching import Dataset
+from statelab.batching import Dataset, aligned_empty
 from statelab.config import ExperimentConfig, ModelConfig
+from statelab.host import release_memory
 
 MODELS = ("stateful", "stateless")  # the order of the leading model axis
 
@@ -100,9 +101,11 @@ def zeros_like(tree):
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class Stream:
-    """Batches in the order a model reads them (see `statelab.batching`)."""
+    """Batches in the order a model reads them (see `statelab.batching`), as rows of the epoch's
+    windows: each batch's inputs are gathered on the device as it is read, so a large dataset is
+    held once (its windows), not once more in batch order."""
 
-    x: Any  # (K, B, T, F) float32 input windows
+    row: Any  # (K, B) int32 index of each sample's window in EpochData.windows; -1: padding (zeros)
     y: Any  # (K, B) float32 targets
     weight: Any  # (K, B) float32: 1 where a row is scored (training batches are always full)
     reset: Any  # (K, B) bool: the lane starts a new series here, from a zero state
@@ -113,6 +116,7 @@ class Stream:
 class EpochData:
     """Everything an epoch reads. Arguments of the compiled program, never constants in it."""
 
+    windows: Any  # (N, T, F) float32 every window of the trial; the streams index it
     train: Stream
     test: Stream
     warm: Any  # (Kt, Bt) float32: 1 on the test rows a reset stateful model has no history for
@@ -120,16 +124,54 @@ class EpochData:
     continue_test: Any  # () bool: the stateful test pass continues from the end of training
 
 
+def take_windows(windows: jax.Array, row: jax.Array) -> jax.Array:
+    """The windows of a batch's rows: (N, T, F), (B,) -> (B, T, F), zeros where row is -1."""
+    return jnp.where((row >= 0)[:, None, None], jnp.take(windows, jnp.maximum(row, 0), axis=0), 0.0)
+
+
+def device_windows(dataset: Dataset) -> np.ndarray:
+    """The windows as the compiled programs read them: float32 on a 64-byte boundary, which JAX
+    uses in place. Those of a file are that already; a generated series' (float64, for its
+    bit-exact targets) are rounded into a new array."""
+    if dataset.windows.dtype == np.float32 and dataset.windows.ctypes.data % 64 == 0:
+        return dataset.windows
+    windows = aligned_empty(dataset.windows.shape, np.float32)
+    windows[:] = dataset.windows
+    return windows
+
+
 def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
     """The NumPy arrays of one trial's epoch (no leading trial axis)."""
     f32 = np.float32
     train, test = dataset.train, dataset.test
     return EpochData(
-        train=Stream(train.x, train.y, train.scored.astype(f32), train.reset),
-        test=Stream(test.x, test.y, test.scored.astype(f32), test.reset),
+        windows=device_windows(dataset),
+        train=Stream(train.row.astype(np.int32), train.y, train.scored.astype(f32), train.reset),
+        test=Stream(test.row.astype(np.int32), test.y, test.scored.astype(f32), test.reset),
         warm=dataset.warm.astype(f32),
         learning_rate=np.asarray(config.train.learning_rate, f32),
         continue_test=np.asarray(config.train.test_start == "continue"),
+    )
+
+
+def epoch_shapes(dataset: Dataset) -> EpochData:
+    """The shapes and dtypes of `epoch_data(config, dataset)`, without building it: what a program
+    is compiled for before the data are put in place."""
+
+    def spec(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, np.dtype(dtype))
+
+    def stream(batches) -> Stream:
+        k_b = batches.shape
+        return Stream(spec(k_b, np.int32), spec(k_b, np.float32), spec(k_b, np.float32), spec(k_b, bool))
+
+    return EpochData(
+        windows=spec(dataset.windows.shape, np.float32),
+        train=stream(dataset.train),
+        test=stream(dataset.test),
+        warm=spec(dataset.warm.shape, np.float32),
+        learning_rate=spec((), np.float32),
+        continue_test=spec((), bool),
     )
 
 
@@ -167,8 +209,8 @@ class History(NamedTuple):
     valid: Any  # (K-1,) bool; False until that many batches have been seen this epoch
 
 
-def empty_history(x: jax.Array, bptt: int) -> History:
-    """No batches yet. x: (K, B, T, F) the epoch's batches, for their shape."""
+def empty_history(x: Any, bptt: int) -> History:
+    """No batches yet. x: (K, B, T, F) the epoch's batches, or their shape and dtype."""
     n = bptt - 1
     return History(
         jnp.zeros((n, *x.shape[1:]), x.dtype), jnp.zeros((n, x.shape[1]), bool), jnp.zeros((n,), bool)
@@ -229,18 +271,26 @@ def _zero_state_like(params: cells.Params, cell: str, batch: int) -> cells.RnnSt
     return tuple(per_layer for _ in params["cells"])
 
 
-def run_batches(params, x, stateful, initial_state, cell: str, reset=None):
-    """Run over batches in order, carrying state if stateful.
-
-    x: (K, B, T, F); reset: (K, B) bool or None. Returns (final state, predictions (K, B))."""
+def run_rows(params, windows, rows, stateful, initial_state, cell: str, reset=None):
+    """Run over batches in order, carrying state if stateful; each batch's windows are gathered
+    from `windows` (N, T, F) by its rows (K, B) (-1: a zero window). reset: (K, B) bool or None.
+    Returns (final state, predictions (K, B))."""
     if reset is None:
-        reset = jnp.zeros(x.shape[:2], bool)
+        reset = jnp.zeros(rows.shape, bool)
 
     def body(state, batch):
-        x_k, reset_k = batch
+        row_k, reset_k = batch
+        x_k = take_windows(windows, row_k)
         return cells.apply(params, carry_state(reset_lanes(state, reset_k), stateful), x_k, cell)
 
-    return jax.lax.scan(body, initial_state, (x, reset))
+    return jax.lax.scan(body, initial_state, (rows, reset))
+
+
+def run_batches(params, x, stateful, initial_state, cell: str, reset=None):
+    """`run_rows` over batches given as windows, x: (K, B, T, F)."""
+    k, b = x.shape[:2]
+    rows = jnp.arange(k * b, dtype=jnp.int32).reshape(k, b)
+    return run_rows(params, x.reshape(k * b, *x.shape[2:]), rows, stateful, initial_state, cell, reset)
 
 
 def predict_batches(params, x, stateful, initial_state, cell: str, reset=None):
@@ -259,9 +309,9 @@ def test_start_state(final: cells.RnnState, continue_test: jax.Array, lanes: int
     return jax.tree.map(lambda s: jnp.where(continue_test, s[s.shape[0] - lanes :], 0.0), final)
 
 
-def test_pass(params, test: Stream, stateful, start: cells.RnnState, cell: str):
+def test_pass(params, windows, test: Stream, stateful, start: cells.RnnState, cell: str):
     """Predictions over the test batches from `start`: (Kt, Bt)."""
-    return predict_batches(params, test.x, stateful, start, cell, test.reset)
+    return run_rows(params, windows, test.row, stateful, start, cell, test.reset)[1]
 
 
 def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: int):
@@ -273,38 +323,49 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
     `test_mse`, so the last epoch's validation loss is the test MSE (in float32).
     """
     train = data.train
-    batch = train.x.shape[1]
+    batch = train.row.shape[1]
 
     def body(carry, batch_k):
         ts, state_in, history, _ = carry
-        x, y, reset = batch_k
+        row, y, reset = batch_k
+        x = take_windows(data.windows, row)  # (B, T, F)
         ts, final, start_next, loss = train_step(
             ts, state_in, history, x, y, reset, stateful, data.learning_rate, cell
         )
         return (ts, start_next, push(history, x, reset), final), loss
 
     zero = _zero_state_like(ts.params, cell, batch)
-    carry = (ts, zero, empty_history(train.x, bptt), zero)
-    (ts, _, _, final), losses = jax.lax.scan(body, carry, (train.x, train.y, train.reset))
+    batches = jax.ShapeDtypeStruct((*train.row.shape, *data.windows.shape[1:]), data.windows.dtype)
+    carry = (ts, zero, empty_history(batches, bptt), zero)
+    (ts, _, _, final), losses = jax.lax.scan(body, carry, (train.row, train.y, train.reset))
 
-    start = test_start_state(final, data.continue_test, data.test.x.shape[1])
-    preds = test_pass(ts.params, data.test, stateful, start, cell)
+    start = test_start_state(final, data.continue_test, data.test.row.shape[1])
+    preds = test_pass(ts.params, data.windows, data.test, stateful, start, cell)
     skip_warm = stateful & jnp.logical_not(data.continue_test)
     weight = data.test.weight * jnp.where(skip_warm, 1.0 - data.warm, 1.0)
     val_loss = jnp.sum(weight * (preds - data.test.y) ** 2) / jnp.sum(weight)
     return ts, jnp.mean(losses), val_loss, preds, start
 
 
+# Where the trial axis sits in a group's EpochData: just after the batch axis K of everything
+# read batch by batch (the scan over batches then reads each trial's data in place; a leading
+# trial axis would make XLA transpose them first), first on the windows and the scalars.
+TRIAL_AXES = EpochData(
+    windows=0, train=Stream(1, 1, 1, 1), test=Stream(1, 1, 1, 1), warm=1, learning_rate=0, continue_test=0
+)
+
+
 @functools.partial(jax.jit, static_argnames=("cell", "bptt"))
 def train_trials_epoch(ts, stateful, data: EpochData, *, cell: str, bptt: int):
     """`train_epoch` for T trials of M models each: one compiled program for a whole group.
 
-    ts: (T, M, ...) train states; stateful: (M,); data: one EpochData with a leading trial axis
-    T on every array. The models of a trial share its data; trials share nothing but shapes.
+    ts: (T, M, ...) train states; stateful: (M,); data: one EpochData with a trial axis T on every
+    array, where `TRIAL_AXES` puts it (x: (K, T, B, lahead, F)). The models of a trial share its
+    data; trials share nothing but shapes.
     """
     epoch = functools.partial(train_epoch, cell=cell, bptt=bptt)
     models = jax.vmap(epoch, in_axes=(0, 0, None))
-    return jax.vmap(models, in_axes=(0, None, 0))(ts, stateful, data)
+    return jax.vmap(models, in_axes=(0, None, TRIAL_AXES))(ts, stateful, data)
 
 
 @dataclass(frozen=True)
@@ -347,6 +408,14 @@ def shape_key(config: ExperimentConfig) -> tuple:
     return (*shapes, tr.epochs, tr.test_start)
 
 
+def stack(arrays: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
+    """Arrays on a new trial axis at `axis`; one array as a view (a large dataset is not copied
+    on its way to the device)."""
+    if len(arrays) == 1:
+        return np.expand_dims(np.asarray(arrays[0]), axis)
+    return np.stack(arrays, axis)
+
+
 def fit_trials(
     configs: list[ExperimentConfig],
     datasets: list[Dataset],
@@ -364,16 +433,27 @@ def fit_trials(
     n_models = len(MODELS)
     n_features = datasets[0].n_features
     states = [create_train_state(c.model, n_models, n_features) for c in configs]
-    ts = jax.tree.map(lambda *a: jax.device_put(np.stack(a)), *states)  # (T, M, ...)
+    ts = jax.tree.map(lambda *a: jax.device_put(stack(a)), *states)  # (T, M, ...)
     stateful = np.array([m == "stateful" for m in MODELS])
+    # Compiled before the data are gathered: on a large dataset the compiler's memory and the
+    # data's are then never held at once.
+    shapes = jax.tree.map(
+        lambda axis, s: jax.ShapeDtypeStruct((*s.shape[:axis], len(configs), *s.shape[axis:]), s.dtype),
+        TRIAL_AXES,
+        epoch_shapes(datasets[0]),
+    )
+    epoch_program = train_trials_epoch.lower(
+        ts, stateful, shapes, cell=first.model.cell, bptt=first.train.bptt
+    ).compile()
+    release_memory()  # what the compiler freed, before the data take its place
     data = jax.tree.map(
-        lambda *a: jax.device_put(np.stack(a)), *[epoch_data(c, d) for c, d in zip(configs, datasets)]
+        lambda axis, *a: jax.device_put(stack(a, axis)),
+        TRIAL_AXES,
+        *[epoch_data(c, d) for c, d in zip(configs, datasets)],
     )
     train_hist, val_hist = [], []
     for epoch in range(first.train.epochs):
-        ts, train_loss, val_loss, preds, start = train_trials_epoch(
-            ts, stateful, data, cell=first.model.cell, bptt=first.train.bptt
-        )
+        ts, train_loss, val_loss, preds, start = epoch_program(ts, stateful, data)
         train_hist.append(np.asarray(train_loss))  # (T, M)
         val_hist.append(np.asarray(val_loss))
         if on_epoch is not None:

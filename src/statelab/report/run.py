@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
 TARGET_COLOUR = "#2ca02c"
 INPUT_POINTS = 10  # the original plotted the first ten rows
+MAX_DRAWN = 4000  # points of a line drawn as they are; more are drawn as a band (see draw_line)
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_nmse")  # val_nmse: since schema 2
 # Titles at a fixed height: no axes here has labels on top, and an explicit y spares matplotlib
 # measuring every tick label to place each title (about a quarter of the drawing time).
@@ -98,13 +99,33 @@ def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return history
 
 
-def read_predictions(path: Path) -> dict[str, np.ndarray]:
-    """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,)}."""
-    columns = read_columns(path)
-    out = {name: np.array(values, dtype=np.float64) for name, values in columns.items() if name != "series"}
+def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndarray]:
+    """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,), ...}, and
+    "series" (N,) str when the run had several series. Read as a stream of batches with Arrow's
+    CSV reader: a run on a large file has hundreds of thousands of test rows.
+
+    report_only: only the columns the report draws (row, target, predictions, the first input)."""
+    from statelab.data import header, record_batches, series_ids, to_numpy
+
+    names = header(path, "predictions")
+    if report_only:
+        first_input = [n for n in names if n.startswith("input")][:1]
+        names = [n for n in names if n in ("row", "target", *first_input) or n.startswith("pred_")]
+    numbers = tuple(n for n in names if n != "series")
+    roles = {name: "series" if name == "series" else "predictions" for name in names}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    lookup: dict[str, int] = {}
+    for batch in record_batches(path, roles, numbers, "predictions"):
+        for name in numbers:
+            parts[name].append(to_numpy(batch.column(name), np.float64))
+        if "series" in roles:
+            parts["series"].append(series_ids(batch.column("series"), lookup))
+        del batch
+    out = {name: np.concatenate(parts.pop(name)) if parts[name] else np.zeros(0) for name in numbers}
     out["row"] = out["row"].astype(np.int64)
-    if "series" in columns:
-        out["series"] = np.array(columns["series"], dtype=object)
+    if "series" in roles:
+        codes = np.concatenate(parts["series"]) if parts["series"] else np.zeros(0, np.int32)
+        out["series"] = np.asarray(list(lookup), dtype=object)[codes]
     return out
 
 
@@ -120,6 +141,8 @@ def load_run(run_dir: Path) -> RunFiles:
     def read(name: str, parse: Callable[[Path], Any]) -> Any:
         path = run_dir / name
         try:
+            if not path.exists():
+                raise FileNotFoundError(path)
             return parse(path)
         except FileNotFoundError:
             reason = "missing"
@@ -140,7 +163,7 @@ def load_run(run_dir: Path) -> RunFiles:
         config=read("config.json", lambda p: from_mapping(json_file(p))),
         metrics=metrics,
         history=read("history.csv", read_history),
-        predictions=read("predictions.csv", read_predictions),
+        predictions=read("predictions.csv", lambda p: read_predictions(p, report_only=True)),
         timings=read("timings.json", json_file),
     )
 
@@ -251,6 +274,21 @@ def panel_title(name: str, m: Mapping[str, Any]) -> str:
     return f"{name.capitalize()}: expected − predicted{excluded}   |   {score}"
 
 
+def draw_line(ax: Any, x: np.ndarray, y: np.ndarray, colour: str | None) -> None:
+    """y against x as a thin line; beyond `MAX_DRAWN` points (a run on a large file has hundreds
+    of thousands of test rows, more than a figure has pixels), as the band between the least and
+    the largest value in each of MAX_DRAWN / 2 equal runs of points, which looks the same and is
+    drawn in a fraction of the time and memory."""
+    if len(x) <= MAX_DRAWN:
+        ax.plot(x, y, color=colour, linewidth=0.8)
+        return
+    bins = MAX_DRAWN // 2
+    edges = np.linspace(0, len(x), bins + 1).astype(np.int64)
+    low, high = np.minimum.reduceat(y, edges[:-1]), np.maximum.reduceat(y, edges[:-1])
+    middle = x[(edges[:-1] + edges[1:]) // 2]
+    ax.fill_between(middle, low, high, color=colour, linewidth=0.8, step="mid")
+
+
 def results_figure(predictions: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, Any]]) -> Figure:
     """Test targets, then expected - predicted for each model, on one x axis (the test row).
 
@@ -262,14 +300,14 @@ def results_figure(predictions: Mapping[str, np.ndarray], models: Mapping[str, M
     fig = Figure(figsize=(8.0, 2.0 * (len(models) + 1)))
     fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.35)
     axes = fig.subplots(len(models) + 1, 1, sharex=True)
-    axes[0].plot(row, target, color=TARGET_COLOUR, linewidth=0.8)
+    draw_line(axes[0], row, target, TARGET_COLOUR)
     axes[0].set_title("Expected", fontsize=10, y=TITLE_Y)
     bound = 0.0
     for ax, (name, m) in zip(axes[1:], models.items()):
         w = int(m["warmup_excluded"])
         error = (target - predictions[f"pred_{name}"])[w:]
         bound = max(bound, float(np.max(np.abs(error), initial=0.0)))
-        ax.plot(row[w:], error, color=COLOURS.get(name), linewidth=0.8)
+        draw_line(ax, row[w:], error, COLOURS.get(name))
         ax.axhline(0.0, color="#57606a", linewidth=0.6)
         ax.set_title(panel_title(name, m), fontsize=10, y=TITLE_Y)
         if ax is not axes[1]:
@@ -490,8 +528,8 @@ def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[st
     return table(header, rows)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -523,6 +561,92 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         + image(figures["memory.png"], "Memory profiles")
         + table(("model", "span", "profile error"), rows)
     )
+
+
+MAX_SERIES_LISTED = 12  # a Data section lists this many series one by one; more are summarised
+
+
+def data_html(metrics: Mapping[str, Any]) -> str:
+    """How the data were cut (metrics.json "data"): series, rows, train and test rows per series,
+    rows dropped, how full the lanes were, the standardisation. Empty for a generated series.
+
+    Up to MAX_SERIES_LISTED series are listed one by one; more (a file of 100 sensors, say) as the
+    least, median, largest and total over series, with the shortest ones named."""
+    data = metrics.get("data") or {}
+    series = data.get("series")
+    if not series:
+        return ""
+    notes = data.get("notes", {})
+    rows = np.array([s["rows"] for s in series])
+    train = np.array([s["train"] for s in series])
+    test = np.array([s["test"] for s in series])
+    features = data.get("features", [])
+    named = any(s["name"] for s in series)
+    parts = [
+        "<h2>Data</h2>",
+        "<p>"
+        + esc(
+            f"Target {data.get('target')}, {_count(notes.get('horizon', 1), 'step')} ahead, from "
+            f"{_count(len(features), 'feature')} ({', '.join(features)}). "
+            f"{_count(len(series), 'series', 'series')}"
+            + (f" ({_count(int(rows.sum()), 'windowed row')})" if len(series) > 1 else "")
+            + ": each is windowed on its own (no window spans two series) and split in time, its first "
+            "rows training and the rest testing."
+        )
+        + "</p>",
+    ]
+    if len(series) <= MAX_SERIES_LISTED:
+        listed = [(s["name"] if named else "(the series)", s["rows"], s["train"], s["test"]) for s in series]
+        parts.append(table(("series", "rows", "train", "test"), listed))
+    else:
+        summary = [
+            (label, *(f(v) for f in (np.min, np.median, np.max, np.sum)))
+            for label, v in (("rows", rows), ("train", train), ("test", test))
+        ]
+        parts.append(
+            table(
+                ("per series", "least", "median", "largest", "total"),
+                [(label, *(f"{float(v):.10g}" for v in values)) for label, *values in summary],
+            )
+        )
+        shortest = sorted(series, key=lambda s: s["rows"])[:5]
+        if rows.min() < rows.max():
+            parts.append(
+                '<p class="note">'
+                + esc("Shortest: " + ", ".join(f"{s['name']} ({s['rows']} rows)" for s in shortest) + ".")
+                + "</p>"
+            )
+    read = notes.get("rows_read")
+    facts = []
+    if read is not None:
+        facts.append(
+            f"{_count(read, 'row')} read, {notes.get('rows_dropped', 0)} dropped for missing values, "
+            f"{_count(notes.get('cells_interpolated', 0), 'cell')} interpolated"
+        )
+    if notes.get("series_dropped"):
+        facts.append(f"series left with no rows: {', '.join(notes['series_dropped'])}")
+    if "fill" in data:
+        facts.append(
+            f"{data.get('lanes', '?')} training lanes with {data['fill']:.1%} of the training rows "
+            f"(the rest: the tail that did not fill a batch); {data.get('test_lanes', '?')} test lanes "
+            f"{data.get('test_fill', 1.0):.1%} full (each series whole in one lane, the rest padding)"
+        )
+    if facts:
+        parts.append("<p>" + esc("; ".join(facts) + ".") + "</p>")
+    scaling = data.get("scaling")
+    if scaling:
+        parts.append(
+            '<p class="note">Every column is standardised, x′ = (x − mean) / scale, with the mean and '
+            "standard deviation of the training part (pooled over series); errors above are in these "
+            "units.</p>"
+        )
+        parts.append(
+            table(
+                ("column", "mean", "scale"),
+                [(k, fmt(v["mean"]), fmt(v["scale"])) for k, v in scaling.items()],
+            )
+        )
+    return "".join(parts)
 
 
 def config_table(config: ExperimentConfig) -> str:
@@ -570,6 +694,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         results_table(metrics["models"], metrics.get("baselines", {})),
         "<h2>Why</h2>",
         why_html(config, metrics),
+        data_html(metrics),
         "<h2>Input</h2>",
         image(figures["input.png"], "The first inputs and the expected output"),
         "<h2>Test predictions</h2>",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class Series:
     """One series before windowing. Rows [to_drop, len - drop_end) have a full window and a target."""
 
-    x: np.ndarray  # (L, F) float64 model inputs
+    x: np.ndarray  # (L, F) model inputs: float64, or float32 for a standardised file
     y: np.ndarray  # (L,) float64 targets, NaN where undefined
     last: np.ndarray  # (L,) float64 what the last-value baseline predicts at each row
     to_drop: int  # leading rows without full history
@@ -47,6 +47,9 @@ class TaskData:
     target: str = "y"
     # How the data were cut: rows read, rows dropped for missing values, ... (shown in reports)
     notes: dict[str, Any] = field(default_factory=dict)
+    # Real series: each column's (mean, scale), the standardisation x' = (x - mean) / scale that
+    # the inputs and the target went through; None where the values are used as they are.
+    scaling: dict[str, tuple[float, float]] | None = None
 
     @property
     def n_features(self) -> int:

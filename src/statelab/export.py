@@ -1,0 +1,126 @@
+"""Trained models you can take away: a run's model as a Keras 3 model file.
+
+statelab's cells follow Keras' own equations and weight layouts (see `statelab.cells`: LSTM gates in
+the order i, f, c, o; GRU with `reset_after=True` and a (2, 3H) bias; SimpleRNN), so every trained
+array goes into the Keras layer of the same name as it is:
+
+    cells.<l>.kernel, .recurrent, .bias  ->  layer l: kernel, recurrent_kernel, bias
+    dense.kernel, dense.bias             ->  Dense(1): kernel, bias
+
+The exported model takes raw windows, (batch, lahead, F) in the run's window order, and predicts
+in the target's units: for a real series a `Normalization` layer standardises the inputs and a
+`Rescaling` layer undoes the target's standardisation, with the run's statistics.
+
+The stateful model is exported as stateful recurrent layers with a fixed batch shape (`batch_size`
+lanes, one stream each), so feeding a stream window by window carries the state as statelab did;
+`layer.reset_state()` on each recurrent layer starts the streams over. Keras 3.15.1 on its JAX
+backend carries that state only when the model is called directly, `model(x)`: `model.predict(x)`
+and `predict_on_batch` start every call from a zero state there (on TensorFlow all three carry it).
+
+Keras is an optional dependency (`pip install 'statelab[keras]'`). It runs on the JAX backend
+statelab already has unless KERAS_BACKEND says otherwise; set it before Keras is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from statelab.config import ConfigError
+from statelab.predict import Predictor, load_predictor
+
+FORMATS = ("keras",)
+LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
+
+
+def import_keras() -> Any:
+    """Keras 3, on the JAX backend unless KERAS_BACKEND chose another; ConfigError if missing."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        import keras
+    except ImportError:
+        raise ConfigError(
+            "format keras needs the keras package (pip install 'statelab[keras]'), got none installed"
+        ) from None
+    if not keras.__version__.startswith("3."):
+        raise ConfigError(f"format keras needs Keras 3, got Keras {keras.__version__}")
+    return keras
+
+
+def keras_model(predictor: Predictor, batch_size: int = 1) -> Any:
+    """The predictor's model as a `keras.Model` with its trained weights.
+
+    Stateful: stateful recurrent layers over a fixed batch shape (batch_size, lahead, F), one
+    stream per row. Stateless: any batch size, every window from a zero state. Output (batch, 1).
+    """
+    keras = import_keras()
+    config = predictor.config
+    lahead, f = config.task.lahead, predictor.n_features
+    if predictor.stateful:
+        inputs = keras.Input(batch_shape=(batch_size, lahead, f), name="windows")
+    else:
+        inputs = keras.Input(shape=(lahead, f), name="windows")
+    x = inputs
+    if np.any(predictor.mean != 0.0) or np.any(predictor.scale != 1.0):
+        x = keras.layers.Normalization(
+            axis=-1, mean=predictor.mean, variance=predictor.scale**2, name="standardise"
+        )(x)
+    layer_class = getattr(keras.layers, LAYERS[config.model.cell])
+    params = predictor.params
+    recurrent = []
+    for i, cell in enumerate(params["cells"]):
+        options = {"reset_after": True} if config.model.cell == "gru" else {}
+        layer = layer_class(
+            config.model.units,
+            stateful=predictor.stateful,
+            return_sequences=i < len(params["cells"]) - 1,
+            name=f"{config.model.cell}_{i}",
+            **options,
+        )
+        x = layer(x)
+        layer.set_weights([np.asarray(cell[k], np.float32) for k in ("kernel", "recurrent", "bias")])
+        recurrent.append(layer)
+    dense = keras.layers.Dense(1, name="dense")
+    x = dense(x)
+    dense.set_weights([np.asarray(params["dense"][k], np.float32) for k in ("kernel", "bias")])
+    if predictor.target_mean != 0.0 or predictor.target_scale != 1.0:
+        x = keras.layers.Rescaling(predictor.target_scale, predictor.target_mean, name="target_units")(x)
+    name = f"statelab_{'stateful' if predictor.stateful else 'stateless'}_{config.model.cell}"
+    return keras.Model(inputs, x, name=name)
+
+
+def export(
+    run_dir: str | Path,
+    out: str | Path,
+    model: str = "stateful",
+    format: str = "keras",
+    batch_size: int = 1,
+) -> Path:
+    """Write the run's `model` as a Keras model file at `out` (which must not exist yet and must
+    end in .keras). Written to a hidden sibling and renamed, so `out` appears whole or not at all.
+    Returns the path written."""
+    from statelab.params import check_choice, check_int
+
+    check_choice("format", format, FORMATS)
+    batch_size = check_int("batch_size", batch_size, 1)
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ConfigError(f"out must be a file name ending in .keras, got {str(out)!r}")
+    if out.exists():
+        raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise ConfigError(f"out must be in an existing directory, got {str(out)!r}")
+    predictor = load_predictor(run_dir, model)
+    built = keras_model(predictor, batch_size)
+    tmp = out.with_name(f".{out.stem}.partial.keras")
+    try:
+        built.save(tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ConfigError(f"out must be a writable path, got {str(out)!r} ({exc.strerror})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,122 @@
+"""statelab export: a run's model as a Keras 3 file that predicts what statelab predicted.
+
+Keras runs on its JAX backend here (KERAS_BACKEND is set before Keras is first imported). The
+stateful model is fed window by window with `model(x)`: with Keras 3.15.1 on JAX, `predict` and
+`predict_on_batch` do not carry a stateful layer's state from call to call.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras
+import numpy as np
+import pytest
+
+from statelab import experiment, predict
+from statelab.config import ConfigError, from_mapping
+from statelab.export import export
+
+SMALL = {"input_len": 120, "tsteps": 3, "lahead": 2, "units": 8, "epochs": 2}  # 24 test windows
+
+
+@pytest.fixture(scope="module", params=[("lstm", 2), ("gru", 2), ("simple", 2)], ids=str)
+def trained(request, tmp_path_factory):
+    cell, layers = request.param
+    config = from_mapping({**SMALL, "cell": cell, "layers": layers})
+    result = experiment.run_experiment(config)
+    run_dir = tmp_path_factory.mktemp(f"export-{cell}-{layers}") / "run"
+    run_dir.mkdir()
+    experiment.save_result(result, run_dir)
+    return config, result, run_dir
+
+
+def test_backend_is_jax():
+    assert keras.backend.backend() == "jax" and keras.__version__.startswith("3.")
+
+
+def test_the_stateful_model_fed_window_by_window_gives_statelabs_test_predictions(trained, tmp_path):
+    config, result, run_dir = trained
+    path = export(run_dir, tmp_path / "model.keras", model="stateful")
+    model = keras.saving.load_model(path)
+    assert model.layers[1].stateful and model.inputs[0].shape == (1, config.task.lahead, 1)
+    windows = experiment.prepare(config).test.x[:, 0]  # (n_test, lahead, 1), the test stream
+    got = np.array([float(model(w[None])[0, 0]) for w in windows])  # the state carried call to call
+    np.testing.assert_allclose(got, result.test_pred["stateful"], rtol=0, atol=1e-5)
+    assert np.max(np.abs(result.test_pred["stateful"])) > 1e-3  # a comparison of real numbers
+
+
+def test_the_stateless_model_predicts_every_window_from_zero(trained, tmp_path):
+    config, result, run_dir = trained
+    model = keras.saving.load_model(export(run_dir, tmp_path / "model.keras", model="stateless"))
+    windows = experiment.prepare(config).test.x[:, 0]
+    got = model.predict(windows, verbose=0)[:, 0]  # all at once: no state to carry
+    np.testing.assert_allclose(got, result.test_pred["stateless"], rtol=0, atol=1e-5)
+
+
+def test_reset_state_starts_the_stream_over(trained, tmp_path):
+    config, _, run_dir = trained
+    model = keras.saving.load_model(export(run_dir, tmp_path / "model.keras"))
+    windows = experiment.prepare(config).test.x[:5, 0]
+    first = [float(model(w[None])[0, 0]) for w in windows]
+    for layer in model.layers:
+        if hasattr(layer, "reset_state"):
+            layer.reset_state()
+    assert [float(model(w[None])[0, 0]) for w in windows] == first
+
+
+def test_a_real_series_export_reads_raw_features_and_predicts_in_the_targets_units(panel_run, tmp_path):
+    """Standardisation is part of the exported model: raw values in, the target's units out, as
+    the predictor; each series is its own stream (reset between series)."""
+    result, run_dir = panel_run
+    model = keras.saving.load_model(export(run_dir, tmp_path / "panel.keras", batch_size=2))
+    assert model.inputs[0].shape == (2, 1, 2)  # two streams side by side
+    rng = np.random.default_rng(4)
+    streams = rng.standard_normal((2, 30, 2)) * 2 + 0.5
+    predictor = predict.Predictor.from_result(result)
+    expected = []
+    for stream in streams:
+        predictor.reset()
+        expected.append(predictor.predict(stream))
+    got = np.stack([np.asarray(model(streams[:, t][:, None].astype(np.float32)))[:, 0] for t in range(30)], 1)
+    scale = result.data["scaling"]["y"]["scale"]
+    np.testing.assert_allclose(got, np.stack(expected), rtol=0, atol=1e-5 * max(1.0, scale))
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--out", "{tmp}/m.h5"], "out must be a file name ending in .keras"),
+        (["--out", "{tmp}/exists.keras"], "out must be a new file (statelab replaces no file)"),
+        (["--out", "{tmp}/no/such/dir/m.keras"], "out must be in an existing directory"),
+        (["--out", "{tmp}/m.keras", "--batch-size", "0"], "batch_size must be an integer >= 1, got '0'"),
+        (["--out", "{tmp}/m.keras", "--format", "onnx"], "argument --format: invalid choice"),
+    ],
+)
+def test_export_bad_input_is_one_line_and_writes_nothing(panel_run, tmp_path, run_cli, argv, words):
+    _, run_dir = panel_run
+    (tmp_path / "exists.keras").write_bytes(b"the user's own file")
+    code, _, err = run_cli(["export", str(run_dir), *(a.format(tmp=tmp_path) for a in argv)])
+    assert code == 2 and err.count("\n") == 1 and words in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.keras"]
+    assert (tmp_path / "exists.keras").read_bytes() == b"the user's own file"
+
+
+def test_export_of_a_directory_without_a_run_is_an_error(tmp_path, run_cli):
+    code, _, err = run_cli(["export", str(tmp_path), "--out", str(tmp_path / "m.keras")])
+    assert code == 2 and "run_dir must hold a saved model" in err
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="format must be one of keras"):
+        export(tmp_path, tmp_path / "m.keras", format="tflite")
+
+
+def test_export_command_writes_a_file_that_loads(panel_run, tmp_path, run_cli):
+    _, run_dir = panel_run
+    out = tmp_path / "m.keras"
+    code, stdout, err = run_cli(["export", str(run_dir), "--model", "stateless", "--out", str(out)])
+    assert code == 0, err
+    assert "Saved the stateless model" in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # no temporary left over
+    assert not keras.saving.load_model(out).layers[2].stateful
