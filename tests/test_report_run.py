@@ -194,3 +194,31 @@ def test_from_result_is_what_load_run_reads_back_after_saving(tmp_path: Path) ->
     for model, columns in saved.history.items():
         for key, values in columns.items():
             assert np.array_equal(before.history[model][key], values), (model, key)
+
+
+# --------------------------------------------------------------------------------------------
+# The report worker of `statelab run`
+
+
+def test_the_report_worker_draws_exactly_what_write_run_report_draws(tmp_path: Path) -> None:
+    from statelab.report.worker import ReportWorker
+
+    result = experiment.run_experiment(from_mapping({"input_len": 200, "epochs": 2}))
+    with ReportWorker(result.config) as worker:
+        by_worker = experiment.save_run(result, tmp_path / "worker", draw=worker.draw)
+    in_process = experiment.save_run(result, tmp_path / "here")
+    names = sorted(p.name for p in by_worker.iterdir())
+    assert names == sorted(p.name for p in in_process.iterdir())
+    for name in ("input.png", "results.png", "history.png", "memory.png", "report.html"):
+        assert (by_worker / name).read_bytes() == (in_process / name).read_bytes(), name
+
+
+def test_a_report_worker_that_died_leaves_the_drawing_to_this_process(tmp_path: Path) -> None:
+    from statelab.report.worker import ReportWorker
+
+    result = experiment.run_experiment(from_mapping({"input_len": 200, "epochs": 2}))
+    worker = ReportWorker(result.config)
+    worker._proc.kill()  # the worker is gone before it is asked
+    saved = experiment.save_run(result, tmp_path / "run", draw=worker.draw)
+    assert (saved / "report.html").stat().st_size > 10_000 and (saved / "memory.png").is_file()
+    assert worker._proc is None  # and it was cleaned up

@@ -80,27 +80,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = None if args.out is None else check_output_path("out", args.out, "directory")
     interrupt = args.interrupt
 
-    # The engine and the plots import JAX and matplotlib: only once the input is known good.
-    from statelab import experiment, terminal, train
+    # The engine and the plots import JAX and matplotlib: only once the input is known good. The
+    # report is drawn by a helper process that imports matplotlib while this one loads JAX.
+    from statelab.report.worker import ReportWorker
 
-    experiment.check_run_dir(out if out is not None else experiment.default_run_dir(config))
-    interrupt.check()
-    console = terminal.make_console()
-    dataset = experiment.prepare(config)
-    interrupt.check()
-    terminal.banner(console, config)
-    terminal.data_preview(console, config, dataset)
-    with terminal.epoch_progress(console, config, train.MODELS) as show_epoch:
+    with ReportWorker(config) as worker:
+        from statelab import experiment, terminal, train
 
-        def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
-            interrupt.check()
-            show_epoch(epoch, logs)
+        experiment.check_run_dir(out if out is not None else experiment.default_run_dir(config))
+        interrupt.check()
+        console = terminal.make_console()
+        dataset = experiment.prepare(config)
+        interrupt.check()
+        terminal.banner(console, config)
+        terminal.data_preview(console, config, dataset)
+        with terminal.epoch_progress(console, config, train.MODELS) as show_epoch:
 
-        result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache)
-    del dataset  # the result holds what the files need: a large dataset goes before they are written
-    interrupt.check()
-    terminal.results(console, result)
-    saved = experiment.save_run(result, out, before_commit=interrupt.check)
+            def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+                interrupt.check()
+                show_epoch(epoch, logs)
+
+            result = experiment.run_experiment(config, dataset, on_epoch, cache=not args.no_cache)
+        del dataset  # the result holds what the files need: a large dataset goes before they are written
+        interrupt.check()
+        terminal.results(console, result)
+        saved = experiment.save_run(result, out, before_commit=interrupt.check, draw=worker.draw)
     interrupt.settle()  # the run is in place: a Ctrl-C from here on is too late to undo it
     terminal.last_line(console, result, str(saved))
     return 0

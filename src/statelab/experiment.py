@@ -217,6 +217,7 @@ def save_run(
     out: str | Path | None = None,
     root: str | Path = "runs",
     before_commit: Callable[[], None] | None = None,
+    draw: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write `result` as a run directory, as `statelab run` does: the files, the models, the
     figures and report.html, all appearing at once (written in a hidden sibling, then renamed).
@@ -224,8 +225,11 @@ def save_run(
     out: the directory (new or empty); by default `root/<UTC time>-<short config hash>/`, with
     `-2`, `-3`, ... appended if another run of the same config took that name in the same second.
     before_commit: called just before the rename; if it raises, nothing is left behind.
+    draw: what draws the figures and report.html into the written files' directory; by default
+    `report.run.write_run_report` (the command line hands it to `report.worker.ReportWorker`).
     Returns the directory."""
-    from statelab.report.run import write_run_report
+    if draw is None:
+        from statelab.report.run import write_run_report as draw
 
     default = out is None
     out = default_run_dir(result.config, root) if default else Path(out)
@@ -237,7 +241,7 @@ def save_run(
     with run_dir as tmp:
         save_result(result, tmp)
         release_memory()
-        write_run_report(tmp)
+        draw(tmp)
     return run_dir.final
 
 

@@ -228,9 +228,9 @@ def sensitivity(
     weight = use.astype(np.float32)
     # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
     stride = test.shape[1] if config.train.layout == "seed" else 1
-    # A stateless model's prediction depends on its window alone: d/dx[t-j] is exactly 0 for
-    # j >= lahead, so only the window's lags are carried (the pass costs a tangent per lag).
-    reach = k if stateful else min(k, config.task.lahead - 1)
+    # Both models go through one compiled program (`stateful` is data). A stateless model's
+    # derivatives beyond its window are exactly 0: carrying them costs less than compiling a
+    # second program for fewer lags would.
     sums = profile_sums(
         params,
         start,
@@ -240,13 +240,11 @@ def sensitivity(
         weight,
         np.asarray(stateful),
         cell=config.model.cell,
-        k=reach,
+        k=k,
         stride=stride,
         newest_first=config.train.window_order == "newest-first",
     )
-    out = np.zeros((k + 1, dataset.n_features))
-    out[: reach + 1] = np.asarray(sums, np.float64)
-    return out.T / weight.sum()
+    return np.asarray(sums, np.float64).T / weight.sum()
 
 
 def profile(

@@ -385,14 +385,25 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def render_figures(run: RunFiles) -> dict[str, bytes]:
-    """{file name: PNG bytes} for input.png, results.png, history.png and memory.png."""
+def early_figures(config: ExperimentConfig) -> dict[str, bytes]:
+    """The figures a run's config alone determines, drawn before it is trained: input.png of a
+    synthetic task (its series is regenerated from the seed)."""
+    if not config.task.synthetic:
+        return {}
+    run = RunFiles(config=config, metrics={}, history={}, predictions={}, timings={})
+    return {"input.png": png_bytes(input_figure(*input_points(run)))}
+
+
+def render_figures(run: RunFiles, drawn: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    """{file name: PNG bytes} for input.png, results.png, history.png and memory.png; those in
+    `drawn` (from `early_figures`) are taken as they are."""
+    drawn = drawn or {}
     models = run.metrics["models"]
     var_y = run.metrics.get("var_y")
     threshold_mse = run.metrics["threshold_nmse"] * var_y if var_y else None
     floors = {name: m["floor_mse"] for name, m in models.items()}
     figures = {
-        "input.png": png_bytes(input_figure(*input_points(run))),
+        "input.png": drawn.get("input.png") or png_bytes(input_figure(*input_points(run))),
         "results.png": png_bytes(results_figure(run.predictions, models)),
         "history.png": png_bytes(history_figure(run.history, floors, threshold_mse)),
     }
@@ -718,17 +729,20 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
 # Writing
 
 
-def write_run_report(run_dir: Path, before_write: Callable[[], None] | None = None) -> None:
+def write_run_report(
+    run_dir: Path, before_write: Callable[[], None] | None = None, drawn: Mapping[str, bytes] | None = None
+) -> None:
     """Write input.png, results.png, history.png and report.html into a saved run directory.
 
     Reads only the run's files (and regenerates the input series from its config); never trains.
     A damaged run directory is a ConfigError, and nothing is written; `before_write` is called
-    between drawing and writing (Ctrl-C is checked there).
+    between drawing and writing (Ctrl-C is checked there); `drawn`: figures drawn already
+    (`early_figures` of the run's config).
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     try:
-        figures = render_figures(run)
+        figures = render_figures(run, drawn)
         files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
         report = render_html(run, figures, files).encode("utf-8")
     except (KeyError, TypeError, ValueError) as exc:
