@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from statelab import executors as ex
 from statelab import grid as gr
 from statelab import sweeps as sw
-from statelab.cli import main
 from statelab.store import Store
-
-SMALL_FLAGS = {"input_len": "200", "epochs": "2"}
-
-
-def run_cli(*args: str) -> int:
-    return main(list(args))
-
-
-def store_rows(path: Path) -> dict[str, sqlite3.Row]:
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    return {row["config_hash"]: row for row in db.execute("SELECT * FROM trials")}
-
+from test_sweeps import SMALL_FLAGS, run_cli, store_rows  # the sweep tests' helpers
 
 DASK_GRID = {"tsteps": "1:3", "lahead": "1:3", **SMALL_FLAGS}
 

@@ -52,22 +52,36 @@ def setup_line(result: ExperimentResult) -> str:
     )
 
 
+RESULT_COLUMNS = ("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")
+
+
+def result_rows(
+    result: ExperimentResult, baseline_labels: dict[str, str] | None = None
+) -> list[tuple[str, ...]]:
+    """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
+    terminal, a result's repr and its notebook HTML all show."""
+    labels = baseline_labels or BASELINE_LABELS
+    rows = [
+        (
+            name,
+            "diverged" if m.diverged else _number(m.test_mse, ".4e"),
+            _number(m.test_nmse, ".4f"),
+            _number(m.floor_nmse, ".4f"),
+            _yes_no(m.converged),
+            _yes_no(m.expected_converged),
+        )
+        for name, m in result.models.items()
+    ]
+    rows += [
+        (labels.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "")
+        for name, b in result.baselines.items()
+    ]
+    return rows
+
+
 def result_text(result: ExperimentResult) -> str:
     """The repr of a result: a handful of lines, every number a researcher looks at first."""
-    rows = [("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")]
-    for name, m in result.models.items():
-        rows.append(
-            (
-                name,
-                "diverged" if m.diverged else _number(m.test_mse, ".4e"),
-                _number(m.test_nmse, ".4f"),
-                _number(m.floor_nmse, ".4f"),
-                _yes_no(m.converged),
-                _yes_no(m.expected_converged),
-            )
-        )
-    for name, b in result.baselines.items():
-        rows.append((BASELINE_LABELS.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", ""))
+    rows = [RESULT_COLUMNS, *result_rows(result)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = [
         "  "

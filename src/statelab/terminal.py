@@ -18,6 +18,7 @@ from rich.table import Table
 
 from statelab.batching import Dataset
 from statelab.config import CONVERGED_NMSE, ExperimentConfig
+from statelab.display import RESULT_COLUMNS, result_rows
 
 if TYPE_CHECKING:
     from statelab.experiment import ExperimentResult
@@ -201,41 +202,21 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
         yield update
 
 
-def _yes_no(value: bool | None) -> str:
-    return "n/a" if value is None else "yes" if value else "no"
-
-
-def _number(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
 def results(console: Console, result: ExperimentResult) -> None:
     """The result table and the last line: did the expected outcome hold?"""
     title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
     table = Table(title=title, title_justify="left")
-    for name, justify in [
-        ("model", "left"),
-        ("test MSE", "right"),
-        ("NMSE", "right"),
-        ("floor NMSE", "right"),
-        ("converged", "left"),
-        ("expected", "left"),
-    ]:
+    for name in RESULT_COLUMNS:
+        justify = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
         table.add_column(name, justify=justify, no_wrap=True)
-    for name, m in result.models.items():
-        style = "bold red" if m.expected_converged not in (None, m.converged) else None
-        table.add_row(
-            name,
-            "diverged" if m.diverged else _number(m.test_mse, ".4e"),
-            _number(m.test_nmse, ".4f"),
-            _number(m.floor_nmse, ".4f"),
-            _yes_no(m.converged),
-            _yes_no(m.expected_converged),
-            style=style,
-        )
     labels = {"last_value": "last value", "linear_ar": f"linear AR({result.config.task.lahead})"}
-    for name, b in result.baselines.items():
-        table.add_row(labels[name], f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "", style="dim")
+    for row in result_rows(result, labels):
+        m = result.models.get(row[0])
+        if m is None:
+            style = "dim"  # a baseline
+        else:
+            style = "bold red" if m.expected_converged not in (None, m.converged) else None
+        table.add_row(*row, style=style)
     table.caption = "last value, linear AR: baselines on the same window, with no memory"
     table.caption_justify = "left"
     console.print(table)
