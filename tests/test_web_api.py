@@ -424,6 +424,36 @@ def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
     assert not (tmp_path / "s.sqlite").exists()
 
 
+def test_a_second_sweep_into_a_store_skips_what_it_holds_and_runs_the_rest(swept, lab):
+    body = {
+        "store": "new.sqlite",
+        "axes": {"tsteps": "1:4", "lahead": "1", "input_len": "200", "epochs": "1"},
+    }
+    response = lab.post("/api/jobs/sweep", json=body)
+    assert response.status_code == 202, response.text
+    done = events_of(lab, response.json()["id"])[-1]
+    assert done["type"] == "done", done
+    assert (done["result"]["skipped"], done["result"]["ran"], done["result"]["failed"]) == (2, 1, 0)
+
+
+def test_a_sweep_over_a_bad_data_file_is_refused_with_the_commands_message_and_nothing_written(
+    lab, run_cli, tmp_path
+):
+    data = lab.runs / "two-columns.csv"
+    data.write_text("a,y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(60)))
+    axes = {"task": "file", "data": data.name, "target": "q", "epochs": "1"}
+    store = tmp_path / "s.sqlite"
+    argv = ["sweep", "--task", "file", "--data", str(data), "--target", "q", "--epochs", "1"]
+    argv += ["--store", str(store)]
+    expected = cli_error(run_cli, argv)
+    target = lab.root / "a.sqlite"
+    before = target.read_bytes() if target.exists() else None
+    response = lab.post("/api/jobs/sweep", json={"store": "a.sqlite", "axes": axes})
+    assert response.status_code == 400
+    assert response.json() == {"detail": expected, "field": "target"}
+    assert (target.read_bytes() if target.exists() else None) == before and not store.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Pages, scripts and the API's documentation
 

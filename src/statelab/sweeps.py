@@ -257,19 +257,14 @@ def open_sweep(
 ) -> Iterator[tuple[Store, Executor]]:
     """The store and the executor of a sweep, as `statelab sweep` and `statelab.sweep` open them.
 
-    Every check comes first: the store path, a file at it that is not a statelab store this
-    version can write to (left unchanged), what the `configs` need (memory, their data files),
-    bad `workers` or an unreachable `scheduler` raise ConfigError before a cluster starts or a file
-    is written. The store file (and its folder) is created only then. `on_status` hears what a
+    Every check comes first (`check_sweep`: the store path, a file at it that is not a statelab
+    store this version can write to, what the `configs` need; then bad `workers` or an unreachable
+    `scheduler`): each raises ConfigError before a cluster starts or a file is written. The store file (and its folder) is created only then. `on_status` hears what a
     cluster start waits for; `interrupt` is called between the checks and the start.
     """
     from statelab.executors import open_executor  # it imports this module
 
-    store_path = check_output_path("store", store_path, "file")
-    if store_path.exists():  # a file that is not a store this version can write to: refuse it now
-        with Store.open(store_path) as existing:
-            existing.check_writable(opened=False)
-    check_configs(configs)
+    store_path = check_sweep(store_path, configs)
     if interrupt is not None:
         interrupt()
     with (
@@ -283,6 +278,20 @@ def open_sweep(
         Store.create(store_path) as store,
     ):
         yield store, executor
+
+
+def check_sweep(store_path: str | Path, configs: Sequence[ExperimentConfig] = ()) -> Path:
+    """Everything a sweep into `store_path` checks before a file is written or a trial trained:
+    the path, a file at it that is not a statelab store this version can write to (left as it
+    was), and what the `configs` need (`check_configs`: memory, their data files). Every front
+    end (`statelab sweep`, `statelab.sweep`, the lab's sweep jobs) goes through it, so bad input is
+    one error everywhere. Returns the store's path."""
+    store_path = check_output_path("store", store_path, "file")
+    if store_path.exists():  # a file that is not a store this version can write to: refuse it now
+        with Store.open(store_path) as existing:
+            existing.check_writable(opened=False)
+    check_configs(configs)
+    return store_path
 
 
 def pending_configs(configs: Sequence[ExperimentConfig], store: Store) -> list[ExperimentConfig]:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from statelab import sweeps
 from statelab.web import lab as lab_work
 from statelab.web import stores, views
 from statelab.web.jobs import Job
@@ -149,7 +150,7 @@ def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
     lab = state(request)
     path = lab.roots.store(body.store)
     configs = lab_work.sweep_configs(body.axes, body.seeds, lab.roots)
-    lab_work.check_store(path)
+    sweeps.check_sweep(path, configs)  # what `statelab sweep` checks: the store, memory, data files
     label = f"sweep of {len(configs)} trials into {body.store}"
     job = lab.queue.submit("sweep", label, lab_work.sweep_work(configs, path, lab.cache_dir))
     return job.summary()
