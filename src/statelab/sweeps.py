@@ -259,8 +259,9 @@ def open_sweep(
 
     Every check comes first (`check_sweep`: the store path, a file at it that is not a statelab
     store this version can write to, what the `configs` need; then bad `workers` or an unreachable
-    `scheduler`): each raises ConfigError before a cluster starts or a file is written. The store file (and its folder) is created only then. `on_status` hears what a
-    cluster start waits for; `interrupt` is called between the checks and the start.
+    `scheduler`): each raises ConfigError before a cluster starts or a file is written. The store
+    file (and its folder) is created only then. `on_status` hears what a cluster start waits for;
+    `interrupt` is called between the checks and the start.
     """
     from statelab.executors import open_executor  # it imports this module
 
