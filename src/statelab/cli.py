@@ -115,12 +115,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     With --state FILE the states are read from FILE when it exists and written back after, so a
     service that restarts carries on where it stopped. Everything is checked before anything is
-    written."""
+    written, and Ctrl-C is checked between series and before the files are written."""
     from statelab import data, predict
     from statelab.report.output import write_atomic
 
     if args.out is not None:
-        check_output_path("out", args.out, "file")
+        predict.check_out(args.out, {"input": args.input, "state": args.state})
     header = data.header(args.input, "input")
     predictor = predict.load_predictor(args.run_dir, args.model)
     keys = [c for c in (args.series, args.time) if c is not None]
@@ -134,13 +134,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     states = (
         predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
     )
-    args.interrupt.check()
-    predictions, before, states = predict.predict_series(predictor, panel, states)
+    interrupt = args.interrupt
+    interrupt.check()
+    predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
 
     columns = predict.output_columns(
         panel, features, predictions, before, with_series=args.series is not None
     )
     text = data.csv_bytes(columns)
+    interrupt.check()  # the last moment a Ctrl-C leaves nothing written
     if args.out is None:
         sys.stdout.write(text.decode())
     else:
@@ -153,6 +155,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             write_atomic(state_path, predict.states_bytes(predictor, states))
         except OSError as exc:
             fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
+    interrupt.settle()
     return 0
 
 
@@ -162,7 +165,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from statelab.params import check_count
 
     batch_size = check_count("batch_size", args.batch_size)
-    path = export(args.run_dir, args.out, model=args.model, format=args.format, batch_size=batch_size)
+    path = export(
+        args.run_dir,
+        args.out,
+        model=args.model,
+        format=args.format,
+        batch_size=batch_size,
+        before_commit=args.interrupt.check,
+    )
+    args.interrupt.settle()
     print(f"Saved the {args.model} model of {args.run_dir} to {path}")
     return 0
 

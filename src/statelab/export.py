@@ -24,11 +24,13 @@ statelab already has unless KERAS_BACKEND says otherwise; set it before Keras is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from statelab import scratch
 from statelab.config import ConfigError
 from statelab.predict import Predictor, load_predictor
 
@@ -98,15 +100,18 @@ def export(
     model: str = "stateful",
     format: str = "keras",
     batch_size: int = 1,
+    before_commit: Callable[[], None] | None = None,
 ) -> Path:
     """Write the run's `model` as a Keras model file at `out` (which must not exist yet and must
-    end in .keras). Written to a hidden sibling and renamed, so `out` appears whole or not at all.
+    end in .keras). Written to a hidden sibling of this process's own and linked into place, so
+    `out` appears whole or not at all, and a file that appeared there meanwhile is never replaced.
+    before_commit: called just before that (Ctrl-C); if it raises, nothing is left behind.
     Returns the path written."""
-    from statelab.params import check_choice, check_int
+    from statelab.params import check_choice, check_int, check_output_path
 
     check_choice("format", format, FORMATS)
     batch_size = check_int("batch_size", batch_size, 1)
-    out = Path(out)
+    out = check_output_path("out", out, "file")
     if out.suffix != ".keras":
         raise ConfigError(f"out must be a file name ending in .keras, got {str(out)!r}")
     if out.exists():
@@ -115,10 +120,15 @@ def export(
         raise ConfigError(f"out must be in an existing directory, got {str(out)!r}")
     predictor = load_predictor(run_dir, model)
     built = keras_model(predictor, batch_size)
-    tmp = out.with_name(f".{out.stem}.partial.keras")
+    scratch.remove_stale(out.parent)
+    tmp = scratch.temporary(out)
+    tmp = tmp.with_name(tmp.name + ".keras")  # Keras saves only to a name ending in .keras
     try:
         built.save(tmp)
-        os.replace(tmp, out)
+        if before_commit is not None:
+            before_commit()
+        if not scratch.link_into_place(tmp, out):
+            raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
     except OSError as exc:
         raise ConfigError(f"out must be a writable path, got {str(out)!r} ({exc.strerror})") from None
     finally:

@@ -35,7 +35,6 @@ computed differently.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -495,15 +494,7 @@ def _create_file(path: Path) -> None:
                 )
         finally:
             db.close()  # checkpoints and removes the -wal file: the temporary is one whole file
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another sweep created the store first
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-                raise
-            if not path.exists():  # a file system without hard links: rename (last writer wins)
-                os.replace(tmp, path)
+        scratch.link_into_place(tmp, path)  # not placed: another sweep created the store first
     except (OSError, sqlite3.Error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({reason})") from None
