@@ -54,6 +54,11 @@ MAX_BPTT = 512  # batches a gradient may reach back; each costs about one more t
 # minutes. Width is bounded by memory (below); 8192 units already need 2 GB of weights per layer.
 MAX_LAYERS = 64
 MAX_UNITS = 8192
+# Epochs: each keeps its losses in memory and takes at least a compiled step per batch; a million
+# is weeks of training at the smallest size. Beyond it a run could never end.
+MAX_EPOCHS = 1_000_000
+# The weight seed is stored as a 64-bit integer (SQLite, and pandas' Int64 in a results frame).
+MAX_SEED = 2**63 - 1
 
 TASKS = tuple(tasks.TASKS)
 # Fields of TaskConfig that some tasks take and others do not (None where not taken).
@@ -169,7 +174,7 @@ class ModelConfig:
         check_choice("cell", self.cell, CELLS)
         object.__setattr__(self, "units", check_int("units", self.units, 1, MAX_UNITS))
         object.__setattr__(self, "layers", check_int("layers", self.layers, 1, MAX_LAYERS))
-        object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0))
+        object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 1))
-        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, 1))
+        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, 1, MAX_EPOCHS))
         rate = check_float("learning_rate", self.learning_rate, "> 0", lambda v: v > 0)
         object.__setattr__(self, "learning_rate", rate)
         check_choice("layout", self.layout, LAYOUTS)
