@@ -496,6 +496,14 @@ def test_predict_refuses_a_damaged_saved_model_with_one_line(kind, model_copy, t
         (lambda run: (run / "history.csv").unlink(), ["history.csv: missing"]),
         (lambda run: (run / "history.csv").write_text("model,epoch\nstateful,x\n"), ["history.csv"]),
         (lambda run: (run / "config.json").write_text('{"tsteps": 0}'), ["config.json", "tsteps"]),
+        (
+            lambda run: (run / "predictions.csv").write_text("row,target\n1,0.5\n"),
+            ["predictions.csv", "no column pred_stateful"],
+        ),
+        (
+            lambda run: (run / "history.csv").write_text("model,epoch,train_loss,val_loss\n"),
+            ["history.csv", "no rows of model 'stateful'"],
+        ),
     ],
 )
 def test_report_refuses_a_damaged_run_directory_with_one_line(damage, words, model_copy, run_cli):

@@ -334,6 +334,25 @@ def test_a_full_queue_answers_429_and_takes_jobs_again_once_one_ends(tmp_path, m
         assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202
 
 
+def test_a_damaged_run_is_a_400_naming_the_file_and_what_is_wrong(two_runs, lab):
+    import shutil
+
+    source = next(p for p in lab.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    damaged = lab.runs / "damaged"
+    shutil.copytree(source, damaged)
+    try:
+        (damaged / "predictions.csv").write_text("row,target\n1,0.5\n")
+        for url in ("/api/runs/damaged", f"/api/compare?a=damaged&b={source.name}"):
+            response = lab.get(url)
+            assert response.status_code == 400
+            assert response.json()["detail"] == (
+                "run must be a run directory written by `statelab run`, got 'damaged' "
+                "(predictions.csv: ValueError: no column pred_stateful)"
+            )
+    finally:
+        shutil.rmtree(damaged)
+
+
 # ---------------------------------------------------------------------------------------------
 # Stores and sweeps
 
