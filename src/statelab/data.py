@@ -89,10 +89,16 @@ def _check_file(path: Path, param: str) -> None:
 
 
 def header(path: str | Path, param: str = "data") -> list[str]:
-    """The column names of a CSV or Parquet file (read from its first block or its footer)."""
+    """The column names of a CSV or Parquet file (read from its first block or its footer), as
+    they are named: a CSV header's spaces around a name (`a, b`) are not part of it."""
+    names = _file_names(Path(path), param)
+    return [name.strip() for name in names] if not _is_parquet(Path(path)) else names
+
+
+def _file_names(path: Path, param: str) -> list[str]:
+    """The column names exactly as the file holds them (what Arrow's readers select by)."""
     import pyarrow as pa
 
-    path = Path(path)
     _check_file(path, param)
     try:
         if _is_parquet(path):
@@ -102,7 +108,7 @@ def header(path: str | Path, param: str = "data") -> list[str]:
         import pyarrow.csv as pcsv
 
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
-        return [name.strip() for name in reader.schema.names]
+        return list(reader.schema.names)
     except (OSError, pa.ArrowException, ValueError) as exc:
         if "Empty CSV file" in str(exc):
             raise ConfigError(
@@ -114,8 +120,10 @@ def header(path: str | Path, param: str = "data") -> list[str]:
 
 
 def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]:
-    """The file's header, after checking that every column asked for is in it."""
-    present = header(path, param)
+    """The file's column names as it holds them, after checking that every column asked for is
+    in it, once (a name twice would leave which column is meant to chance)."""
+    raw = _file_names(path, param)
+    present = [name.strip() for name in raw] if not _is_parquet(path) else raw
     for name, role in columns.items():
         if name not in present:
             shown = (
@@ -124,7 +132,12 @@ def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]
             raise ConfigError(
                 f"{role} must name columns of {str(path)!r} (one of {shown}), got {_shown(name)}"
             )
-    return present
+        if present.count(name) > 1:
+            raise ConfigError(
+                f"{role} must name a column that {str(path)!r} holds once, got {_shown(name)} "
+                f"({present.count(name)} columns of that name)"
+            )
+    return raw
 
 
 def record_batches(
@@ -144,6 +157,7 @@ def record_batches(
 
     path = Path(path)
     present = _check_columns(path, columns, param)
+    real = {name.strip(): name for name in present}  # a CSV header's `a, b` names b " b"
     pool = pa.default_memory_pool()
     try:
         if _is_parquet(path):
@@ -154,14 +168,20 @@ def record_batches(
         else:
             import pyarrow.csv as pcsv
 
-            types = {name: pa.float64() for name in numbers}
-            types.update({name: pa.string() for name, role in columns.items() if role == "series"})
-            reader = pcsv.open_csv(
+            types = {real[name]: pa.float64() for name in numbers}
+            types.update({real[name]: pa.string() for name, role in columns.items() if role == "series"})
+            csv_reader = pcsv.open_csv(
                 path,
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
                 convert_options=pcsv.ConvertOptions(
-                    include_columns=list(columns), column_types=types, strings_can_be_null=True
+                    include_columns=[real[name] for name in columns],
+                    column_types=types,
+                    strings_can_be_null=True,
                 ),
+            )
+            reader = (  # batches under the names asked for (no copy)
+                pa.RecordBatch.from_arrays(batch.columns, names=[n.strip() for n in batch.schema.names])
+                for batch in csv_reader
             )
         for batch in reader:
             yield batch
@@ -287,7 +307,9 @@ def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
         raise ConfigError(f"column {name!r} must hold numbers, got a column of {kind}")
     # A copy in NumPy's memory: a view would keep Arrow's buffers (a whole row group) alive.
-    values = to_numpy(pc.cast(column, pa.float64()), np.float64)
+    # Unchecked: an integer beyond 2**53 becomes the nearest float, as any float column's value
+    # is (Arrow's checked cast refuses it).
+    values = to_numpy(pc.cast(column, pa.float64(), safe=False), np.float64)
     bad = np.isinf(values)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
