@@ -138,3 +138,20 @@ def test_task_parameters_apply_only_to_the_tasks_that_take_them():
     # With one task, a parameter it does not take is still an error.
     with pytest.raises(ConfigError, match="tsteps is not a parameter of task delay"):
         gr.expand(gr.Grid(axes={"task": ("delay",), "tsteps": (2, 3)}))
+
+
+def test_a_string_in_a_grid_file_or_from_python_reads_as_the_flags_text_for_words_too(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('cell = "lstm,gru"\ntask = "moving-average, delay"\ntsteps = 2\n')
+    assert gr.load_grid(path).axes["cell"] == gr.parse_values("cell", "lstm,gru") == ("lstm", "gru")
+    assert gr.load_grid(path).axes["task"] == ("moving-average", "delay")
+    grid = gr.grid_from_mapping({"cell": "gru, simple", "target": ["a,b"]})
+    assert grid.axes["cell"] == ("gru", "simple") and grid.axes["target"] == ("a,b",)  # a list: as is
+
+
+def test_the_point_count_of_a_grid_of_several_tasks_counts_each_point_once():
+    grid = gr.grid_from_mapping(
+        {"task": ["ar", "moving-average"], "ar_coefs": [[0.5], [0.3]], "tsteps": [2, 3]}
+    )
+    assert grid.n_points == len(gr.expand(grid)) == 4  # ar at 2 coefficient lists, moving-average at 2 tsteps
+    assert gr.grid_from_mapping({"tsteps": [2, 3], "lahead": [1, 2]}, seeds=2).n_points == 4

@@ -60,11 +60,19 @@ class Grid:
 
     @property
     def n_points(self) -> int:
-        return math.prod(len(v) for v in self.axes.values())
+        """Distinct grid points: the product of the axes, less the points that coincide once each
+        task keeps only the parameters it takes (several tasks on the `task` axis; `applicable`)."""
+        if len(self.axes.get("task", ())) <= 1:
+            return math.prod(len(v) for v in self.axes.values())
+        names = list(self.axes)
+        points = itertools.product(*self.axes.values())
+        return len({tuple(applicable(dict(zip(names, values))).items()) for values in points})
 
     @property
     def n_trials(self) -> int:
-        return self.n_points * self.seeds
+        """Trials of the whole product, replicates included: what the size limit counts (before
+        the points that coincide are merged)."""
+        return math.prod(len(v) for v in self.axes.values()) * self.seeds
 
 
 def _number(name: str, kind: str, text: str, whole: str) -> Any:
@@ -148,9 +156,10 @@ def _is_value(kind: str, item: Any) -> bool:
 
 def axis_values(name: str, value: Any) -> tuple[Any, ...]:
     """One axis from a Python value or a grid file's entry: a scalar fixes the field; a list, tuple
-    or range gives its values; a string is read in command-line syntax."""
+    or range gives its values; a string is read in command-line syntax, as the flag's text is
+    (`"1:6"`, `"lstm,gru"`; a name holding a comma is given in a list: `["a,b"]`)."""
     kind = _known(name, value)
-    if isinstance(value, str) and kind != "str":
+    if isinstance(value, str):
         return parse_values(name, value)
     listy = kind in ("floats", "strs")
     if listy:
