@@ -155,3 +155,12 @@ def test_the_point_count_of_a_grid_of_several_tasks_counts_each_point_once():
     )
     assert grid.n_points == len(gr.expand(grid)) == 4  # ar at 2 coefficient lists, moving-average at 2 tsteps
     assert gr.grid_from_mapping({"tsteps": [2, 3], "lahead": [1, 2]}, seeds=2).n_points == 4
+
+
+def test_a_task_parameter_no_task_of_the_grid_takes_is_an_error_not_dropped():
+    grid = gr.grid_from_mapping({"task": ["delay", "ema"], "tsteps": [2, 3]})
+    with pytest.raises(
+        ConfigError, match=r"^tsteps is not a parameter of any task of the grid \(delay, ema\), got \[2, 3\]$"
+    ):
+        gr.expand(grid)
+    assert len(gr.expand(gr.grid_from_mapping({"task": ["delay", "moving-average"], "tsteps": [2, 3]}))) == 3

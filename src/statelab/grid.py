@@ -278,6 +278,20 @@ def applicable(point: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in point.items() if k not in OPTIONAL_TASK_FIELDS or record.param(k) is not None}
 
 
+def _check_taken(grid: Grid) -> None:
+    """With several tasks, each task parameter on an axis must be taken by one of them at least:
+    one that none takes would be dropped from every point, silently."""
+    try:
+        records = [get_task(t) for t in grid.axes["task"]]
+    except ConfigError:
+        return  # an unknown task: validation names it at its grid point
+    for name, values in grid.axes.items():
+        if name in OPTIONAL_TASK_FIELDS and all(r.param(name) is None for r in records):
+            tasks = ", ".join(r.name for r in records)
+            shown = values[0] if len(values) == 1 else list(values)
+            raise ConfigError(f"{name} is not a parameter of any task of the grid ({tasks}), got {shown!r}")
+
+
 def _point_label(point: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "the default config"
 
@@ -292,6 +306,8 @@ def expand(grid: Grid) -> list[ExperimentConfig]:
         raise ConfigError(f"grid must have at most {MAX_TRIALS} trials, got {grid.n_trials}")
     names = list(grid.axes)
     several_tasks = len(grid.axes.get("task", ())) > 1
+    if several_tasks:
+        _check_taken(grid)
     configs: dict[str, ExperimentConfig] = {}
     for values in itertools.product(*grid.axes.values()):
         point = dict(zip(names, values))
