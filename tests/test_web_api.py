@@ -215,6 +215,12 @@ def test_events_resume_after_the_last_event_id(lab, two_runs):
     assert rest == everything[3:]
     assert lab.get(f"/api/jobs/{job_id}").json()["status"] == "done"
     assert lab.get("/api/jobs/999").status_code == 404
+    after = lab.get(f"/api/jobs/{job_id}/events", params={"after": "3"}).text
+    assert [json.loads(line[6:]) for line in after.splitlines() if line.startswith("data: ")] == everything[
+        3:
+    ]
+    negative = lab.get(f"/api/jobs/{job_id}/events", params={"after": "-3"})  # not the last three, twice
+    assert negative.status_code == 400 and negative.json()["detail"].startswith("after must be greater than")
 
 
 # ---------------------------------------------------------------------------------------------

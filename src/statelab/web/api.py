@@ -167,7 +167,11 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
     summary="A job's events as server-sent events, from `after` (or Last-Event-ID) on; ends with the job",
     response_class=StreamingResponse,
 )
-async def job_events(request: Request, job_id: str, after: int = 0) -> StreamingResponse:
+async def job_events(
+    request: Request,
+    job_id: str,
+    after: Annotated[int, Query(ge=0, description="the number of events already seen")] = 0,
+) -> StreamingResponse:
     job = find_job(request, job_id)
     queue = state(request).queue
     last = request.headers.get("last-event-id")
