@@ -137,6 +137,15 @@ def test_an_unknown_parameter_or_a_malformed_body_is_a_400_too(lab):
     # a form another web site posts (text/plain needs no permission) queues nothing
     response = lab.post("/api/jobs/run", content=b'{"params": {}}', headers={"content-type": "text/plain"})
     assert response.json()["detail"] == "body must be a JSON object sent as application/json"
+    # a misspelt key is refused, not a run of the defaults (nor a sweep of its grid)
+    response = lab.post("/api/jobs/run", json={"param": {"tsteps": "3"}})
+    assert (
+        response.status_code == 400 and response.json()["detail"] == "unknown field param = {'tsteps': '3'}"
+    )
+    response = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axis": {"tsteps": "1:3"}})
+    assert (
+        response.status_code == 400 and response.json()["detail"] == "unknown field axis = {'tsteps': '1:3'}"
+    )
 
 
 def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
@@ -343,7 +352,7 @@ def test_a_full_queue_answers_429_and_takes_jobs_again_once_one_ends(tmp_path, m
 def test_a_damaged_run_is_a_400_naming_the_file_and_what_is_wrong(two_runs, lab):
     import shutil
 
-    source = next(p for p in lab.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    source = lab.runs / two_runs[0][-1]["result"]["run"]
     damaged = lab.runs / "damaged"
     shutil.copytree(source, damaged)
     try:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from statelab import sweeps
 from statelab.web import lab as lab_work
@@ -48,12 +48,16 @@ class RunRequest(BaseModel):
     """A run: parameters by name (as the command line's flags, without the dashes). Text values
     are read as the command line reads them; empty or missing ones keep their defaults."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default run
+
     params: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "3", "lahead": "1"}])
 
 
 class SweepRequest(BaseModel):
     """A sweep into one of the server's stores: axes in the grid syntax of `statelab sweep`
     (a value, a comma list, a range a:b[:step], or a mix) and replicates per grid point."""
+
+    model_config = ConfigDict(extra="forbid")
 
     store: str = Field(examples=["sweep.sqlite"])
     axes: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "1:6", "lahead": "1:6"}])
