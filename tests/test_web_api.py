@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from statelab import tasks
-from statelab.config import FIELD_SECTION, field_help
+from statelab.config import FIELD_SECTION, ConfigError, field_help
 from statelab.evaluate import verdict
 from statelab.store import Store
 from statelab.web import lab as lab_work
@@ -158,6 +158,23 @@ def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
         assert response.json()["detail"].startswith("data must be a file inside the runs directory")
 
 
+def test_a_run_whose_data_or_memory_the_command_would_refuse_is_a_400_and_queues_nothing(lab, run_cli):
+    data = lab.runs / "short.csv"
+    data.write_text("a,y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(30)))
+    jobs = len(lab.get("/api/jobs").json())
+    for params, field in [
+        ({"task": "file", "data": data.name, "target": "q"}, "target"),
+        ({"task": "file", "data": data.name, "target": "y", "horizon": "40"}, "data"),
+        ({"units": "8192", "layers": "64"}, "units"),
+    ]:
+        argv = [f"--{k.replace('_', '-')}={str(data) if k == 'data' else v}" for k, v in params.items()]
+        expected = cli_error(run_cli, ["run", *argv])
+        response = lab.post("/api/jobs/run", json={"params": params})
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": expected, "field": field}
+    assert len(lab.get("/api/jobs").json()) == jobs
+
+
 def test_request_bodies_over_the_limit_get_413(lab):
     response = lab.post("/api/jobs/run", json={"params": {"data": "x" * 70_000}})
     assert response.status_code == 413
@@ -204,16 +221,29 @@ def test_the_same_config_twice_gets_two_run_directories(lab, two_runs):
     assert len(names) == 2 and all((lab.runs / n / "metrics.json").is_file() for n in names)
 
 
-def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_cli, tmp_path):
-    # A real series' length is known only once it is loaded: this is found by the job, not the form.
+def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_cli, tmp_path, monkeypatch):
+    # A real series too short for the window is refused by the form, as the command refuses it
+    # before training (the series is read and let go at the request).
     argv = ["run", "--task", "sunspots", "--lahead", "300", "--epochs", "1", "--out", str(tmp_path / "r")]
     expected = cli_error(run_cli, argv)
-    failed = run_job(lab, task="sunspots", lahead="300", input_len="", epochs="1")
+    response = lab.post(
+        "/api/jobs/run", json={"params": {"task": "sunspots", "lahead": "300", "epochs": "1"}}
+    )
+    assert response.status_code == 400 and response.json() == {"detail": expected, "field": "lahead"}
+    # What only the job can find (here: the data gone between the request and the job) fails it.
+    from statelab import experiment
+
+    def gone(config):
+        raise ConfigError(expected)
+
+    monkeypatch.setattr(experiment, "prepare", gone)
+    failed = run_job(lab, tsteps="2")
     assert failed[-1]["type"] == "failed"
     assert failed[-1]["error"] == expected
     assert failed[-1]["field"] == "lahead"
     job = lab.get("/api/jobs").json()[0]
     assert job["status"] == "failed" and job["error"] == failed[-1]["error"]
+    monkeypatch.undo()
     assert run_job(lab, tsteps="2")[-1]["type"] == "done"
 
 

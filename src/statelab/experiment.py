@@ -56,6 +56,17 @@ def prepare(config: ExperimentConfig) -> Dataset:
     return dataclasses.replace(dataset, prepare_s=time.perf_counter() - start)
 
 
+def check(config: ExperimentConfig, trials: int = 1) -> None:
+    """What `prepare` would refuse, checked without keeping its work: the memory `trials` trials of
+    this shape need trained together (`check_memory`), and for a real series its data, read and
+    cut (a missing file or column, a series too short) and let go. For a front end that checks
+    a request now and trains later (a sweep, the lab)."""
+    if config.task.synthetic:
+        check_memory(config, trials=trials)
+    else:
+        prepare(config)
+
+
 def check_dataset(dataset: Any, config: ExperimentConfig) -> None:
     """ConfigError unless `dataset` is a Dataset laid out for `config` (`prepare(config)`, or that
     of a config with the same task and layout): another one would train and score silently wrong."""

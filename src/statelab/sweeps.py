@@ -400,7 +400,6 @@ def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROU
 
     ConfigError names the grid point's parameters."""
     from statelab import experiment
-    from statelab.config import check_memory
     from statelab.train import shape_key
 
     shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
@@ -409,10 +408,7 @@ def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROU
     for members in shapes.values():
         config = members[0]
         try:
-            if config.task.synthetic:
-                check_memory(config, trials=min(len(members), max_group))
-            else:
-                experiment.prepare(config)
+            experiment.check(config, trials=min(len(members), max_group))
         except ConfigError as exc:
             raise ConfigError(f"{exc} (at grid point {_describe(config)})") from None
 

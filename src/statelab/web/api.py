@@ -137,8 +137,11 @@ def list_jobs(request: Request) -> list[dict[str, Any]]:
     summary="Queue a run (400: bad parameter)",
 )
 def submit_run(request: Request, body: RunRequest) -> dict[str, Any]:
+    from statelab import experiment
+
     lab = state(request)
     config = views.config_from_form(body.params, lab.roots)
+    experiment.check(config)  # as `statelab run` refuses it before training: memory, the data file
     job = lab.queue.submit("run", lab_work.run_label(config), lab_work.run_work(config, lab.roots))
     return job.summary()
 
