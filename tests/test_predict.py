@@ -539,3 +539,16 @@ def test_ctrl_c_during_predict_exits_130_with_no_output_and_the_state_as_it_was(
     code, _, err = run_cli([*argv, "--out", str(out), "--state", str(state)])
     assert code == 130 and err.strip() == "statelab: interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_output_or_state_file_in_a_missing_folder_is_refused_before_anything_is_printed(
+    run_dir, tmp_path, run_cli
+):
+    data = write_csv(tmp_path / "in.csv", ["x"], [[0.01], [0.02], [-0.03]])
+    for flag in ("--out", "--state"):
+        code, out, err = run_cli(
+            ["predict", str(run_dir), "--input", str(data), flag, str(tmp_path / "no/p")]
+        )
+        assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
+        assert f"{flag[2:]} must be in an existing directory, got" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

@@ -25,7 +25,7 @@ from statelab.config import (
     parse_value,
 )
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
-from statelab.params import check_output_path
+from statelab.params import check_file_in_folder, check_output_path
 
 EXIT_USAGE = 2
 
@@ -128,9 +128,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     panel = data.read_panel(
         args.input, features[0], features, args.series, args.time, param="input", target_param="column"
     )
-    state_path = Path(args.state) if args.state is not None else None
-    if state_path is not None and state_path.is_dir():
-        fail(f"state must be a file path, got {str(state_path)!r} (a directory)")
+    state_path = check_file_in_folder("state", args.state) if args.state is not None else None
     states = (
         predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
     )

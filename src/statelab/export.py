@@ -107,17 +107,15 @@ def export(
     `out` appears whole or not at all, and a file that appeared there meanwhile is never replaced.
     before_commit: called just before that (Ctrl-C); if it raises, nothing is left behind.
     Returns the path written."""
-    from statelab.params import check_choice, check_int, check_output_path
+    from statelab.params import check_choice, check_file_in_folder, check_int
 
     check_choice("format", format, FORMATS)
     batch_size = check_int("batch_size", batch_size, 1)
-    out = check_output_path("out", out, "file")
+    out = check_file_in_folder("out", out)
     if out.suffix != ".keras":
         raise ConfigError(f"out must be a file name ending in .keras, got {str(out)!r}")
     if out.exists():
         raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"out must be in an existing directory, got {str(out)!r}")
     predictor = load_predictor(run_dir, model)
     built = keras_model(predictor, batch_size)
     scratch.remove_stale(out.parent)

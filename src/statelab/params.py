@@ -218,3 +218,12 @@ def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
     if kind == "directory" and path.exists() and not path.is_dir():
         raise ConfigError(f"{name} must be {rule}, got {value!r} (a file)")
     return path
+
+
+def check_file_in_folder(name: str, value: Any) -> Path:
+    """A file path statelab may write (`check_output_path`) whose folder exists already: for files
+    written at the end of a command, so that a missing folder is found before the work."""
+    path = check_output_path(name, value, "file")
+    if not path.absolute().parent.is_dir():
+        raise ConfigError(f"{name} must be in an existing directory, got {str(value)!r}")
+    return path

@@ -39,7 +39,7 @@ import numpy as np
 from statelab import cells, train
 from statelab.batching import window_view
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
-from statelab.params import check_output_path
+from statelab.params import check_file_in_folder
 
 if TYPE_CHECKING:
     from statelab.experiment import ExperimentResult
@@ -496,7 +496,7 @@ def check_out(out: str | Path, others: Mapping[str, str | Path | None]) -> Path:
     """Where `statelab predict` may write: a new file, or one it wrote before (a CSV whose header
     is `[series,] t, ..., prediction`); never one of the files in `others` ({parameter: path}: the
     input, the state file), and never someone else's file. ConfigError, before any work."""
-    path = check_output_path("out", out, "file")
+    path = check_file_in_folder("out", out)
     if not path.exists():
         return path
     for name, other in others.items():
