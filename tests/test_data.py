@@ -376,3 +376,17 @@ def test_the_terminal_preview_shows_series_and_every_feature(panel_file, tmp_pat
     assert tail[6].split()[:2] == ["unit-5", "295"]  # the tail is the last series', numbered in it
     assert "6 series, 2 features (a, b); rows per series 296, of which train 236" in out
     assert "lanes: 4 training, 100.0% of the training rows used; 4 test, 75.0% full" in out
+
+
+def test_a_missing_file_is_named_whether_or_not_a_target_is_given(tmp_path, run_cli):
+    missing = tmp_path / "gone.csv"
+    for target in ("y", None):
+        with pytest.raises(
+            ConfigError, match=r"^data must be a readable CSV or Parquet file, got .*\(no such file\)$"
+        ):
+            read(missing, target=target)
+    code, _, err = run_cli(
+        ["run", "--task", "file", "--data", str(missing), "--target", "y", "--epochs", "1"]
+    )
+    assert code == 2 and err.count("\n") == 1 and "(no such file)" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

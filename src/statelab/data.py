@@ -354,9 +354,11 @@ def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
     return column
 
 
-def row_bound(path: Path) -> int:
+def row_bound(path: Path, param: str = "data") -> int:
     """At least as many as the rows of values in a file: a Parquet file's row count, or the line
-    breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB)."""
+    breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB).
+    ConfigError (naming the file's parameter) for a file that is missing or cannot be read."""
+    _check_file(path, param)
     if _is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -365,9 +367,14 @@ def row_bound(path: Path) -> int:
         except Exception:  # a damaged file: record_batches says how
             return 0
     lines = 1  # a last line without a line break
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            lines += block.count(b"\n") + block.count(b"\r")  # old Mac line ends count too
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                lines += block.count(b"\n") + block.count(b"\r")  # old Mac line ends count too
+    except OSError as exc:
+        raise ConfigError(
+            f"{param} must be a readable CSV file, got {str(path)!r} ({exc.strerror or _reason(exc)})"
+        ) from None
     return lines
 
 
@@ -444,7 +451,7 @@ def read_panel(
 
     # Every number goes straight into its column of one array as its batch is read. Its rows are
     # allocated for the most the file can hold: pages never written are never given memory.
-    capacity = row_bound(path)
+    capacity = row_bound(path, param)
     x = np.empty((capacity, len(features)), order="F")  # columns contiguous: gathered in place
     y = np.empty(capacity) if target not in features else None
     code_chunks: list[np.ndarray] = []
