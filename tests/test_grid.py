@@ -164,3 +164,19 @@ def test_a_task_parameter_no_task_of_the_grid_takes_is_an_error_not_dropped():
     ):
         gr.expand(grid)
     assert len(gr.expand(gr.grid_from_mapping({"task": ["delay", "moving-average"], "tsteps": [2, 3]}))) == 3
+
+
+def test_a_runs_config_json_is_a_grid_of_that_one_config(tmp_path):
+    import json
+
+    from statelab.config import from_mapping
+
+    config = from_mapping({"task": "delay", "delay": 2, "cell": "gru", "input_len": 300})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))  # as a run writes it: nulls for unset parameters
+    (only,) = gr.expand(gr.load_grid(path))
+    assert config_hash(only) == config_hash(config)
+    replicated = gr.expand(gr.grid_from_inputs({}, seeds=3, grid_file=path))
+    assert [c.model.model_seed for c in replicated] == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"^unknown parameter colour = None$"):
+        gr.grid_from_mapping({"colour": None})

@@ -198,7 +198,9 @@ def parse_seeds(value: Any) -> int:
 def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     """A grid from flat keys or [task]/[model]/[train] tables; `seeds` may be a key too.
 
-    A parameter given both flat and in its section is an error, as in a run's config."""
+    A parameter given both flat and in its section is an error, as in a run's config; one given
+    as None (JSON's null) is unset, as in a run's config, so a run's config.json is a grid of one
+    point (`statelab sweep --config runs/RUN/config.json --seeds 5` replicates that run)."""
     raw = dict(axes)
     if "seeds" in raw:
         seeds = raw.pop("seeds")
@@ -207,6 +209,9 @@ def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     def put(key: str, value: Any, where: str) -> None:
         if key in out:
             raise ConfigError(f"{key} must be given once, got it both flat and in [{where}]")
+        if value is None:
+            _known(key, value)  # unset, but it must be a parameter
+            return
         out[key] = axis_values(key, value)
 
     for key, value in raw.items():
