@@ -156,3 +156,14 @@ def test_ctrl_c_during_export_exits_130_and_leaves_nothing(panel_run, tmp_path, 
     code, _, err = run_cli(["export", str(run_dir), "--out", str(tmp_path / "m.keras")])
     assert code == 130 and err.strip() == "statelab: interrupted"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_more_streams_than_memory_holds_is_a_one_line_error_not_an_allocation_failure(
+    panel_run, tmp_path, run_cli
+):
+    _, run_dir = panel_run
+    out = tmp_path / "m.keras"
+    code, _, err = run_cli(["export", str(run_dir), "--out", str(out), "--batch-size", "100000000000"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "batch_size must be small enough for the stateful layers' states to fit in memory" in err
+    assert list(tmp_path.iterdir()) == []

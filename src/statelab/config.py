@@ -307,7 +307,8 @@ def available_memory() -> int | None:
         return None
 
 
-def _gb(n: float) -> str:
+def gigabytes(n: float) -> str:
+    """Bytes as an error message shows them: "1.4 GB"."""
     return f"{n / 1e9:.1f} GB"
 
 
@@ -334,8 +335,8 @@ def check_memory(
     group = f" for {trials} trials trained together" if trials > 1 else ""
     fail(
         name,
-        f"small enough for the run to fit in memory (about {_gb(need)} needed{group}, "
-        f"{_gb(parts[biggest])} of it {biggest}; {_gb(available)} available)",
+        f"small enough for the run to fit in memory (about {gigabytes(need)} needed{group}, "
+        f"{gigabytes(parts[biggest])} of it {biggest}; {gigabytes(available)} available)",
         value,
     )
 

@@ -94,6 +94,26 @@ def keras_model(predictor: Predictor, batch_size: int = 1) -> Any:
     return keras.Model(inputs, x, name=name)
 
 
+STATE_COPIES = 4  # a state's bytes held at once while Keras builds and saves a stateful model
+
+
+def check_state_memory(predictor: Predictor, batch_size: int) -> None:
+    """ConfigError if the stateful layers' states for `batch_size` streams (float32, two per unit
+    for an LSTM) would not fit in the memory available now: Keras allocates them as it builds."""
+    from statelab.config import available_memory, gigabytes
+
+    if not predictor.stateful:
+        return
+    m = predictor.config.model
+    need = STATE_COPIES * batch_size * m.layers * m.units * 2 * 4
+    available = available_memory()
+    if available is not None and need > available:
+        raise ConfigError(
+            f"batch_size must be small enough for the stateful layers' states to fit in memory "
+            f"(about {gigabytes(need)} needed, {gigabytes(available)} available), got {batch_size}"
+        )
+
+
 def export(
     run_dir: str | Path,
     out: str | Path,
@@ -117,6 +137,7 @@ def export(
     if out.exists():
         raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
     predictor = load_predictor(run_dir, model)
+    check_state_memory(predictor, batch_size)
     built = keras_model(predictor, batch_size)
     scratch.remove_stale(out.parent)
     tmp = scratch.temporary(out)
