@@ -398,7 +398,7 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
                 "o-",
                 color=COLOURS.get(name),
                 ms=4,
-                label=f"{name} (span {mem['span']})",
+                label=f"{name} (span {fmt(mem['span'])})",
             )
     ax.axhline(0.0, color="#57606a", linewidth=0.6)
     ax.set_xticks(lags)
@@ -581,7 +581,7 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
     rows = []
     for name, m in metrics["models"].items():
         mem = m.get("memory") or {}
-        rows.append((name, mem.get("span", "—"), fmt(mem.get("profile_error"))))
+        rows.append((name, fmt(mem.get("span")), fmt(mem.get("profile_error"))))
     note = (
         "The bars are the target's own dependence on each past input."
         if truth
