@@ -190,3 +190,28 @@ def test_report_redraws_a_run_directory_in_place_without_training(small_run, tmp
     assert all((run / name).stat().st_size > 1000 for name in ("input.png", "results.png", "history.png"))
     code, _, err = run_cli(["report", str(tmp_path)])
     assert code == 2 and "run directory with metrics.json" in err
+
+
+def test_a_ctrl_c_while_a_report_is_being_written_ends_normally_once_it_is_whole(
+    small_run, tmp_path, run_cli, monkeypatch
+):
+    """The files are written after the last check: a Ctrl-C then cannot undo them, so the command
+    says it wrote them (exit 0) rather than that it was interrupted (130)."""
+    import shutil
+    import signal
+
+    from statelab.report import run as report_run
+
+    run = tmp_path / "copy"
+    shutil.copytree(small_run, run)
+    real, pressed = report_run.write_atomic, []
+
+    def write_then_ctrl_c(path, data):
+        real(path, data)
+        if not pressed:
+            pressed.append(signal.raise_signal(signal.SIGINT))  # statelab's handler sets its flag
+
+    monkeypatch.setattr(report_run, "write_atomic", write_then_ctrl_c)
+    code, out, err = run_cli(["report", str(run)])
+    assert pressed and code == 0, err
+    assert "Report:" in out and (run / "report.html").read_text() == (small_run / "report.html").read_text()

@@ -226,6 +226,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         report = write_report(
             store.records(), report_dir, source=str(store.path), before_write=interrupt.check
         )
+    interrupt.settle()  # every trial is stored and the report written
     console.print(f"Report: {report}", soft_wrap=True)
     return sweeps.exit_status(outcome.failed)
 
@@ -248,6 +249,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from statelab.report.run import write_run_report
 
         write_run_report(path, before_write=args.interrupt.check)
+        args.interrupt.settle()  # written: a Ctrl-C from here on is too late to undo it
         console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
         return 0
     from statelab.report.sweep import write_report
@@ -257,6 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with Store.open(path) as store:  # read-only: the store is left byte for byte as it was
         records = store.records()
     report = write_report(records, report_dir, source=str(path), before_write=args.interrupt.check)
+    args.interrupt.settle()
     console.print(f"Report: {report}", soft_wrap=True)
     return 0
 
