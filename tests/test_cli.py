@@ -215,3 +215,21 @@ def test_a_ctrl_c_while_a_report_is_being_written_ends_normally_once_it_is_whole
     code, out, err = run_cli(["report", str(run)])
     assert pressed and code == 0, err
     assert "Report:" in out and (run / "report.html").read_text() == (small_run / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--config", ""], "config must be a readable file, got ''"),
+        (["sweep", "--config", ""], "config must be a readable file, got ''"),
+        (["report", ""], "store must be a sweep store or a run directory, got ''"),
+        (["predict", "r", "--input", ""], "input must be a readable CSV or Parquet file, got ''"),
+    ],
+)
+def test_an_empty_path_is_an_error_not_the_current_folder_nor_no_file(
+    argv, message, tmp_path, run_cli, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # `run --config ''` ran the default experiment into runs/ here
+    code, _, err = run_cli(argv)
+    assert code == 2 and err == f"statelab: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,7 @@ from statelab.config import (
     parse_value,
 )
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
-from statelab.params import check_file_in_folder, check_output_path
+from statelab.params import check_file_in_folder, check_output_path, check_path
 
 EXIT_USAGE = 2
 
@@ -59,7 +59,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Defaults, then the config file, then the flags."""
-    mapping: dict[str, Any] = dict(load_config_file(args.config)) if args.config else {}
+    mapping: dict[str, Any] = dict(load_config_file(args.config)) if args.config is not None else {}
     for name in FIELD_SECTION:
         text = getattr(args, name)
         if text is not None:
@@ -236,9 +236,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from statelab.terminal import make_console
 
     console = make_console()
-    path = (
-        check_output_path("store", args.store, "file") if not Path(args.store).is_dir() else Path(args.store)
-    )
+    path = check_path("store", args.store, "a sweep store or a run directory")
+    if not path.is_dir():
+        path = check_output_path("store", args.store, "file")
     if path.is_dir():
         if not (path / "metrics.json").is_file():
             fail(f"store must be a sweep store or a run directory with metrics.json, got {str(path)!r}")

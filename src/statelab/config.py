@@ -33,6 +33,7 @@ from statelab.params import (
     check_choice,
     check_float,
     check_int,
+    check_path,
     fail,
     parse_text,
     plain,
@@ -439,7 +440,7 @@ def parse_value(name: str, text: str) -> Any:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a config file, TOML or JSON (a run's config.json reads back), into a mapping;
     unreadable or malformed files are ConfigErrors."""
-    path = Path(path)
+    path = check_path("config", path, "a readable file")
     try:
         raw = path.read_bytes()
     except OSError as exc:

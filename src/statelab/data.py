@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 
-from statelab.params import ConfigError
+from statelab.params import ConfigError, check_path
 from statelab.tasks.base import Series, TaskData
 
 MISSING = ("error", "drop", "interpolate")
@@ -82,17 +82,21 @@ def _where(path: Path, index: int) -> str:
     return f"in row {index + 1}" if _is_parquet(path) else f"on line {index + 2}"
 
 
+FILE_RULE = "a readable CSV or Parquet file"
+
+
 def _check_file(path: Path, param: str) -> None:
     if not path.is_file():
         found = "not a file" if path.exists() else "no such file"
-        raise ConfigError(f"{param} must be a readable CSV or Parquet file, got {str(path)!r} ({found})")
+        raise ConfigError(f"{param} must be {FILE_RULE}, got {str(path)!r} ({found})")
 
 
 def header(path: str | Path, param: str = "data") -> list[str]:
     """The column names of a CSV or Parquet file (read from its first block or its footer), as
     they are named: a CSV header's spaces around a name (`a, b`) are not part of it."""
-    names = _file_names(Path(path), param)
-    return [name.strip() for name in names] if not _is_parquet(Path(path)) else names
+    path = check_path(param, path, FILE_RULE)
+    names = _file_names(path, param)
+    return [name.strip() for name in names] if not _is_parquet(path) else names
 
 
 def _file_names(path: Path, param: str) -> list[str]:
@@ -155,7 +159,7 @@ def record_batches(
     """
     import pyarrow as pa
 
-    path = Path(path)
+    path = check_path(param, path, FILE_RULE)
     present = _check_columns(path, columns, param)
     real = {name.strip(): name for name in present}  # a CSV header's `a, b` names b " b"
     pool = pa.default_memory_pool()
@@ -431,7 +435,7 @@ def read_panel(
     (N, F) float64 array; then every column is put in series-and-time order in place."""
     import pyarrow as pa
 
-    path = Path(path)
+    path = check_path(param, path, FILE_RULE)
     if target is None:
         names = header(path, param)
         if len(names) != 1:

@@ -197,15 +197,22 @@ def parse_text(name: str, kind: str, text: str) -> Any:
         fail(name, "an integer" if kind == "int" else "a number", text)
 
 
-def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
-    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
-    not empty, not under a regular file, and not an existing path of the other kind."""
-    rule = f"a writable {kind} path"
+def check_path(name: str, value: Any, rule: str) -> Path:
+    """A path given as text or a Path, as a Path; ConfigError(`name` must be `rule`) for anything
+    else, and for empty text, which Path would read as the current folder."""
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         fail(name, rule, value)
-    path = Path(value)
+    return Path(value)
+
+
+def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
+    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
+    not empty, not under a regular file, and not an existing path of the other kind."""
+    rule = f"a writable {kind} path"
+    path = check_path(name, value, rule)
+    value = str(value)
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():

@@ -110,7 +110,7 @@ def serve(
     """Serve the lab until Ctrl-C; every check (runs directory, stores, host, port) comes first."""
     from statelab.store import Store
 
-    runs = check_runs_dir(Path(runs))
+    runs = check_runs_dir(runs)
     for path in map(Path, stores):
         if path.exists() and (not path.is_file() or path.stat().st_size > 0):
             Store.open(path).close()  # ConfigError unless it is a statelab store
