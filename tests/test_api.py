@@ -175,6 +175,12 @@ def test_every_public_function_is_annotated_and_documented():
     assert exported <= set(vars(statelab)), "every export is a real attribute, not a lazy one"
 
 
+def test_a_grid_file_that_cannot_be_read_is_named_as_the_grid_argument(tmp_path):
+    with pytest.raises(ConfigError, match=r"^grid must be a readable file, got 'tsteps=3' \(No such file"):
+        statelab.sweep("tsteps=3", store=tmp_path / "s.sqlite", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_grid_file_is_a_grid_and_seeds_overrides_its_replicates(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text('seeds = 2\ntsteps = "1:3"\n[task]\ninput_len = 200\n[train]\nepochs = 2\n')

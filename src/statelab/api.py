@@ -122,7 +122,7 @@ def sweep(
     if grid is None or isinstance(grid, Mapping):
         the_grid = grids.grid_from_mapping(grid or {}, 1 if seeds is None else seeds)
     elif isinstance(grid, (str, Path)):
-        the_grid = grids.load_grid(grid)
+        the_grid = grids.load_grid(grid, "grid")
         if seeds is not None:
             the_grid = dataclasses.replace(the_grid, seeds=grids.parse_seeds(seeds))
     else:

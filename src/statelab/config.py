@@ -437,14 +437,14 @@ def parse_value(name: str, text: str) -> Any:
     return parse_text(name, field_kind(name), text)
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
+def load_config_file(path: str | Path, name: str = "config") -> dict[str, Any]:
     """Read a config file, TOML or JSON (a run's config.json reads back), into a mapping;
-    unreadable or malformed files are ConfigErrors."""
-    path = check_path("config", path, "a readable file")
+    unreadable or malformed files are ConfigErrors naming `name`, the parameter that gave it."""
+    path = check_path(name, path, "a readable file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"config must be a readable file, got {str(path)!r} ({exc.strerror})") from None
+        raise ConfigError(f"{name} must be a readable file, got {str(path)!r} ({exc.strerror})") from None
     is_json = path.suffix.lower() == ".json" or raw.lstrip()[:1] == b"{"
     try:
         text = raw.decode("utf-8-sig")
@@ -452,9 +452,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         kind = "JSON" if is_json else "TOML"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"config must be valid {kind}, got {str(path)!r} ({reason})") from None
+        raise ConfigError(f"{name} must be valid {kind}, got {str(path)!r} ({reason})") from None
     if not isinstance(mapping, dict):
-        raise ConfigError(f"config must hold a table of parameters, got {str(path)!r}")
+        raise ConfigError(f"{name} must hold a table of parameters, got {str(path)!r}")
     return mapping
 
 

@@ -225,15 +225,17 @@ def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     return Grid(out, parse_seeds(seeds))
 
 
-def load_grid(path: str | Path) -> Grid:
+def load_grid(path: str | Path, name: str = "config") -> Grid:
     """A grid file (TOML or JSON): flat keys or [task]/[model]/[train] tables, plus `seeds`.
 
     seeds = 5
     tsteps = "1:6"          # command-line syntax in a string
     lahead = [1, 2, 3, 4, 5]
     batch_size = 1          # a single value
+
+    `name`: the parameter that named the file, for its errors (`--config`; `grid` from Python).
     """
-    return grid_from_mapping(load_config_file(path))
+    return grid_from_mapping(load_config_file(path, name))
 
 
 def grid_from_inputs(
