@@ -484,6 +484,10 @@ def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
     assert response.json() == {"detail": expected, "field": "tsteps"}
     seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": "0"})
     assert seeds.status_code == 400 and seeds.json()["detail"] == "seeds must be an integer >= 1, got '0'"
+    for value in (True, 1.5, [2]):  # the command's rule, not a coercion (true was one seed)
+        seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": value})
+        assert seeds.status_code == 400
+        assert seeds.json()["detail"] == f"seeds must be an integer >= 1, got {value!r}"
     assert lab.post("/api/jobs/sweep", json={"store": "../x.sqlite", "axes": {}}).status_code == 404
     assert not (tmp_path / "s.sqlite").exists()
 

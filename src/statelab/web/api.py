@@ -61,7 +61,8 @@ class SweepRequest(BaseModel):
 
     store: str = Field(examples=["sweep.sqlite"])
     axes: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "1:6", "lahead": "1:6"}])
-    seeds: int | str = 1
+    # Any JSON value, checked by the rule `--seeds` follows (JSON's true is not a count).
+    seeds: Value = Field(default=1, examples=[2])
 
 
 def state(request: Request) -> Any:
