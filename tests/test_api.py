@@ -175,6 +175,12 @@ def test_every_public_function_is_annotated_and_documented():
     assert exported <= set(vars(statelab)), "every export is a real attribute, not a lazy one"
 
 
+def test_a_grid_file_that_cannot_be_read_is_named_as_the_grid_argument(tmp_path):
+    with pytest.raises(ConfigError, match=r"^grid must be a readable file, got 'tsteps=3' \(No such file"):
+        statelab.sweep("tsteps=3", store=tmp_path / "s.sqlite", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_grid_file_is_a_grid_and_seeds_overrides_its_replicates(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text('seeds = 2\ntsteps = "1:3"\n[task]\ninput_len = 200\n[train]\nepochs = 2\n')
@@ -182,3 +188,72 @@ def test_a_grid_file_is_a_grid_and_seeds_overrides_its_replicates(tmp_path):
     assert list(zip(frame.tsteps, frame.seed)) == [(1, 1986), (1, 1987), (2, 1986), (2, 1987)]
     one = statelab.sweep(str(grid), seeds=1, store=tmp_path / "s.sqlite", progress=False)
     assert list(one.tsteps) == [1, 2] and one.attrs["sweep"]["ran"] == 0
+
+
+# --- bad values a hostile caller passes: each a one-line ConfigError before any work ----------------
+
+TINY = {"input_len": 200, "epochs": 1}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"on_epoch": 5}, "on_epoch must be a callable taking 2 positional arguments, or None, got 5"),
+        ({"on_epoch": lambda logs: None}, "on_epoch must be a callable taking 2 positional arguments"),
+        ({"out": 5}, "out must be a writable directory path, got 5"),
+        ({"cache": "no"}, "cache must be True or False, got 'no'"),
+        ({"dataset": 5}, "dataset must be a Dataset made by experiment.prepare(config), got int"),
+    ],
+)
+def test_bad_arguments_to_run_experiment_are_config_errors_before_training(arguments, message, monkeypatch):
+    from statelab import train
+
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ConfigError) as error:
+        statelab.run_experiment(TINY, **arguments)
+    assert str(error.value) == message or str(error.value).startswith(message)
+
+
+def test_a_dataset_of_another_config_is_refused_and_one_of_the_same_layout_is_shared():
+    from statelab import experiment
+    from statelab.config import from_mapping
+
+    dataset = experiment.prepare(from_mapping({**TINY, "tsteps": 5}))
+    with pytest.raises(
+        ConfigError, match=r"^dataset must be prepared for this config .*tsteps=2\), got .*tsteps=5$"
+    ):
+        statelab.run_experiment(TINY, dataset=dataset)
+    # Another model on the same data: the dataset serves it (and gives what its own would).
+    result = statelab.run_experiment({**TINY, "tsteps": 5, "units": 4}, dataset=dataset)
+    alone = statelab.run_experiment({**TINY, "tsteps": 5, "units": 4})
+    assert result.metrics_dict()["models"] == alone.metrics_dict()["models"]
+
+
+def test_bad_sweep_arguments_are_config_errors_before_anything_is_trained_or_written(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine\n")
+    store = tmp_path / "s.sqlite"
+    for arguments, message in [
+        ({"report": theirs}, "report must be a new or empty directory, or a report directory statelab"),
+        ({"report": 5}, "report must be a writable directory path, got 5"),
+        ({"progress": lambda: None}, "progress must be a callable taking 3 positional arguments"),
+        ({"cache": "x"}, "cache must be True or False, got 'x'"),
+    ]:
+        with pytest.raises(ConfigError) as error:
+            statelab.sweep(TINY, store=store, **{"progress": False, **arguments})
+        assert str(error.value).startswith(message), error.value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs"]
+
+
+def test_a_config_error_is_one_line_even_for_a_value_whose_repr_is_not(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        statelab.sweep({"tsteps": np.ones((2, 2), int)}, store=tmp_path / "s.sqlite", progress=False)
+    assert "\n" not in str(error.value) and str(error.value).startswith("tsteps must be an integer or a list")
+
+
+def test_load_results_of_a_folder_says_a_store_is_needed(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"^store must be an existing statelab sweep store .* \(not a file\)$"
+    ):
+        statelab.load_results(tmp_path)

@@ -190,3 +190,46 @@ def test_report_redraws_a_run_directory_in_place_without_training(small_run, tmp
     assert all((run / name).stat().st_size > 1000 for name in ("input.png", "results.png", "history.png"))
     code, _, err = run_cli(["report", str(tmp_path)])
     assert code == 2 and "run directory with metrics.json" in err
+
+
+def test_a_ctrl_c_while_a_report_is_being_written_ends_normally_once_it_is_whole(
+    small_run, tmp_path, run_cli, monkeypatch
+):
+    """The files are written after the last check: a Ctrl-C then cannot undo them, so the command
+    says it wrote them (exit 0) rather than that it was interrupted (130)."""
+    import shutil
+    import signal
+
+    from statelab.report import run as report_run
+
+    run = tmp_path / "copy"
+    shutil.copytree(small_run, run)
+    real, pressed = report_run.write_atomic, []
+
+    def write_then_ctrl_c(path, data):
+        real(path, data)
+        if not pressed:
+            pressed.append(signal.raise_signal(signal.SIGINT))  # statelab's handler sets its flag
+
+    monkeypatch.setattr(report_run, "write_atomic", write_then_ctrl_c)
+    code, out, err = run_cli(["report", str(run)])
+    assert pressed and code == 0, err
+    assert "Report:" in out and (run / "report.html").read_text() == (small_run / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--config", ""], "config must be a readable file, got ''"),
+        (["sweep", "--config", ""], "config must be a readable file, got ''"),
+        (["report", ""], "store must be a sweep store or a run directory, got ''"),
+        (["predict", "r", "--input", ""], "input must be a readable CSV or Parquet file, got ''"),
+    ],
+)
+def test_an_empty_path_is_an_error_not_the_current_folder_nor_no_file(
+    argv, message, tmp_path, run_cli, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # `run --config ''` ran the default experiment into runs/ here
+    code, _, err = run_cli(argv)
+    assert code == 2 and err == f"statelab: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []

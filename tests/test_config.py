@@ -19,6 +19,7 @@ from statelab.config import (
     from_mapping,
     load_toml,
 )
+from statelab.grid import expand, grid_from_mapping
 
 SECTION = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 OWNER = {
@@ -365,3 +366,12 @@ def test_unset_task_parameters_take_the_reference_defaults():
 @pytest.mark.parametrize(("name", "value"), [("delay", 3), ("alpha", 0.5), ("data", "x.csv")])
 def test_parameters_of_other_tasks_are_rejected(name, value):
     _raises_naming(name, value, lambda: TaskConfig(**{name: value}))
+
+
+def test_seeds_and_epochs_beyond_what_can_be_stored_or_finished_are_refused():
+    with pytest.raises(ConfigError, match=r"^model_seed must be an integer in \[0, 9223372036854775807\]"):
+        from_mapping({"model_seed": 10**23})
+    with pytest.raises(ConfigError, match=r"^epochs must be an integer in \[1, 1000000\], got 10000000000$"):
+        from_mapping({"epochs": 10**10})
+    with pytest.raises(ConfigError, match="model_seed must be an integer in"):  # a sweep's replicate
+        expand(grid_from_mapping({"model_seed": 2**63 - 1}, seeds=2))

@@ -97,6 +97,34 @@ def test_the_same_time_in_two_series_is_fine(tmp_path):
 GAPPY = "id,t,x,y\na,1,1,10\nb,1,5,\na,2,,20\na,3,3,30\nb,2,6,60\na,4,4,\nb,3,7,70\n"
 
 
+def test_a_header_with_spaces_after_its_commas_reads_by_the_names_without_them(tmp_path):
+    path = tmp_path / "spaced.csv"
+    path.write_text("id, time, a, y\n" + "".join(f"s{i % 2}, {i // 2}, {i}.5, {i * i}\n" for i in range(8)))
+    panel = read(path, features=("a",), series="id", time="time")
+    assert panel.names == ["s0", "s1"]
+    np.testing.assert_array_equal(panel.features[1][:, 0], [1.5, 3.5, 5.5, 7.5])
+    np.testing.assert_array_equal(panel.target[0], [0, 4, 16, 36])
+
+
+def test_a_column_named_twice_is_refused_not_read_by_chance(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("y,a,y\n" + "".join(f"{i},{i},{i + 100}\n" for i in range(8)))
+    with pytest.raises(
+        ConfigError, match=r"^target must name a column that .* holds once, got 'y' \(2 columns"
+    ):
+        read(path)
+    assert read(path, target="a").target[0][-1] == 7  # another column of the file reads as ever
+
+
+def test_integers_beyond_2_to_the_53_in_parquet_read_as_the_nearest_floats(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = [2**63 + 2**11 * i for i in range(6)]
+    pq.write_table(pa.table({"y": pa.array(big, pa.uint64())}), tmp_path / "big.parquet")
+    np.testing.assert_array_equal(read(tmp_path / "big.parquet").target[0], np.array(big, np.float64))
+
+
 def test_missing_error_names_the_first_empty_cell_of_the_file(tmp_path):
     path = tmp_path / "gaps.csv"
     path.write_text(GAPPY)
@@ -348,3 +376,17 @@ def test_the_terminal_preview_shows_series_and_every_feature(panel_file, tmp_pat
     assert tail[6].split()[:2] == ["unit-5", "295"]  # the tail is the last series', numbered in it
     assert "6 series, 2 features (a, b); rows per series 296, of which train 236" in out
     assert "lanes: 4 training, 100.0% of the training rows used; 4 test, 75.0% full" in out
+
+
+def test_a_missing_file_is_named_whether_or_not_a_target_is_given(tmp_path, run_cli):
+    missing = tmp_path / "gone.csv"
+    for target in ("y", None):
+        with pytest.raises(
+            ConfigError, match=r"^data must be a readable CSV or Parquet file, got .*\(no such file\)$"
+        ):
+            read(missing, target=target)
+    code, _, err = run_cli(
+        ["run", "--task", "file", "--data", str(missing), "--target", "y", "--epochs", "1"]
+    )
+    assert code == 2 and err.count("\n") == 1 and "(no such file)" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -120,3 +120,50 @@ def test_export_command_writes_a_file_that_loads(panel_run, tmp_path, run_cli):
     assert "Saved the stateless model" in stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # no temporary left over
     assert not keras.saving.load_model(out).layers[2].stateful
+
+
+def test_export_leaves_a_users_file_of_any_name_alone_and_refuses_a_diverged_model(
+    panel_run, tmp_path, run_cli
+):
+    _, run_dir = panel_run
+    theirs = tmp_path / ".m.partial.keras"  # the name of an earlier fixed temporary
+    theirs.write_bytes(b"the user's own file")
+    code, _, err = run_cli(["export", str(run_dir), "--out", str(tmp_path / "m.keras")])
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.partial.keras", "m.keras"]
+    assert theirs.read_bytes() == b"the user's own file"
+    diverged = experiment.run_experiment(from_mapping({**SMALL, "learning_rate": 1e30}))
+    directory = tmp_path / "diverged"
+    directory.mkdir()
+    experiment.save_result(diverged, directory)
+    code, _, err = run_cli(["export", str(directory), "--out", str(tmp_path / "d.keras")])
+    assert code == 2 and "model must have finite weights" in err and not (tmp_path / "d.keras").exists()
+
+
+def test_ctrl_c_during_export_exits_130_and_leaves_nothing(panel_run, tmp_path, run_cli, monkeypatch):
+    import signal
+
+    import statelab.export
+
+    _, run_dir = panel_run
+    real = statelab.export.keras_model
+
+    def build_then_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # statelab's handler only sets its flag
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(statelab.export, "keras_model", build_then_ctrl_c)
+    code, _, err = run_cli(["export", str(run_dir), "--out", str(tmp_path / "m.keras")])
+    assert code == 130 and err.strip() == "statelab: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_more_streams_than_memory_holds_is_a_one_line_error_not_an_allocation_failure(
+    panel_run, tmp_path, run_cli
+):
+    _, run_dir = panel_run
+    out = tmp_path / "m.keras"
+    code, _, err = run_cli(["export", str(run_dir), "--out", str(out), "--batch-size", "100000000000"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "batch_size must be small enough for the stateful layers' states to fit in memory" in err
+    assert list(tmp_path.iterdir()) == []

@@ -174,3 +174,24 @@ def test_a_list_valued_field_is_a_tuple_and_can_be_filtered(tmp_path):
         0.9,
         -0.2,
     )
+
+
+def test_where_reads_values_as_a_config_holds_them_a_tasks_alias_and_a_relative_data_path(
+    tmp_path, monkeypatch
+):
+    from statelab.config import config_hash
+    from statelab.store import TrialRecord, utc_now
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sales.csv").write_text("y\n1\n2\n")
+    with Store.create(tmp_path / "s.sqlite") as store:
+        for config in (from_mapping({"task": "csv", "data": "sales.csv"}), from_mapping({"tsteps": 3})):
+            store.record(
+                TrialRecord(
+                    config_hash(config), config.to_dict(), "error", None, "E: x", "", {}, "0", "w", utc_now()
+                )
+            )
+    frame = statelab.load_results(tmp_path / "s.sqlite", where={"task": "csv", "data": "./sales.csv"})
+    assert list(frame.index) == [0] and frame.iloc[0].data == str(tmp_path / "sales.csv")
+    with pytest.raises(ConfigError, match=r"^task must be one of"):
+        statelab.load_results(tmp_path / "s.sqlite", where={"task": "nope"})

@@ -138,3 +138,45 @@ def test_task_parameters_apply_only_to_the_tasks_that_take_them():
     # With one task, a parameter it does not take is still an error.
     with pytest.raises(ConfigError, match="tsteps is not a parameter of task delay"):
         gr.expand(gr.Grid(axes={"task": ("delay",), "tsteps": (2, 3)}))
+
+
+def test_a_string_in_a_grid_file_or_from_python_reads_as_the_flags_text_for_words_too(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('cell = "lstm,gru"\ntask = "moving-average, delay"\ntsteps = 2\n')
+    assert gr.load_grid(path).axes["cell"] == gr.parse_values("cell", "lstm,gru") == ("lstm", "gru")
+    assert gr.load_grid(path).axes["task"] == ("moving-average", "delay")
+    grid = gr.grid_from_mapping({"cell": "gru, simple", "target": ["a,b"]})
+    assert grid.axes["cell"] == ("gru", "simple") and grid.axes["target"] == ("a,b",)  # a list: as is
+
+
+def test_the_point_count_of_a_grid_of_several_tasks_counts_each_point_once():
+    grid = gr.grid_from_mapping(
+        {"task": ["ar", "moving-average"], "ar_coefs": [[0.5], [0.3]], "tsteps": [2, 3]}
+    )
+    assert grid.n_points == len(gr.expand(grid)) == 4  # ar at 2 coefficient lists, moving-average at 2 tsteps
+    assert gr.grid_from_mapping({"tsteps": [2, 3], "lahead": [1, 2]}, seeds=2).n_points == 4
+
+
+def test_a_task_parameter_no_task_of_the_grid_takes_is_an_error_not_dropped():
+    grid = gr.grid_from_mapping({"task": ["delay", "ema"], "tsteps": [2, 3]})
+    with pytest.raises(
+        ConfigError, match=r"^tsteps is not a parameter of any task of the grid \(delay, ema\), got \[2, 3\]$"
+    ):
+        gr.expand(grid)
+    assert len(gr.expand(gr.grid_from_mapping({"task": ["delay", "moving-average"], "tsteps": [2, 3]}))) == 3
+
+
+def test_a_runs_config_json_is_a_grid_of_that_one_config(tmp_path):
+    import json
+
+    from statelab.config import from_mapping
+
+    config = from_mapping({"task": "delay", "delay": 2, "cell": "gru", "input_len": 300})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))  # as a run writes it: nulls for unset parameters
+    (only,) = gr.expand(gr.load_grid(path))
+    assert config_hash(only) == config_hash(config)
+    replicated = gr.expand(gr.grid_from_inputs({}, seeds=3, grid_file=path))
+    assert [c.model.model_seed for c in replicated] == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"^unknown parameter colour = None$"):
+        gr.grid_from_mapping({"colour": None})

@@ -211,3 +211,11 @@ def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit
             targets.append(series.y[t])
     expected, *_ = np.linalg.lstsq(np.array(rows, np.float64), np.array(targets), rcond=None)
     np.testing.assert_allclose(got, expected[:-1], rtol=1e-6, atol=1e-9)
+
+
+def test_a_profile_that_is_not_finite_has_no_span_and_no_error():
+    from statelab.memory import summarise
+
+    truth = np.array([0.5, 0.5, 0.0])
+    assert summarise(np.array([np.nan, np.nan, np.nan]), truth) == (None, None)
+    assert summarise(np.array([0.5, 0.4, 0.0]), truth) == (1, pytest.approx(0.01 / 0.5))

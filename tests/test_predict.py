@@ -311,7 +311,9 @@ def test_a_stateless_state_is_refused_by_the_stateful_model_and_features_must_ma
         (lambda s: s["state"][0][0].append(0.5), "damaged state"),
         (lambda s: s.update(recent=[[1.0], [2.0], [3.0]]), "damaged state"),
         (lambda s: s.update(seen=-1), "damaged state"),
-        (lambda s: s["state"][0][1].__setitem__(0, float("nan")), "damaged state"),
+        (lambda s: s["state"][0][1].__setitem__(0, float("nan")), "got a NaN or infinite value"),
+        (lambda s: s.update(seen=2**80), r"seen must be a count in \[0, 2\*\*53\]"),
+        (lambda s: s.update(seen=1.5), "seen must be a count"),
     ],
 )
 def test_a_damaged_state_is_refused(run_dir, series, damage, words):
@@ -457,3 +459,96 @@ def test_predict_command_reads_parquet_input(panel_run, panel_file, tmp_path, ru
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1]
+
+
+# --- what a hostile user meets: diverged models, huge values, Ctrl-C, files that are not ours ---
+
+
+@pytest.fixture(scope="module")
+def diverged(tmp_path_factory) -> tuple[experiment.ExperimentResult, Path]:
+    """A run whose training diverged (learning rate 1e30): its saved weights are NaN."""
+    result = experiment.run_experiment(from_mapping({"input_len": 200, "epochs": 1, "learning_rate": 1e30}))
+    assert result.models["stateful"].diverged
+    directory = tmp_path_factory.mktemp("diverged") / "run"
+    directory.mkdir()
+    experiment.save_result(result, directory)
+    return result, directory
+
+
+def test_a_diverged_model_is_refused_instead_of_predicting_nan(diverged, series, tmp_path, run_cli):
+    result, run_dir = diverged
+    with pytest.raises(ConfigError, match=r"^model must have finite weights \(its training diverged"):
+        predict.Predictor.from_result(result, "stateful")
+    with pytest.raises(ConfigError, match="model must have finite weights"):
+        predict.load_predictor(run_dir, "stateless")
+    data = write_csv(tmp_path / "in.csv", ["x"], [[v] for v in series])
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1 and "model must have finite weights" in err
+    assert not out.exists()
+
+
+def test_step_names_its_argument_and_values_beyond_float32_are_refused(run_dir):
+    predictor = predict.load_predictor(run_dir)
+    with pytest.raises(ConfigError, match=r"^x must hold finite numbers"):
+        predictor.step(None)
+    with pytest.raises(ConfigError, match=r"^x must hold values the model's float32 arithmetic can take"):
+        predictor.step(1e300)
+    with pytest.raises(ConfigError, match=r"^series must hold values the model's float32"):
+        predictor.predict([0.1, -1e39])
+    assert predictor.seen == 0  # nothing refused moved the stream on
+
+
+def test_predict_never_writes_over_its_input_or_a_file_statelab_did_not_write(run_dir, tmp_path, run_cli):
+    data = write_csv(tmp_path / "in.csv", ["x"], [[0.01], [0.02], [-0.03]])
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own\n1,2\n")
+    snapshot = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for out, words in [
+        (data, "out must be another file than input"),
+        (mine, "out must be a new file or one"),
+    ]:
+        code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), "--out", str(out)])
+        assert code == 2 and err.count("\n") == 1 and words in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == snapshot
+    out = tmp_path / "p.csv"  # its own output it replaces: a rerun writes the same file again
+    for _ in range(2):
+        code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), "--out", str(out)])
+        assert code == 0, err
+    assert out.read_text().splitlines()[0] == "t,input,prediction"
+
+
+def test_ctrl_c_during_predict_exits_130_with_no_output_and_the_state_as_it_was(
+    panel_run, panel_file, tmp_path, run_cli, monkeypatch
+):
+    """SIGINT while the first series is predicted: the flag is noticed before the next series (and
+    before anything is written), so neither the output nor the state file appears."""
+    import signal
+
+    _, run_dir = panel_run
+    real, pressed = predict.Predictor.predict, []
+
+    def predict_then_ctrl_c(self, series):
+        if not pressed:  # once: a second Ctrl-C would end the process at once
+            pressed.append(signal.raise_signal(signal.SIGINT))  # statelab's handler sets its flag
+        return real(self, series)
+
+    monkeypatch.setattr(predict.Predictor, "predict", predict_then_ctrl_c)
+    out, state = tmp_path / "p.csv", tmp_path / "state.json"
+    argv = ["predict", str(run_dir), "--input", str(panel_file), "--series", "id", "--time", "time"]
+    code, _, err = run_cli([*argv, "--out", str(out), "--state", str(state)])
+    assert code == 130 and err.strip() == "statelab: interrupted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_output_or_state_file_in_a_missing_folder_is_refused_before_anything_is_printed(
+    run_dir, tmp_path, run_cli
+):
+    data = write_csv(tmp_path / "in.csv", ["x"], [[0.01], [0.02], [-0.03]])
+    for flag in ("--out", "--state"):
+        code, out, err = run_cli(
+            ["predict", str(run_dir), "--input", str(data), flag, str(tmp_path / "no/p")]
+        )
+        assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
+        assert f"{flag[2:]} must be in an existing directory, got" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]

@@ -445,8 +445,14 @@ def test_a_diverged_sweep_stores_valid_json_that_the_results_view_and_report_rea
     db = sqlite3.connect(store)
     (metrics,) = db.execute("SELECT metrics FROM trials").fetchone()
     json.loads(metrics, parse_constant=lambda name: pytest.fail(f"the store holds {name}"))
-    row = db.execute("SELECT stateful_test_nmse, stateful_diverged, claim_held FROM results").fetchone()
-    assert row == (None, 1, 0)
+    row = db.execute(
+        "SELECT stateful_test_nmse, stateful_diverged, claim_held, stateful_span FROM results"
+    ).fetchone()
+    assert row == (None, 1, 0, None)  # its memory span is unknown, not -1 ("no lag matters")
+    import statelab
+
+    frame = statelab.load_results(store)
+    assert frame.stateful_span.isna().all() and frame.stateful_diverged.all()
     assert (tmp_path / "s-report" / "report.html").stat().st_size > 1000
 
 
@@ -496,6 +502,14 @@ def test_predict_refuses_a_damaged_saved_model_with_one_line(kind, model_copy, t
         (lambda run: (run / "history.csv").unlink(), ["history.csv: missing"]),
         (lambda run: (run / "history.csv").write_text("model,epoch\nstateful,x\n"), ["history.csv"]),
         (lambda run: (run / "config.json").write_text('{"tsteps": 0}'), ["config.json", "tsteps"]),
+        (
+            lambda run: (run / "predictions.csv").write_text("row,target\n1,0.5\n"),
+            ["predictions.csv", "no column pred_stateful"],
+        ),
+        (
+            lambda run: (run / "history.csv").write_text("model,epoch,train_loss,val_loss\n"),
+            ["history.csv", "no rows of model 'stateful'"],
+        ),
     ],
 )
 def test_report_refuses_a_damaged_run_directory_with_one_line(damage, words, model_copy, run_cli):

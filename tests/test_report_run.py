@@ -222,3 +222,17 @@ def test_a_report_worker_that_died_leaves_the_drawing_to_this_process(tmp_path: 
     saved = experiment.save_run(result, tmp_path / "run", draw=worker.draw)
     assert (saved / "report.html").stat().st_size > 10_000 and (saved / "memory.png").is_file()
     assert worker._proc is None  # and it was cleaned up
+
+
+def test_the_report_worker_draws_into_a_directory_whose_name_holds_a_newline(
+    fresh_copy, tmp_path, monkeypatch
+):
+    from statelab.report import run as report_run
+    from statelab.report.worker import ReportWorker
+
+    odd = tmp_path / "a\nb"
+    fresh_copy.rename(odd)
+    monkeypatch.setattr(report_run, "write_run_report", lambda *a, **k: pytest.fail("drawn in-process"))
+    with ReportWorker(load_run(odd).config) as worker:
+        worker.draw(odd)  # in the helper process: this one's write_run_report is not called
+    assert (odd / "report.html").stat().st_size > 1000 and all((odd / f).is_file() for f in FIGURES)

@@ -243,8 +243,8 @@ def test_open_reads_without_writing_a_byte_beside_the_store(tmp_path):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with Store.open(path) as store:
         assert len(store.records()) == 1
-        with pytest.raises(sqlite3.OperationalError):
-            store.record(record(from_mapping({"tsteps": 3})))  # read-only
+        with pytest.raises(ConfigError, match="opened to read"):
+            store.record(record(from_mapping({"tsteps": 3})))  # read-only: refused before SQLite
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

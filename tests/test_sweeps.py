@@ -209,6 +209,43 @@ def test_a_group_that_fails_to_train_is_retried_trial_by_trial(monkeypatch):
     assert records[0].timings["group_size"] == 1  # trained alone, after the group failed
 
 
+def test_a_data_file_edited_during_its_trial_is_recorded_as_failed_and_a_rerun_trains_it(
+    tmp_path, monkeypatch
+):
+    from statelab import train
+    from statelab.executors import InProcess
+
+    data = tmp_path / "series.csv"
+    data.write_text("y\n" + "".join(f"{(i * 7) % 11}\n" for i in range(120)))
+    configs = gr.expand(
+        gr.grid_from_inputs({"task": "file", "data": str(data), "lahead": "1,2", "epochs": "1"})
+    )
+    claimed = [config_hash(c) for c in configs]
+    real = train.fit_trials
+
+    def edited_while_training(configs, datasets, on_epoch=None):
+        fits = real(configs, datasets, on_epoch)
+        if configs[0].task.lahead == 1:  # trained last; the user saves the file meanwhile
+            data.write_text(data.read_text() + "5\n")
+        return fits
+
+    monkeypatch.setattr(train, "fit_trials", edited_while_training)
+    with Store.create(tmp_path / "s.sqlite") as store:
+        outcome = sw.run_sweep(configs, store, InProcess(threads=1))
+        assert outcome.failed == 1
+        records = {r.config_hash: r for r in store.records()}
+        assert set(records) == set(claimed)  # under the identities the sweep claimed them with
+        changed, before = records[claimed[0]], records[claimed[1]]
+        assert changed.status == "error" and changed.error == f"ConfigError: {sw.CHANGED_DATA}"
+        assert before.status == "ok"
+        monkeypatch.setattr(train, "fit_trials", real)
+        again = gr.expand(
+            gr.grid_from_inputs({"task": "file", "data": str(data), "lahead": "1,2", "epochs": "1"})
+        )
+        rerun = sw.run_sweep(again, store, InProcess(threads=1))  # the file as it is now: new trials
+        assert (rerun.ran, rerun.failed) == (2, 0)
+
+
 def test_sigkill_mid_sweep_loses_no_finished_trial_and_a_rerun_completes_the_grid(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     grid = ["--tsteps", "1:3", "--lahead", "1:7", *SMALL, "--store", str(store)]

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from statelab import tasks
-from statelab.config import FIELD_SECTION, field_help
+from statelab.config import FIELD_SECTION, ConfigError, field_help
 from statelab.evaluate import verdict
 from statelab.store import Store
 from statelab.web import lab as lab_work
@@ -137,6 +137,15 @@ def test_an_unknown_parameter_or_a_malformed_body_is_a_400_too(lab):
     # a form another web site posts (text/plain needs no permission) queues nothing
     response = lab.post("/api/jobs/run", content=b'{"params": {}}', headers={"content-type": "text/plain"})
     assert response.json()["detail"] == "body must be a JSON object sent as application/json"
+    # a misspelt key is refused, not a run of the defaults (nor a sweep of its grid)
+    response = lab.post("/api/jobs/run", json={"param": {"tsteps": "3"}})
+    assert (
+        response.status_code == 400 and response.json()["detail"] == "unknown field param = {'tsteps': '3'}"
+    )
+    response = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axis": {"tsteps": "1:3"}})
+    assert (
+        response.status_code == 400 and response.json()["detail"] == "unknown field axis = {'tsteps': '1:3'}"
+    )
 
 
 def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
@@ -147,6 +156,23 @@ def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
         assert response.status_code == 400
         assert response.json()["field"] == "data"
         assert response.json()["detail"].startswith("data must be a file inside the runs directory")
+
+
+def test_a_run_whose_data_or_memory_the_command_would_refuse_is_a_400_and_queues_nothing(lab, run_cli):
+    data = lab.runs / "short.csv"
+    data.write_text("a,y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(30)))
+    jobs = len(lab.get("/api/jobs").json())
+    for params, field in [
+        ({"task": "file", "data": data.name, "target": "q"}, "target"),
+        ({"task": "file", "data": data.name, "target": "y", "horizon": "40"}, "data"),
+        ({"units": "8192", "layers": "64"}, "units"),
+    ]:
+        argv = [f"--{k.replace('_', '-')}={str(data) if k == 'data' else v}" for k, v in params.items()]
+        expected = cli_error(run_cli, ["run", *argv])
+        response = lab.post("/api/jobs/run", json={"params": params})
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": expected, "field": field}
+    assert len(lab.get("/api/jobs").json()) == jobs
 
 
 def test_request_bodies_over_the_limit_get_413(lab):
@@ -195,16 +221,29 @@ def test_the_same_config_twice_gets_two_run_directories(lab, two_runs):
     assert len(names) == 2 and all((lab.runs / n / "metrics.json").is_file() for n in names)
 
 
-def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_cli, tmp_path):
-    # A real series' length is known only once it is loaded: this is found by the job, not the form.
+def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_cli, tmp_path, monkeypatch):
+    # A real series too short for the window is refused by the form, as the command refuses it
+    # before training (the series is read and let go at the request).
     argv = ["run", "--task", "sunspots", "--lahead", "300", "--epochs", "1", "--out", str(tmp_path / "r")]
     expected = cli_error(run_cli, argv)
-    failed = run_job(lab, task="sunspots", lahead="300", input_len="", epochs="1")
+    response = lab.post(
+        "/api/jobs/run", json={"params": {"task": "sunspots", "lahead": "300", "epochs": "1"}}
+    )
+    assert response.status_code == 400 and response.json() == {"detail": expected, "field": "lahead"}
+    # What only the job can find (here: the data gone between the request and the job) fails it.
+    from statelab import experiment
+
+    def gone(config):
+        raise ConfigError(expected)
+
+    monkeypatch.setattr(experiment, "prepare", gone)
+    failed = run_job(lab, tsteps="2")
     assert failed[-1]["type"] == "failed"
     assert failed[-1]["error"] == expected
     assert failed[-1]["field"] == "lahead"
     job = lab.get("/api/jobs").json()[0]
     assert job["status"] == "failed" and job["error"] == failed[-1]["error"]
+    monkeypatch.undo()
     assert run_job(lab, tsteps="2")[-1]["type"] == "done"
 
 
@@ -215,6 +254,12 @@ def test_events_resume_after_the_last_event_id(lab, two_runs):
     assert rest == everything[3:]
     assert lab.get(f"/api/jobs/{job_id}").json()["status"] == "done"
     assert lab.get("/api/jobs/999").status_code == 404
+    after = lab.get(f"/api/jobs/{job_id}/events", params={"after": "3"}).text
+    assert [json.loads(line[6:]) for line in after.splitlines() if line.startswith("data: ")] == everything[
+        3:
+    ]
+    negative = lab.get(f"/api/jobs/{job_id}/events", params={"after": "-3"})  # not the last three, twice
+    assert negative.status_code == 400 and negative.json()["detail"].startswith("after must be greater than")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +379,25 @@ def test_a_full_queue_answers_429_and_takes_jobs_again_once_one_ends(tmp_path, m
         assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202
 
 
+def test_a_damaged_run_is_a_400_naming_the_file_and_what_is_wrong(two_runs, lab):
+    import shutil
+
+    source = lab.runs / two_runs[0][-1]["result"]["run"]
+    damaged = lab.runs / "damaged"
+    shutil.copytree(source, damaged)
+    try:
+        (damaged / "predictions.csv").write_text("row,target\n1,0.5\n")
+        for url in ("/api/runs/damaged", f"/api/compare?a=damaged&b={source.name}"):
+            response = lab.get(url)
+            assert response.status_code == 400
+            assert response.json()["detail"] == (
+                "run must be a run directory written by `statelab run`, got 'damaged' "
+                "(predictions.csv: ValueError: no column pred_stateful)"
+            )
+    finally:
+        shutil.rmtree(damaged)
+
+
 # ---------------------------------------------------------------------------------------------
 # Stores and sweeps
 
@@ -420,8 +484,42 @@ def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
     assert response.json() == {"detail": expected, "field": "tsteps"}
     seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": "0"})
     assert seeds.status_code == 400 and seeds.json()["detail"] == "seeds must be an integer >= 1, got '0'"
+    for value in (True, 1.5, [2]):  # the command's rule, not a coercion (true was one seed)
+        seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": value})
+        assert seeds.status_code == 400
+        assert seeds.json()["detail"] == f"seeds must be an integer >= 1, got {value!r}"
     assert lab.post("/api/jobs/sweep", json={"store": "../x.sqlite", "axes": {}}).status_code == 404
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_second_sweep_into_a_store_skips_what_it_holds_and_runs_the_rest(swept, lab):
+    body = {
+        "store": "new.sqlite",
+        "axes": {"tsteps": "1:4", "lahead": "1", "input_len": "200", "epochs": "1"},
+    }
+    response = lab.post("/api/jobs/sweep", json=body)
+    assert response.status_code == 202, response.text
+    done = events_of(lab, response.json()["id"])[-1]
+    assert done["type"] == "done", done
+    assert (done["result"]["skipped"], done["result"]["ran"], done["result"]["failed"]) == (2, 1, 0)
+
+
+def test_a_sweep_over_a_bad_data_file_is_refused_with_the_commands_message_and_nothing_written(
+    lab, run_cli, tmp_path
+):
+    data = lab.runs / "two-columns.csv"
+    data.write_text("a,y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(60)))
+    axes = {"task": "file", "data": data.name, "target": "q", "epochs": "1"}
+    store = tmp_path / "s.sqlite"
+    argv = ["sweep", "--task", "file", "--data", str(data), "--target", "q", "--epochs", "1"]
+    argv += ["--store", str(store)]
+    expected = cli_error(run_cli, argv)
+    target = lab.root / "a.sqlite"
+    before = target.read_bytes() if target.exists() else None
+    response = lab.post("/api/jobs/sweep", json={"store": "a.sqlite", "axes": axes})
+    assert response.status_code == 400
+    assert response.json() == {"detail": expected, "field": "target"}
+    assert (target.read_bytes() if target.exists() else None) == before and not store.exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,6 +89,8 @@ def test_bad_serve_flags_are_one_line_errors_before_anything_starts(tmp_path, ru
         (["--port", str(port)], f"port must be free on 127.0.0.1, got {port} (Address already in use)"),
         (["--runs", str(text_file)], f"runs must be a directory, got {str(text_file)!r} (a file)"),
         (["--store", str(text_file)], "store must be an existing statelab sweep store"),
+        (["--runs", "", "--port", str(port)], "runs must be a directory, got ''"),  # not this folder
+        (["--store", "", "--port", str(port)], "store must be a sweep store's path, got ''"),
     ]
     try:
         for flags, message in cases:

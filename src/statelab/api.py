@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statelab.config import ExperimentConfig
-from statelab.params import ConfigError, check_count
+from statelab.params import ConfigError, check_callable, check_count, check_flag
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,21 +117,24 @@ def sweep(
     from statelab.cache import compilation_cache
     from statelab.config import config_hash
     from statelab.frames import results_frame
+    from statelab.report.output import check_report_dir
 
     if grid is None or isinstance(grid, Mapping):
         the_grid = grids.grid_from_mapping(grid or {}, 1 if seeds is None else seeds)
     elif isinstance(grid, (str, Path)):
-        the_grid = grids.load_grid(grid)
+        the_grid = grids.load_grid(grid, "grid")
         if seeds is not None:
             the_grid = dataclasses.replace(the_grid, seeds=grids.parse_seeds(seeds))
     else:
         raise ConfigError(f"grid must be a mapping of parameters to values or a grid file, got {grid!r}")
     workers = None if workers is None else check_count("workers", workers)
-    if not isinstance(progress, bool) and not callable(progress):
-        raise ConfigError(f"progress must be True, False or a callable, got {progress!r}")
+    if not isinstance(progress, bool):
+        check_callable("progress", progress, 3)
+    report_dir = None if report is None else check_report_dir(report, "report")
     configs = grids.expand(the_grid)
     hashes = [config_hash(c) for c in configs]
-    with sweeps.open_sweep(store, workers, scheduler, compilation_cache(cache), configs=configs) as (
+    cache_dir = compilation_cache(check_flag("cache", cache))
+    with sweeps.open_sweep(store, workers, scheduler, cache_dir, configs=configs) as (
         opened,
         executor,
     ):
@@ -142,10 +145,10 @@ def sweep(
             with display.sweep_progress(pending, progress) as bar:
                 outcome = sweeps.run_sweep(configs, opened, executor, bar)
         records = {r.config_hash: r for r in opened.records()}
-        if report is not None:
+        if report_dir is not None:
             from statelab.report.sweep import write_report
 
-            write_report(list(records.values()), Path(report), source=str(opened.path))
+            write_report(list(records.values()), report_dir, source=str(opened.path))
     frame = results_frame([records[h] for h in hashes])
     frame.attrs["sweep"] = {
         "total": outcome.total,

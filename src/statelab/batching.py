@@ -42,6 +42,7 @@ state. With one series this is one lane: the test series read in time order at b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,8 @@ class Dataset:
     notes: dict[str, Any] = field(default_factory=dict)  # how the task's data were read (TaskData.notes)
     scaling: dict[str, tuple[float, float]] | None = None  # (mean, scale) per column (TaskData.scaling)
     prepare_s: float = 0.0  # seconds spent reading and cutting the data (set by experiment.prepare)
+    # The parameters it was laid out for (`layout_of`): a dataset serves any config that has them.
+    layout_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -219,6 +222,20 @@ def _batches(
     return Batches(window, target, row=index.astype(np.int64), scored=scored & (index >= 0), reset=reset)
 
 
+def layout_of(config: ExperimentConfig) -> dict[str, Any]:
+    """The parameters a dataset depends on, {name: value}: the task's and how its rows are laid
+    out; not the model, the optimiser or the epochs, so several models may share one dataset."""
+    t = config.train
+    task = {f.name: getattr(config.task, f.name) for f in dataclasses.fields(config.task)}
+    return {
+        **task,
+        "batch_size": t.batch_size,
+        "layout": t.layout,
+        "window_order": t.window_order,
+        "test_start": t.test_start,
+    }
+
+
 def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     """Window each series, drop the rows without history, split each in time, lay out batches.
 
@@ -282,4 +299,5 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         target_name=data.target,
         notes=dict(data.notes),
         scaling=data.scaling,
+        layout_params=layout_of(config),
     )

@@ -25,7 +25,7 @@ from statelab.config import (
     parse_value,
 )
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
-from statelab.params import check_output_path
+from statelab.params import check_file_in_folder, check_output_path, check_path
 
 EXIT_USAGE = 2
 
@@ -59,7 +59,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Defaults, then the config file, then the flags."""
-    mapping: dict[str, Any] = dict(load_config_file(args.config)) if args.config else {}
+    mapping: dict[str, Any] = dict(load_config_file(args.config)) if args.config is not None else {}
     for name in FIELD_SECTION:
         text = getattr(args, name)
         if text is not None:
@@ -115,12 +115,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     With --state FILE the states are read from FILE when it exists and written back after, so a
     service that restarts carries on where it stopped. Everything is checked before anything is
-    written."""
+    written, and Ctrl-C is checked between series and before the files are written."""
     from statelab import data, predict
     from statelab.report.output import write_atomic
 
     if args.out is not None:
-        check_output_path("out", args.out, "file")
+        predict.check_out(args.out, {"input": args.input, "state": args.state})
     header = data.header(args.input, "input")
     predictor = predict.load_predictor(args.run_dir, args.model)
     keys = [c for c in (args.series, args.time) if c is not None]
@@ -128,19 +128,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     panel = data.read_panel(
         args.input, features[0], features, args.series, args.time, param="input", target_param="column"
     )
-    state_path = Path(args.state) if args.state is not None else None
-    if state_path is not None and state_path.is_dir():
-        fail(f"state must be a file path, got {str(state_path)!r} (a directory)")
+    state_path = check_file_in_folder("state", args.state) if args.state is not None else None
     states = (
         predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
     )
-    args.interrupt.check()
-    predictions, before, states = predict.predict_series(predictor, panel, states)
+    interrupt = args.interrupt
+    interrupt.check()
+    predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
 
     columns = predict.output_columns(
         panel, features, predictions, before, with_series=args.series is not None
     )
     text = data.csv_bytes(columns)
+    interrupt.check()  # the last moment a Ctrl-C leaves nothing written
     if args.out is None:
         sys.stdout.write(text.decode())
     else:
@@ -153,6 +153,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             write_atomic(state_path, predict.states_bytes(predictor, states))
         except OSError as exc:
             fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
+    interrupt.settle()
     return 0
 
 
@@ -162,7 +163,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from statelab.params import check_count
 
     batch_size = check_count("batch_size", args.batch_size)
-    path = export(args.run_dir, args.out, model=args.model, format=args.format, batch_size=batch_size)
+    path = export(
+        args.run_dir,
+        args.out,
+        model=args.model,
+        format=args.format,
+        batch_size=batch_size,
+        before_commit=args.interrupt.check,
+    )
+    args.interrupt.settle()
     print(f"Saved the {args.model} model of {args.run_dir} to {path}")
     return 0
 
@@ -217,6 +226,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         report = write_report(
             store.records(), report_dir, source=str(store.path), before_write=interrupt.check
         )
+    interrupt.settle()  # every trial is stored and the report written
     console.print(f"Report: {report}", soft_wrap=True)
     return sweeps.exit_status(outcome.failed)
 
@@ -226,9 +236,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from statelab.terminal import make_console
 
     console = make_console()
-    path = (
-        check_output_path("store", args.store, "file") if not Path(args.store).is_dir() else Path(args.store)
-    )
+    path = check_path("store", args.store, "a sweep store or a run directory")
+    if not path.is_dir():
+        path = check_output_path("store", args.store, "file")
     if path.is_dir():
         if not (path / "metrics.json").is_file():
             fail(f"store must be a sweep store or a run directory with metrics.json, got {str(path)!r}")
@@ -239,6 +249,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from statelab.report.run import write_run_report
 
         write_run_report(path, before_write=args.interrupt.check)
+        args.interrupt.settle()  # written: a Ctrl-C from here on is too late to undo it
         console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
         return 0
     from statelab.report.sweep import write_report
@@ -248,6 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with Store.open(path) as store:  # read-only: the store is left byte for byte as it was
         records = store.records()
     report = write_report(records, report_dir, source=str(path), before_write=args.interrupt.check)
+    args.interrupt.settle()
     console.print(f"Report: {report}", soft_wrap=True)
     return 0
 

@@ -33,6 +33,7 @@ from statelab.params import (
     check_choice,
     check_float,
     check_int,
+    check_path,
     fail,
     parse_text,
     plain,
@@ -54,6 +55,11 @@ MAX_BPTT = 512  # batches a gradient may reach back; each costs about one more t
 # minutes. Width is bounded by memory (below); 8192 units already need 2 GB of weights per layer.
 MAX_LAYERS = 64
 MAX_UNITS = 8192
+# Epochs: each keeps its losses in memory and takes at least a compiled step per batch; a million
+# is weeks of training at the smallest size. Beyond it a run could never end.
+MAX_EPOCHS = 1_000_000
+# The weight seed is stored as a 64-bit integer (SQLite, and pandas' Int64 in a results frame).
+MAX_SEED = 2**63 - 1
 
 TASKS = tuple(tasks.TASKS)
 # Fields of TaskConfig that some tasks take and others do not (None where not taken).
@@ -169,7 +175,7 @@ class ModelConfig:
         check_choice("cell", self.cell, CELLS)
         object.__setattr__(self, "units", check_int("units", self.units, 1, MAX_UNITS))
         object.__setattr__(self, "layers", check_int("layers", self.layers, 1, MAX_LAYERS))
-        object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0))
+        object.__setattr__(self, "model_seed", check_int("model_seed", self.model_seed, 0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 1))
-        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, 1))
+        object.__setattr__(self, "epochs", check_int("epochs", self.epochs, 1, MAX_EPOCHS))
         rate = check_float("learning_rate", self.learning_rate, "> 0", lambda v: v > 0)
         object.__setattr__(self, "learning_rate", rate)
         check_choice("layout", self.layout, LAYOUTS)
@@ -302,7 +308,8 @@ def available_memory() -> int | None:
         return None
 
 
-def _gb(n: float) -> str:
+def gigabytes(n: float) -> str:
+    """Bytes as an error message shows them: "1.4 GB"."""
     return f"{n / 1e9:.1f} GB"
 
 
@@ -329,8 +336,8 @@ def check_memory(
     group = f" for {trials} trials trained together" if trials > 1 else ""
     fail(
         name,
-        f"small enough for the run to fit in memory (about {_gb(need)} needed{group}, "
-        f"{_gb(parts[biggest])} of it {biggest}; {_gb(available)} available)",
+        f"small enough for the run to fit in memory (about {gigabytes(need)} needed{group}, "
+        f"{gigabytes(parts[biggest])} of it {biggest}; {gigabytes(available)} available)",
         value,
     )
 
@@ -430,14 +437,14 @@ def parse_value(name: str, text: str) -> Any:
     return parse_text(name, field_kind(name), text)
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
+def load_config_file(path: str | Path, name: str = "config") -> dict[str, Any]:
     """Read a config file, TOML or JSON (a run's config.json reads back), into a mapping;
-    unreadable or malformed files are ConfigErrors."""
-    path = Path(path)
+    unreadable or malformed files are ConfigErrors naming `name`, the parameter that gave it."""
+    path = check_path(name, path, "a readable file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"config must be a readable file, got {str(path)!r} ({exc.strerror})") from None
+        raise ConfigError(f"{name} must be a readable file, got {str(path)!r} ({exc.strerror})") from None
     is_json = path.suffix.lower() == ".json" or raw.lstrip()[:1] == b"{"
     try:
         text = raw.decode("utf-8-sig")
@@ -445,9 +452,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         kind = "JSON" if is_json else "TOML"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"config must be valid {kind}, got {str(path)!r} ({reason})") from None
+        raise ConfigError(f"{name} must be valid {kind}, got {str(path)!r} ({reason})") from None
     if not isinstance(mapping, dict):
-        raise ConfigError(f"config must hold a table of parameters, got {str(path)!r}")
+        raise ConfigError(f"{name} must hold a table of parameters, got {str(path)!r}")
     return mapping
 
 

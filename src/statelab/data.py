@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 
-from statelab.params import ConfigError
+from statelab.params import ConfigError, check_path
 from statelab.tasks.base import Series, TaskData
 
 MISSING = ("error", "drop", "interpolate")
@@ -82,17 +82,27 @@ def _where(path: Path, index: int) -> str:
     return f"in row {index + 1}" if _is_parquet(path) else f"on line {index + 2}"
 
 
+FILE_RULE = "a readable CSV or Parquet file"
+
+
 def _check_file(path: Path, param: str) -> None:
     if not path.is_file():
         found = "not a file" if path.exists() else "no such file"
-        raise ConfigError(f"{param} must be a readable CSV or Parquet file, got {str(path)!r} ({found})")
+        raise ConfigError(f"{param} must be {FILE_RULE}, got {str(path)!r} ({found})")
 
 
 def header(path: str | Path, param: str = "data") -> list[str]:
-    """The column names of a CSV or Parquet file (read from its first block or its footer)."""
+    """The column names of a CSV or Parquet file (read from its first block or its footer), as
+    they are named: a CSV header's spaces around a name (`a, b`) are not part of it."""
+    path = check_path(param, path, FILE_RULE)
+    names = _file_names(path, param)
+    return [name.strip() for name in names] if not _is_parquet(path) else names
+
+
+def _file_names(path: Path, param: str) -> list[str]:
+    """The column names exactly as the file holds them (what Arrow's readers select by)."""
     import pyarrow as pa
 
-    path = Path(path)
     _check_file(path, param)
     try:
         if _is_parquet(path):
@@ -102,7 +112,7 @@ def header(path: str | Path, param: str = "data") -> list[str]:
         import pyarrow.csv as pcsv
 
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
-        return [name.strip() for name in reader.schema.names]
+        return list(reader.schema.names)
     except (OSError, pa.ArrowException, ValueError) as exc:
         if "Empty CSV file" in str(exc):
             raise ConfigError(
@@ -114,8 +124,10 @@ def header(path: str | Path, param: str = "data") -> list[str]:
 
 
 def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]:
-    """The file's header, after checking that every column asked for is in it."""
-    present = header(path, param)
+    """The file's column names as it holds them, after checking that every column asked for is
+    in it, once (a name twice would leave which column is meant to chance)."""
+    raw = _file_names(path, param)
+    present = [name.strip() for name in raw] if not _is_parquet(path) else raw
     for name, role in columns.items():
         if name not in present:
             shown = (
@@ -124,7 +136,12 @@ def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]
             raise ConfigError(
                 f"{role} must name columns of {str(path)!r} (one of {shown}), got {_shown(name)}"
             )
-    return present
+        if present.count(name) > 1:
+            raise ConfigError(
+                f"{role} must name a column that {str(path)!r} holds once, got {_shown(name)} "
+                f"({present.count(name)} columns of that name)"
+            )
+    return raw
 
 
 def record_batches(
@@ -142,8 +159,9 @@ def record_batches(
     """
     import pyarrow as pa
 
-    path = Path(path)
+    path = check_path(param, path, FILE_RULE)
     present = _check_columns(path, columns, param)
+    real = {name.strip(): name for name in present}  # a CSV header's `a, b` names b " b"
     pool = pa.default_memory_pool()
     try:
         if _is_parquet(path):
@@ -154,14 +172,20 @@ def record_batches(
         else:
             import pyarrow.csv as pcsv
 
-            types = {name: pa.float64() for name in numbers}
-            types.update({name: pa.string() for name, role in columns.items() if role == "series"})
-            reader = pcsv.open_csv(
+            types = {real[name]: pa.float64() for name in numbers}
+            types.update({real[name]: pa.string() for name, role in columns.items() if role == "series"})
+            csv_reader = pcsv.open_csv(
                 path,
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
                 convert_options=pcsv.ConvertOptions(
-                    include_columns=list(columns), column_types=types, strings_can_be_null=True
+                    include_columns=[real[name] for name in columns],
+                    column_types=types,
+                    strings_can_be_null=True,
                 ),
+            )
+            reader = (  # batches under the names asked for (no copy)
+                pa.RecordBatch.from_arrays(batch.columns, names=[n.strip() for n in batch.schema.names])
+                for batch in csv_reader
             )
         for batch in reader:
             yield batch
@@ -287,7 +311,9 @@ def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
         raise ConfigError(f"column {name!r} must hold numbers, got a column of {kind}")
     # A copy in NumPy's memory: a view would keep Arrow's buffers (a whole row group) alive.
-    values = to_numpy(pc.cast(column, pa.float64()), np.float64)
+    # Unchecked: an integer beyond 2**53 becomes the nearest float, as any float column's value
+    # is (Arrow's checked cast refuses it).
+    values = to_numpy(pc.cast(column, pa.float64(), safe=False), np.float64)
     bad = np.isinf(values)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
@@ -332,9 +358,11 @@ def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
     return column
 
 
-def row_bound(path: Path) -> int:
+def row_bound(path: Path, param: str = "data") -> int:
     """At least as many as the rows of values in a file: a Parquet file's row count, or the line
-    breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB)."""
+    breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB).
+    ConfigError (naming the file's parameter) for a file that is missing or cannot be read."""
+    _check_file(path, param)
     if _is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -343,9 +371,14 @@ def row_bound(path: Path) -> int:
         except Exception:  # a damaged file: record_batches says how
             return 0
     lines = 1  # a last line without a line break
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            lines += block.count(b"\n") + block.count(b"\r")  # old Mac line ends count too
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                lines += block.count(b"\n") + block.count(b"\r")  # old Mac line ends count too
+    except OSError as exc:
+        raise ConfigError(
+            f"{param} must be a readable CSV file, got {str(path)!r} ({exc.strerror or _reason(exc)})"
+        ) from None
     return lines
 
 
@@ -402,7 +435,7 @@ def read_panel(
     (N, F) float64 array; then every column is put in series-and-time order in place."""
     import pyarrow as pa
 
-    path = Path(path)
+    path = check_path(param, path, FILE_RULE)
     if target is None:
         names = header(path, param)
         if len(names) != 1:
@@ -422,7 +455,7 @@ def read_panel(
 
     # Every number goes straight into its column of one array as its batch is read. Its rows are
     # allocated for the most the file can hold: pages never written are never given memory.
-    capacity = row_bound(path)
+    capacity = row_bound(path, param)
     x = np.empty((capacity, len(features)), order="F")  # columns contiguous: gathered in place
     y = np.empty(capacity) if target not in features else None
     code_chunks: list[np.ndarray] = []

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from statelab import evaluate, memory, scratch, train
-from statelab.batching import Dataset, make_dataset
+from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, check_memory, config_hash, from_mapping
 from statelab.data import input_columns, to_arrow, write_csv
 from statelab.host import release_memory
-from statelab.params import check_output_path
+from statelab.params import check_callable, check_flag, check_output_path
 from statelab.predict import save_models
 from statelab.result import SCHEMA_VERSION as SCHEMA_VERSION  # metrics.json's, re-exported
 from statelab.result import EpochLogs, ExperimentResult, history_rows
@@ -54,6 +54,33 @@ def prepare(config: ExperimentConfig) -> Dataset:
     if not config.task.synthetic and not np.var(test_target) > 0:
         raise ConfigError(f"data must vary over its {len(test_target)} test rows, got a constant target")
     return dataclasses.replace(dataset, prepare_s=time.perf_counter() - start)
+
+
+def check(config: ExperimentConfig, trials: int = 1) -> None:
+    """What `prepare` would refuse, checked without keeping its work: the memory `trials` trials of
+    this shape need trained together (`check_memory`), and for a real series its data, read and
+    cut (a missing file or column, a series too short) and let go. For a front end that checks
+    a request now and trains later (a sweep, the lab)."""
+    if config.task.synthetic:
+        check_memory(config, trials=trials)
+    else:
+        prepare(config)
+
+
+def check_dataset(dataset: Any, config: ExperimentConfig) -> None:
+    """ConfigError unless `dataset` is a Dataset laid out for `config` (`prepare(config)`, or that
+    of a config with the same task and layout): another one would train and score silently wrong."""
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(
+            f"dataset must be a Dataset made by experiment.prepare(config), got {type(dataset).__name__}"
+        )
+    mine = layout_of(config)
+    for name, value in dataset.layout_params.items():
+        if mine.get(name) != value:
+            raise ConfigError(
+                f"dataset must be prepared for this config (experiment.prepare(config); this config "
+                f"has {name}={mine.get(name)!r}), got one prepared for {name}={value!r}"
+            )
 
 
 def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
@@ -96,9 +123,12 @@ def run_experiment(
     caller already has them.
     """
     config = from_mapping(config)
+    check_callable("on_epoch", on_epoch, 2)
     if out is not None:
-        check_run_dir(Path(out))  # before training: a bad `out` costs nothing and writes nothing
-    directory = compilation_cache(cache)
+        check_run_dir(out)  # before training: a bad `out` costs nothing and writes nothing
+    if dataset is not None:
+        check_dataset(dataset, config)
+    directory = compilation_cache(check_flag("cache", cache))
     if directory is not None:
         train.enable_compilation_cache(directory)
     dataset = prepare(config) if dataset is None else dataset
@@ -232,11 +262,11 @@ def save_run(
         from statelab.report.run import write_run_report as draw
 
     default = out is None
-    out = default_run_dir(result.config, root) if default else Path(out)
     if default:
-        check_output_path("out", out, "directory")  # taken already: the rename picks out-2, ...
+        # taken already: the rename picks out-2, ...
+        out = check_output_path("out", default_run_dir(result.config, root), "directory")
     else:
-        check_run_dir(out)
+        out = check_run_dir(out)
     run_dir = RunDirectory(out, unique=default, before_commit=before_commit)
     with run_dir as tmp:
         save_result(result, tmp)
@@ -245,12 +275,13 @@ def save_run(
     return run_dir.final
 
 
-def check_run_dir(out: Path) -> None:
+def check_run_dir(out: str | Path) -> Path:
     """A run directory must be new or empty (statelab never mixes a run into other files), and a
-    path where a directory can be made: checked before any work."""
+    path where a directory can be made: checked before any work. Returns it as a Path."""
     out = check_output_path("out", out, "directory")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"out must be a new or empty directory, got {str(out)!r}")
+    return out
 
 
 def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path:

@@ -24,11 +24,13 @@ statelab already has unless KERAS_BACKEND says otherwise; set it before Keras is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from statelab import scratch
 from statelab.config import ConfigError
 from statelab.predict import Predictor, load_predictor
 
@@ -92,33 +94,60 @@ def keras_model(predictor: Predictor, batch_size: int = 1) -> Any:
     return keras.Model(inputs, x, name=name)
 
 
+STATE_COPIES = 4  # a state's bytes held at once while Keras builds and saves a stateful model
+
+
+def check_state_memory(predictor: Predictor, batch_size: int) -> None:
+    """ConfigError if the stateful layers' states for `batch_size` streams (float32, two per unit
+    for an LSTM) would not fit in the memory available now: Keras allocates them as it builds."""
+    from statelab.config import available_memory, gigabytes
+
+    if not predictor.stateful:
+        return
+    m = predictor.config.model
+    need = STATE_COPIES * batch_size * m.layers * m.units * 2 * 4
+    available = available_memory()
+    if available is not None and need > available:
+        raise ConfigError(
+            f"batch_size must be small enough for the stateful layers' states to fit in memory "
+            f"(about {gigabytes(need)} needed, {gigabytes(available)} available), got {batch_size}"
+        )
+
+
 def export(
     run_dir: str | Path,
     out: str | Path,
     model: str = "stateful",
     format: str = "keras",
     batch_size: int = 1,
+    before_commit: Callable[[], None] | None = None,
 ) -> Path:
     """Write the run's `model` as a Keras model file at `out` (which must not exist yet and must
-    end in .keras). Written to a hidden sibling and renamed, so `out` appears whole or not at all.
+    end in .keras). Written to a hidden sibling of this process's own and linked into place, so
+    `out` appears whole or not at all, and a file that appeared there meanwhile is never replaced.
+    before_commit: called just before that (Ctrl-C); if it raises, nothing is left behind.
     Returns the path written."""
-    from statelab.params import check_choice, check_int
+    from statelab.params import check_choice, check_file_in_folder, check_int
 
     check_choice("format", format, FORMATS)
     batch_size = check_int("batch_size", batch_size, 1)
-    out = Path(out)
+    out = check_file_in_folder("out", out)
     if out.suffix != ".keras":
         raise ConfigError(f"out must be a file name ending in .keras, got {str(out)!r}")
     if out.exists():
         raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
-    if not out.parent.is_dir():
-        raise ConfigError(f"out must be in an existing directory, got {str(out)!r}")
     predictor = load_predictor(run_dir, model)
+    check_state_memory(predictor, batch_size)
     built = keras_model(predictor, batch_size)
-    tmp = out.with_name(f".{out.stem}.partial.keras")
+    scratch.remove_stale(out.parent)
+    tmp = scratch.temporary(out)
+    tmp = tmp.with_name(tmp.name + ".keras")  # Keras saves only to a name ending in .keras
     try:
         built.save(tmp)
-        os.replace(tmp, out)
+        if before_commit is not None:
+            before_commit()
+        if not scratch.link_into_place(tmp, out):
+            raise ConfigError(f"out must be a new file (statelab replaces no file), got {str(out)!r}")
     except OSError as exc:
         raise ConfigError(f"out must be a writable path, got {str(out)!r} ({exc.strerror})") from None
     finally:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from statelab import tasks
 from statelab.config import FIELD_SECTION, field_kind
 from statelab.evaluate import BaselineMetrics, ModelMetrics
 from statelab.grid import axis_values
@@ -154,8 +155,17 @@ def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bo
         return lambda row: True
     if not isinstance(where, Mapping):
         raise ConfigError(f"where must be a mapping of config fields to values, got {where!r}")
-    wanted = {name: set(axis_values(name, value)) for name, value in where.items()}
+    wanted = {name: {_as_stored(name, v) for v in axis_values(name, value)} for name, value in where.items()}
     return lambda row: all(row.get(name) in values for name, values in wanted.items())
+
+
+def _as_stored(name: str, value: Any) -> Any:
+    """A value as a trial's config holds it: a task by its name (`csv` is `file`), a task
+    parameter as its rule normalises it (a data file's absolute path, a list as a tuple)."""
+    if name == "task":
+        return tasks.get(value).name
+    param = tasks.PARAMS.get(name)
+    return _listless(param.check(value)) if param is not None else value
 
 
 def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -60,11 +60,19 @@ class Grid:
 
     @property
     def n_points(self) -> int:
-        return math.prod(len(v) for v in self.axes.values())
+        """Distinct grid points: the product of the axes, less the points that coincide once each
+        task keeps only the parameters it takes (several tasks on the `task` axis; `applicable`)."""
+        if len(self.axes.get("task", ())) <= 1:
+            return math.prod(len(v) for v in self.axes.values())
+        names = list(self.axes)
+        points = itertools.product(*self.axes.values())
+        return len({tuple(applicable(dict(zip(names, values))).items()) for values in points})
 
     @property
     def n_trials(self) -> int:
-        return self.n_points * self.seeds
+        """Trials of the whole product, replicates included: what the size limit counts (before
+        the points that coincide are merged)."""
+        return math.prod(len(v) for v in self.axes.values()) * self.seeds
 
 
 def _number(name: str, kind: str, text: str, whole: str) -> Any:
@@ -148,9 +156,10 @@ def _is_value(kind: str, item: Any) -> bool:
 
 def axis_values(name: str, value: Any) -> tuple[Any, ...]:
     """One axis from a Python value or a grid file's entry: a scalar fixes the field; a list, tuple
-    or range gives its values; a string is read in command-line syntax."""
+    or range gives its values; a string is read in command-line syntax, as the flag's text is
+    (`"1:6"`, `"lstm,gru"`; a name holding a comma is given in a list: `["a,b"]`)."""
     kind = _known(name, value)
-    if isinstance(value, str) and kind != "str":
+    if isinstance(value, str):
         return parse_values(name, value)
     listy = kind in ("floats", "strs")
     if listy:
@@ -189,7 +198,9 @@ def parse_seeds(value: Any) -> int:
 def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     """A grid from flat keys or [task]/[model]/[train] tables; `seeds` may be a key too.
 
-    A parameter given both flat and in its section is an error, as in a run's config."""
+    A parameter given both flat and in its section is an error, as in a run's config; one given
+    as None (JSON's null) is unset, as in a run's config, so a run's config.json is a grid of one
+    point (`statelab sweep --config runs/RUN/config.json --seeds 5` replicates that run)."""
     raw = dict(axes)
     if "seeds" in raw:
         seeds = raw.pop("seeds")
@@ -198,6 +209,9 @@ def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     def put(key: str, value: Any, where: str) -> None:
         if key in out:
             raise ConfigError(f"{key} must be given once, got it both flat and in [{where}]")
+        if value is None:
+            _known(key, value)  # unset, but it must be a parameter
+            return
         out[key] = axis_values(key, value)
 
     for key, value in raw.items():
@@ -211,15 +225,17 @@ def grid_from_mapping(axes: Mapping[str, Any], seeds: Any = 1) -> Grid:
     return Grid(out, parse_seeds(seeds))
 
 
-def load_grid(path: str | Path) -> Grid:
+def load_grid(path: str | Path, name: str = "config") -> Grid:
     """A grid file (TOML or JSON): flat keys or [task]/[model]/[train] tables, plus `seeds`.
 
     seeds = 5
     tsteps = "1:6"          # command-line syntax in a string
     lahead = [1, 2, 3, 4, 5]
     batch_size = 1          # a single value
+
+    `name`: the parameter that named the file, for its errors (`--config`; `grid` from Python).
     """
-    return grid_from_mapping(load_config_file(path))
+    return grid_from_mapping(load_config_file(path, name))
 
 
 def grid_from_inputs(
@@ -269,6 +285,20 @@ def applicable(point: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in point.items() if k not in OPTIONAL_TASK_FIELDS or record.param(k) is not None}
 
 
+def _check_taken(grid: Grid) -> None:
+    """With several tasks, each task parameter on an axis must be taken by one of them at least:
+    one that none takes would be dropped from every point, silently."""
+    try:
+        records = [get_task(t) for t in grid.axes["task"]]
+    except ConfigError:
+        return  # an unknown task: validation names it at its grid point
+    for name, values in grid.axes.items():
+        if name in OPTIONAL_TASK_FIELDS and all(r.param(name) is None for r in records):
+            tasks = ", ".join(r.name for r in records)
+            shown = values[0] if len(values) == 1 else list(values)
+            raise ConfigError(f"{name} is not a parameter of any task of the grid ({tasks}), got {shown!r}")
+
+
 def _point_label(point: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "the default config"
 
@@ -283,6 +313,8 @@ def expand(grid: Grid) -> list[ExperimentConfig]:
         raise ConfigError(f"grid must have at most {MAX_TRIALS} trials, got {grid.n_trials}")
     names = list(grid.axes)
     several_tasks = len(grid.axes.get("task", ())) > 1
+    if several_tasks:
+        _check_taken(grid)
     configs: dict[str, ExperimentConfig] = {}
     for values in itertools.product(*grid.axes.values()):
         point = dict(zip(names, values))

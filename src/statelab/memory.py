@@ -13,7 +13,8 @@ at the delay, alpha (1-alpha)^k for an EMA, the coefficients of an AR), or for a
 coefficients of a least-squares linear autoregression on K + 1 lags fitted on the training part,
 labelled as a linear reference, not a truth. Two summary numbers per model:
 
-- span: the largest k with |s(k)| >= 10% of the largest true weight (-1 when none is);
+- span: the largest k with |s(k)| >= 10% of the largest true weight (-1 when none is; None for
+  a diverged model, whose profile is not finite);
 - profile error: sum_k (s(k) - true(k))^2 / sum_k true(k)^2.
 
 A stateless model starts every window from zero, so its s(k) is exactly 0 for k >= lahead.
@@ -49,7 +50,7 @@ class Memory:
     """A model's memory profile and its two summary numbers."""
 
     sensitivity: list[float]  # s(k), k = 0..K, with respect to the profiled feature
-    span: int  # largest k with |s(k)| >= 10% of the largest true weight; -1 if none
+    span: int | None  # largest k with |s(k)| >= 10% of the largest true weight; -1 if none; None: diverged
     profile_error: float | None  # sum (s - true)^2 / sum true^2; None when the truth is all 0
     by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
 
@@ -121,8 +122,11 @@ def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first
         return np.zeros(k + 1)
 
 
-def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int, float | None]:
-    """(span, profile error) of a profile against the truth (both (K+1,))."""
+def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int | None, float | None]:
+    """(span, profile error) of a profile against the truth (both (K+1,)); both None for a profile
+    that is not finite (a diverged model's): its span is unknown, not "no lag"."""
+    if not np.all(np.isfinite(sensitivity)):
+        return None, None
     top = float(np.max(np.abs(truth))) if truth.size else 0.0
     if top == 0.0:
         return -1, None

@@ -10,9 +10,11 @@ This module imports nothing heavy, so the command line can check its input befor
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,11 @@ KINDS = ("int", "float", "str", "floats", "strs")
 
 
 class ConfigError(ValueError):
-    """A parameter broke a rule. The message names the parameter, the rule and the value."""
+    """A parameter broke a rule. The message names the parameter, the rule and the value, on one
+    line: a value whose repr spans lines (a NumPy array, a name holding a newline) is joined."""
+
+    def __init__(self, message: Any = "", *args: Any) -> None:
+        super().__init__(re.sub(r"\s*\n\s*", " ", str(message)), *args)
 
 
 def fail(name: str, rule: str, value: Any) -> NoReturn:
@@ -84,6 +90,36 @@ def _finite(value: float) -> bool:
         return math.isfinite(value)
     except OverflowError:  # an integer beyond a float's range
         return False
+
+
+def check_callable(name: str, value: Any, n_args: int) -> Any:
+    """None, or a callable that can be called with `n_args` positional arguments (checked now, so
+    a wrong callback is one error before the work, not a TypeError after it)."""
+    if value is None:
+        return None
+    rule = f"a callable taking {n_args} positional arguments, or None"
+    if not callable(value):
+        fail(name, rule, value)
+    try:
+        inspect.signature(value).bind(*range(n_args))
+    except TypeError:
+        fail(name, rule, value)
+    except ValueError:  # no signature to read (some builtins): taken as it is
+        pass
+    return value
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """True or False (NumPy's bool too), never a truthy string such as "no"."""
+    if isinstance(value, (bool, np_bool_types())):
+        return bool(value)
+    fail(name, "True or False", value)
+
+
+def np_bool_types() -> tuple[type, ...]:
+    """NumPy's bool type, if NumPy is loaded (this module imports nothing heavy)."""
+    numpy = sys.modules.get("numpy")
+    return (numpy.bool_,) if numpy is not None else ()
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -161,15 +197,22 @@ def parse_text(name: str, kind: str, text: str) -> Any:
         fail(name, "an integer" if kind == "int" else "a number", text)
 
 
-def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
-    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
-    not empty, not under a regular file, and not an existing path of the other kind."""
-    rule = f"a writable {kind} path"
+def check_path(name: str, value: Any, rule: str) -> Path:
+    """A path given as text or a Path, as a Path; ConfigError(`name` must be `rule`) for anything
+    else, and for empty text, which Path would read as the current folder."""
     if isinstance(value, Path):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         fail(name, rule, value)
-    path = Path(value)
+    return Path(value)
+
+
+def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
+    """A path statelab may create (a `kind`, "file" or "directory"), checked before any work:
+    not empty, not under a regular file, and not an existing path of the other kind."""
+    rule = f"a writable {kind} path"
+    path = check_path(name, value, rule)
+    value = str(value)
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
@@ -181,4 +224,13 @@ def check_output_path(name: str, value: Any, kind: str = "file") -> Path:
         raise ConfigError(f"{name} must be {rule}, got {value!r} (a directory)")
     if kind == "directory" and path.exists() and not path.is_dir():
         raise ConfigError(f"{name} must be {rule}, got {value!r} (a file)")
+    return path
+
+
+def check_file_in_folder(name: str, value: Any) -> Path:
+    """A file path statelab may write (`check_output_path`) whose folder exists already: for files
+    written at the end of a command, so that a missing folder is found before the work."""
+    path = check_output_path(name, value, "file")
+    if not path.absolute().parent.is_dir():
+        raise ConfigError(f"{name} must be in an existing directory, got {str(value)!r}")
     return path

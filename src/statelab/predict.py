@@ -28,7 +28,7 @@ import json
 import math
 import numbers
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ import numpy as np
 from statelab import cells, train
 from statelab.batching import window_view
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
+from statelab.params import check_file_in_folder
 
 if TYPE_CHECKING:
     from statelab.experiment import ExperimentResult
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 STATE_FORMAT = "statelab.predictor-state"
 STATE_VERSION = 1
 MIN_BUCKET = 16  # streams are padded to a power of two of at least this many steps (fewer compiles)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_SEEN = 2**53  # steps a state may count: exact as a float, and far beyond any stream
 
 
 def params_to_arrays(params: cells.Params) -> dict[str, np.ndarray]:
@@ -115,6 +118,17 @@ def _run_stream(params, state, windows, valid, stateful, *, cell):
     return jax.lax.scan(body, state, (windows, valid))
 
 
+def _check_finite(params: cells.Params) -> None:
+    """ConfigError for a model whose weights hold NaN or infinite values (its training diverged):
+    it would predict NaN for every window, which reads as "no full window yet"."""
+    for key, value in params_to_arrays(params).items():
+        if not np.all(np.isfinite(value)):
+            raise ConfigError(
+                "model must have finite weights (its training diverged: train again with a smaller "
+                f"learning_rate), got NaN or infinite values in {key}"
+            )
+
+
 def _bucket(n: int) -> int:
     """The padded length of a stream of n windows: a power of two, so that streams of every length
     share a few compiled programs."""
@@ -146,6 +160,7 @@ class Predictor:
         stateful: bool,
         data: Mapping[str, Any] | None = None,
     ):
+        _check_finite(params)
         self.params = jax.tree.map(jnp.asarray, params)
         self.config = config
         self.stateful = bool(stateful)
@@ -188,12 +203,13 @@ class Predictor:
     # -----------------------------------------------------------------------------------------
     # Reading a stream
 
-    def _values(self, series: Any) -> np.ndarray:
-        """`series` as (N, F) float64, or a ConfigError naming the shape expected."""
+    def _values(self, series: Any, name: str = "series") -> np.ndarray:
+        """`series` as (N, F) float64, standardised as the run's inputs were, or a ConfigError
+        naming the argument and the shape expected."""
         try:
             values = np.asarray(series, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ConfigError(f"series must be numbers, got {type(series).__name__}") from None
+            raise ConfigError(f"{name} must be numbers, got {type(series).__name__}") from None
         f = self.n_features
         expected = (
             "(N,) or (N, 1)" if f == 1 else f"(N, {f}), one column per feature ({', '.join(self.features)})"
@@ -201,9 +217,15 @@ class Predictor:
         if values.ndim == 1 and f == 1:
             values = values[:, None]
         if values.ndim != 2 or values.shape[1] != f:
-            raise ConfigError(f"series must have shape {expected}, got {values.shape}")
+            raise ConfigError(f"{name} must have shape {expected}, got {values.shape}")
         if not np.all(np.isfinite(values)):
-            raise ConfigError("series must hold finite numbers, got a NaN or infinite value")
+            raise ConfigError(f"{name} must hold finite numbers, got a NaN or infinite value")
+        values = (values - self.mean) / self.scale
+        if np.any(np.abs(values) > FLOAT32_MAX):  # the network computes in float32
+            raise ConfigError(
+                f"{name} must hold values the model's float32 arithmetic can take once standardised "
+                f"(|value| <= {FLOAT32_MAX:.3g}), got {np.max(np.abs(values)):.3g}"
+            )
         return values
 
     def predict(self, series: Any) -> np.ndarray:
@@ -211,7 +233,10 @@ class Predictor:
 
         series: (N,) for a one-feature model, or (N, F), raw values. Returns (N,) float64 in the
         target's units, NaN until a window is full."""
-        values = (self._values(series) - self.mean) / self.scale
+        return self._predict(self._values(series))
+
+    def _predict(self, values: np.ndarray) -> np.ndarray:
+        """predict() of (N, F) standardised values."""
         history = np.concatenate([self.recent, values])
         out = np.full(len(values), np.nan)
         if len(history) >= self.lahead:
@@ -236,12 +261,12 @@ class Predictor:
         except (TypeError, ValueError):
             raise ConfigError(f"x must be numbers, got {_brief(x)}") from None
         if np.ndim(values) == 0 and self.n_features == 1:
-            return float(self.predict(np.reshape(values, (1, 1)))[0])
+            return float(self._predict(self._values(np.reshape(values, (1, 1)), "x"))[0])
         if np.ndim(values) != 1 or np.shape(values)[0] != self.n_features:
             raise ConfigError(
                 f"x must be one value per feature, shape ({self.n_features},), got shape {np.shape(values)}"
             )
-        return float(self.predict(np.reshape(values, (1, -1)))[0])
+        return float(self._predict(self._values(np.reshape(values, (1, -1)), "x"))[0])
 
     # -----------------------------------------------------------------------------------------
     # Saving and restoring the state
@@ -306,9 +331,9 @@ class Predictor:
 
 
 def _count(value: Any) -> int:
-    """A count from a state: an int (a NumPy integer too), never a bool or a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"seen must be a count, got {value!r}")
+    """A count from a state: an int (a NumPy integer too) in [0, MAX_SEEN], never a bool or a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SEEN:
+        raise ValueError(f"seen must be a count in [0, 2**53], got {_brief(value)}")
     return int(value)
 
 
@@ -317,8 +342,10 @@ def _numbers(value: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.
     array = np.asarray(value, dtype=np.float64)
     if array.size == 0:
         array = array.reshape(shape) if math.prod(shape) == 0 else array
-    if array.shape != shape or not np.all(np.isfinite(array)):
-        raise ValueError(f"expected finite numbers of shape {shape}, got shape {array.shape}")
+    if array.shape != shape:
+        raise ValueError(f"expected numbers of shape {shape}, got shape {array.shape}")
+    if not np.all(np.isfinite(array.astype(dtype))):
+        raise ValueError(f"expected finite numbers of shape {shape}, got a NaN or infinite value")
     return array.astype(dtype)
 
 
@@ -413,18 +440,24 @@ def _plural(n: int, noun: str) -> str:
 
 
 def predict_series(
-    predictor: Predictor, panel: Any, states: Mapping[str, Mapping[str, Any]] | None = None
+    predictor: Predictor,
+    panel: Any,
+    states: Mapping[str, Mapping[str, Any]] | None = None,
+    interrupt: Callable[[], None] | None = None,
 ) -> tuple[list[np.ndarray], list[int], dict[str, dict[str, Any]]]:
     """Every series of `panel` (a `data.Panel` of the model's features) from its own state.
 
     A series starts from `states[id]` if it is there (a state of this model), else from a reset
     predictor: its predictions never depend on another series. Returns, per series, the
     predictions (L_s,) in the target's units and the number of steps seen before them; and every
-    state after (those of series absent from the panel kept as they were).
+    state after (those of series absent from the panel kept as they were). `interrupt` is called
+    before each series (Ctrl-C: it raises, and nothing is returned).
     """
     states = dict(states or {})
     out, before = [], []
     for name, x in zip(panel.names, panel.features):
+        if interrupt is not None:
+            interrupt()
         if name in states:
             predictor.load_state(states[name])
         else:
@@ -457,6 +490,29 @@ def output_columns(
         columns[name] = np.ascontiguousarray(inputs[:, j])
     columns["prediction"] = np.concatenate(predictions)
     return columns
+
+
+def check_out(out: str | Path, others: Mapping[str, str | Path | None]) -> Path:
+    """Where `statelab predict` may write: a new file, or one it wrote before (a CSV whose header
+    is `[series,] t, ..., prediction`); never one of the files in `others` ({parameter: path}: the
+    input, the state file), and never someone else's file. ConfigError, before any work."""
+    path = check_file_in_folder("out", out)
+    if not path.exists():
+        return path
+    for name, other in others.items():
+        if other is not None and Path(other).exists() and path.samefile(other):
+            raise ConfigError(f"out must be another file than {name}, got {str(out)!r} (the {name})")
+    try:
+        with open(path, "rb") as fh:
+            header = [c.strip().strip(b'"') for c in fh.readline(4096).split(b",")]
+    except OSError as exc:
+        raise ConfigError(f"out must be a writable file path, got {str(out)!r} ({exc.strerror})") from None
+    if header[-1:] != [b"prediction"] or header[0] not in (b"t", b"series"):
+        raise ConfigError(
+            f"out must be a new file or one statelab predict wrote (statelab replaces no other file), "
+            f"got {str(out)!r}"
+        )
+    return path
 
 
 def read_states(path: str | Path, predictor: Predictor) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ Pure standard library: the command line uses it before JAX is imported.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -36,6 +37,24 @@ def temporary(final: Path) -> Path:
     """A fresh hidden sibling of `final`, unique to this process and this call."""
     final = Path(final)
     return final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}")
+
+
+def link_into_place(tmp: Path, final: Path) -> bool:
+    """Put the complete file `tmp` at `final` unless something is there already: `os.link` fails
+    rather than replace a file that appeared meanwhile (another process's, or the user's). On a
+    file system without hard links it is renamed if `final` is absent. Returns whether it was
+    placed; `tmp` is left for the caller to remove. OSError for any other failure."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if final.exists():
+            return False
+        os.replace(tmp, final)
+    return True
 
 
 def pid_alive(pid: int) -> bool:

@@ -35,7 +35,6 @@ computed differently.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
@@ -258,7 +257,9 @@ class Store:
 
         Nothing is written to the file or beside it: a store no process has open is read as an
         immutable file; one a sweep is writing (its `-wal` file is there), through that log."""
-        path = check_output_path("store", path, "file")
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            raise ConfigError(f"store must be {STORE_RULE}, got {path!r}")
+        path = Path(path)
         if not path.is_file():
             found = "not a file" if path.exists() else "no such file"
             raise ConfigError(f"store must be {STORE_RULE}, got {str(path)!r} ({found})")
@@ -326,6 +327,7 @@ class Store:
         A failed trial's row is replaced when the trial is retried; a successful row is never
         overwritten (two sweeps sharing a store keep the first result).
         """
+        self.check_writable()
         placeholders = ", ".join("?" * len(_COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
         with self._db:  # BEGIN ... COMMIT, or ROLLBACK if anything raises: the row and its history
@@ -495,15 +497,7 @@ def _create_file(path: Path) -> None:
                 )
         finally:
             db.close()  # checkpoints and removes the -wal file: the temporary is one whole file
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another sweep created the store first
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-                raise
-            if not path.exists():  # a file system without hard links: rename (last writer wins)
-                os.replace(tmp, path)
+        scratch.link_into_place(tmp, path)  # not placed: another sweep created the store first
     except (OSError, sqlite3.Error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({reason})") from None

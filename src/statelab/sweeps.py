@@ -123,42 +123,43 @@ def run_group(
     if cache_dir is not None:
         train.enable_compilation_cache(cache_dir)
 
-    records: dict[str, TrialRecord] = {}
-    ready = []  # (config, dataset, data seconds)
-    for config in configs:
+    # By place in the group, not by hash: a hash reads the data file, which may change meanwhile.
+    records: list[TrialRecord | None] = [None] * len(configs)
+    ready = []  # (place, config, dataset, data seconds)
+    for i, config in enumerate(configs):
         t0 = time.perf_counter()
         try:
-            ready.append((config, experiment.prepare(config), time.perf_counter() - t0))
+            ready.append((i, config, experiment.prepare(config), time.perf_counter() - t0))
         except Exception as exc:
-            records[config_hash(config)] = failure_record(config, exc)
+            records[i] = failure_record(config, exc)
     if ready:
         callback = None
         if on_epoch is not None:
-            epochs = ready[0][0].train.epochs
+            epochs = ready[0][1].train.epochs
 
             def callback(epoch: int, *losses: Any) -> None:
                 on_epoch((epoch + 1) / epochs)
 
         t0 = time.perf_counter()
         try:
-            fits = train.fit_trials([c for c, _, _ in ready], [d for _, d, _ in ready], callback)
+            fits = train.fit_trials([c for _, c, _, _ in ready], [d for _, _, d, _ in ready], callback)
         except Exception as exc:
             if len(ready) == 1:
-                records[config_hash(ready[0][0])] = failure_record(ready[0][0], exc)
+                records[ready[0][0]] = failure_record(ready[0][1], exc)
             else:
-                for config, _, _ in ready:
-                    records[config_hash(config)] = run_group([config])[0]
+                for i, config, _, _ in ready:
+                    records[i] = run_group([config])[0]
         else:
             group_s = time.perf_counter() - t0
-            for (config, dataset, data_s), fit in zip(ready, fits):
+            for (i, config, dataset, data_s), fit in zip(ready, fits):
                 timings = {
                     "data_s": data_s,
                     "train_s": group_s / len(ready),
                     "group_train_s": group_s,
                     "group_size": len(ready),
                 }
-                records[config_hash(config)] = _evaluate(config, dataset, fit, timings)
-    return [records[config_hash(c)] for c in configs]
+                records[i] = _evaluate(config, dataset, fit, timings)
+    return [r for r in records if r is not None]
 
 
 def _evaluate(config: ExperimentConfig, dataset: Any, fit: Any, timings: dict) -> TrialRecord:
@@ -257,19 +258,15 @@ def open_sweep(
 ) -> Iterator[tuple[Store, Executor]]:
     """The store and the executor of a sweep, as `statelab sweep` and `statelab.sweep` open them.
 
-    Every check comes first: the store path, a file at it that is not a statelab store this
-    version can write to (left unchanged), what the `configs` need (memory, their data files),
-    bad `workers` or an unreachable `scheduler` raise ConfigError before a cluster starts or a file
-    is written. The store file (and its folder) is created only then. `on_status` hears what a
-    cluster start waits for; `interrupt` is called between the checks and the start.
+    Every check comes first (`check_sweep`: the store path, a file at it that is not a statelab
+    store this version can write to, what the `configs` need; then bad `workers` or an unreachable
+    `scheduler`): each raises ConfigError before a cluster starts or a file is written. The store
+    file (and its folder) is created only then. `on_status` hears what a cluster start waits for;
+    `interrupt` is called between the checks and the start.
     """
     from statelab.executors import open_executor  # it imports this module
 
-    store_path = check_output_path("store", store_path, "file")
-    if store_path.exists():  # a file that is not a store this version can write to: refuse it now
-        with Store.open(store_path) as existing:
-            existing.check_writable(opened=False)
-    check_configs(configs)
+    store_path = check_sweep(store_path, configs)
     if interrupt is not None:
         interrupt()
     with (
@@ -283,6 +280,20 @@ def open_sweep(
         Store.create(store_path) as store,
     ):
         yield store, executor
+
+
+def check_sweep(store_path: str | Path, configs: Sequence[ExperimentConfig] = ()) -> Path:
+    """Everything a sweep into `store_path` checks before a file is written or a trial trained:
+    the path, a file at it that is not a statelab store this version can write to (left as it
+    was), and what the `configs` need (`check_configs`: memory, their data files). Every front
+    end (`statelab sweep`, `statelab.sweep`, the lab's sweep jobs) goes through it, so bad input is
+    one error everywhere. Returns the store's path."""
+    store_path = check_output_path("store", store_path, "file")
+    if store_path.exists():  # a file that is not a store this version can write to: refuse it now
+        with Store.open(store_path) as existing:
+            existing.check_writable(opened=False)
+    check_configs(configs)
+    return store_path
 
 
 def pending_configs(configs: Sequence[ExperimentConfig], store: Store) -> list[ExperimentConfig]:
@@ -316,8 +327,9 @@ def run_sweep(
 
     t0 = time.perf_counter()
     store.check_writable()
-    position = {config_hash(c): i for i, c in enumerate(configs)}
-    by_hash = {config_hash(c): c for c in configs}
+    hash_of = {c: config_hash(c) for c in configs}  # each trial's identity as this sweep claims it
+    position = {hash_of[c]: i for i, c in enumerate(configs)}
+    by_hash = {hash_of[c]: c for c in configs}
     pending = pending_configs(configs, store)
     todo = {config_hash(c) for c in pending}
     before = store.attempts(todo)
@@ -348,6 +360,7 @@ def run_sweep(
                     for i, records in executor.run(groups, epochs_of_round(offset)):
                         # After a Ctrl-C a group's records may be its workers' deaths: keep none.
                         check()
+                        records = [as_claimed(r, hash_of[c]) for c, r in zip(groups[i], records, strict=True)]
                         for record in records:
                             # one transaction per trial, written by this process only
                             store.record(dataclasses.replace(record, position=position[record.config_hash]))
@@ -380,6 +393,27 @@ def run_sweep(
     )
 
 
+CHANGED_DATA = "data must stay as it was while a sweep trains on it, got a file that changed during the trial"
+
+
+def as_claimed(record: TrialRecord, claimed: str) -> TrialRecord:
+    """`record` under the identity its trial was claimed with. A trial whose data file changed
+    while it trained has another hash now (it includes the file's content), and which content it
+    read is unknown: it is recorded as failed, under its claimed identity, and a rerun trains it
+    on the file as it is then."""
+    if record.config_hash == claimed:
+        return record
+    return dataclasses.replace(
+        record,
+        config_hash=claimed,
+        status="error",
+        metrics=None,
+        error=f"ConfigError: {CHANGED_DATA}",
+        traceback="",
+        history=None,
+    )
+
+
 def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROUP) -> None:
     """What a sweep checks before anything runs or is written, so that bad input is one error:
 
@@ -390,7 +424,6 @@ def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROU
 
     ConfigError names the grid point's parameters."""
     from statelab import experiment
-    from statelab.config import check_memory
     from statelab.train import shape_key
 
     shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
@@ -399,10 +432,7 @@ def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROU
     for members in shapes.values():
         config = members[0]
         try:
-            if config.task.synthetic:
-                check_memory(config, trials=min(len(members), max_group))
-            else:
-                experiment.prepare(config)
+            experiment.check(config, trials=min(len(members), max_group))
         except ConfigError as exc:
             raise ConfigError(f"{exc} (at grid point {_describe(config)})") from None
 

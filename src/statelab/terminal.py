@@ -254,7 +254,7 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
     )
     for name, mem in result.memory.items():
         error = "n/a" if mem.profile_error is None else f"{mem.profile_error:.3f}"
-        span = "none" if mem.span < 0 else f"k <= {mem.span}"
+        span = "n/a" if mem.span is None else "none" if mem.span < 0 else f"k <= {mem.span}"
         console.print(
             f"  {name:<9} {_profile(mem.sensitivity[:shown])}  span {span}, profile error {error}",
             soft_wrap=True,

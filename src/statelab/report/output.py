@@ -44,20 +44,21 @@ REPORT_MARK = ".statelab-report"
 MARK_TEXT = "A sweep report written by statelab; `statelab report` rewrites the files of this folder.\n"
 
 
-def check_report_dir(out: str | Path) -> Path:
+def check_report_dir(out: str | Path, name: str = "out") -> Path:
     """A report directory must be new, empty, or one statelab wrote (it holds REPORT_MARK):
-    statelab never writes into, or removes from, a folder of other files. Checked before any work."""
-    out = check_output_path("out", out, "directory")
+    statelab never writes into, or removes from, a folder of other files. Checked before any work;
+    `name` is the parameter that gave it (`--out`; `report` from Python)."""
+    out = check_output_path(name, out, "directory")
     if out.is_dir() and not (out / REPORT_MARK).is_file():
         try:
             others = any(out.iterdir())
         except OSError as exc:
             raise ConfigError(
-                f"out must be a readable directory, got {str(out)!r} ({exc.strerror})"
+                f"{name} must be a readable directory, got {str(out)!r} ({exc.strerror})"
             ) from None
         if others:
             raise ConfigError(
-                f"out must be a new or empty directory, or a report directory statelab wrote (with "
+                f"{name} must be a new or empty directory, or a report directory statelab wrote (with "
                 f"{REPORT_MARK}), got {str(out)!r} (it holds other files)"
             )
     return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,11 +132,14 @@ def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndar
 RUN_RULE = "a run directory written by `statelab run`"
 
 
-def load_run(run_dir: Path) -> RunFiles:
+def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> RunFiles:
     """Parse the files `save_result` wrote into `run_dir`.
 
-    A missing, unreadable or malformed file is a ConfigError naming the file and what is wrong."""
+    A missing, unreadable or malformed file, or one without what the report reads (each model's
+    losses and predictions), is a ConfigError naming the file and what is wrong: "`param` must be
+    a run directory ..., got `shown` (file: reason)"; `shown` defaults to the directory's path."""
     run_dir = Path(run_dir)
+    shown = str(run_dir) if shown is None else shown
 
     def read(name: str, parse: Callable[[Path], Any]) -> Any:
         path = run_dir / name
@@ -152,20 +155,42 @@ def load_run(run_dir: Path) -> RunFiles:
             reason = str(exc)
         except (ValueError, KeyError, IndexError, TypeError, StopIteration, csv.Error) as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ConfigError(f"store must be {RUN_RULE}, got {str(run_dir)!r} ({name}: {reason})")
+        raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
 
     def json_file(path: Path) -> Any:
         return json.loads(path.read_text())
 
     metrics = read("metrics.json", json_file)
     read("metrics.json", lambda _: _check_metrics(metrics))
+    models = list(metrics["models"])
+    history = read("history.csv", read_history)
+    read("history.csv", lambda _: _check_columns(history, models, ("epoch", "train_loss", "val_loss")))
+    predictions = read("predictions.csv", lambda p: read_predictions(p, report_only=True))
+    wanted = ("row", "target", *(f"pred_{m}" for m in models))
+    read("predictions.csv", lambda _: _check_columns({"": predictions}, [""], wanted))
     return RunFiles(
         config=read("config.json", lambda p: from_mapping(json_file(p))),
         metrics=metrics,
-        history=read("history.csv", read_history),
-        predictions=read("predictions.csv", lambda p: read_predictions(p, report_only=True)),
+        history=history,
+        predictions=predictions,
         timings=read("timings.json", json_file),
     )
+
+
+def _check_columns(
+    parts: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], columns: Sequence[str]
+) -> None:
+    """ValueError unless each of `names` is in `parts` with every one of `columns`, all as long."""
+    for name in names:
+        if name not in parts:
+            raise ValueError(f"no rows of model {name!r}")
+        lengths = set()
+        for column in columns:
+            if column not in parts[name]:
+                raise ValueError(f"no column {column}" + (f" for model {name!r}" if name else ""))
+            lengths.add(len(parts[name][column]))
+        if len(lengths) > 1:
+            raise ValueError("columns of different lengths")
 
 
 def from_result(result: ExperimentResult) -> RunFiles:
@@ -373,7 +398,7 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
                 "o-",
                 color=COLOURS.get(name),
                 ms=4,
-                label=f"{name} (span {mem['span']})",
+                label=f"{name} (span {fmt(mem['span'])})",
             )
     ax.axhline(0.0, color="#57606a", linewidth=0.6)
     ax.set_xticks(lags)
@@ -556,7 +581,7 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
     rows = []
     for name, m in metrics["models"].items():
         mem = m.get("memory") or {}
-        rows.append((name, mem.get("span", "—"), fmt(mem.get("profile_error"))))
+        rows.append((name, fmt(mem.get("span")), fmt(mem.get("profile_error"))))
     note = (
         "The bars are the target's own dependence on each past input."
         if truth

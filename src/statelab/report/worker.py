@@ -8,7 +8,8 @@ hidden temporary directory), the main process sends the directory's path and the
 rest and report.html there, exactly as `write_run_report` does in-process.
 
 Protocol, one line each way: the main process writes the config (JSON); the worker prints
-`ready` once imported and drawn; the main process writes a directory path; the worker answers
+`ready` once imported and drawn; the main process writes a directory path (a JSON string: a name
+may hold a newline); the worker answers
 `ok`, or `error <one-line message>` for a ConfigError. The
 worker ignores Ctrl-C (the main process decides what an interrupt means) and ends when its input
 closes, so it never outlives the command. If it cannot start, or dies, or answers anything else,
@@ -53,7 +54,7 @@ class ReportWorker:
         """Draw the report of `run_dir`, in the worker if it is alive, else in this process."""
         from statelab.params import ConfigError
 
-        reply = self._ask(str(run_dir))
+        reply = self._ask(json.dumps(str(run_dir)))
         if reply == "ok":
             return
         if reply is not None and reply.startswith("error "):
@@ -110,7 +111,7 @@ def main() -> None:
     print(READY, flush=True)
     for line in sys.stdin:
         try:
-            write_run_report(Path(line.rstrip("\n")), drawn=drawn)
+            write_run_report(Path(json.loads(line)), drawn=drawn)
         except ConfigError as exc:
             print(f"error {str(exc).splitlines()[0]}", flush=True)
         else:

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from statelab import sweeps
 from statelab.web import lab as lab_work
 from statelab.web import stores, views
 from statelab.web.jobs import Job
@@ -47,6 +48,8 @@ class RunRequest(BaseModel):
     """A run: parameters by name (as the command line's flags, without the dashes). Text values
     are read as the command line reads them; empty or missing ones keep their defaults."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default run
+
     params: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "3", "lahead": "1"}])
 
 
@@ -54,9 +57,12 @@ class SweepRequest(BaseModel):
     """A sweep into one of the server's stores: axes in the grid syntax of `statelab sweep`
     (a value, a comma list, a range a:b[:step], or a mix) and replicates per grid point."""
 
+    model_config = ConfigDict(extra="forbid")
+
     store: str = Field(examples=["sweep.sqlite"])
     axes: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "1:6", "lahead": "1:6"}])
-    seeds: int | str = 1
+    # Any JSON value, checked by the rule `--seeds` follows (JSON's true is not a count).
+    seeds: Value = Field(default=1, examples=[2])
 
 
 def state(request: Request) -> Any:
@@ -132,8 +138,11 @@ def list_jobs(request: Request) -> list[dict[str, Any]]:
     summary="Queue a run (400: bad parameter)",
 )
 def submit_run(request: Request, body: RunRequest) -> dict[str, Any]:
+    from statelab import experiment
+
     lab = state(request)
     config = views.config_from_form(body.params, lab.roots)
+    experiment.check(config)  # as `statelab run` refuses it before training: memory, the data file
     job = lab.queue.submit("run", lab_work.run_label(config), lab_work.run_work(config, lab.roots))
     return job.summary()
 
@@ -149,7 +158,7 @@ def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
     lab = state(request)
     path = lab.roots.store(body.store)
     configs = lab_work.sweep_configs(body.axes, body.seeds, lab.roots)
-    lab_work.check_store(path)
+    sweeps.check_sweep(path, configs)  # what `statelab sweep` checks: the store, memory, data files
     label = f"sweep of {len(configs)} trials into {body.store}"
     job = lab.queue.submit("sweep", label, lab_work.sweep_work(configs, path, lab.cache_dir))
     return job.summary()
@@ -166,7 +175,11 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
     summary="A job's events as server-sent events, from `after` (or Last-Event-ID) on; ends with the job",
     response_class=StreamingResponse,
 )
-async def job_events(request: Request, job_id: str, after: int = 0) -> StreamingResponse:
+async def job_events(
+    request: Request,
+    job_id: str,
+    after: Annotated[int, Query(ge=0, description="the number of events already seen")] = 0,
+) -> StreamingResponse:
     job = find_job(request, job_id)
     queue = state(request).queue
     last = request.headers.get("last-event-id")

@@ -115,6 +115,8 @@ def request_error(exc: RequestValidationError) -> str:
         return "body must be a JSON object sent as application/json"
     if kind == "missing":
         return f"{where} must be given, got nothing"
+    if kind == "extra_forbidden":
+        return f"unknown field {where} = {first.get('input')!r}"
     rule = str(first.get("msg", "valid")).removeprefix("Input should be ")
     return f"{where} must be {rule}, got {first.get('input')!r}"
 

@@ -212,7 +212,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "mode": "lines+markers",
                         "x": lags,
                         "y": values(mem["sensitivity"]),
-                        "name": _tag(label, f"{name} (span {mem['span']})"),
+                        "name": _tag(label, f"{name} (span {fmt(mem['span'])})"),
                         "line": {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]},
                     }
                 )

@@ -103,15 +103,6 @@ def sweep_configs(axes: Mapping[str, Any], seeds: Any, roots: Roots) -> list[Exp
     return configs
 
 
-def check_store(path: Path) -> None:
-    """A store a sweep may add trials to: new, or an existing statelab store of this schema."""
-    from statelab.store import Store
-
-    if path.exists() and path.stat().st_size > 0:
-        with Store.open(path) as store:
-            store.check_writable()
-
-
 def sweep_work(configs: list[ExperimentConfig], store_path: Path, cache_dir: Path | None) -> Work:
     """Run every config not yet in the store, in this process, reporting each group's commit."""
 

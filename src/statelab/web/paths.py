@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from statelab.config import ConfigError
+from statelab.params import check_path
 
 
 class NotFound(LookupError):
@@ -81,8 +82,9 @@ def store_names(paths: list[Path]) -> dict[str, Path]:
     return names
 
 
-def check_runs_dir(path: Path) -> Path:
+def check_runs_dir(path: str | Path) -> Path:
     """The runs directory: an existing directory, or a path where one can be made on the first run."""
+    path = check_path("runs", path, "a directory")
     if path.exists() and not path.is_dir():
         raise ConfigError(f"runs must be a directory, got {str(path)!r} (a file)")
     return path

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from statelab.config import ConfigError
-from statelab.params import check_count
+from statelab.params import check_count, check_path
 from statelab.web.app import create_app
 from statelab.web.paths import check_runs_dir
 
@@ -110,8 +110,8 @@ def serve(
     """Serve the lab until Ctrl-C; every check (runs directory, stores, host, port) comes first."""
     from statelab.store import Store
 
-    runs = check_runs_dir(Path(runs))
-    for path in map(Path, stores):
+    runs = check_runs_dir(runs)
+    for path in (check_path("store", s, "a sweep store's path") for s in stores):
         if path.exists() and (not path.is_file() or path.stat().st_size > 0):
             Store.open(path).close()  # ConfigError unless it is a statelab store
     port = check_port(port)

@@ -227,14 +227,9 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def read_run(roots: Roots, name: str) -> RunFiles:
-    """The parsed files of run `name`; NotFound if it is not a run this server may read."""
-    run_dir = roots.run_dir(name)
-    try:
-        return load_run(run_dir)
-    except (OSError, ValueError, KeyError, StopIteration) as exc:
-        raise ConfigError(
-            f"run must be a complete run directory, got {name!r} ({type(exc).__name__})"
-        ) from None
+    """The parsed files of run `name`; NotFound if it is not a run this server may read, and a
+    ConfigError naming the file and what is wrong with it if it is damaged."""
+    return load_run(roots.run_dir(name), param="run", shown=name)
 
 
 def run_detail(roots: Roots, name: str) -> dict[str, Any]:
