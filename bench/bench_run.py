@@ -3,7 +3,8 @@
     python bench/bench_run.py            # prints a Markdown section for bench/RESULTS.md
 
 Measured:
-- steady-state microseconds per batch-1 training step (compile excluded), for one model alone
+- steady-state microseconds per batch-1 training step (compile excluded; fastest and slowest of
+  three compiles), for one model alone
   and for the stateful + stateless pair that `statelab run` trains in one program;
 - the same pair at truncation lengths bptt = 1, 2, 4, 8 (each step runs bptt batches forward and
   back);
@@ -39,23 +40,31 @@ def epoch_args(config: ExperimentConfig, models: int):
     return dataset, (ts, stateful, data)
 
 
-def step_cost(config: ExperimentConfig, models: int, repeats: int = 20) -> tuple[float, float]:
-    """(compile seconds, microseconds per training step) of one epoch program of `models` models."""
+def step_cost(config: ExperimentConfig, models: int, compiles: int = 3, repeats: int = 20) -> tuple[float, float, float]:
+    """(compile seconds, fastest and slowest microseconds per training step) of one epoch program.
+
+    The program is compiled `compiles` times and each compiled copy is timed on its own: on this
+    machine XLA's CPU backend sometimes produces a copy that runs about twice as slow as another
+    of the same program, steadily, so one compile is not enough to say what a step costs.
+    """
     dataset, args = epoch_args(config, models)
     epoch = functools.partial(train.train_epoch, cell=config.model.cell, bptt=config.train.bptt)
-    fn = jax.jit(jax.vmap(epoch, in_axes=(0, 0, None)))
-    t0 = time.perf_counter()
-    compiled = fn.lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
     # An epoch is K training steps and a forward pass over the test rows; count training steps.
     steps = dataset.train.x.shape[0]
-    return compile_s, min(times) / steps * 1e6
+    compile_times, per_step = [], []
+    for _ in range(compiles):
+        fn = jax.jit(jax.vmap(epoch, in_axes=(0, 0, None)))
+        t0 = time.perf_counter()
+        compiled = fn.lower(*args).compile()
+        compile_times.append(time.perf_counter() - t0)
+        jax.block_until_ready(compiled(*args))
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jax.block_until_ready(compiled(*args))
+            times.append(time.perf_counter() - t0)
+        per_step.append(min(times) / steps * 1e6)
+    return statistics.median(compile_times), min(per_step), max(per_step)
 
 
 def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
@@ -98,8 +107,8 @@ def wall(args: list[str], env: dict[str, str], runs: int) -> float:
 def main() -> None:
     config = ExperimentConfig()
     jax.config.update("jax_enable_compilation_cache", False)
-    compile_one, us_one = step_cost(config, models=1)
-    compile_two, us_two = step_cost(config, models=2)
+    compile_one, us_one, slow_one = step_cost(config, models=1)
+    compile_two, us_two, slow_two = step_cost(config, models=2)
     bptt = {k: step_cost(config.replace(bptt=k), models=2) for k in (1, 2, 4, 8)}
     profile_first, profile_steady = profile_cost(config)
 
@@ -112,12 +121,12 @@ def main() -> None:
     print(f"## `statelab run` ({time.strftime('%Y-%m-%d')})\n")
     print(f"Machine: {describe()}\n")
     print("| measure | value |\n|---|---|")
-    print(f"| training step, one model, batch 1 (steady state) | {us_one:.2f} µs |")
-    print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs |")
+    print(f"| training step, one model, batch 1 (steady state) | {us_one:.2f} µs [{slow_one:.2f}] |")
+    print(f"| training step, stateful + stateless in one program | {us_two:.2f} µs [{slow_two:.2f}] |")
     print(f"| compile, epoch program of one model | {compile_one:.2f} s |")
     print(f"| compile, epoch program of both models | {compile_two:.2f} s |")
-    for k, (compile_k, us_k) in bptt.items():
-        print(f"| bptt {k}: training step of the pair / compile | {us_k:.2f} µs / {compile_k:.2f} s |")
+    for k, (compile_k, us_k, slow_k) in bptt.items():
+        print(f"| bptt {k}: training step of the pair / compile | {us_k:.2f} µs [{slow_k:.2f}] / {compile_k:.2f} s |")
     print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
     print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
     for label, times in (("cold", cold), ("warm", warm)):
