@@ -40,7 +40,9 @@ def epoch_args(config: ExperimentConfig, models: int):
     return dataset, (ts, stateful, data)
 
 
-def step_cost(config: ExperimentConfig, models: int, compiles: int = 3, repeats: int = 20) -> tuple[float, float, float]:
+def step_cost(
+    config: ExperimentConfig, models: int, compiles: int = 3, repeats: int = 20
+) -> tuple[float, float, float]:
     """(compile seconds, fastest and slowest microseconds per training step) of one epoch program.
 
     The program is compiled `compiles` times and each compiled copy is timed on its own: on this
@@ -126,7 +128,10 @@ def main() -> None:
     print(f"| compile, epoch program of one model | {compile_one:.2f} s |")
     print(f"| compile, epoch program of both models | {compile_two:.2f} s |")
     for k, (compile_k, us_k, slow_k) in bptt.items():
-        print(f"| bptt {k}: training step of the pair / compile | {us_k:.2f} µs [{slow_k:.2f}] / {compile_k:.2f} s |")
+        print(
+            f"| bptt {k}: training step of the pair / compile "
+            f"| {us_k:.2f} µs [{slow_k:.2f}] / {compile_k:.2f} s |"
+        )
     print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
     print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
     for label, times in (("cold", cold), ("warm", warm)):
