@@ -9,7 +9,8 @@ Measured:
 - the same pair at truncation lengths bptt = 1, 2, 4, 8 (each step runs bptt batches forward and
   back);
 - compile time of the epoch program (JAX's persistent cache off);
-- the memory profiles of both models: compile and run (`memory.profile`, cache off);
+- the memory profiles of both models: compile and run (`memory.profile`, cache off), and their
+  whole cost to a run: `run_experiment` in a fresh process without and with them;
 - end-to-end wall time of `statelab run` on its defaults as a subprocess, with a cold and a warm
   persistent compilation cache (median of several runs).
 """
@@ -91,6 +92,36 @@ def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
     return first, min(times)
 
 
+SHARE = """
+import sys, time
+import jax
+jax.config.update("jax_enable_compilation_cache", False)
+import numpy as np
+from statelab import experiment, memory
+from statelab.config import ExperimentConfig
+if sys.argv[1] == "without":
+    memory.profile = lambda *a, **k: memory.Memory([0.0], None, None)
+t0 = time.perf_counter()
+experiment.run_experiment(ExperimentConfig(), cache=False)
+print(time.perf_counter() - t0)
+"""
+
+
+def profile_share(runs: int = 5) -> tuple[float, float]:
+    """Median seconds of a reference `run_experiment` in a fresh process, cache off (everything
+    compiled), without and with the memory profiles: their whole cost to a run."""
+    out = {}
+    for variant in ("without", "with"):
+        times = [
+            float(
+                subprocess.run([sys.executable, "-c", SHARE, variant], capture_output=True, check=True).stdout
+            )
+            for _ in range(runs)
+        ]
+        out[variant] = statistics.median(times)
+    return out["without"], out["with"]
+
+
 def wall(args: list[str], env: dict[str, str], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -113,6 +144,7 @@ def main() -> None:
     compile_two, us_two, slow_two = step_cost(config, models=2)
     bptt = {k: step_cost(config.replace(bptt=k), models=2) for k in (1, 2, 4, 8)}
     profile_first, profile_steady = profile_cost(config)
+    without, with_profiles = profile_share()
 
     cold, warm = [], []
     for _ in range(3):
@@ -134,6 +166,10 @@ def main() -> None:
         )
     print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
     print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
+    print(
+        f"| `run_experiment` in a fresh process, cache off, without / with the profiles (median of 5) "
+        f"| {without:.2f} s / {with_profiles:.2f} s |"
+    )
     for label, times in (("cold", cold), ("warm", warm)):
         median = statistics.median(times)
         print(f"| `statelab run` end to end, {label} compilation cache (median of 3) | {median:.2f} s |")
