@@ -25,3 +25,12 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     result = _ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_package_version_is_the_one_pyproject_declares():
+    import tomllib
+
+    import statelab
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert statelab.__version__ == declared

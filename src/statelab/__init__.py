@@ -11,7 +11,7 @@ against the analytic optimum.
 Importing statelab is cheap: JAX loads with the first training, pandas with the first DataFrame.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from statelab.api import load_history, load_results, run_experiment, sweep
 from statelab.config import (
