@@ -162,3 +162,28 @@ def test_a_sweep_launched_from_the_page_fills_its_cells_in(site, page):
     )
     assert page.inner_text("#store-counts").startswith("4 finished trials over 4 grid points")
     assert page.errors == []
+
+
+def test_a_run_cancelled_from_the_page_stops_between_epochs_and_writes_nothing(site, page):
+    runs = page.request.get(f"{site}api/runs").json()
+    page.goto(site)
+    page.fill("#in-input_len", "200")
+    page.fill("#in-epochs", "5000")
+    page.click("#run-button")
+    page.wait_for_function("() => (document.getElementById('bar-stateful') || {}).value > 0")
+    assert page.is_visible("#cancel-button")
+    page.click("#cancel-button")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent"
+        ".startsWith('cancelled during training; nothing was written')"
+    )
+    assert page.is_hidden("#cancel-button") and page.is_enabled("#run-button")
+    assert page.evaluate("document.getElementById('bar-stateful').value") < 5000
+    assert page.request.get(f"{site}api/runs").json() == runs
+    assert page.errors == []
+
+
+def test_the_api_documentation_renders_under_its_content_security_policy(site, page):
+    page.goto(f"{site}docs")
+    page.get_by_text("/api/jobs/{job_id}/cancel", exact=True).wait_for()
+    assert page.errors == []

@@ -11,7 +11,7 @@ import pytest
 
 from statelab.config import ConfigError, from_mapping
 from statelab.web import lab as lab_work
-from statelab.web.jobs import Cancelled, JobQueue, QueueFull
+from statelab.web.jobs import Cancelled, JobOver, JobQueue, QueueFull
 from statelab.web.paths import NotFound, Roots, inside, store_names
 
 
@@ -207,3 +207,29 @@ def test_an_event_loop_follower_is_woken_by_the_worker_thread(queue):
         return await asyncio.wait_for(follower, 10)
 
     assert asyncio.run(main()) == ["queued", "running", "done"]
+
+
+def test_cancel_takes_a_waiting_job_off_the_queue_and_stops_the_running_one(queue):
+    def until_cancelled(job):
+        while not job.cancelled.is_set():
+            time.sleep(0.01)
+        raise Cancelled(f"{job.why} at an epoch boundary")
+
+    ran = []
+    running = queue.submit("run", "long", until_cancelled)
+    waiting = queue.submit("run", "never", lambda job: ran.append(job.id) or {})
+    while running.status != "running":
+        time.sleep(0.01)
+    assert queue.cancel(waiting.id) is waiting
+    assert (waiting.status, waiting.error) == ("cancelled", "cancelled before it started")
+    queue.cancel(running.id)
+    wait_over(running)
+    assert (running.status, running.error) == ("cancelled", "cancelled at an epoch boundary")
+    assert [e["type"] for e in running.events][-2:] == ["cancelling", "cancelled"]
+    with pytest.raises(JobOver):
+        queue.cancel(running.id)
+    with pytest.raises(KeyError):
+        queue.cancel("404")
+    after = queue.submit("run", "after", lambda job: {"ok": True})  # cancelling is not stopping
+    wait_over(after)
+    assert after.result == {"ok": True} and ran == []

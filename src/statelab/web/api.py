@@ -169,6 +169,20 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
     return find_job(request, job_id).summary()
 
 
+@router.post(
+    "/jobs/{job_id}/cancel",
+    tags=["jobs"],
+    status_code=202,
+    responses={409: {"description": "The job has already ended"}},
+    summary="Cancel a job: a waiting one leaves the queue, a running one stops where it safely can",
+)
+def cancel_job(request: Request, job_id: str) -> dict[str, Any]:
+    try:
+        return state(request).queue.cancel(job_id).summary()
+    except KeyError:
+        raise NotFound(job_id) from None
+
+
 @router.get(
     "/jobs/{job_id}/events",
     tags=["jobs"],

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from statelab import __version__
 from statelab.config import ConfigError
 from statelab.web import api, pages
-from statelab.web.jobs import MAX_QUEUED, JobQueue, QueueFull, field_of
+from statelab.web.jobs import MAX_QUEUED, JobOver, JobQueue, QueueFull, field_of
 from statelab.web.paths import NotFound, Roots, store_names
 
 MAX_BODY = 64 * 1024  # bytes: a run's parameters or a grid take well under 1 kB
@@ -83,8 +83,18 @@ class BodyLimit:
 
 
 class SecurityHeaders:
-    """No content sniffing, no framing by other sites, no referrer sent to other sites."""
+    """No content sniffing, no framing by other sites, no referrer sent to other sites, and a
+    content security policy: scripts, styles, data and fonts from this server only, and nothing
+    sent elsewhere. The lab's pages hold no inline script; Plotly sets styles inline, which the
+    policy allows. The API's documentation pages (/docs, /redoc) start their bundled viewer with
+    an inline script, so there inline scripts are allowed too."""
 
+    POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    DOCS = ("/docs", "/redoc")
     HEADERS = (
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
@@ -93,11 +103,16 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp):
         self.app = app
+        self.pages = [*self.HEADERS, (b"content-security-policy", self.POLICY.encode())]
+        docs = self.POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+        self.docs = [*self.HEADERS, (b"content-security-policy", docs.encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = self.docs if scope.get("path", "").startswith(self.DOCS) else self.pages
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self.HEADERS]}
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
             await send(message)
 
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
@@ -192,6 +207,10 @@ def create_app(
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
         return JSONResponse({"detail": f"the job queue is full ({exc}); try again when a job ends"}, 429)
+
+    @app.exception_handler(JobOver)
+    async def job_over(request: Request, exc: JobOver) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 409)
 
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(SecurityHeaders)

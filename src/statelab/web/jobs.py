@@ -10,8 +10,10 @@ server-sent events and may reconnect with the number of the last one it saw. The
 every job says how it ended: `done` (with its result), `failed` (with a one-line error, and the
 field it names when it is a parameter's) or `cancelled`.
 
-Stopping (Ctrl-C): waiting jobs are cancelled, a running one is asked to stop at its next epoch
-(run) or group (sweep), and every follower is woken so its stream ends.
+Cancelling a job (the page's Cancel, `POST /api/jobs/{id}/cancel`): a waiting job leaves the queue;
+a running one is asked to stop at its next epoch (run: nothing is written) or after its next group
+(sweep: the trials finished so far stay in the store). Stopping the server (Ctrl-C) cancels every
+job that way, and wakes every follower so its stream ends.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ class QueueFull(RuntimeError):
 
 
 class Cancelled(Exception):
-    """The server is stopping: the job ends where it stands, leaving nothing half-written."""
+    """The job was cancelled, or the server is stopping: it ends where it stands, leaving nothing
+    half-written."""
+
+
+class JobOver(RuntimeError):
+    """The job has already ended: there is nothing to cancel."""
 
 
 def one_line(exc: BaseException) -> str:
@@ -71,6 +78,7 @@ class Job:
     finished: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    why: str = "cancelled"  # who asked it to stop, for its last word: "cancelled", "the server stopped"
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
         default_factory=list, repr=False
@@ -202,6 +210,23 @@ class JobQueue:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: -int(j.id))
 
+    def cancel(self, job_id: str) -> Job:
+        """Take a waiting job off the queue, or ask the running one to stop where it safely can
+        (its last event then says what was kept); JobOver if it has already ended."""
+        with self._lock:
+            job = self._jobs[job_id]
+            if job.over:
+                raise JobOver(f"job {job.id} has already ended ({job.status})")
+            waiting = job in self._waiting
+            if waiting:
+                self._waiting.remove(job)
+        if waiting:
+            job.finish("cancelled", error="cancelled before it started")
+        else:
+            job.cancelled.set()
+            job.emit({"type": "cancelling"})
+        return job
+
     def stop(self) -> None:
         """Cancel what waits, ask the running job to stop, wake every follower."""
         with self._lock:
@@ -213,6 +238,7 @@ class JobQueue:
         for job in waiting:
             job.finish("cancelled", error="the server stopped before the job started")
         if current is not None:
+            current.why = "the server stopped"
             current.cancelled.set()
         for job in self.jobs():
             job.wake()
@@ -255,7 +281,7 @@ class JobQueue:
         try:
             result = job.work(job)
         except Cancelled as exc:
-            job.finish("cancelled", error=str(exc) or "the server stopped during the job")
+            job.finish("cancelled", error=str(exc) or f"{job.why} during the job")
         except ConfigError as exc:
             job.finish("failed", error=one_line(exc))
         except Exception as exc:  # the server goes on; the page shows the line, the log the rest

@@ -52,7 +52,7 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
 
         def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
             if job.cancelled.is_set():
-                raise Cancelled("the server stopped during training; nothing was written")
+                raise Cancelled(f"{job.why} during training; nothing was written")
             event = {"type": "epoch", "epoch": epoch + 1, "epochs": epochs, "logs": jsonable(logs)}
             # Every epoch of a run of a few hundred (the page draws them); thinned beyond that.
             job.emit(event, throttle=epochs > EVERY_EPOCH_UP_TO and epoch + 1 < epochs)
@@ -60,6 +60,8 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
         result = experiment.run_experiment(config, dataset, on_epoch)
         shown = result_view(from_result(result))
         job.emit({"type": "result", **shown})
+        if job.cancelled.is_set():  # asked after the last epoch: the result is shown, not saved
+            raise Cancelled(f"{job.why} before the run was saved; nothing was written")
         out = experiment.save_run(result, free_run_dir(config, roots.runs))
         return {"run": out.name, "verdict": shown["verdict"], "timings": jsonable(result.timings)}
 
@@ -69,7 +71,8 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
 @dataclass
 class StopBetweenGroups:
     """An executor that ends the sweep after the group that finishes next once `job` is
-    cancelled: that group's trials are committed, the rest stay pending for a rerun."""
+    cancelled (by the page, or by the server stopping): that group's trials are committed, the rest
+    stay pending for a rerun."""
 
     inner: Any  # statelab.executors.Executor
     job: Job
@@ -83,7 +86,7 @@ class StopBetweenGroups:
             yield item
             if self.job.cancelled.is_set():
                 raise Cancelled(
-                    "the server stopped during the sweep; the trials finished so far are in the store"
+                    f"{self.job.why} during the sweep; the trials finished so far are in the store"
                 )
 
 

@@ -119,5 +119,22 @@ const statelab = (() => {
     container.append(el("p", {class: "error"}, error.message || String(error)));
   }
 
-  return {el, api, fmt, plot, figures, verdictBox, table, modelsTable, follow, pageData, main, failure, said, FINAL};
+  /** A Cancel button for the job a page starts: `arm(id)` shows it for that job, `disarm()` hides
+   *  it once the job's last event has come. A click asks the server to cancel: a waiting job leaves
+   *  the queue, a running one stops where it safely can and says so in its last event. */
+  function cancelButton(id) {
+    let job = null;
+    const button = el("button", {type: "button", id, class: "cancel", hidden: true}, "Cancel");
+    button.addEventListener("click", async () => {
+      if (job === null) return;
+      button.disabled = true;
+      await api(`/api/jobs/${encodeURIComponent(job)}/cancel`, {method: "POST"}).catch(() => null);
+    });
+    button.arm = (jobId) => { job = jobId; button.disabled = false; button.hidden = false; };
+    button.disarm = () => { job = null; button.hidden = true; };
+    return button;
+  }
+
+  return {el, api, fmt, plot, figures, verdictBox, table, modelsTable, follow, pageData, main, failure, said,
+          cancelButton, FINAL};
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (async () => {
-  const {el, api, fmt, figures, verdictBox, modelsTable, follow, main, failure} = statelab;
+  const {el, api, fmt, figures, verdictBox, modelsTable, follow, main, failure, cancelButton} = statelab;
   const root = main();
   const spec = await api("/api/params").catch((e) => failure(root, e));
   if (!spec) return;
@@ -39,7 +39,8 @@
   }
   const button = el("button", {type: "submit", id: "run-button"}, "Run");
   const status = el("span", {class: "status", id: "status"});
-  form.append(el("div", {class: "actions"}, button, status));
+  const cancel = cancelButton("cancel-button");
+  form.append(el("div", {class: "actions"}, button, cancel, status));
 
   const taskNote = el("p", {class: "note", id: "task-summary"});
   const progress = el("div", {id: "progress"});
@@ -148,10 +149,12 @@
       return;
     }
     status.textContent = job.status === "queued" ? "queued" : job.status;
+    cancel.arm(job.id);
     let shown = null;
     follow(job.id, (event) => {
       if (event.type === "queued" && event.position > 0) status.textContent = `queued behind ${event.position} job(s)`;
       if (event.type === "running") status.textContent = "training…";
+      if (event.type === "cancelling") status.textContent = "cancelling: training stops at the next epoch…";
       if (event.type === "epoch") {
         shown = shown || bars(event.epochs);
         for (const [model, parts] of Object.entries(shown)) {
@@ -168,10 +171,12 @@
       }
       if (event.type === "done") {
         button.disabled = false;
+        cancel.disarm();
         showSaved(event.result);
       }
       if (event.type === "failed" || event.type === "cancelled") {
         button.disabled = false;
+        cancel.disarm();
         showError(event.error, event.field);
         const saved = document.getElementById("saved");
         if (saved) saved.textContent = `Not saved: ${event.error}`;

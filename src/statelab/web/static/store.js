@@ -3,7 +3,7 @@
 "use strict";
 
 (async () => {
-  const {el, api, fmt, plot, main, failure, pageData, table, follow, said} = statelab;
+  const {el, api, fmt, plot, main, failure, pageData, table, follow, said, cancelButton} = statelab;
   const root = main();
   const name = pageData().store;
   const POLL_MS = 1500;
@@ -23,6 +23,7 @@
   const launchStatus = el("span", {class: "status", id: "launch-status"});
   const launch = el("button", {type: "submit", id: "launch-button"}, "Launch sweep");
   const bar = el("progress", {id: "sweep-bar", max: 1, value: 0, hidden: true});
+  const cancel = cancelButton("cancel-sweep");
 
   function axisRow(param, values) {
     const select = el("select", {class: "axis-name"},
@@ -43,7 +44,7 @@
     el("p", {}, el("button", {type: "button", class: "small", onclick: () => axisRows.append(axisRow("batch_size", ""))},
        "add axis"),
        " seeds ", seeds, seedsError),
-    el("div", {class: "actions"}, launch, bar, launchStatus));
+    el("div", {class: "actions"}, launch, cancel, bar, launchStatus));
 
   root.append(diagrams, trials, failures, el("h2", {}, "Launch a sweep into this store"), form);
 
@@ -69,8 +70,10 @@
     bar.hidden = false;
     bar.value = 0;
     launchStatus.textContent = "queued";
+    cancel.arm(job.id);
     follow(job.id, (event) => {
       if (event.type === "running") launchStatus.textContent = "starting…";
+      if (event.type === "cancelling") launchStatus.textContent = "cancelling: the sweep stops when a group ends…";
       if (event.type === "start") {
         bar.max = Math.max(event.pending, 1);
         launchStatus.textContent = `${event.trials} trials, ${event.trials - event.pending} already in the store; ` +
@@ -90,11 +93,13 @@
         launchStatus.textContent = `Ran ${r.ran} trials in ${r.wall_s.toFixed(1)} s; skipped ${r.skipped}; ` +
           `failed ${r.failed}.`;
         launch.disabled = false;
+        cancel.disarm();
         refresh();
       }
       if (event.type === "failed" || event.type === "cancelled") {
         showLaunchError(event.error, event.field);
         launch.disabled = false;
+        cancel.disarm();
         refresh();
       }
     });
