@@ -432,6 +432,29 @@ def test_a_sweep_job_reports_progress_as_groups_commit(swept, lab):
         assert store.count() == {"ok": 8, "error": 0}
 
 
+def test_a_store_maps_each_models_memory_profile_error_with_its_span(swept, lab):
+    import statelab
+
+    (facet,) = lab.get("/api/stores/new.sqlite").json()["facets"]
+    memory = facet["memory"]["data"]
+    assert [h["name"] for h in memory] == ["stateful", "stateless"]
+    trials = statelab.load_results(lab.root / "new.sqlite")
+    for heatmap in memory:
+        model = heatmap["name"]
+        for j, lahead in enumerate((1, 2)):  # y = lahead, x = tsteps, as the phase diagram
+            for i, tsteps in enumerate((1, 2)):
+                cell = trials[(trials.tsteps == tsteps) & (trials.lahead == lahead)]
+                error = cell[f"{model}_profile_error"]
+                assert heatmap["z"][j][i] == pytest.approx(statistics.median(error))
+                span = statistics.median(cell[f"{model}_span"])
+                assert heatmap["text"][j][i].endswith(f"span {span:g}")
+                hover = heatmap["customdata"][j][i]
+                assert f"tsteps {tsteps}, lahead {lahead}" in hover and "seeds 2" in hover
+                assert f"[{error.min():.3g}, {error.max():.3g}]" in hover
+    # A stateless model never reaches beyond its window: at lahead 1 its span is 0.
+    assert memory[1]["text"][0][1].endswith("span 0")
+
+
 def test_a_store_shows_heatmaps_whose_hover_has_median_range_seeds_and_floor(swept, lab):
     view = lab.get("/api/stores/new.sqlite").json()
     assert (view["ok"], view["failed"], view["points"]) == (8, 0, 4)

@@ -141,6 +141,19 @@ def test_hovering_a_heatmap_cell_shows_its_numbers_and_clicking_lists_its_trials
     assert page.errors == []
 
 
+def test_the_memory_map_beneath_a_phase_diagram_shows_a_cells_profile_error_and_span(site, page):
+    page.goto(f"{site}sweeps/phase.sqlite")
+    page.wait_for_selector("#memory-0 .main-svg")
+    names = page.evaluate("document.getElementById('memory-0').data.map(t => t.name)")
+    assert names == ["stateful", "stateless"]
+    x, y = _cell_centre(page, "memory-0", 2, 1, 0)  # stateless, tsteps 2, lahead 1
+    page.mouse.move(x, y)
+    tooltip = page.wait_for_selector("#memory-0 .hoverlayer .hovertext").text_content()
+    assert "stateless: memory" in tooltip and "tsteps 2, lahead 1" in tooltip
+    assert "profile error: median" in tooltip and "span: median 0" in tooltip and "seeds 2" in tooltip
+    assert page.errors == []
+
+
 def test_a_sweep_launched_from_the_page_fills_its_cells_in(site, page):
     page.goto(f"{site}sweeps/live.sqlite")
     page.wait_for_selector("#axes .axis")

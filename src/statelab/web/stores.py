@@ -4,7 +4,8 @@ Records are read with `store.Store` (while another process may be writing: SQLit
 read a consistent snapshot) and summarised with `report.sweep.summarise` and `report.sweep.facets`,
 as `statelab report` summarises them; the heatmaps are the report's (stateful, stateless and their
 difference over the task's target parameter and lahead, with the predicted boundary from
-`report.sweep.boundary_segments`) drawn as Plotly specs, with a hover text per cell.
+`report.sweep.boundary_segments`) drawn as Plotly specs, with a hover text per cell; beneath them
+each model's memory profile error with its span, as the report's memory figure.
 """
 
 from __future__ import annotations
@@ -191,6 +192,108 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
     return {"data": data, "layout": layout}, cells
 
 
+def _span_text(spread: Any) -> str:
+    value = spread.median
+    return "—" if not math.isfinite(value) or value < 0 else f"{value:g}"
+
+
+def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
+    """Each model's median memory profile error over one facet, its median span written in the
+    cell beneath (as the report's memory figure); None when no trial has a profile."""
+    if not any(math.isfinite(p.memory[m]["profile_error"].median) for p in points for m in MODELS):
+        return None
+    xs, ys, at = grid_cells(points)
+    nx, ny = len(xs), len(ys)
+    errors = [p.memory[m]["profile_error"].median for p in points for m in MODELS]
+    top = max(1.0, max((e for e in errors if math.isfinite(e)), default=1.0))
+    x_name, y_name = points[0].x_param, points[0].y_param
+    width, gap = 0.44, 0.08
+    layout = layout_base(height=max(280, 46 * ny + 140), margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    data, annotations = [], []
+    for k, model in enumerate(MODELS, start=1):
+        z: list[list[float | None]] = [[None] * nx for _ in range(ny)]
+        label = [[""] * nx for _ in range(ny)]
+        hover = [[""] * nx for _ in range(ny)]
+        for (i, j), p in at.items():
+            error, span = p.memory[model]["profile_error"], p.memory[model]["span"]
+            z[j][i] = error.median if math.isfinite(error.median) else None
+            label[j][i] = f"{fmt(error.median, 2)}<br>span {_span_text(span)}"
+            where = f"{x_name} {_tick(p.x)}, {y_name} {p.y}" if x_name != "-" else ""
+            hover[j][i] = (
+                f"<b>{model}: memory</b><br>{where}<br>profile error: median {fmt(error.median, 3)}"
+                f"<br>[min, max] [{fmt(error.lo, 3)}, {fmt(error.hi, 3)}]"
+                f"<br>span: median {_span_text(span)}, [min, max] [{fmt(span.lo, 3)}, {fmt(span.hi, 3)}]"
+                f"<br>seeds {p.n}"
+            )
+        axis = "" if k == 1 else str(k)
+        data.append(
+            {
+                "type": "heatmap",
+                "name": model,
+                "z": z,
+                "x": list(range(nx)),
+                "y": list(range(ny)),
+                "text": label,
+                "customdata": hover,
+                "hovertemplate": "%{customdata}<extra></extra>",
+                "texttemplate": "%{text}",
+                "coloraxis": "coloraxis",
+                "xaxis": f"x{axis}",
+                "yaxis": f"y{axis}",
+                "xgap": 1,
+                "ygap": 1,
+            }
+        )
+        left = (k - 1) * (width + gap)
+        layout[f"xaxis{axis}"] = {
+            "domain": [left, left + width],
+            "anchor": f"y{axis}",
+            "tickvals": list(range(nx)),
+            "ticktext": [_tick(x) for x in xs],
+            "title": {"text": "" if x_name == "-" else x_name},
+            "showgrid": False,
+            "zeroline": False,
+        }
+        layout[f"yaxis{axis}"] = {
+            "anchor": f"x{axis}",
+            "tickvals": list(range(ny)),
+            "ticktext": [_tick(y) for y in ys],
+            "title": {"text": y_name if k == 1 else ""},
+            "showgrid": False,
+            "zeroline": False,
+        }
+        annotations.append(
+            {
+                "text": f"{model}: memory profile error",
+                "x": left + width / 2,
+                "xref": "paper",
+                "xanchor": "center",
+                "y": 1.0,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 13},
+            }
+        )
+    layout.update(
+        title={
+            "text": f"{title}profile error (0: leans on exactly what the target does), median span beneath",
+            "font": {"size": 13},
+            "x": 0,
+            "xanchor": "left",
+        },
+        annotations=annotations,
+        coloraxis={
+            "colorscale": "YlOrRd",
+            "reversescale": True,
+            "cmin": 0.0,
+            "cmax": top,
+            "colorbar": {"x": 1.005, "xanchor": "left", "len": 0.9, "thickness": 12},
+        },
+    )
+    return {"data": data, "layout": layout}
+
+
 # ---------------------------------------------------------------------------------------------
 # Views
 
@@ -255,8 +358,11 @@ def store_view(roots: Roots, name: str, version: str | None = None) -> dict[str,
     out_facets = []
     for facet, points in facets(summary.points).items():
         label = facet_label(facet)
-        figure, cells = phase_figure(points, f"{label}: " if label else "")
-        out_facets.append({"label": label, "figure": figure, "cells": cells})
+        prefix = f"{label}: " if label else ""
+        figure, cells = phase_figure(points, prefix)
+        out_facets.append(
+            {"label": label, "figure": figure, "cells": cells, "memory": memory_figure(points, prefix)}
+        )
     lines, held = verdict_lines(summary.points)
     failures = [
         {"config_hash": r.config_hash, "error": r.error, "finished_at": r.finished_at}

@@ -162,15 +162,29 @@
         plot(box, facet.figure);
       }
       box.cells = facet.cells;
+      drawMemory(`memory-${index}`, facet.memory, box, present);
     });
-    for (const box of diagrams.querySelectorAll(".heatmap")) {
-      if (!present.has(box.id)) { document.getElementById(`${box.id}-title`).remove(); box.remove(); }
+    for (const box of diagrams.querySelectorAll(".heatmap, .memory")) {
+      if (!present.has(box.id)) { document.getElementById(`${box.id}-title`)?.remove(); box.remove(); }
     }
     failures.replaceChildren();
     if (view.failures.length) {
       failures.append(el("h2", {}, `Failed trials (${view.failed})`),
         table(["trial", "error", "finished"], view.failures.map((f) => [f.config_hash.slice(0, 12), f.error, f.finished_at])));
     }
+  }
+
+  /** The facet's memory figure (profile error per model, span beneath), once its trials have
+   *  profiles, right after the facet's phase diagram. */
+  function drawMemory(id, figure, after, present) {
+    if (!figure) return;
+    present.add(id);
+    let box = document.getElementById(id);
+    if (!box) {
+      box = el("div", {class: "figure memory", id});
+      after.after(box);
+    }
+    plot(box, figure);
   }
 
   async function openCell(event, box) {
