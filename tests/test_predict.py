@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -384,6 +386,62 @@ def test_predict_command_resumes_from_its_state_file(panel_run, panel_file, tmp_
     assert by_series(
         first.splitlines()[0] + "\n" + "\n".join(first.splitlines()[1:] + second.splitlines()[1:])
     ) == (by_series(whole))
+
+
+def test_two_predicts_sharing_a_state_file_take_turns_and_lose_no_update(
+    panel_run, panel_file, tmp_path, run_cli
+):
+    _, run_dir = panel_run
+    frame = pd.read_csv(panel_file)
+    for name, part in (("early", frame[frame["time"] < 150]), ("late", frame[frame["time"] >= 150])):
+        part.to_csv(tmp_path / f"{name}.csv", index=False)
+
+    def argv(name: str, state: Path) -> list[str]:
+        out = state.with_suffix(f".{name}.csv")
+        keys = ["--series", "id", "--time", "time", "--state", str(state), "--out", str(out)]
+        return ["predict", str(run_dir), "--input", str(tmp_path / f"{name}.csv"), *keys]
+
+    one_after_the_other = set()
+    for order in (("early", "late"), ("late", "early")):
+        state = tmp_path / f"{'-then-'.join(order)}.json"
+        for name in order:
+            assert run_cli(argv(name, state))[0] == 0
+        one_after_the_other.add(state.read_bytes())
+    assert len(one_after_the_other) == 2
+    for attempt in range(2):  # started together, as two processes of a service would be
+        state = tmp_path / f"together-{attempt}.json"
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "statelab", *argv(name, state)], stderr=subprocess.PIPE)
+            for name in ("early", "late")
+        ]
+        assert [p.wait(180) for p in procs] == [0, 0], [p.stderr.read() for p in procs]
+        assert state.read_bytes() in one_after_the_other  # neither update was lost
+        written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"together-{attempt}"))
+        assert written == [f"together-{attempt}.{end}" for end in ("early.csv", "json", "late.csv")]
+
+
+def test_a_predict_waiting_for_its_turn_still_answers_ctrl_c(tmp_path):
+    import fcntl
+    import os
+
+    state = tmp_path / "state.json"
+    holder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another predict has the turn
+    looks = []
+
+    def check() -> None:
+        looks.append(1)
+        if len(looks) == 3:
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt), predict.state_turn(state, check):
+            pytest.fail("took a turn that another process holds")
+    finally:
+        os.close(holder)
+    assert len(looks) == 3 and list(tmp_path.iterdir()) == []  # it waited, looking; it wrote nothing
+    with predict.state_turn(state):  # free again: taken at once
+        pass
 
 
 def test_predict_command_refuses_a_state_file_of_another_model(

@@ -7,6 +7,7 @@ no traceback, and nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -129,30 +130,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
         args.input, features[0], features, args.series, args.time, param="input", target_param="column"
     )
     state_path = check_file_in_folder("state", args.state) if args.state is not None else None
-    states = (
-        predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
-    )
     interrupt = args.interrupt
-    interrupt.check()
-    predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
+    # Two predicts sharing a state file take turns: the second starts from what the first wrote.
+    turn = predict.state_turn(state_path, interrupt.check) if state_path else contextlib.nullcontext()
+    with turn:
+        states = predict.read_states(state_path, predictor) if state_path and state_path.exists() else {}
+        interrupt.check()
+        predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
 
-    columns = predict.output_columns(
-        panel, features, predictions, before, with_series=args.series is not None
-    )
-    text = data.csv_bytes(columns)
-    interrupt.check()  # the last moment a Ctrl-C leaves nothing written
-    if args.out is None:
-        sys.stdout.write(text.decode())
-    else:
-        try:
-            write_atomic(Path(args.out), text)
-        except OSError as exc:
-            fail(f"out must be a writable file path, got {args.out!r} ({exc.strerror})")
-    if state_path is not None:
-        try:
-            write_atomic(state_path, predict.states_bytes(predictor, states))
-        except OSError as exc:
-            fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
+        columns = predict.output_columns(
+            panel, features, predictions, before, with_series=args.series is not None
+        )
+        text = data.csv_bytes(columns)
+        interrupt.check()  # the last moment a Ctrl-C leaves nothing written
+        if args.out is None:
+            sys.stdout.write(text.decode())
+        else:
+            try:
+                write_atomic(Path(args.out), text)
+            except OSError as exc:
+                fail(f"out must be a writable file path, got {args.out!r} ({exc.strerror})")
+        if state_path is not None:
+            try:
+                write_atomic(state_path, predict.states_bytes(predictor, states))
+            except OSError as exc:
+                fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
     interrupt.settle()
     return 0
 

@@ -22,13 +22,16 @@ refuses a state of another model), so a service can stop and resume without repl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import math
 import numbers
+import os
+import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -411,6 +414,7 @@ def _read_data_info(directory: Path, config: ExperimentConfig) -> dict[str, Any]
 
 
 STATES_FORMAT = "statelab.predict-states"
+TURN_POLL_S = 0.02  # how often a predict waiting for its turn at a state file looks again
 
 
 def input_features(predictor: Predictor, header: list[str], column: str | None = None) -> tuple[str, ...]:
@@ -513,6 +517,38 @@ def check_out(out: str | Path, others: Mapping[str, str | Path | None]) -> Path:
             f"got {str(out)!r}"
         )
     return path
+
+
+@contextlib.contextmanager
+def state_turn(path: str | Path, check: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Take a turn at the state file `path`: its folder is locked (`flock`) from before its states
+    are read until after they are written back, so two `statelab predict` sharing a state file run
+    one after the other, the second from the states the first wrote, and no update is lost. It
+    creates no file; it waits for a turn, calling `check` (the Ctrl-C check) as it does. Where the
+    system has no `flock`, there are no turns."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    folder = Path(path).parent
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise ConfigError(
+            f"state must be a file in a folder statelab can read, got {str(path)!r} ({exc.strerror})"
+        ) from None
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                check()
+                time.sleep(TURN_POLL_S)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def read_states(path: str | Path, predictor: Predictor) -> dict[str, dict[str, Any]]:
