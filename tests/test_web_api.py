@@ -664,3 +664,34 @@ def test_every_answer_carries_the_security_headers_and_pages_allow_no_inline_scr
     assert "<script>" not in page and "<script src=" in page  # every script of a page is a file
     docs = lab.get("/docs").headers["content-security-policy"]
     assert "script-src 'self' 'unsafe-inline'" in docs  # the bundled Swagger UI starts inline
+
+
+def test_a_lab_started_with_workers_runs_its_sweeps_on_a_local_dask_cluster(tmp_path):
+    app = create_app(tmp_path / "runs", [tmp_path / "dask.sqlite"], workers="1")
+    assert app.state.lab.cluster == {"workers": 1}
+    body = {"store": "dask.sqlite", "axes": {"tsteps": "1:3", **SMALL, "epochs": "1"}, "seeds": "1"}
+    with TestClient(app) as client:
+        response = client.post("/api/jobs/sweep", json=body)
+        assert response.status_code == 202, response.text
+        events = events_of(client, response.json()["id"])
+    kinds = [e["type"] for e in events]
+    assert kinds[-1] == "done", events[-1]
+    statuses = [e["text"] for e in events if e["type"] == "status"]
+    assert statuses[0] == "Starting a local Dask cluster of 1 worker processes ..."
+    start = next(e for e in events if e["type"] == "start")
+    assert start["executor"].startswith("Dask at tcp://") and start["executor"].endswith("1 workers")
+    with Store.open(tmp_path / "dask.sqlite") as store:
+        assert store.count() == {"ok": 2, "error": 0}
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"workers": "0"}, "workers must be an integer >= 1, got '0'"),
+        ({"workers": "2", "scheduler": "tcp://127.0.0.1:1"}, "workers must not be given together with"),
+        ({"scheduler": "tcp://x:1", "scheduler_timeout": "-1"}, "scheduler_timeout must be"),
+    ],
+)
+def test_where_the_labs_sweeps_run_is_checked_when_it_starts(tmp_path, options, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        create_app(tmp_path / "runs", [], **options)

@@ -91,6 +91,9 @@ def test_bad_serve_flags_are_one_line_errors_before_anything_starts(tmp_path, ru
         (["--store", str(text_file)], "store must be an existing statelab sweep store"),
         (["--runs", "", "--port", str(port)], "runs must be a directory, got ''"),  # not this folder
         (["--store", "", "--port", str(port)], "store must be a sweep store's path, got ''"),
+        (["--workers", "0"], "workers must be an integer >= 1, got '0'"),
+        (["--workers", "1", "--scheduler", "tcp://127.0.0.1:9"], "workers must not be given together"),
+        (["--scheduler-timeout", "0"], "scheduler_timeout must be"),
     ]
     try:
         for flags, message in cases:

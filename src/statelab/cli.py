@@ -271,7 +271,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from statelab.web.server import serve
 
     stores = args.store if args.store else ["sweep.sqlite"]
-    return serve(args.runs, stores, args.host, args.port, None if args.no_cache else cache_dir())
+    return serve(
+        args.runs,
+        stores,
+        args.host,
+        args.port,
+        None if args.no_cache else cache_dir(),
+        workers=args.workers,
+        scheduler=args.scheduler,
+        scheduler_timeout=args.scheduler_timeout,
+    )
 
 
 def build_parser() -> Parser:
@@ -387,6 +396,17 @@ def build_parser() -> Parser:
         "--host",
         default="127.0.0.1",
         help="address to listen on (anything but loopback is reachable by others)",
+    )
+    serve.add_argument(
+        "--workers", metavar="N", help="run the pages' sweeps on a local Dask cluster of N worker processes"
+    )
+    serve.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run the pages' sweeps on a Dask cluster (tcp://HOST:PORT)"
+    )
+    serve.add_argument(
+        "--scheduler-timeout",
+        metavar="SECONDS",
+        help="how long a sweep waits for --scheduler before giving up (default: 15)",
     )
     serve.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
     serve.set_defaults(func=cmd_serve)

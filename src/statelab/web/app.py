@@ -10,10 +10,11 @@ so the first Run pays neither.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +41,27 @@ class Lab:
     roots: Roots
     queue: JobQueue
     cache_dir: Path | None  # JAX's compilation cache, or None
+    cluster: Mapping[str, Any] = field(default_factory=dict)  # where sweeps run: open_executor's options
+
+
+def cluster_options(
+    workers: int | str | None, scheduler: str | None, scheduler_timeout: float | str | None
+) -> dict[str, Any]:
+    """`open_executor`'s options for the lab's sweeps, checked now (one line at start-up)."""
+    from statelab.executors import check_timeout, check_workers
+
+    if workers is not None and scheduler is not None:
+        raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
+    timeout = check_timeout(scheduler_timeout)  # checked even unused, as `statelab sweep` does
+    options: dict[str, Any] = {}
+    if workers is not None:
+        options["workers"] = check_workers(workers)
+    if scheduler is not None:
+        if not str(scheduler).strip():
+            raise ConfigError(f"scheduler must be the address of a Dask scheduler, got {scheduler!r}")
+        options["scheduler"] = scheduler
+        options["scheduler_timeout"] = timeout
+    return options
 
 
 def preload(cache_dir: Path | None) -> None:
@@ -161,15 +183,24 @@ def create_app(
     max_queued: int = MAX_QUEUED,
     max_body: int = MAX_BODY,
     allowed_hosts: Sequence[str] | None = None,
+    workers: int | str | None = None,
+    scheduler: str | None = None,
+    scheduler_timeout: float | str | None = None,
 ) -> FastAPI:
     """The lab for run directories under `runs` and the sweep stores `stores` (files that do not
     exist yet are listed empty; a sweep launched into one creates it).
+
+    workers, scheduler, scheduler_timeout: where the sweeps launched from the pages run, as
+    `statelab sweep` takes them (a local Dask cluster of `workers` processes started for each
+    sweep, or the cluster at `scheduler`); by default in the server process. Runs always train in
+    the server process, where their compiled programs stay warm.
 
     allowed_hosts: Host headers to answer (the server passes the loopback names when it listens
     on loopback, so a web page elsewhere cannot reach it by DNS rebinding); None answers any.
     """
     roots = Roots(Path(runs), store_names([Path(s) for s in stores]))
-    lab = Lab(roots, JobQueue(max_queued), Path(cache_dir) if cache_dir is not None else None)
+    cluster = cluster_options(workers, scheduler, scheduler_timeout)
+    lab = Lab(roots, JobQueue(max_queued), Path(cache_dir) if cache_dir is not None else None, cluster)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

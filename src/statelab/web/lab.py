@@ -8,7 +8,8 @@ in-process executor for a sweep.
 A run shows its result the moment training ends (`report.run.from_result`: what the run
 directory will hold), then writes the run directory exactly as `statelab run` does, all at once
 by a rename, so a stop in between leaves nothing behind. A sweep commits every trial as its group
-finishes, so a page following the store sees its cells fill in.
+finishes, so a page following the store sees its cells fill in; it runs in this process, or on a
+Dask cluster when the server was started with --workers or --scheduler.
 """
 
 from __future__ import annotations
@@ -106,15 +107,27 @@ def sweep_configs(axes: Mapping[str, Any], seeds: Any, roots: Roots) -> list[Exp
     return configs
 
 
-def sweep_work(configs: list[ExperimentConfig], store_path: Path, cache_dir: Path | None) -> Work:
-    """Run every config not yet in the store, in this process, reporting each group's commit."""
+def sweep_work(
+    configs: list[ExperimentConfig],
+    store_path: Path,
+    cache_dir: Path | None,
+    cluster: Mapping[str, Any] | None = None,
+) -> Work:
+    """Run every config not yet in the store, reporting each group's commit: in this process, or
+    where `cluster` (`open_executor`'s workers / scheduler options) says."""
 
     def work(job: Job) -> dict[str, Any]:
         from statelab import sweeps
         from statelab.executors import open_executor
         from statelab.store import Store
 
-        with open_executor(cache_dir=cache_dir) as executor, Store.create(store_path) as store:
+        def status(text: str) -> None:  # connecting, starting workers: what takes time first
+            job.emit({"type": "status", "text": text})
+
+        with (
+            open_executor(cache_dir=cache_dir, on_status=status, **(cluster or {})) as executor,
+            Store.create(store_path) as store,
+        ):
             pending = len(sweeps.pending_configs(configs, store))
             job.emit(
                 {

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from statelab.config import ConfigError
 from statelab.params import check_count, check_path
-from statelab.web.app import create_app
+from statelab.web.app import cluster_options, create_app
 from statelab.web.paths import check_runs_dir
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")  # Host headers answered when listening on IPv4 loopback
@@ -106,14 +106,19 @@ def serve(
     cache_dir: Path | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    workers: int | str | None = None,
+    scheduler: str | None = None,
+    scheduler_timeout: float | str | None = None,
 ) -> int:
-    """Serve the lab until Ctrl-C; every check (runs directory, stores, host, port) comes first."""
+    """Serve the lab until Ctrl-C; every check (runs directory, stores, where sweeps run, host,
+    port) comes first. workers / scheduler / scheduler_timeout: where the pages' sweeps run."""
     from statelab.store import Store
 
     runs = check_runs_dir(runs)
     for path in (check_path("store", s, "a sweep store's path") for s in stores):
         if path.exists() and (not path.is_file() or path.stat().st_size > 0):
             Store.open(path).close()  # ConfigError unless it is a statelab store
+    cluster_options(workers, scheduler, scheduler_timeout)  # one line now, not at the first sweep
     port = check_port(port)
     loopback = is_loopback(host)
     sock = bind(host, port)
@@ -125,7 +130,15 @@ def serve(
             flush=True,
         )
     allowed = (*LOOPBACK_NAMES, host) if loopback and ":" not in host else None
-    app = create_app(runs, stores, cache_dir=cache_dir, allowed_hosts=allowed)
+    app = create_app(
+        runs,
+        stores,
+        cache_dir=cache_dir,
+        allowed_hosts=allowed,
+        workers=workers,
+        scheduler=scheduler,
+        scheduler_timeout=scheduler_timeout,
+    )
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S, lifespan="on")
     url = url_of(sock, host)
     server = LabServer(

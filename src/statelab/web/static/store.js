@@ -73,6 +73,7 @@
     cancel.arm(job.id);
     follow(job.id, (event) => {
       if (event.type === "running") launchStatus.textContent = "starting…";
+      if (event.type === "status") launchStatus.textContent = event.text;  // a cluster starting, connecting
       if (event.type === "cancelling") launchStatus.textContent = "cancelling: the sweep stops when a group ends…";
       if (event.type === "start") {
         bar.max = Math.max(event.pending, 1);
