@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -129,7 +130,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         args.input, features[0], features, args.series, args.time, param="input", target_param="column"
     )
     state_path = check_file_in_folder("state", args.state) if args.state is not None else None
-    states = (
+    states: Mapping[str, Mapping[str, Any]] = (
         predict.read_states(state_path, predictor) if state_path is not None and state_path.exists() else {}
     )
     interrupt = args.interrupt
