@@ -1,16 +1,23 @@
-"""The public API is typed: `mypy --strict` passes a script that uses it, and catches errors
-planted in a copy of that script. The run is scoped (only the two scripts are checked; JAX,
-matplotlib, Dask and the like are not followed) and keeps its cache in pytest's cache directory."""
+"""The package is typed: `mypy` (pyproject.toml's [tool.mypy], not strict) reports nothing on
+src/statelab, and `mypy --strict` passes a script that uses the public API and catches errors
+planted in a copy of that script. The strict run is scoped by its own mypy.ini (only the two scripts
+are checked; JAX, matplotlib, Dask and the like are not followed; statelab is read as the installed
+package pytest imports, with its own errors not reported). Each run keeps its cache in pytest's
+cache directory."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "typed_api.py"
+import statelab
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "typed_api.py"
 MYPY_CONFIG = """\
 [mypy]
 strict = True
@@ -28,14 +35,40 @@ def planted() -> None:
 """
 
 
+def _cache(request, tmp_path, name):
+    # pytest's cache directory keeps mypy's cache between runs (a fresh one without the plugin)
+    return request.config.cache.mkdir(name) if hasattr(request.config, "cache") else tmp_path / f".{name}"
+
+
+def test_mypy_reports_nothing_on_the_package(tmp_path, request):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            "pyproject.toml",
+            "--cache-dir",
+            str(_cache(request, tmp_path, "mypy-package")),
+            "src/statelab",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Success: no issues found"), result.stdout
+
+
 def test_mypy_strict_passes_the_example_and_catches_every_planted_error(tmp_path, request):
     good = tmp_path / "typed_api.py"
     shutil.copy(EXAMPLE, good)
     bad = tmp_path / "typed_api_planted.py"
     bad.write_text(EXAMPLE.read_text() + PLANTED)
     (tmp_path / "mypy.ini").write_text(MYPY_CONFIG)
-    # pytest's cache directory keeps mypy's cache between runs (a fresh one without the plugin)
-    cache = request.config.cache.mkdir("mypy") if hasattr(request.config, "cache") else tmp_path / ".mypy"
+    # mypy finds statelab where pytest found it (this checkout's src/ under PYTHONPATH=src, say),
+    # not where the environment installed it
+    env = {**os.environ, "PYTHONPATH": str(Path(statelab.__file__).parents[1])}
     result = subprocess.run(
         [
             sys.executable,
@@ -44,11 +77,12 @@ def test_mypy_strict_passes_the_example_and_catches_every_planted_error(tmp_path
             "--config-file",
             "mypy.ini",
             "--cache-dir",
-            str(cache),
+            str(_cache(request, tmp_path, "mypy")),
             good.name,
             bad.name,
         ],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
     )

@@ -254,13 +254,13 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     owner, train_mask = np.empty(len(window), np.int64), np.empty(len(window), bool)
     start = 0
     for s, series in enumerate(data.series):  # straight into place: one copy of the windows
-        n, rows = series.n_rows, slice(start, start + series.n_rows)
+        n, part = series.n_rows, slice(start, start + series.n_rows)
         begin = series.to_drop - (task.lahead - 1)  # the window ending at row to_drop starts here
-        window[rows] = window_view(series.x, task.lahead, train.window_order)[begin : begin + n]
-        target[rows] = series.y[series.to_drop : series.to_drop + n]
-        last[rows] = series.last[series.to_drop : series.to_drop + n]
-        owner[rows] = s
-        train_mask[rows] = np.arange(n) < task.split(n)[0]
+        window[part] = window_view(series.x, task.lahead, train.window_order)[begin : begin + n]
+        target[part] = series.y[series.to_drop : series.to_drop + n]
+        last[part] = series.last[series.to_drop : series.to_drop + n]
+        owner[part] = s
+        train_mask[part] = np.arange(n) < task.split(n)[0]
         start += n
     rows = np.arange(len(target))
     train_rows, test_rows = rows[train_mask], rows[~train_mask]

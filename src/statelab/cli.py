@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -134,7 +135,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # Two predicts sharing a state file take turns: the second starts from what the first wrote.
     turn = predict.state_turn(state_path, interrupt.check) if state_path else contextlib.nullcontext()
     with turn:
-        states = predict.read_states(state_path, predictor) if state_path and state_path.exists() else {}
+        states: Mapping[str, Mapping[str, Any]] = (
+            predict.read_states(state_path, predictor) if state_path and state_path.exists() else {}
+        )
         interrupt.check()
         predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
 

@@ -35,6 +35,7 @@ from statelab.params import (
     check_int,
     check_path,
     fail,
+    given,
     parse_text,
     plain,
     shown_name,
@@ -155,11 +156,11 @@ class TaskConfig:
     @property
     def n_train(self) -> int:
         """Training rows of a synthetic task (real series: see `split`)."""
-        return self.split(self.input_len)[0]
+        return self.split(given(self.input_len))[0]
 
     @property
     def n_test(self) -> int:
-        return self.split(self.input_len)[1]
+        return self.split(given(self.input_len))[1]
 
 
 @dataclass(frozen=True)
@@ -387,8 +388,9 @@ def flatten(config: ExperimentConfig) -> dict[str, Any]:
 ALIASES = {"column": "target"}  # earlier names of fields
 
 
-def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
-    """Build a config from flat keys, nested sections, or a mix; unknown keys are errors."""
+def from_mapping(mapping: ExperimentConfig | Mapping[str, Any]) -> ExperimentConfig:
+    """Build a config from flat keys, nested sections, or a mix; unknown keys are errors. A config
+    given is returned as it is."""
     if isinstance(mapping, ExperimentConfig):
         return mapping
     if not isinstance(mapping, Mapping):
@@ -408,7 +410,8 @@ def from_mapping(mapping: Mapping[str, Any]) -> ExperimentConfig:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key} must be a table of {key} parameters, got {value!r}")
             for sub_key, sub_value in value.items():
-                sub_key = ALIASES.get(sub_key, sub_key)
+                if isinstance(sub_key, str):
+                    sub_key = ALIASES.get(sub_key, sub_key)
                 if FIELD_SECTION.get(sub_key) != key:
                     raise ConfigError(f"unknown parameter {key}.{shown_name(sub_key)} = {sub_value!r}")
                 put(key, sub_key, sub_value)

@@ -457,7 +457,7 @@ def read_panel(
     # allocated for the most the file can hold: pages never written are never given memory.
     capacity = row_bound(path, param)
     x = np.empty((capacity, len(features)), order="F")  # columns contiguous: gathered in place
-    y = np.empty(capacity) if target not in features else None
+    y = np.empty(capacity) if target not in features else None  # a target that is not a feature
     code_chunks: list[np.ndarray] = []
     time_chunks: list[Any] = []
     lookup: dict[str, int] = {}
@@ -467,7 +467,7 @@ def read_panel(
         if n + m > capacity:  # pragma: no cover - row_bound is an upper bound
             raise ConfigError(f"{param} must be a file statelab can count the rows of, got {str(path)!r}")
         for name in numbers:
-            into = x[:, features.index(name)] if name in features else y
+            into = y if y is not None and name == target else x[:, features.index(name)]
             into[n : n + m] = numeric(batch.column(name), name, path, n)
         if series is not None:
             code_chunks.append(_codes(batch.column(series), lookup, series, path, n))
@@ -487,7 +487,7 @@ def read_panel(
         codes = codes[order]
     first_missing: list[tuple[int, str]] = []  # (file row, column) of each column's first gap
     for name in numbers:
-        column = x[:, features.index(name)] if name in features else y[:n]
+        column = y[:n] if y is not None and name == target else x[:, features.index(name)]
         gaps = np.isnan(column)
         if gaps.any():
             first_missing.append((int(np.argmax(gaps)), name))

@@ -61,7 +61,7 @@ def result_rows(
     """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
     terminal, a result's repr and its notebook HTML all show."""
     labels = baseline_labels or BASELINE_LABELS
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             name,
             "diverged" if m.diverged else _number(m.test_mse, ".4e"),

@@ -81,7 +81,7 @@ def model_metrics(
         warmup_excluded=int(warm.sum()),
         floor_mse=floor_mse,
         floor_nmse=floor_nmse,
-        converged=bool(not diverged and nmse < best_nmse + threshold),
+        converged=bool(not diverged and nmse is not None and nmse < best_nmse + threshold),
         expected_converged=None if floor_nmse is None else bool(floor_nmse < best_nmse + threshold),
         final_train_loss=finite(final_train_loss),
         final_val_loss=finite(final_val_loss),
@@ -137,7 +137,7 @@ def least_squares(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray
             gram, moment = np.zeros((design.shape[1],) * 2), np.zeros(design.shape[1])
         gram += design.T @ design
         moment += design.T @ np.asarray(y, np.float64)
-    if gram is None:
+    if gram is None or moment is None:
         raise ValueError("least_squares needs at least one block of rows")
     coef, *_ = np.linalg.lstsq(gram, moment, rcond=None)
     return coef

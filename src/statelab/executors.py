@@ -27,14 +27,15 @@ WORKER_BYTES = 400 * 2**20
 WORKERS_PER_CORE = 4  # beyond this, workers only wait for a core and cost memory
 
 GroupFn = Callable[..., list[TrialRecord]]
+EpochFn = Callable[[int, float], None]  # on_epoch(group index, fraction of its epochs done)
+GroupResults = Iterator[tuple[int, list[TrialRecord]]]  # (group index, its records) as groups finish
 
 
 class Executor(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
-    def run(
-        self, groups: list[list[ExperimentConfig]], on_epoch: Callable[[int, float], None] | None
-    ) -> Iterator[tuple[int, list[TrialRecord]]]: ...
+    def run(self, groups: list[list[ExperimentConfig]], on_epoch: EpochFn | None) -> GroupResults: ...
 
 
 def default_threads() -> int:
@@ -54,7 +55,7 @@ class InProcess:
     def description(self) -> str:
         return f"in-process, {self.threads} thread{'s' * (self.threads > 1)}"
 
-    def run(self, groups, on_epoch=None):
+    def run(self, groups: list[list[ExperimentConfig]], on_epoch: EpochFn | None = None) -> GroupResults:
         def task(i: int) -> list[TrialRecord]:
             progress = None if on_epoch is None else (lambda f, i=i: on_epoch(i, f))
             return self.group_fn(groups[i], progress)
@@ -93,7 +94,7 @@ class OnDask:
         workers = self.client.scheduler_info().get("workers", {})
         return f"Dask at {self.client.scheduler.address}, {len(workers)} workers"
 
-    def run(self, groups, on_epoch=None):
+    def run(self, groups: list[list[ExperimentConfig]], on_epoch: EpochFn | None = None) -> GroupResults:
         from distributed import as_completed
 
         futures = {
@@ -147,6 +148,7 @@ def check_timeout(value: float | str | None) -> float:
 
     if value is None:
         return SCHEDULER_TIMEOUT
+    number: float | str
     try:
         number = float(value) if isinstance(value, str) else value
     except ValueError:

@@ -259,10 +259,12 @@ def save_run(
     `report.run.write_run_report` (the command line hands it to `report.worker.ReportWorker`).
     Returns the directory."""
     if draw is None:
-        from statelab.report.run import write_run_report as draw
+        from statelab.report.run import write_run_report
+
+        draw = write_run_report
 
     default = out is None
-    if default:
+    if out is None:
         # taken already: the rename picks out-2, ...
         out = check_output_path("out", default_run_dir(result.config, root), "directory")
     else:

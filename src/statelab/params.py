@@ -18,7 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 # Parameter kinds: how a value is read from text and what Python type it ends up as.
 KINDS = ("int", "float", "str", "floats", "strs")
@@ -34,6 +36,13 @@ class ConfigError(ValueError):
 
 def fail(name: str, rule: str, value: Any) -> NoReturn:
     raise ConfigError(f"{name} must be {rule}, got {value!r}")
+
+
+def given(value: T | None) -> T:
+    """A task parameter of the task that takes it: never None in a built TaskConfig (its default
+    fills it in, or the config is refused), which a type checker cannot know."""
+    assert value is not None, "a parameter of this config's task is None"
+    return value
 
 
 def shown_name(name: Any) -> str:

@@ -105,7 +105,8 @@ def save_models(
     info = data_info(data) if data is not None else default_data_info(config)
     (directory / "data.json").write_text(json.dumps(info, indent=2) + "\n")
     for name, p in params.items():
-        np.savez(directory / f"{name}.npz", **params_to_arrays(p))
+        # no key is savez's allow_pickle, which NumPy's stubs must assume a **mapping may hold
+        np.savez(directory / f"{name}.npz", **params_to_arrays(p))  # type: ignore[arg-type]
 
 
 @functools.partial(jax.jit, static_argnames="cell")
@@ -335,7 +336,7 @@ class Predictor:
 
 def _count(value: Any) -> int:
     """A count from a state: an int (a NumPy integer too) in [0, MAX_SEEN], never a bool or a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_SEEN:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= MAX_SEEN:
         raise ValueError(f"seen must be a count in [0, 2**53], got {_brief(value)}")
     return int(value)
 
@@ -448,7 +449,7 @@ def predict_series(
     panel: Any,
     states: Mapping[str, Mapping[str, Any]] | None = None,
     interrupt: Callable[[], None] | None = None,
-) -> tuple[list[np.ndarray], list[int], dict[str, dict[str, Any]]]:
+) -> tuple[list[np.ndarray], list[int], dict[str, Mapping[str, Any]]]:
     """Every series of `panel` (a `data.Panel` of the model's features) from its own state.
 
     A series starts from `states[id]` if it is there (a state of this model), else from a reset

@@ -83,7 +83,7 @@ def remove_stale(directory: Path) -> list[Path]:
     SQLite's own companions of a temporary database (`-journal`, `-wal`, `-shm`) go with it.
     Errors are ignored: cleaning up after someone else must never stop this process's work.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(directory).iterdir())
     except OSError:

@@ -70,7 +70,7 @@ def plan_groups(
     shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
         shapes[shape_key(config)].append(config)
-    groups = []
+    groups: list[list[ExperimentConfig]] = []
     for members in shapes.values():
         members = sorted(members, key=config_hash)
         n_chunks = math.ceil(len(members) / max_group)

@@ -21,6 +21,8 @@ from statelab.config import CONVERGED_NMSE, ExperimentConfig
 from statelab.display import RESULT_COLUMNS, result_rows
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from statelab.experiment import ExperimentResult
     from statelab.sweeps import SweepOutcome, SweepProgress
 
@@ -207,11 +209,12 @@ def results(console: Console, result: ExperimentResult) -> None:
     title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
     table = Table(title=title, title_justify="left")
     for name in RESULT_COLUMNS:
-        justify = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
+        justify: JustifyMethod = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
         table.add_column(name, justify=justify, no_wrap=True)
     labels = {"last_value": "last value", "linear_ar": f"linear AR({result.config.task.lahead})"}
     for row in result_rows(result, labels):
         m = result.models.get(row[0])
+        style: str | None
         if m is None:
             style = "dim"  # a baseline
         else:

@@ -45,7 +45,8 @@ def enable_compilation_cache(directory: str | Path) -> None:
 
 
 class AdamState(NamedTuple):
-    count: jax.Array  # () int32
+    # () int32: NumPy on the host, a jax.Array in a step. (optax's name; the field hides tuple.count)
+    count: np.ndarray | jax.Array  # type: ignore[assignment]
     mu: Any
     nu: Any
 

@@ -359,7 +359,7 @@ def history_figure(
     ax = fig.subplots()
     marker = "o" if max(len(h["epoch"]) for h in history.values()) <= 20 else None
     for name, h in history.items():
-        style = {"color": COLOURS.get(name), "marker": marker, "ms": 3}
+        style: dict[str, Any] = {"color": COLOURS.get(name), "marker": marker, "ms": 3}
         ax.plot(h["epoch"], h["train_loss"], "-", label=f"{name} train", **style)
         ax.plot(h["epoch"], h["val_loss"], "--", label=f"{name} validation", **style)
     for name, floor in floors.items():
@@ -479,6 +479,7 @@ def why_theory(config: ExperimentConfig) -> str:
     if not record.synthetic:
         return "a stateless model sees only its window of inputs, while a stateful one can remember more"
     floors = record.floors(t)
+    assert floors is not None  # every synthetic task has floors
     can = (
         record.stateless_can_converge(t)
         if record.stateless_can_converge is not None

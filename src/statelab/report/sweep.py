@@ -55,7 +55,7 @@ BPTT = "bptt"
 REPLICATES = ("seed", "model_seed")
 METRIC_KEYS = ("test_mse", "test_nmse", "floor_nmse", "converged")  # per model, in trials.csv
 MEMORY_KEYS = ("span", "profile_error")  # per model
-BOUNDARY_STYLE = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
+BOUNDARY_STYLE: dict[str, Any] = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ def predictions(
 
 
 def to_trial(record: TrialRecord) -> Trial:
+    assert record.metrics is not None  # a trial that ran (`record.ok`)
     models = record.metrics["models"]
     nmse = {m: _number(models[m].get("test_nmse")) for m in MODELS}
     nmse[DIFFERENCE] = nmse["stateful"] - nmse["stateless"]
@@ -349,7 +350,7 @@ def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
     finite = [v for k in MODELS for v in medians[k].ravel() if np.isfinite(v)]
     top = max(1.0, max(finite, default=1.0))
     limit = max([0.1, *(abs(v) for v in medians[DIFFERENCE].ravel() if np.isfinite(v))])
-    panels = [
+    panels: list[tuple[str, str, str, dict[str, Any]]] = [
         ("stateful", "stateful: normalised test MSE", "YlOrRd", {"vmin": 0.0, "vmax": top}),
         ("stateless", "stateless: normalised test MSE", "YlOrRd", {"vmin": 0.0, "vmax": top}),
         (DIFFERENCE, "stateful − stateless", "RdBu_r", {"norm": TwoSlopeNorm(0.0, -limit, limit)}),

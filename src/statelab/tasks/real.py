@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statelab.params import ConfigError, Param, check_choice, check_int, check_strs
+from statelab.params import ConfigError, Param, check_choice, check_int, check_strs, given
 from statelab.tasks.base import Task, TaskData
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _forecast(
         time=time,
         missing=task.missing or "error",
     )
-    return data.forecast(panel, task.lahead, task.horizon, task.train_fraction)
+    return data.forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
 
 
 def _ahead(task: TaskConfig) -> str:
@@ -195,7 +195,7 @@ FILE = Task(
     name="file",
     summary="a column of your CSV or Parquet file (features, series, time order, missing values)",
     params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING),
-    generate=lambda t: _forecast(t, t.data, t.series, t.time),
+    generate=lambda t: _forecast(t, given(t.data), t.series, t.time),
     describe=lambda t: (
         f"the target is the {_ahead(t)} of "
         + (f"column {t.target} of {t.data}" if t.target else str(t.data))

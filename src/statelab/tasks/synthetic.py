@@ -31,7 +31,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from statelab.params import Param, check_float, check_floats, check_int, fail
+from statelab.params import Param, check_float, check_floats, check_int, fail, given
 from statelab.tasks.base import Floors, Series, Task, TaskData
 
 if TYPE_CHECKING:
@@ -113,7 +113,8 @@ def _uniform(task: TaskConfig, n_drop: int) -> np.ndarray:
     """The original's draw: RandomState(seed).uniform equals legacy np.random.seed + uniform."""
     import numpy as np
 
-    return np.random.RandomState(task.seed).uniform(-task.amplitude, task.amplitude, task.input_len + n_drop)
+    a = given(task.amplitude)
+    return np.random.RandomState(task.seed).uniform(-a, a, given(task.input_len) + n_drop)
 
 
 def _one_series(x: np.ndarray, y: np.ndarray, n_drop: int) -> TaskData:
@@ -121,7 +122,7 @@ def _one_series(x: np.ndarray, y: np.ndarray, n_drop: int) -> TaskData:
 
 
 def _noise_variance(task: TaskConfig) -> float:
-    return task.amplitude**2 / 3.0
+    return given(task.amplitude) ** 2 / 3.0
 
 
 def _common_why(metrics: Mapping[str, Any]) -> str:
@@ -194,47 +195,48 @@ def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
 def _ma_generate(task: TaskConfig) -> TaskData:
     n_drop = _ma_to_drop(task)
     x = _uniform(task, n_drop)
-    return _one_series(x, trailing_mean(x, task.tsteps), n_drop)
+    return _one_series(x, trailing_mean(x, given(task.tsteps)), n_drop)
 
 
 def _ma_to_drop(task: TaskConfig) -> int:
-    return max(task.tsteps - 1, task.lahead - 1)
+    return max(given(task.tsteps) - 1, task.lahead - 1)
 
 
 def _ma_floors(task: TaskConfig) -> Floors:
-    s2 = _noise_variance(task)
-    unseen = max(task.tsteps - task.lahead, 0)
-    return Floors(var_y=s2 / task.tsteps, windowed=s2 * unseen / task.tsteps**2, unbounded=0.0)
+    s2, tsteps = _noise_variance(task), given(task.tsteps)
+    unseen = max(tsteps - task.lahead, 0)
+    return Floors(var_y=s2 / tsteps, windowed=s2 * unseen / tsteps**2, unbounded=0.0)
 
 
 def _ma_profile(task: TaskConfig, k: int) -> np.ndarray:
     import numpy as np
 
+    tsteps = given(task.tsteps)
     lags = np.arange(k + 1)
-    return np.where(lags < task.tsteps, 1.0 / task.tsteps, 0.0)
+    return np.where(lags < tsteps, 1.0 / tsteps, 0.0)
 
 
 def _ma_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
-    lahead = x_windows.shape[1]
-    seen = min(lahead, task.tsteps)
-    return x_windows[:, lahead - seen :].sum(axis=1) / task.tsteps
+    lahead, tsteps = x_windows.shape[1], given(task.tsteps)
+    seen = min(lahead, tsteps)
+    return x_windows[:, lahead - seen :].sum(axis=1) / tsteps
 
 
 def _ma_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
-    s2 = _noise_variance(task)
-    unseen = max(task.tsteps - task.lahead, 0)
+    s2, tsteps = _noise_variance(task), given(task.tsteps)
+    unseen = max(tsteps - task.lahead, 0)
     return (
-        f"The inputs are uniform in [−a, a] with a = {_fmt(task.amplitude)}, so their variance is "
-        f"σ² = a²/3 = {_fmt(s2)}. The target, the mean of the last tsteps = {task.tsteps} inputs, has "
+        f"The inputs are uniform in [−a, a] with a = {_fmt(given(task.amplitude))}, so their variance is "
+        f"σ² = a²/3 = {_fmt(s2)}. The target, the mean of the last tsteps = {tsteps} inputs, has "
         f"variance <code>var(y) = a²/(3·tsteps)</code> = {_fmt(metrics['var_y'])}; normalised MSE is "
         "MSE / var(y), so 1 is no better than always predicting the mean, 0 is perfect. "
         f"A model that sees only the last {_count(task.lahead, 'input')} (lahead) cannot know the rest "
         f"of the average ({_count(unseen, 'unseen input')}, independent noise), so its MSE is at least "
-        f"<code>σ²·max(tsteps − lahead, 0)/tsteps²</code> = {_fmt(s2 * unseen / task.tsteps**2)} "
-        f"(normalised {_fmt(unseen / task.tsteps)}): the stateless model's floor. It holds in "
+        f"<code>σ²·max(tsteps − lahead, 0)/tsteps²</code> = {_fmt(s2 * unseen / tsteps**2)} "
+        f"(normalised {_fmt(unseen / tsteps)}): the stateless model's floor. It holds in "
         "expectation, so on a finite test set the measured MSE can come out slightly below it. A "
         "stateful model can remember the whole past: its floor is 0. Its memory profile should be "
-        f"flat at 1/tsteps = {_fmt(1 / task.tsteps)} for the last {task.tsteps} inputs and 0 before. "
+        f"flat at 1/tsteps = {_fmt(1 / tsteps)} for the last {tsteps} inputs and 0 before. "
         + _common_why(metrics)
         + _warmup_why(metrics, "tsteps − 1")
     )
@@ -250,14 +252,14 @@ MOVING_AVERAGE = Task(
     synthetic=True,
     floors=_ma_floors,
     profile=_ma_profile,
-    reach=lambda t: t.tsteps - 1,
+    reach=lambda t: given(t.tsteps) - 1,
     to_drop=_ma_to_drop,
-    warmup=lambda t: t.tsteps - 1,
+    warmup=lambda t: given(t.tsteps) - 1,
     optimal=_ma_optimal,
     x_axis="tsteps",
     floor_formula=" = (tsteps - lahead) / tsteps",
     # floor < threshold would also admit lahead = 0.9 tsteps for long windows; the claim is exact.
-    stateless_can_converge=lambda t: t.lahead >= t.tsteps,
+    stateless_can_converge=lambda t: t.lahead >= given(t.tsteps),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -267,22 +269,23 @@ MOVING_AVERAGE = Task(
 def _delay_generate(task: TaskConfig) -> TaskData:
     import numpy as np
 
-    n_drop = max(task.delay, task.lahead - 1)
+    delay = given(task.delay)
+    n_drop = max(delay, task.lahead - 1)
     x = _uniform(task, n_drop)
-    y = np.concatenate([np.full(task.delay, np.nan), x[: -task.delay]])
+    y = np.concatenate([np.full(delay, np.nan), x[:-delay]])
     return _one_series(x, y, n_drop)
 
 
 def _delay_floors(task: TaskConfig) -> Floors:
     s2 = _noise_variance(task)
-    return Floors(var_y=s2, windowed=s2 if task.lahead <= task.delay else 0.0, unbounded=0.0)
+    return Floors(var_y=s2, windowed=s2 if task.lahead <= given(task.delay) else 0.0, unbounded=0.0)
 
 
 def _delay_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
     import numpy as np
 
-    lahead = x_windows.shape[1]
-    return x_windows[:, -1 - task.delay] if lahead > task.delay else np.zeros(len(x_windows))
+    lahead, delay = x_windows.shape[1], given(task.delay)
+    return x_windows[:, -1 - delay] if lahead > delay else np.zeros(len(x_windows))
 
 
 def _delay_profile(task: TaskConfig, k: int) -> np.ndarray:
@@ -292,25 +295,26 @@ def _delay_profile(task: TaskConfig, k: int) -> np.ndarray:
 
 
 def _delay_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
-    seen = task.lahead > task.delay
-    bptt = max(1, task.delay - task.lahead + 2)
+    delay = given(task.delay)
+    seen = task.lahead > delay
+    bptt = max(1, delay - task.lahead + 2)
     window = (
-        f"The window of lahead = {task.lahead} holds x[t−{task.delay}], so even a stateless model can "
+        f"The window of lahead = {task.lahead} holds x[t−{delay}], so even a stateless model can "
         "copy it: both floors are 0."
         if seen
-        else f"The window of lahead = {task.lahead} does not reach back {task.delay} steps, and the "
+        else f"The window of lahead = {task.lahead} does not reach back {delay} steps, and the "
         "input it needs is independent of everything it sees: a stateless model can do no better than "
         "predicting 0, normalised MSE 1."
     )
     return (
-        f"The target is the input {task.delay} steps ago, y[t] = x[t−{task.delay}], so var(y) = σ² = a²/3 "
-        f"= {_fmt(metrics['var_y'])}. {window} A stateful model can hold x[t−{task.delay}] in its state "
+        f"The target is the input {delay} steps ago, y[t] = x[t−{delay}], so var(y) = σ² = a²/3 "
+        f"= {_fmt(metrics['var_y'])}. {window} A stateful model can hold x[t−{delay}] in its state "
         "(floor 0), but it must learn to: its gradient has to reach the step where the input went in. "
         f"With truncation length bptt = K the gradient reaches K − 1 batches back, so it reaches "
-        f"x[t−{task.delay}] when K ≥ {bptt} (delay − lahead + 2). Below that a stateful model can still "
+        f"x[t−{delay}] when K ≥ {bptt} (delay − lahead + 2). Below that a stateful model can still "
         "read the input out of whatever its untrained dynamics happen to keep (for delay 1 that is "
         "often enough), but it cannot be taught to keep it. The memory profile of a model that "
-        f"learnt the task is a single spike of 1 at lag {task.delay}. "
+        f"learnt the task is a single spike of 1 at lag {delay}. "
         + _common_why(metrics)
         + _warmup_why(metrics, "delay")
     )
@@ -326,9 +330,9 @@ DELAY_TASK = Task(
     synthetic=True,
     floors=_delay_floors,
     profile=_delay_profile,
-    reach=lambda t: t.delay,
-    to_drop=lambda t: max(t.delay, t.lahead - 1),
-    warmup=lambda t: t.delay,
+    reach=lambda t: given(t.delay),
+    to_drop=lambda t: max(given(t.delay), t.lahead - 1),
+    warmup=lambda t: given(t.delay),
     optimal=_delay_optimal,
     x_axis="delay",
 )
@@ -355,43 +359,46 @@ def _ema_burn_in(alpha: float) -> int:
 
 
 def _ema_to_drop(task: TaskConfig) -> int:
-    return max(_ema_burn_in(task.alpha), task.lahead - 1)
+    return max(_ema_burn_in(given(task.alpha)), task.lahead - 1)
 
 
 def _ema_generate(task: TaskConfig) -> TaskData:
     n_drop = _ema_to_drop(task)
     x = _uniform(task, n_drop)
-    return _one_series(x, exponential_average(x, task.alpha), n_drop)
+    return _one_series(x, exponential_average(x, given(task.alpha)), n_drop)
 
 
 def _ema_floors(task: TaskConfig) -> Floors:
-    var_y = _noise_variance(task) * task.alpha / (2.0 - task.alpha)
-    return Floors(var_y=var_y, windowed=var_y * (1.0 - task.alpha) ** (2 * task.lahead), unbounded=0.0)
+    alpha = given(task.alpha)
+    var_y = _noise_variance(task) * alpha / (2.0 - alpha)
+    return Floors(var_y=var_y, windowed=var_y * (1.0 - alpha) ** (2 * task.lahead), unbounded=0.0)
 
 
 def _ema_warmup(task: TaskConfig) -> int:
-    if task.alpha >= 1.0:
+    alpha = given(task.alpha)
+    if alpha >= 1.0:
         return 0
     # until the history the model has not seen weighs less than 1% of var(y)
-    return math.ceil(math.log(0.01) / (2.0 * math.log(1.0 - task.alpha)))
+    return math.ceil(math.log(0.01) / (2.0 * math.log(1.0 - alpha)))
 
 
 def _ema_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
     import numpy as np
 
-    lahead = x_windows.shape[1]
-    weights = task.alpha * (1.0 - task.alpha) ** np.arange(lahead)[::-1]  # oldest first
+    lahead, alpha = x_windows.shape[1], given(task.alpha)
+    weights = alpha * (1.0 - alpha) ** np.arange(lahead)[::-1]  # oldest first
     return x_windows @ weights
 
 
 def _ema_profile(task: TaskConfig, k: int) -> np.ndarray:
     import numpy as np
 
-    return task.alpha * (1.0 - task.alpha) ** np.arange(k + 1)
+    alpha = given(task.alpha)
+    return alpha * (1.0 - alpha) ** np.arange(k + 1)
 
 
 def _ema_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
-    a = task.alpha
+    a = given(task.alpha)
     return (
         f"The target is an exponential moving average, y[t] = α·x[t] + (1 − α)·y[t−1] with α = {_fmt(a)}: "
         f"it weighs x[t−k] by α(1 − α)^k, so it depends on the whole past, fading. var(y) = σ²·α/(2 − α) "
@@ -415,7 +422,7 @@ EMA = Task(
     synthetic=True,
     floors=_ema_floors,
     profile=_ema_profile,
-    reach=lambda t: 0 if t.alpha >= 1.0 else None,
+    reach=lambda t: 0 if given(t.alpha) >= 1.0 else None,
     to_drop=_ema_to_drop,
     warmup=_ema_warmup,
     optimal=_ema_optimal,
@@ -491,7 +498,7 @@ def _ar_window_predictor(task: TaskConfig) -> tuple[np.ndarray, float]:
     import numpy as np
 
     L = task.lahead
-    gamma = autocovariances(task.ar_coefs, task.amplitude**2, L + 1)
+    gamma = autocovariances(given(task.ar_coefs), given(task.amplitude) ** 2, L + 1)
     toeplitz = gamma[np.abs(np.subtract.outer(np.arange(L), np.arange(L)))]  # (L, L), lag 0 = newest
     r = gamma[1 : L + 1]  # cov(x[t+1], x[t-j]), j = 0..L-1
     weights = np.linalg.solve(toeplitz, r)  # newest first
@@ -507,15 +514,16 @@ def _ar_generate(task: TaskConfig) -> TaskData:
     the recursion, so no burn-in is needed. The target is the next value (the last one has none)."""
     import numpy as np
 
-    coefs = np.asarray(task.ar_coefs)
+    ar_coefs, a = given(task.ar_coefs), given(task.amplitude)
+    coefs = np.asarray(ar_coefs)
     p = len(coefs)
-    n = task.input_len + _ar_to_drop(task) + 1
+    n = given(task.input_len) + _ar_to_drop(task) + 1
     rng = np.random.RandomState(task.seed)
-    gamma = autocovariances(task.ar_coefs, task.amplitude**2, p)
+    gamma = autocovariances(ar_coefs, a**2, p)
     start = np.linalg.cholesky(gamma[np.abs(np.subtract.outer(np.arange(p), np.arange(p)))])
     x = np.empty(n + p)
     x[:p] = start @ rng.standard_normal(p)
-    noise = rng.standard_normal(n) * task.amplitude
+    noise = rng.standard_normal(n) * a
     for t in range(p, n + p):
         x[t] = coefs @ x[t - p : t][::-1] + noise[t - p]  # phi_1 x[t-1] + ... + phi_p x[t-p] + e[t]
     x = x[p:]
@@ -524,15 +532,16 @@ def _ar_generate(task: TaskConfig) -> TaskData:
 
 
 def _ar_floors(task: TaskConfig) -> Floors:
-    var_y = float(autocovariances(task.ar_coefs, task.amplitude**2, 1)[0])
-    return Floors(var_y=var_y, windowed=_ar_window_predictor(task)[1], unbounded=task.amplitude**2)
+    noise_var = given(task.amplitude) ** 2
+    var_y = float(autocovariances(given(task.ar_coefs), noise_var, 1)[0])
+    return Floors(var_y=var_y, windowed=_ar_window_predictor(task)[1], unbounded=noise_var)
 
 
 def _ar_profile(task: TaskConfig, k: int) -> np.ndarray:
     import numpy as np
 
     out = np.zeros(k + 1)
-    coefs = np.asarray(task.ar_coefs)[: k + 1]
+    coefs = np.asarray(given(task.ar_coefs))[: k + 1]
     out[: len(coefs)] = coefs  # y[t] = x[t+1] weighs x[t-k] by phi_{k+1}
     return out
 
@@ -542,12 +551,12 @@ def _ar_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
 
 
 def _ar_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
-    f = _ar_floors(task)
-    p = len(task.ar_coefs)
+    f, coefs = _ar_floors(task), given(task.ar_coefs)
+    p = len(coefs)
     return (
         f"The series is a stationary Gaussian autoregression of order {p}, x[t] = Σ φ_i·x[t−i] + e[t] "
-        f"with φ = ({', '.join(_fmt(c) for c in task.ar_coefs)}) and innovations of standard deviation "
-        f"{_fmt(task.amplitude)}; the target is the next value. var(y) = γ₀ = {_fmt(f.var_y)}. Even a "
+        f"with φ = ({', '.join(_fmt(c) for c in coefs)}) and innovations of standard deviation "
+        f"{_fmt(given(task.amplitude))}; the target is the next value. var(y) = γ₀ = {_fmt(f.var_y)}. Even a "
         "model that knows the whole past cannot predict the next innovation, so the stateful floor is "
         f"the innovation variance, normalised {_fmt(f.unbounded / f.var_y)}. A model that sees only the "
         f"last {_count(task.lahead, 'value')} does best with the linear predictor from the "
@@ -566,17 +575,17 @@ AR = Task(
     generate=_ar_generate,
     describe=lambda t: (
         "the target is the next value of an AR("
-        + str(len(t.ar_coefs))
+        + str(len(given(t.ar_coefs)))
         + ") series with coefficients "
-        + ",".join(f"{c:g}" for c in t.ar_coefs)
+        + ",".join(f"{c:g}" for c in given(t.ar_coefs))
     ),
     why=_ar_why,
     synthetic=True,
     floors=_ar_floors,
     profile=_ar_profile,
-    reach=lambda t: len(t.ar_coefs) - 1,
+    reach=lambda t: len(given(t.ar_coefs)) - 1,
     to_drop=_ar_to_drop,
-    warmup=lambda t: len(t.ar_coefs) - 1,
+    warmup=lambda t: len(given(t.ar_coefs)) - 1,
     optimal=_ar_optimal,
     x_axis="ar_coefs",
 )

@@ -49,7 +49,8 @@ def predictions_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
     gap = 0.07
     height = (1 - gap * (n_panels - 1)) / n_panels
     domains = [[1 - (k + 1) * height - k * gap, 1 - k * (height + gap)] for k in range(n_panels)]
-    data, annotations = [], []
+    data: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for r, (label, run) in enumerate(runs):
         dash = DASHES[r % len(DASHES)]
         p = run.predictions

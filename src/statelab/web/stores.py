@@ -96,7 +96,7 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
     width = (1 - 2 * gap) / 3
     layout = layout_base(height=max(300, 46 * ny + 150), margin={"l": 60, "r": 20, "t": 50, "b": 50})
     for k, (key, panel) in enumerate(PANELS, start=1):
-        z = [[None] * nx for _ in range(ny)]
+        z: list[list[float | None]] = [[None] * nx for _ in range(ny)]
         hover = [[""] * nx for _ in range(ny)]
         for (i, j), p in at.items():
             median = p.nmse[key].median
