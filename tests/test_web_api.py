@@ -353,6 +353,16 @@ def test_a_host_header_other_than_loopback_is_refused_when_asked(tmp_path):
         assert client.get("/api/runs", headers={"host": "attacker.example:8000"}).status_code == 400
 
 
+def test_a_refused_host_header_is_answered_with_the_security_headers_too(tmp_path):
+    app = create_app(tmp_path, [], allowed_hosts=("127.0.0.1", "localhost"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        refused = client.get("/", headers={"host": "attacker.example:8000"})
+    headers = refused.headers
+    assert refused.status_code == 400
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"].startswith("default-src 'self'; script-src 'self';")
+
+
 # ---------------------------------------------------------------------------------------------
 # The job queue: bounded, one at a time
 

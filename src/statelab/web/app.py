@@ -245,7 +245,7 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, 409)
 
     app.add_middleware(BodyLimit, limit=max_body)
-    app.add_middleware(SecurityHeaders)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(SecurityHeaders)  # the outermost: a refused Host's 400 carries them too
     return app
