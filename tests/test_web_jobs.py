@@ -233,3 +233,41 @@ def test_cancel_takes_a_waiting_job_off_the_queue_and_stops_the_running_one(queu
     after = queue.submit("run", "after", lambda job: {"ok": True})  # cancelling is not stopping
     wait_over(after)
     assert after.result == {"ok": True} and ran == []
+
+
+def test_a_job_cancelled_as_it_leaves_the_queue_does_not_start(queue, monkeypatch):
+    ran = []
+    real_run = queue._run
+
+    def cancelled_as_it_starts(job):
+        queue.cancel(job.id)  # the page's Cancel, just after the worker took the job
+        real_run(job)
+
+    monkeypatch.setattr(queue, "_run", cancelled_as_it_starts)
+    job = queue.submit("sweep", "cancelled at once", lambda job: ran.append(job.id) or {})
+    wait_over(job)
+    assert ran == [] and (job.status, job.error) == ("cancelled", "cancelled before it started")
+    assert [e["type"] for e in job.events] == ["queued", "cancelling", "cancelled"]
+
+
+def test_a_cancel_as_the_job_ends_never_comes_after_its_last_word(queue):
+    gate = threading.Event()
+    job = queue.submit("run", "ends as it is cancelled", lambda job: gate.wait(10) and {})
+    while job.status != "running":
+        time.sleep(0.01)
+
+    class EndsMeanwhile(threading.Event):
+        def set(self) -> None:  # the job ends between the cancel's look at it and its word
+            gate.set()
+            deadline = time.monotonic() + 1
+            while not job.over and time.monotonic() < deadline:
+                time.sleep(0.01)
+            super().set()
+
+    job.cancelled = EndsMeanwhile()
+    queue.cancel(job.id)
+    wait_over(job)
+    kinds = [e["type"] for e in job.events]
+    assert kinds[-2:] == ["cancelling", "done"] and job.status == "done"
+    with pytest.raises(JobOver):
+        queue.cancel(job.id)

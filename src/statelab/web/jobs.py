@@ -136,14 +136,15 @@ class Job:
                 loop.call_soon_threadsafe(flag.set)
 
     def finish(self, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
-        self.status, self.result, self.error, self.finished = status, result, error, time.time()
         event: dict[str, Any] = {"type": status}
         if result is not None:
             event["result"] = result
         if error is not None:
             event["error"] = error
             event["field"] = field_of(error)
-        self.emit(event)
+        with self._changed:  # over and its last word at once: a cancel sees both or neither
+            self.status, self.result, self.error, self.finished = status, result, error, time.time()
+            self.emit(event)
 
     def summary(self) -> dict[str, Any]:
         """The job as the API shows it (its events are streamed separately)."""
@@ -215,16 +216,15 @@ class JobQueue:
         (its last event then says what was kept); JobOver if it has already ended."""
         with self._lock:
             job = self._jobs[job_id]
-            if job.over:
-                raise JobOver(f"job {job.id} has already ended ({job.status})")
-            waiting = job in self._waiting
-            if waiting:
-                self._waiting.remove(job)
-        if waiting:
-            job.finish("cancelled", error="cancelled before it started")
-        else:
-            job.cancelled.set()
-            job.emit({"type": "cancelling"})
+            with job._changed:  # it ends holding this: "cancelling" never follows its last word
+                if job.over:
+                    raise JobOver(f"job {job.id} has already ended ({job.status})")
+                if job in self._waiting:
+                    self._waiting.remove(job)
+                    job.finish("cancelled", error="cancelled before it started")
+                else:
+                    job.cancelled.set()
+                    job.emit({"type": "cancelling"})
         return job
 
     def stop(self) -> None:
@@ -276,6 +276,9 @@ class JobQueue:
                 self._current = None
 
     def _run(self, job: Job) -> None:
+        if job.cancelled.is_set():  # cancelled as it left the queue: it does not start
+            job.finish("cancelled", error="cancelled before it started")
+            return
         job.status, job.started = "running", time.time()
         job.emit({"type": "running"})
         try:
