@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -151,6 +152,69 @@ def _cancel_after_first_epoch(job):
             job.cancelled.set()
 
     return wrapped
+
+
+def test_a_sweep_cancelled_while_its_cluster_starts_trains_nothing_and_creates_no_store(
+    tmp_path, monkeypatch
+):
+    from statelab import executors, grid
+
+    configs = grid.expand(grid.grid_from_inputs({"tsteps": "2,3", "input_len": "200", "epochs": "1"}, 1))
+    store = tmp_path / "s.sqlite"
+    q = JobQueue()
+    job = q.submit("sweep", "cancelled while its cluster starts", lab_work.sweep_work(configs, store, None))
+
+    @contextlib.contextmanager
+    def slow_cluster(on_status, **options):
+        on_status("Starting a local Dask cluster of 1 worker processes ...")
+        q.cancel(job.id)  # the page's Cancel, while the cluster starts
+        yield executors.InProcess(threads=1)
+
+    monkeypatch.setattr(executors, "open_executor", slow_cluster)
+    q.start()
+    wait_over(job, 120)
+    q.stop()
+    assert (job.status, job.error) == ("cancelled", "cancelled before the sweep started; nothing was written")
+    assert not store.exists()
+
+
+def test_a_cancelled_sweep_stops_the_groups_still_training_beside_the_one_it_kept(tmp_path, monkeypatch):
+    """Two groups train side by side; the sweep is cancelled at its start: the short group is
+    committed, and the long one stops at its next epoch instead of training on after the job
+    ended (beside the next job, and adding events after the job's last word)."""
+    from statelab import executors, grid
+    from statelab.store import Store
+
+    short = grid.expand(grid.grid_from_inputs({"input_len": "200", "epochs": "2"}, 1))
+    long = grid.expand(grid.grid_from_inputs({"input_len": "201", "epochs": "50000"}, 1))
+    store = tmp_path / "s.sqlite"
+
+    @contextlib.contextmanager
+    def two_threads(on_status, **options):
+        yield executors.InProcess(threads=2)
+
+    monkeypatch.setattr(executors, "open_executor", two_threads)
+    q = JobQueue()
+    job = q.submit("sweep", "cancelled at its start", lab_work.sweep_work(short + long, store, None))
+    emit = job.emit
+
+    def cancel_at_start(event, throttle=False):
+        emit(event, throttle)
+        if event["type"] == "start":
+            job.cancelled.set()
+
+    job.emit = cancel_at_start
+    q.start()
+    wait_over(job, 120)
+    ended = len(job.events)
+    deadline = time.monotonic() + 30
+    while any(t.name.startswith("statelab-group") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a group went on training after its sweep was cancelled"
+        time.sleep(0.05)
+    q.stop()
+    assert job.status == "cancelled" and len(job.events) == ended
+    with Store.open(store) as opened:
+        assert opened.count() == {"ok": 1, "error": 0}  # the short group's trial, kept
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,13 +91,16 @@ class Job:
 
     def emit(self, event: dict[str, Any], throttle: bool = False) -> None:
         """Append an event and wake the followers. `throttle`: drop it if the previous throttled
-        event was less than THROTTLE_S ago (epochs and sweep progress can come by the thousand)."""
+        event was less than THROTTLE_S ago (epochs and sweep progress can come by the thousand).
+        Once the job has ended nothing is appended: its last word stays the last."""
         now = time.perf_counter()
         if throttle:
             if now - self._last_progress < THROTTLE_S:
                 return
             self._last_progress = now
         with self._changed:
+            if self.over:
+                return
             self.events.append({"seq": len(self.events), **event})
         self.wake()
 
@@ -142,9 +145,9 @@ class Job:
         if error is not None:
             event["error"] = error
             event["field"] = field_of(error)
-        with self._changed:  # over and its last word at once: a cancel sees both or neither
-            self.status, self.result, self.error, self.finished = status, result, error, time.time()
+        with self._changed:  # its last word and over at once: a cancel sees both or neither
             self.emit(event)
+            self.status, self.result, self.error, self.finished = status, result, error, time.time()
 
     def summary(self) -> dict[str, Any]:
         """The job as the API shows it (its events are streamed separately)."""

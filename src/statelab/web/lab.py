@@ -14,6 +14,7 @@ Dask cluster when the server was started with --workers or --scheduler.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,12 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
         return {"run": out.name, "verdict": shown["verdict"], "timings": jsonable(result.timings)}
 
     return work
+
+
+class Abandoned(BaseException):
+    """Raised between two epochs in a group still training when its sweep has ended (cancelled
+    after another group): it stops there, its trials left pending. A BaseException, so that
+    `run_group` does not take it for a trial's failure and retry the trials one by one."""
 
 
 @dataclass
@@ -124,35 +131,46 @@ def sweep_work(
         def status(text: str) -> None:  # connecting, starting workers: what takes time first
             job.emit({"type": "status", "text": text})
 
-        with (
-            open_executor(cache_dir=cache_dir, on_status=status, **(cluster or {})) as executor,
-            Store.create(store_path) as store,
-        ):
-            pending = len(sweeps.pending_configs(configs, store))
-            job.emit(
-                {
-                    "type": "start",
-                    "trials": len(configs),
-                    "pending": pending,
-                    "executor": executor.description,
-                }
-            )
-            committed = [0]
+        ended = threading.Event()
 
-            def progress(completed: float, finished: int, failed: int) -> None:
-                # Epoch news may be dropped; a group's commit never is (the page redraws on it).
-                fresh = finished != committed[0]
-                committed[0] = finished
-                event = {
-                    "type": "progress",
-                    "completed": completed,
-                    "finished": finished,
-                    "failed": failed,
-                    "pending": pending,
-                }
-                job.emit(event, throttle=not fresh)
+        def abandon() -> None:  # called between epochs: groups still training once the sweep ended stop
+            if ended.is_set():
+                raise Abandoned
 
-            outcome = sweeps.run_sweep(configs, store, StopBetweenGroups(executor, job), progress)
+        with open_executor(cache_dir=cache_dir, on_status=status, **(cluster or {})) as executor:
+            if job.cancelled.is_set():  # while the cluster started: nothing trained, no store created
+                raise Cancelled(f"{job.why} before the sweep started; nothing was written")
+            with Store.create(store_path) as store:
+                pending = len(sweeps.pending_configs(configs, store))
+                job.emit(
+                    {
+                        "type": "start",
+                        "trials": len(configs),
+                        "pending": pending,
+                        "executor": executor.description,
+                    }
+                )
+                committed = [0]
+
+                def progress(completed: float, finished: int, failed: int) -> None:
+                    # Epoch news may be dropped; a group's commit never is (the page redraws on it).
+                    fresh = finished != committed[0]
+                    committed[0] = finished
+                    event = {
+                        "type": "progress",
+                        "completed": completed,
+                        "finished": finished,
+                        "failed": failed,
+                        "pending": pending,
+                    }
+                    job.emit(event, throttle=not fresh)
+
+                try:
+                    outcome = sweeps.run_sweep(
+                        configs, store, StopBetweenGroups(executor, job), progress, interrupt=abandon
+                    )
+                finally:
+                    ended.set()
         return jsonable(
             {
                 "trials": outcome.total,
