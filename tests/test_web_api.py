@@ -646,6 +646,32 @@ def test_cancel_stops_a_run_between_epochs_and_a_waiting_run_before_it_starts(la
     assert run_job(lab)[-1]["type"] == "done"  # the lab goes on
 
 
+def test_when_the_server_stops_a_jobs_stream_still_carries_its_last_word(tmp_path):
+    """Ctrl-C asks the running job to stop; it takes a moment (a run finishing its save, a sweep
+    its group): the page following it still hears how it ended, so its buttons come back."""
+    from statelab.web.jobs import Cancelled
+
+    def stops_after_a_moment(job):
+        while not job.cancelled.is_set():
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.5)
+        raise Cancelled("the server stopped during the sweep; the trials finished so far are in the store")
+
+    app = create_app(tmp_path, [])
+    with TestClient(app) as client:
+        queue = app.state.lab.queue
+        job = queue.submit("sweep", "stops after a moment", stops_after_a_moment)
+        while job.status != "running":
+            threading.Event().wait(0.01)
+        seen: list[list[dict]] = []
+        follower = threading.Thread(target=lambda: seen.append(events_of(client, job.id)))
+        follower.start()
+        threading.Event().wait(0.2)
+        queue.stop()
+        follower.join(10)
+    assert [e["type"] for e in seen[0]] == ["queued", "running", "cancelled"]
+
+
 def test_a_cancelled_sweep_keeps_the_groups_it_committed_and_a_relaunch_finishes_it(lab):
     body = {
         "store": "a.sqlite",

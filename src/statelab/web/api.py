@@ -9,6 +9,7 @@ FastAPI documents every route at /docs (served from installed files) and /openap
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -40,6 +41,7 @@ QUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/api", responses=ERRORS)
 FOLLOW_WAIT_S = 1.0  # a follower's wait for the next event before it checks whether to go on
+STOPPING_WAIT_S = 2.0  # once the server stops, how long a stream waits for its job's last word (uvicorn: 3)
 
 Value = str | int | float | bool | list[str | int | float] | None
 
@@ -201,13 +203,18 @@ async def job_events(
 
     async def stream() -> AsyncIterator[str]:
         seen = start
+        give_up: float | None = None  # once the server stops, when to end without the last word
         while True:
             events = await job.follow(seen, FOLLOW_WAIT_S)
             for event in events:
                 yield f"id: {event['seq']}\ndata: {json.dumps(event, allow_nan=False)}\n\n"
             seen += len(events)
-            if (job.over and seen >= len(job.events)) or queue.stopping:
+            if job.over and seen >= len(job.events):
                 return  # (a client that leaves is noticed by Starlette, which ends this stream)
+            if queue.stopping:  # the job was asked to stop: its last word (what it kept) comes soon
+                give_up = give_up or time.monotonic() + STOPPING_WAIT_S
+                if time.monotonic() >= give_up:
+                    return
             if not events:
                 yield ": waiting\n\n"  # a comment line: keeps the connection visibly alive
 

@@ -29,7 +29,7 @@ from statelab.web.app import cluster_options, create_app
 from statelab.web.paths import check_runs_dir
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")  # Host headers answered when listening on IPv4 loopback
-GRACE_S = 3  # seconds uvicorn gives open connections (event streams end sooner: the queue stops them)
+GRACE_S = 3  # seconds uvicorn gives open connections (event streams end sooner: api.STOPPING_WAIT_S)
 
 
 def is_loopback(host: str) -> bool:
