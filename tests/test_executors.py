@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -78,6 +81,42 @@ def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, i
     rows = store_rows(store)
     assert {h: r["metrics"] for h, r in rows.items()} == in_process_metrics
     assert all(not r["worker"].endswith(f":{victim}") for r in rows.values())  # redone by the new worker
+
+
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"], ids=["silent", "http"])
+def test_a_port_held_by_another_program_is_bad_input_within_the_wait(tmp_path, answer):
+    """Something listens at the address but is no scheduler: it never answers the handshake (Dask's
+    Client would wait for it forever, holding the lab's job queue too), or answers in another protocol."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            held.append(conn)
+            if answer:
+                conn.recv(100)
+                conn.sendall(answer * 4)
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    store = tmp_path / "s.sqlite"
+    argv = [sys.executable, "-m", "statelab", "sweep", "--scheduler", address, "--scheduler-timeout", "1"]
+    try:
+        done = subprocess.run([*argv, "--store", str(store)], capture_output=True, text=True, timeout=60)
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        "statelab: error: scheduler must be the address of a running Dask scheduler reachable within 1 s "
+        f"(--scheduler-timeout), got {address!r} ("
+    )
+    assert "Traceback" not in done.stderr and not store.exists()
 
 
 def test_an_unreachable_scheduler_is_bad_input_after_the_wait_it_announced(tmp_path, capsys):

@@ -157,6 +157,31 @@ def check_timeout(value: float | str | None) -> float:
     return check_float("scheduler_timeout", number, rule, lambda v: 0 < v <= MAX_SCHEDULER_TIMEOUT)
 
 
+def meet_scheduler(address: str, timeout: float) -> None:
+    """Connect to `address` and close again within `timeout` s; OSError unless a Dask scheduler
+    answered. Dask's Client, once connected, waits for the scheduler's handshake without a
+    deadline, so a port held by another program (one that never answers, or answers in another
+    protocol) would hold a sweep forever: it is met here first, with one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def meet() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as pool:  # an event loop of its own, wherever this is called from
+        try:
+            pool.submit(asyncio.run, meet()).result()
+        except TimeoutError:
+            raise OSError(f"no Dask scheduler answered within {timeout:g} s") from None
+        except (OSError, ValueError, TypeError):
+            raise
+        except Exception as exc:  # a garbled answer (its "frame length" can ask for exabytes)
+            raise OSError(f"it did not answer as a Dask scheduler ({type(exc).__name__})") from None
+
+
 @contextmanager
 def open_executor(
     workers: int | str | None = None,
@@ -195,6 +220,7 @@ def open_executor(
     if scheduler is not None:
         status(f"Connecting to the Dask scheduler at {scheduler} (waiting up to {timeout:g} s) ...")
         try:
+            meet_scheduler(scheduler, timeout)
             client = Client(scheduler, timeout=timeout)
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(
