@@ -444,6 +444,38 @@ def test_a_predict_waiting_for_its_turn_still_answers_ctrl_c(tmp_path):
         pass
 
 
+def test_a_state_file_in_a_folder_that_takes_no_locks_is_a_one_line_error(
+    run_dir, tmp_path, run_cli, monkeypatch
+):
+    import errno
+    import fcntl
+    import os
+
+    def no_locks(fd: int, operation: int) -> None:  # NFS without its lock daemon, say
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    data = write_csv(tmp_path / "in.csv", ["x"], [[0.01], [0.02], [-0.03]])
+    state = tmp_path / "state.json"
+    argv = [
+        "predict",
+        str(run_dir),
+        "--input",
+        str(data),
+        "--state",
+        str(state),
+        "--out",
+        str(tmp_path / "p.csv"),
+    ]
+    code, out, err = run_cli(argv)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"statelab: error: state must be a file in a folder that can be locked (flock), got {str(state)!r} "
+        "(No locks available)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
 def test_predict_command_refuses_a_state_file_of_another_model(
     panel_run, panel_file, run_dir, series, tmp_path, run_cli
 ):

@@ -547,6 +547,11 @@ def state_turn(path: str | Path, check: Callable[[], None] = lambda: None) -> It
             except BlockingIOError:
                 check()
                 time.sleep(TURN_POLL_S)
+            except OSError as exc:  # a file system that takes no locks (NFS without its lock daemon)
+                raise ConfigError(
+                    f"state must be a file in a folder that can be locked (flock), got {str(path)!r} "
+                    f"({exc.strerror})"
+                ) from None
         yield
     finally:
         os.close(fd)  # and with it the lock
