@@ -220,3 +220,40 @@ def test_verdict_lines_count_the_grid_points_where_the_median_matched_theory():
         "stateless: the median over seeds converged exactly where theory predicts at 1 of 2 grid points",
     ]
     assert held is False
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "json_set(metrics, '$.models.stateful.memory.span', 'abc')",
+        "json_remove(metrics, '$.models.stateless')",
+        "json_set(metrics, '$.models', json('[1, 2]'))",
+    ],
+)
+def test_a_trial_damaged_by_hand_is_a_one_line_error_in_report_and_the_lab(
+    real_store, tmp_path, run_cli, damage
+):
+    import shutil
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from statelab.web.app import create_app
+
+    store = tmp_path / "damaged.sqlite"
+    shutil.copy(real_store, store)
+    with sqlite3.connect(store) as db:
+        (victim,) = db.execute("SELECT config_hash FROM trials WHERE status = 'ok' LIMIT 1").fetchone()
+        db.execute(f"UPDATE trials SET metrics = {damage} WHERE config_hash = ?", (victim,))
+    db.close()
+    before = store.read_bytes()
+    code, out, err = run_cli(["report", str(store), "--out", str(tmp_path / "r")])
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(
+        f"statelab: error: store must hold trials as statelab records them, got trial '{victim}'"
+    )
+    assert not (tmp_path / "r").exists() and store.read_bytes() == before
+    with TestClient(create_app(tmp_path / "runs", [store])) as client:
+        answer = client.get("/api/stores/damaged.sqlite")
+    assert answer.status_code == 400 and victim in answer.json()["detail"]
+    assert "content-security-policy" in answer.headers

@@ -738,3 +738,18 @@ def test_a_lab_started_with_workers_runs_its_sweeps_on_a_local_dask_cluster(tmp_
 def test_where_the_labs_sweeps_run_is_checked_when_it_starts(tmp_path, options, words):
     with pytest.raises(ConfigError, match=re.escape(words)):
         create_app(tmp_path / "runs", [], **options)
+
+
+def test_an_unexpected_failure_is_a_500_that_carries_the_security_headers_too(tmp_path, monkeypatch):
+    from statelab.web import stores
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(stores, "stores_view", broken)
+    app = create_app(tmp_path / "runs", [tmp_path / "s.sqlite"])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/api/stores")
+    assert answer.status_code == 500
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"

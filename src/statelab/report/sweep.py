@@ -164,6 +164,18 @@ def predictions(
 
 
 def to_trial(record: TrialRecord) -> Trial:
+    """A finished trial's numbers; ConfigError naming the trial when its record is damaged (a
+    store edited by hand, say), so that `report` and the lab say so in one line."""
+    try:
+        return _to_trial(record)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"store must hold trials as statelab records them, got trial {record.config_hash!r} "
+            f"with damaged metrics ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _to_trial(record: TrialRecord) -> Trial:
     assert record.metrics is not None  # a trial that ran (`record.ok`)
     models = record.metrics["models"]
     nmse = {m: _number(models[m].get("test_nmse")) for m in MODELS}

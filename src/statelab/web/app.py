@@ -122,15 +122,26 @@ class SecurityHeaders:
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
     )
+    PAGE_HEADERS = (*HEADERS, (b"content-security-policy", POLICY.encode()))
+    DOCS_HEADERS = (
+        *HEADERS,
+        (
+            b"content-security-policy",
+            POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").encode(),
+        ),
+    )
 
     def __init__(self, app: ASGIApp):
         self.app = app
-        self.pages = [*self.HEADERS, (b"content-security-policy", self.POLICY.encode())]
-        docs = self.POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
-        self.docs = [*self.HEADERS, (b"content-security-policy", docs.encode())]
+
+    @classmethod
+    def for_page(cls) -> dict[str, str]:
+        """The headers of a page's answer, for a response made outside this middleware (a 500:
+        Starlette answers those from outside every middleware added to the app)."""
+        return {k.decode(): v.decode() for k, v in cls.PAGE_HEADERS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = self.docs if scope.get("path", "").startswith(self.DOCS) else self.pages
+        headers = self.DOCS_HEADERS if scope.get("path", "").startswith(self.DOCS) else self.PAGE_HEADERS
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -246,6 +257,12 @@ def create_app(
     @app.exception_handler(JobOver)
     async def job_over(request: Request, exc: JobOver) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 409)
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, exc: Exception) -> JSONResponse:
+        # An unexpected failure (a bug): one line here, the traceback in the server's log.
+        detail = f"the server failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return JSONResponse({"detail": detail.rstrip(": ")}, 500, headers=SecurityHeaders.for_page())
 
     app.add_middleware(BodyLimit, limit=max_body)
     if allowed_hosts is not None:
