@@ -420,6 +420,57 @@ def test_two_predicts_sharing_a_state_file_take_turns_and_lose_no_update(
         assert written == [f"together-{attempt}.{end}" for end in ("early.csv", "json", "late.csv")]
 
 
+def test_a_state_file_and_an_output_reached_through_symbolic_links_are_written_through_them(
+    panel_run, panel_file, tmp_path, run_cli
+):
+    _, run_dir = panel_run
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    state, out = tmp_path / "real" / "state.json", tmp_path / "real" / "out.csv"
+    args = ["predict", str(run_dir), "--input", str(panel_file), "--series", "id", "--time", "time"]
+    assert run_cli([*args, "--state", str(state), "--out", str(out)])[0] == 0
+    (tmp_path / "links" / "state.json").symlink_to(state)
+    (tmp_path / "links" / "out.csv").symlink_to(out)
+    first = state.read_bytes()
+    code, _, err = run_cli(
+        [
+            *args,
+            "--state",
+            str(tmp_path / "links" / "state.json"),
+            "--out",
+            str(tmp_path / "links" / "out.csv"),
+        ]
+    )
+    assert code == 0, err
+    for name in ("state.json", "out.csv"):  # the links stay links; the files they name were updated
+        assert (tmp_path / "links" / name).is_symlink()
+    assert state.read_bytes() != first  # the second pass carried on from the first's states
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.csv", "state.json"]
+
+
+def test_when_the_state_cannot_be_written_the_output_is_not_written_either(
+    panel_run, panel_file, tmp_path, run_cli, monkeypatch
+):
+    import errno
+
+    _, run_dir = panel_run
+    write_bytes = Path.write_bytes
+
+    def full_disk_for_states(self, data):
+        if "state.json" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk_for_states)
+    state, out = tmp_path / "state.json", tmp_path / "out.csv"
+    args = ["predict", str(run_dir), "--input", str(panel_file), "--series", "id", "--time", "time"]
+    code, stdout, err = run_cli([*args, "--state", str(state), "--out", str(out)])
+    assert code == 2 and stdout == "" and err.count("\n") == 1
+    expected = f"state must be a writable file path, got {str(state)!r} (No space left on device)"
+    assert err == f"statelab: error: {expected}\n"
+    assert list(tmp_path.iterdir()) == []  # neither file, and no temporary left
+
+
 def test_a_predict_waiting_for_its_turn_still_answers_ctrl_c(tmp_path):
     import fcntl
     import os

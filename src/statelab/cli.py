@@ -119,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     service that restarts carries on where it stopped. Everything is checked before anything is
     written, and Ctrl-C is checked between series and before the files are written."""
     from statelab import data, predict
-    from statelab.report.output import write_atomic
+    from statelab.report.output import write_together
 
     if args.out is not None:
         predict.check_out(args.out, {"input": args.input, "state": args.state})
@@ -131,6 +131,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         args.input, features[0], features, args.series, args.time, param="input", target_param="column"
     )
     state_path = check_file_in_folder("state", args.state) if args.state is not None else None
+    if state_path is not None and state_path.is_symlink():  # its turn is taken where the file is
+        state_path = Path(os.path.realpath(state_path))
     interrupt = args.interrupt
     # Two predicts sharing a state file take turns: the second starts from what the first wrote.
     turn = predict.state_turn(state_path, interrupt.check) if state_path else contextlib.nullcontext()
@@ -146,18 +148,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         text = data.csv_bytes(columns)
         interrupt.check()  # the last moment a Ctrl-C leaves nothing written
+        files = [] if args.out is None else [("out", Path(args.out), text)]
+        if state_path is not None:
+            files.append(("state", state_path, predict.states_bytes(predictor, states)))
+        write_together(files)  # the output and the states, both or neither
         if args.out is None:
             sys.stdout.write(text.decode())
-        else:
-            try:
-                write_atomic(Path(args.out), text)
-            except OSError as exc:
-                fail(f"out must be a writable file path, got {args.out!r} ({exc.strerror})")
-        if state_path is not None:
-            try:
-                write_atomic(state_path, predict.states_bytes(predictor, states))
-            except OSError as exc:
-                fail(f"state must be a writable file path, got {str(state_path)!r} ({exc.strerror})")
     interrupt.settle()
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,10 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a hidden sibling, then rename: a reader never sees a half-written file, and a
-    failed write leaves nothing behind."""
+    failed write leaves nothing behind. A symbolic link is written through, to the file it names
+    (the link itself, which statelab did not make, stays as it was)."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     tmp = temporary(path)  # unique to this process: two reports at once never share it
     try:
         tmp.write_bytes(data)
@@ -37,6 +41,30 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_together(files: Sequence[tuple[str, Path, bytes]]) -> None:
+    """Write several files all or none: (parameter, path, content) each to a hidden sibling first,
+    then all renamed into place, so a write that fails leaves every one of them as it was.
+    ConfigError naming the parameter whose file could not be written. Symbolic links are written
+    through, as by `write_atomic`."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, path, data in files:
+            final = Path(os.path.realpath(path)) if path.is_symlink() else path
+            tmp = temporary(final)
+            staged.append((tmp, final))
+            try:
+                tmp.write_bytes(data)
+            except OSError as exc:
+                raise ConfigError(
+                    f"{name} must be a writable file path, got {str(path)!r} ({exc.strerror})"
+                ) from None
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 # A sweep's report directory holds this file: statelab wrote the folder and may rewrite it.
