@@ -217,7 +217,8 @@ def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
         for (i, j), p in at.items():
             error, span = p.memory[model]["profile_error"], p.memory[model]["span"]
             z[j][i] = error.median if math.isfinite(error.median) else None
-            label[j][i] = f"{fmt(error.median, 2)}<br>span {_span_text(span)}"
+            shown = fmt(error.median, 2) if math.isfinite(error.median) else "—"  # all seeds diverged
+            label[j][i] = f"{shown}<br>span {_span_text(span)}"
             where = f"{x_name} {_tick(p.x)}, {y_name} {p.y}" if x_name != "-" else ""
             hover[j][i] = (
                 f"<b>{model}: memory</b><br>{where}<br>profile error: median {fmt(error.median, 3)}"
