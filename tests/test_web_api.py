@@ -384,13 +384,14 @@ def test_a_full_queue_answers_429_and_takes_jobs_again_once_one_ends(tmp_path, m
     with TestClient(app) as client:
         first = client.post("/api/jobs/run", json={"params": {}})
         assert first.status_code == 202 and started.wait(30)  # running: the queue is empty again
-        assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202  # waits
+        second = client.post("/api/jobs/run", json={"params": {}})
+        assert second.status_code == 202  # waits
         full = client.post("/api/jobs/run", json={"params": {}})
         assert full.status_code == 429 and "queue is full" in full.json()["detail"]
         statuses = [j["status"] for j in client.get("/api/jobs").json()]
         assert statuses == ["queued", "running"]  # newest first; one training at a time
         release.set()
-        events_of(client, "2")
+        events_of(client, second.json()["id"])
         assert client.post("/api/jobs/run", json={"params": {}}).status_code == 202
 
 

@@ -44,9 +44,11 @@ def test_jobs_run_one_at_a_time_in_submission_order(queue):
     jobs = [queue.submit("run", f"job {i}", work) for i in range(3)]
     for job in jobs:
         wait_over(job)
-    assert [s[0] for s in spans] == ["1", "2", "3"]
+    assert [s[0] for s in spans] == [j.id for j in jobs]
     assert all(spans[i][2] <= spans[i + 1][1] for i in range(2)), "two jobs overlapped"
-    assert [j.result for j in jobs] == [{"id": "1"}, {"id": "2"}, {"id": "3"}]
+    assert [j.result for j in jobs] == [{"id": j.id} for j in jobs]
+    assert [j.id.split("-")[0] for j in jobs] == ["1", "2", "3"]
+    assert JobQueue().submit("run", "another server", lambda job: {}).id != jobs[0].id  # same number
 
 
 def test_the_queue_refuses_a_job_beyond_its_bound(queue):

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import secrets
 import sys
 import threading
 import time
@@ -66,7 +67,7 @@ def field_of(message: str) -> str | None:
 class Job:
     """One queued piece of work and everything it has reported so far."""
 
-    id: str
+    id: str  # "<number>-<server>": the server part differs from one `statelab serve` to the next
     kind: str  # "run" or "sweep"
     label: str  # what it is, in a few words
     work: Callable[[Job], dict[str, Any]] = field(repr=False)  # runs in the worker; returns the result
@@ -166,6 +167,11 @@ class Job:
         }
 
 
+def number(job: Job) -> int:
+    """The job's place in its server's order of submission."""
+    return int(job.id.split("-", 1)[0])
+
+
 class JobQueue:
     """A bounded FIFO of jobs and the one worker thread that runs them."""
 
@@ -174,6 +180,9 @@ class JobQueue:
         self._waiting: collections.deque[Job] = collections.deque()
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
+        # A page left open across a restart of the server must not follow another job by the
+        # same number: ids carry a token of this queue (this server process).
+        self._token = secrets.token_hex(3)
         self._lock = threading.Condition()
         self._stopping = threading.Event()
         self._current: Job | None = None
@@ -197,7 +206,7 @@ class JobQueue:
                 raise QueueFull("the server is stopping")
             if len(self._waiting) >= self.max_queued:
                 raise QueueFull(f"{len(self._waiting)} jobs are waiting, the most the queue holds")
-            job = Job(id=str(next(self._ids)), kind=kind, label=label, work=work)
+            job = Job(id=f"{next(self._ids)}-{self._token}", kind=kind, label=label, work=work)
             job.emit({"type": "queued", "position": len(self._waiting) + (self._current is not None)})
             self._jobs[job.id] = job
             self._waiting.append(job)
@@ -212,7 +221,7 @@ class JobQueue:
     def jobs(self) -> list[Job]:
         """Every job kept, newest first."""
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: -int(j.id))
+            return sorted(self._jobs.values(), key=lambda j: -number(j))
 
     def cancel(self, job_id: str) -> Job:
         """Take a waiting job off the queue, or ask the running one to stop where it safely can
@@ -255,7 +264,7 @@ class JobQueue:
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.over]
-        for job in sorted(finished, key=lambda j: int(j.id))[:-KEEP_FINISHED]:
+        for job in sorted(finished, key=number)[:-KEEP_FINISHED]:
             del self._jobs[job.id]
 
     def _next(self) -> Job | None:
