@@ -182,6 +182,16 @@ def meet_scheduler(address: str, timeout: float) -> None:
             raise OSError(f"it did not answer as a Dask scheduler ({type(exc).__name__})") from None
 
 
+def check_cluster(
+    workers: int | str | None, scheduler: str | None, scheduler_timeout: float | str | None
+) -> tuple[int | None, float]:
+    """Where a sweep runs, checked: (local workers or None, seconds to wait for `scheduler`).
+    ConfigError for workers and a scheduler together, or for a bad value of either."""
+    if workers is not None and scheduler is not None:
+        raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
+    return (None if workers is None else check_workers(workers)), check_timeout(scheduler_timeout)
+
+
 @contextmanager
 def open_executor(
     workers: int | str | None = None,
@@ -199,11 +209,7 @@ def open_executor(
     starting workers.
     """
     status = on_status or (lambda text: None)
-    if workers is not None and scheduler is not None:
-        raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
-    if workers is not None:
-        workers = check_workers(workers)
-    timeout = check_timeout(scheduler_timeout)
+    workers, timeout = check_cluster(workers, scheduler, scheduler_timeout)
     if scheduler is None and workers is None:
         if cache_dir is not None:
             from statelab.train import enable_compilation_cache

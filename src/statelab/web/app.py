@@ -48,19 +48,14 @@ def cluster_options(
     workers: int | str | None, scheduler: str | None, scheduler_timeout: float | str | None
 ) -> dict[str, Any]:
     """`open_executor`'s options for the lab's sweeps, checked now (one line at start-up)."""
-    from statelab.executors import check_timeout, check_workers
+    from statelab.executors import check_cluster
 
-    if workers is not None and scheduler is not None:
-        raise ConfigError(f"workers must not be given together with --scheduler, got {workers!r}")
-    timeout = check_timeout(scheduler_timeout)  # checked even unused, as `statelab sweep` does
-    options: dict[str, Any] = {}
-    if workers is not None:
-        options["workers"] = check_workers(workers)
+    n, timeout = check_cluster(workers, scheduler, scheduler_timeout)  # as `statelab sweep` checks them
+    if scheduler is not None and not str(scheduler).strip():
+        raise ConfigError(f"scheduler must be the address of a Dask scheduler, got {scheduler!r}")
+    options: dict[str, Any] = {} if n is None else {"workers": n}
     if scheduler is not None:
-        if not str(scheduler).strip():
-            raise ConfigError(f"scheduler must be the address of a Dask scheduler, got {scheduler!r}")
-        options["scheduler"] = scheduler
-        options["scheduler_timeout"] = timeout
+        options.update(scheduler=scheduler, scheduler_timeout=timeout)
     return options
 
 

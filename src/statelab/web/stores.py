@@ -72,6 +72,52 @@ def _hover(point: Point, key: str, title: str) -> str:
     )
 
 
+def _heatmap(name: str, z: list, k: int, **fields: Any) -> dict[str, Any]:
+    """Panel k's heatmap trace: cells at integer positions, a hair of gap between them."""
+    axis = "" if k == 1 else str(k)
+    ny, nx = len(z), len(z[0]) if z else 0
+    trace = {"type": "heatmap", "name": name, "z": z, "x": list(range(nx)), "y": list(range(ny))}
+    return {**trace, **fields, "xaxis": f"x{axis}", "yaxis": f"y{axis}", "xgap": 1, "ygap": 1}
+
+
+def _panel(
+    layout: dict[str, Any], k: int, left: float, width: float, points: Sequence[Point], title: str
+) -> dict[str, Any]:
+    """Set panel k's axes in `layout` (ticks on the cells, labelled with the grid's values, the
+    y title on the first panel only); return its title, as an annotation above it."""
+    xs, ys, _ = grid_cells(points)
+    x_name, y_name = points[0].x_param, points[0].y_param
+    axis = "" if k == 1 else str(k)
+    layout[f"xaxis{axis}"] = {
+        "domain": [left, left + width],
+        "anchor": f"y{axis}",
+        "tickvals": list(range(len(xs))),
+        "ticktext": [_tick(x) for x in xs],
+        "title": {"text": "" if x_name == "-" else x_name},
+        "showgrid": False,
+        "zeroline": False,
+    }
+    layout[f"yaxis{axis}"] = {
+        "anchor": f"x{axis}",
+        "tickvals": list(range(len(ys))),
+        "ticktext": [_tick(y) for y in ys],
+        "title": {"text": y_name if k == 1 else ""},
+        "showgrid": False,
+        "zeroline": False,
+    }
+    return {
+        "text": title,
+        "x": left + width / 2,
+        "xref": "paper",
+        "xanchor": "center",
+        "y": 1.0,
+        "yref": "paper",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 13},
+    }
+
+
 def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list[list[list[str] | None]]]:
     """Three heatmaps of one facet, and per cell (y index, x index) its trials' keys (or None).
 
@@ -90,7 +136,6 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
     diffs = [abs(p.nmse[DIFFERENCE].median) for p in points if math.isfinite(p.nmse[DIFFERENCE].median)]
     limit = max([0.1, *diffs])
     segments = boundary_segments(side)
-    x_name, y_name = points[0].x_param, points[0].y_param
     data, shapes, annotations = [], [], []
     gap = 0.085
     width = (1 - 2 * gap) / 3
@@ -102,55 +147,20 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
             median = p.nmse[key].median
             z[j][i] = median if math.isfinite(median) else None
             hover[j][i] = _hover(p, key, panel)
-        axis = "" if k == 1 else str(k)
         data.append(
-            {
-                "type": "heatmap",
-                "name": key,
-                "z": z,
-                "x": list(range(nx)),
-                "y": list(range(ny)),
-                "text": hover,
-                "hovertemplate": "%{text}<extra></extra>",
-                "texttemplate": "%{z:.2f}",
-                "coloraxis": "coloraxis2" if key == DIFFERENCE else "coloraxis",
-                "xaxis": f"x{axis}",
-                "yaxis": f"y{axis}",
-                "xgap": 1,
-                "ygap": 1,
-            }
+            _heatmap(
+                key,
+                z,
+                k,
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+                texttemplate="%{z:.2f}",
+                coloraxis="coloraxis2" if key == DIFFERENCE else "coloraxis",
+            )
         )
         left = (k - 1) * (width + gap)
-        layout[f"xaxis{axis}"] = {
-            "domain": [left, left + width],
-            "anchor": f"y{axis}",
-            "tickvals": list(range(nx)),
-            "ticktext": [_tick(x) for x in xs],
-            "title": {"text": "" if x_name == "-" else x_name},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        layout[f"yaxis{axis}"] = {
-            "anchor": f"x{axis}",
-            "tickvals": list(range(ny)),
-            "ticktext": [_tick(y) for y in ys],
-            "title": {"text": y_name if k == 1 else ""},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        annotations.append(
-            {
-                "text": panel,
-                "x": left + width / 2,
-                "xref": "paper",
-                "xanchor": "center",
-                "y": 1.0,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 13},
-            }
-        )
+        annotations.append(_panel(layout, k, left, width, points, panel))
+        axis = "" if k == 1 else str(k)
         for (x0, y0), (x1, y1) in segments:
             shapes.append(
                 {
@@ -226,56 +236,20 @@ def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
                 f"<br>span: median {_span_text(span)}, [min, max] [{fmt(span.lo, 3)}, {fmt(span.hi, 3)}]"
                 f"<br>seeds {p.n}"
             )
-        axis = "" if k == 1 else str(k)
         data.append(
-            {
-                "type": "heatmap",
-                "name": model,
-                "z": z,
-                "x": list(range(nx)),
-                "y": list(range(ny)),
-                "text": label,
-                "customdata": hover,
-                "hovertemplate": "%{customdata}<extra></extra>",
-                "texttemplate": "%{text}",
-                "coloraxis": "coloraxis",
-                "xaxis": f"x{axis}",
-                "yaxis": f"y{axis}",
-                "xgap": 1,
-                "ygap": 1,
-            }
+            _heatmap(
+                model,
+                z,
+                k,
+                text=label,
+                customdata=hover,
+                hovertemplate="%{customdata}<extra></extra>",
+                texttemplate="%{text}",
+                coloraxis="coloraxis",
+            )
         )
         left = (k - 1) * (width + gap)
-        layout[f"xaxis{axis}"] = {
-            "domain": [left, left + width],
-            "anchor": f"y{axis}",
-            "tickvals": list(range(nx)),
-            "ticktext": [_tick(x) for x in xs],
-            "title": {"text": "" if x_name == "-" else x_name},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        layout[f"yaxis{axis}"] = {
-            "anchor": f"x{axis}",
-            "tickvals": list(range(ny)),
-            "ticktext": [_tick(y) for y in ys],
-            "title": {"text": y_name if k == 1 else ""},
-            "showgrid": False,
-            "zeroline": False,
-        }
-        annotations.append(
-            {
-                "text": f"{model}: memory profile error",
-                "x": left + width / 2,
-                "xref": "paper",
-                "xanchor": "center",
-                "y": 1.0,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 13},
-            }
-        )
+        annotations.append(_panel(layout, k, left, width, points, f"{model}: memory profile error"))
     layout.update(
         title={
             "text": f"{title}profile error (0: leans on exactly what the target does), median span beneath",
