@@ -98,9 +98,10 @@ import jax
 jax.config.update("jax_enable_compilation_cache", False)
 import numpy as np
 from statelab import experiment, memory
+from statelab.metrics import Memory
 from statelab.config import ExperimentConfig
 if sys.argv[1] == "without":
-    memory.profile = lambda *a, **k: memory.Memory([0.0], None, None)
+    memory.profile = lambda *a, **k: Memory([0.0], None, None)
 t0 = time.perf_counter()
 experiment.run_experiment(ExperimentConfig(), cache=False)
 print(time.perf_counter() - t0)

@@ -42,7 +42,7 @@ def one_run() -> statelab.ExperimentResult:
     print(f"{len(target)} test rows, largest stateful error {np.max(np.abs(target - prediction)):.4f}")
     history: pd.DataFrame = result.history
     print(history.pivot(index="epoch", columns="model", values="val_nmse"))
-    saved: Path = result.save("typed-api-run")
+    saved: Path = statelab.save_run(result, "typed-api-run")
     print(f"saved to {saved}")
     return result
 

@@ -17,7 +17,8 @@ import statelab
 from conftest import SMALL_GRID
 from statelab import ConfigError, display
 from statelab.cli import main
-from statelab.config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig, config_hash
+from statelab.config import ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
+from statelab.identity import config_hash
 
 
 def stored(path) -> dict[str, tuple[dict, int]]:

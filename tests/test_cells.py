@@ -242,3 +242,9 @@ def test_state_carried_across_chunks_equals_one_long_call(cell):
     # Restarting the last chunk from zero forgets the first eight steps.
     _, forgetful = _apply(params, cells.zero_state(config, 3), x[:, 8:], cell=cell)
     assert np.abs(np.asarray(forgetful) - np.asarray(whole_pred)).max() > 1e-4
+
+
+def test_a_cell_is_known_by_the_same_name_to_the_config_the_engine_and_the_export():
+    from statelab import config, export
+
+    assert tuple(config.CELLS) == tuple(cells.CELLS) == tuple(export.LAYERS)

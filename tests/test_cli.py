@@ -12,7 +12,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from statelab import cli, experiment
+from statelab import cli, rundir
 from statelab.config import from_mapping
 
 SMALL = ["--input-len", "200", "--epochs", "2", "--no-cache"]
@@ -143,7 +143,7 @@ def test_a_run_that_fails_midway_leaves_no_directory(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(experiment, "save_result", explode)
+    monkeypatch.setattr(rundir, "save_result", explode)
     with pytest.raises(RuntimeError):
         cli.main(["run", *SMALL, "--out", str(tmp_path / "a" / "b" / "run")])
     assert list(tmp_path.iterdir()) == []

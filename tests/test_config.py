@@ -14,12 +14,12 @@ from statelab.config import (
     ModelConfig,
     TaskConfig,
     TrainConfig,
-    config_hash,
     flatten,
     from_mapping,
-    load_toml,
 )
+from statelab.configfile import load_toml
 from statelab.grid import expand, grid_from_mapping
+from statelab.identity import config_hash
 
 SECTION = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
 OWNER = {

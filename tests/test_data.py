@@ -10,6 +10,7 @@ import pytest
 from conftest import PANEL_RUN, panel_frame, write_frame
 from statelab import data, predict
 from statelab.config import ConfigError
+from statelab.tasks.forecast import forecast
 
 
 def read(path, **kwargs) -> data.Panel:
@@ -159,7 +160,7 @@ def test_forecast_targets_are_the_value_horizon_steps_ahead_and_inputs_are_stand
     frame = panel_frame(2, 60, seed=5)
     panel = read(write_frame(tmp_path / "f.csv", frame), features=("a", "b"), series="id", time="time")
     lahead, horizon, fraction = 3, 2, 0.75
-    task = data.forecast(panel, lahead, horizon, fraction)
+    task = forecast(panel, lahead, horizon, fraction)
 
     # Statistics of what the training windows read (inputs) and predict (targets), pooled.
     reads, targets = [], []
@@ -187,8 +188,8 @@ def test_nothing_of_the_test_part_leaks_into_the_scaling(tmp_path):
     frame = panel_frame(1, 100, seed=6)
     changed = {k: v.copy() for k, v in frame.items()}
     changed["a"][-10:] += 1000.0  # only test rows differ
-    one = data.forecast(read(write_frame(tmp_path / "1.csv", frame), features=("a",)), 1, 1, 0.8)
-    two = data.forecast(read(write_frame(tmp_path / "2.csv", changed), features=("a",)), 1, 1, 0.8)
+    one = forecast(read(write_frame(tmp_path / "1.csv", frame), features=("a",)), 1, 1, 0.8)
+    two = forecast(read(write_frame(tmp_path / "2.csv", changed), features=("a",)), 1, 1, 0.8)
     assert one.scaling == two.scaling
 
 
@@ -197,7 +198,7 @@ def test_a_series_too_short_for_its_window_horizon_and_split_is_named(tmp_path):
     rows = [f"long,{t},{t}" for t in range(20)] + [f"stub,{t},{t}" for t in range(4)]
     path.write_text("id,t,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(ConfigError, match=r"series 'stub' at least lahead \+ horizon \+ 1 = 5 values"):
-        data.forecast(read(path, series="id", time="t"), 2, 2, 0.8)
+        forecast(read(path, series="id", time="t"), 2, 2, 0.8)
 
 
 # --- bad input: one line naming the parameter, exit 2, nothing written --------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 
 import pytest
 
 import statelab
+from statelab import display
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_repr_is_short_and_holds_the_verdict_and_each_models_numbers(small_resul
 
 
 def test_html_shows_the_verdict_the_result_table_and_the_test_figure(small_result):
-    html = small_result._repr_html_()
+    html = display.result_html(small_result)
     assert html.count("<table>") == 1 and "stateful" in html and "stateless" in html
     assert f"{small_result.models['stateless'].test_nmse:.4g}" in html
     assert 'class="verdict' in html
@@ -46,4 +48,20 @@ def test_a_real_series_says_it_has_no_floor():
     text = repr(result)
     assert "no analytic floor (a real series)" in text.splitlines()[0]
     assert re.search(r"stateful\s+\S+\s+\S+\s+n/a\s+(yes|no)\s+n/a", text)
-    assert "no analytic floor" in result._repr_html_()
+    assert "no analytic floor" in display.result_html(result)
+
+
+def test_in_a_notebook_importing_statelab_makes_results_show_as_html(small_result, monkeypatch):
+    """The result is a plain value without a rendering method of its own: statelab registers its
+    HTML with IPython's formatter when it runs in a kernel, and IPython then shows it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(display, "in_notebook", lambda: True)
+    monkeypatch.setattr(sys.modules["IPython"], "get_ipython", lambda: shell)
+    assert display.register_notebook()
+    bundle, _ = shell.display_formatter.format(small_result)
+    assert bundle["text/html"] == display.result_html(small_result)
+    assert bundle["text/plain"] == repr(small_result)
+    monkeypatch.setattr(display, "in_notebook", lambda: False)
+    assert not display.register_notebook()  # a script: nothing to register

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from statelab import evaluate, experiment, tasks
-from statelab.config import CONVERGED_NMSE, from_mapping
+from statelab import evaluate, experiment, tasks, theory
+from statelab.config import from_mapping
+from statelab.metrics import ModelMetrics
+from statelab.theory import CONVERGED_NMSE
 
 
 def test_model_metrics_normalise_exclude_the_warm_up_and_judge_by_the_threshold():
@@ -56,7 +58,7 @@ def test_a_diverged_model_has_null_errors_and_did_not_converge():
 
 def test_claim_holds_only_when_every_verdict_matches_and_is_unknown_without_floors():
     def metrics(converged, expected):
-        return evaluate.ModelMetrics(0, 0, 0, 0, 0, 0, 0, converged, expected, 0, 0)  # (diverged: False)
+        return ModelMetrics(0, 0, 0, 0, 0, 0, 0, converged, expected, 0, 0)  # (diverged: False)
 
     assert evaluate.claim_held({"a": metrics(True, True), "b": metrics(False, False)}) is True
     assert evaluate.claim_held({"a": metrics(True, True), "b": metrics(True, False)}) is False
@@ -65,9 +67,9 @@ def test_claim_holds_only_when_every_verdict_matches_and_is_unknown_without_floo
 
 def test_floor_of_each_model_kind():
     floors = tasks.Floors(var_y=1.0, windowed=0.5, unbounded=0.0)
-    assert evaluate.floor_of("stateless", floors) == 0.5
-    assert evaluate.floor_of("stateful", floors) == 0.0
-    assert evaluate.floor_of("stateful", None) is None
+    assert theory.floor_of("stateless", floors) == 0.5
+    assert theory.floor_of("stateful", floors) == 0.0
+    assert theory.floor_of("stateful", None) is None
 
 
 @pytest.mark.parametrize(("tsteps", "lahead"), [(2, 1), (4, 1), (5, 3), (3, 3)])

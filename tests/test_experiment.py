@@ -169,7 +169,7 @@ def test_on_epoch_gets_named_logs_and_out_writes_the_run_directory(tmp_path):
     assert (out / "report.html").is_file() and (out / "models" / "stateful.npz").is_file()
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(result.metrics_dict()))
     # result.save writes the same again elsewhere; a directory that is not empty is refused.
-    again = result.save(tmp_path / "again")
+    again = statelab.save_run(result, tmp_path / "again")
     assert (again / "metrics.json").read_text() == (out / "metrics.json").read_text()
     with pytest.raises(ConfigError, match="out must be a new or empty directory"):
-        result.save(out)
+        statelab.save_run(result, out)

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from statelab import experiment, predict
+from statelab import experiment, predict, rundir
 from statelab.config import ConfigError, from_mapping
 from statelab.export import export
 
@@ -29,7 +29,7 @@ def trained(request, tmp_path_factory):
     result = experiment.run_experiment(config)
     run_dir = tmp_path_factory.mktemp(f"export-{cell}-{layers}") / "run"
     run_dir.mkdir()
-    experiment.save_result(result, run_dir)
+    rundir.save_result(result, run_dir)
     return config, result, run_dir
 
 
@@ -135,7 +135,7 @@ def test_export_leaves_a_users_file_of_any_name_alone_and_refuses_a_diverged_mod
     diverged = experiment.run_experiment(from_mapping({**SMALL, "learning_rate": 1e30}))
     directory = tmp_path / "diverged"
     directory.mkdir()
-    experiment.save_result(diverged, directory)
+    rundir.save_result(diverged, directory)
     code, _, err = run_cli(["export", str(directory), "--out", str(tmp_path / "d.keras")])
     assert code == 2 and "model must have finite weights" in err and not (tmp_path / "d.keras").exists()
 

@@ -38,10 +38,10 @@ def test_results_have_one_row_per_trial_in_grid_order_with_every_config_field(sm
     assert frame.loc[frame.task == "moving-average", "delay"].isna().all()
 
 
-def test_store_to_dataframe_and_the_sweep_return_the_same_frame(small_sweep):
+def test_load_results_of_an_open_store_and_the_sweep_return_the_same_frame(small_sweep):
     with Store.open(small_sweep.store) as store:
-        pd.testing.assert_frame_equal(store.to_dataframe(), statelab.load_results(small_sweep.store))
-        pd.testing.assert_frame_equal(store.to_dataframe(), small_sweep.frame)
+        pd.testing.assert_frame_equal(statelab.load_results(store), statelab.load_results(small_sweep.store))
+        pd.testing.assert_frame_equal(statelab.load_results(store), small_sweep.frame)
 
 
 def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(small_sweep):
@@ -179,7 +179,7 @@ def test_a_list_valued_field_is_a_tuple_and_can_be_filtered(tmp_path):
 def test_where_reads_values_as_a_config_holds_them_a_tasks_alias_and_a_relative_data_path(
     tmp_path, monkeypatch
 ):
-    from statelab.config import config_hash
+    from statelab.identity import config_hash
     from statelab.store import TrialRecord, utc_now
 
     monkeypatch.chdir(tmp_path)

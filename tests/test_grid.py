@@ -6,7 +6,7 @@ import pytest
 
 from statelab import ConfigError
 from statelab import grid as gr
-from statelab.config import config_hash
+from statelab.identity import config_hash
 
 
 @pytest.mark.parametrize(

@@ -196,7 +196,8 @@ def test_a_stateless_profile_carried_over_the_window_only_equals_the_full_pass(p
 
 def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit, panel_file):
     """Read back from the windows, it equals the regression on the file's values themselves."""
-    from statelab.data import forecast, read_panel
+    from statelab.data import read_panel
+    from statelab.tasks.forecast import forecast
 
     config, dataset, _ = panel_fit
     k = 5

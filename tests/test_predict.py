@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from statelab import experiment, predict
+from statelab import experiment, predict, rundir, statefile
 from statelab.config import ConfigError, from_mapping
 from statelab.data import read_panel
 
@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory) -> Path:
     result = experiment.run_experiment(config)
     directory = tmp_path_factory.mktemp("predict") / "run"
     directory.mkdir()
-    experiment.save_result(result, directory)
+    rundir.save_result(result, directory)
     return directory
 
 
@@ -486,12 +486,12 @@ def test_a_predict_waiting_for_its_turn_still_answers_ctrl_c(tmp_path):
             raise KeyboardInterrupt
 
     try:
-        with pytest.raises(KeyboardInterrupt), predict.state_turn(state, check):
+        with pytest.raises(KeyboardInterrupt), statefile.state_turn(state, check):
             pytest.fail("took a turn that another process holds")
     finally:
         os.close(holder)
     assert len(looks) == 3 and list(tmp_path.iterdir()) == []  # it waited, looking; it wrote nothing
-    with predict.state_turn(state):  # free again: taken at once
+    with statefile.state_turn(state):  # free again: taken at once
         pass
 
 
@@ -612,7 +612,7 @@ def diverged(tmp_path_factory) -> tuple[experiment.ExperimentResult, Path]:
     assert result.models["stateful"].diverged
     directory = tmp_path_factory.mktemp("diverged") / "run"
     directory.mkdir()
-    experiment.save_result(result, directory)
+    rundir.save_result(result, directory)
     return result, directory
 
 

@@ -252,12 +252,12 @@ def test_two_identical_runs_at_once_are_both_saved_under_distinct_names(tmp_path
 
 
 def test_runs_of_one_config_in_one_second_get_distinct_names(small_run, tmp_path, monkeypatch):
-    from statelab import experiment
-    from statelab.report.run import load_run
+    from statelab import experiment, rundir
+    from statelab.rundir import load_run
 
     run = load_run(small_run)
     result = experiment.run_experiment(run.config)
-    monkeypatch.setattr(experiment, "default_run_dir", lambda config, root="runs": Path(root) / "same")
+    monkeypatch.setattr(rundir, "default_run_dir", lambda config, root="runs": Path(root) / "same")
     first = experiment.save_run(result, root=tmp_path)
     second = experiment.save_run(result, root=tmp_path)
     assert (first.name, second.name) == ("same", "same-2")
@@ -413,7 +413,8 @@ def test_at_the_amplitude_limits_data_and_floors_are_finite(task, amplitude):
 
 
 def test_the_memory_check_names_what_does_not_fit_before_anything_is_allocated():
-    from statelab.config import ConfigError, check_memory, from_mapping, memory_estimate
+    from statelab.config import ConfigError, from_mapping
+    from statelab.resources import check_memory, memory_estimate
 
     config = from_mapping({"units": 1000, "layers": 4})
     parts = memory_estimate(config)
@@ -666,7 +667,8 @@ def test_a_relative_data_path_is_stored_resolved_and_its_run_reports_from_elsewh
 
 
 def test_two_files_of_one_name_are_different_trials(tmp_path, monkeypatch):
-    from statelab.config import config_hash, from_mapping
+    from statelab.config import from_mapping
+    from statelab.identity import config_hash
 
     monkeypatch.chdir(tmp_path)
     for folder, phase in (("a", 0.0), ("b", 1.0)):

@@ -14,9 +14,12 @@ import pytest
 from matplotlib.image import imread
 
 import statelab.train
-from statelab import experiment
+from statelab import experiment, rundir
 from statelab.config import from_mapping
-from statelab.report.run import fmt, input_points, load_run, results_figure, write_run_report
+from statelab.report.figures import input_points, results_figure
+from statelab.report.html import fmt
+from statelab.report.run import write_run_report
+from statelab.rundir import load_run
 
 FIGURES = ("input.png", "results.png", "history.png", "memory.png")
 
@@ -27,7 +30,7 @@ def run_dir(tmp_path_factory) -> Path:
     config = from_mapping({"input_len": 200, "epochs": 2})
     directory = tmp_path_factory.mktemp("runs") / "run"
     directory.mkdir()  # save_result expects the directory to exist, without models/
-    experiment.save_result(experiment.run_experiment(config), directory)
+    rundir.save_result(experiment.run_experiment(config), directory)
     write_run_report(directory)
     return directory
 
@@ -181,7 +184,7 @@ def test_error_panels_share_y_limits_and_skip_the_warm_up(run_dir: Path) -> None
 
 
 def test_from_result_is_what_load_run_reads_back_after_saving(tmp_path: Path) -> None:
-    from statelab.report.run import from_result
+    from statelab.rundir import from_result
 
     result = experiment.run_experiment({"input_len": 200, "epochs": 2})
     before = from_result(result)

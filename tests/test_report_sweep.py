@@ -14,8 +14,10 @@ import pytest
 from statelab import executors as ex
 from statelab import grid as gr
 from statelab import sweeps as sw
+from statelab import trials
 from statelab.cli import main
-from statelab.config import config_hash, from_mapping
+from statelab.config import from_mapping
+from statelab.identity import config_hash
 from statelab.report import sweep as rs
 from statelab.store import Store, TrialRecord, utc_now
 
@@ -28,7 +30,7 @@ def real_store(tmp_path_factory) -> Path:
     with Store.create(path) as store:
         sw.run_sweep(gr.expand(grid), store, ex.InProcess(threads=1))
         broken = from_mapping(dict(tsteps=2, lahead=2, input_len=200, epochs=1, seed=7))
-        store.record(sw.failure_record(broken, RuntimeError("disk on fire")))
+        store.record(trials.failure_record(broken, RuntimeError("disk on fire")))
     return path
 
 

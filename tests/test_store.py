@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from statelab import ConfigError, ExperimentConfig
-from statelab.config import config_hash, from_mapping
+from statelab.config import from_mapping
+from statelab.identity import config_hash
 from statelab.store import SCHEMA_VERSION, Store, TrialRecord, utc_now
 
 

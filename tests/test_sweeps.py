@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from statelab import experiment
+from statelab import experiment, trials
 from statelab import grid as gr
 from statelab import sweeps as sw
 from statelab.cli import main
-from statelab.config import config_hash, from_mapping
+from statelab.config import from_mapping
+from statelab.identity import config_hash
 from statelab.report.sweep import summarise
 from statelab.store import Store
 
@@ -202,7 +203,7 @@ def test_a_group_that_fails_to_train_is_retried_trial_by_trial(monkeypatch):
 
     monkeypatch.setattr(train, "fit_trials", fit_trials)
     configs = gr.expand(gr.grid_from_inputs({"tsteps": "1:5", **SMALL_FLAGS}))
-    records = sw.run_group(configs)
+    records = trials.run_group(configs)
     assert [r.config["task"]["tsteps"] for r in records] == [1, 2, 3, 4]
     assert [r.status for r in records] == ["ok", "ok", "error", "ok"]
     assert records[2].error == "MemoryError: no room for tsteps 3"

@@ -16,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from statelab import tasks
-from statelab.config import FIELD_SECTION, ConfigError, field_help
+from statelab.config import FIELD_SECTION, ConfigError
+from statelab.confighelp import field_help
 from statelab.evaluate import verdict
+from statelab.executors import LocalDask
 from statelab.store import Store
 from statelab.web import lab as lab_work
 from statelab.web.app import create_app
@@ -711,8 +713,8 @@ def test_every_answer_carries_the_security_headers_and_pages_allow_no_inline_scr
 
 
 def test_a_lab_started_with_workers_runs_its_sweeps_on_a_local_dask_cluster(tmp_path):
-    app = create_app(tmp_path / "runs", [tmp_path / "dask.sqlite"], workers="1")
-    assert app.state.lab.cluster == {"workers": 1}
+    app = create_app(tmp_path / "runs", [tmp_path / "dask.sqlite"], executor="local:1")
+    assert app.state.lab.executor == LocalDask(1)
     body = {"store": "dask.sqlite", "axes": {"tsteps": "1:3", **SMALL, "epochs": "1"}, "seeds": "1"}
     with TestClient(app) as client:
         response = client.post("/api/jobs/sweep", json=body)
@@ -729,16 +731,17 @@ def test_a_lab_started_with_workers_runs_its_sweeps_on_a_local_dask_cluster(tmp_
 
 
 @pytest.mark.parametrize(
-    ("options", "words"),
+    ("spec", "words"),
     [
-        ({"workers": "0"}, "workers must be an integer >= 1, got '0'"),
-        ({"workers": "2", "scheduler": "tcp://127.0.0.1:1"}, "workers must not be given together with"),
-        ({"scheduler": "tcp://x:1", "scheduler_timeout": "-1"}, "scheduler_timeout must be"),
+        ("local:0", "executor must be an integer >= 1, got '0'"),
+        ("local:x", "executor must be an integer >= 1, got 'x'"),
+        ("dask://x:1?timeout=-1", "timeout must be in (0, 3600] seconds, got -1.0"),
+        ("ray://x:1", "executor must be one of "),
     ],
 )
-def test_where_the_labs_sweeps_run_is_checked_when_it_starts(tmp_path, options, words):
+def test_where_the_labs_sweeps_run_is_checked_when_it_starts(tmp_path, spec, words):
     with pytest.raises(ConfigError, match=re.escape(words)):
-        create_app(tmp_path / "runs", [], **options)
+        create_app(tmp_path / "runs", [], executor=spec)
 
 
 def test_an_unexpected_failure_is_a_500_that_carries_the_security_headers_too(tmp_path, monkeypatch):

@@ -167,12 +167,12 @@ def test_a_sweep_cancelled_while_its_cluster_starts_trains_nothing_and_creates_n
     job = q.submit("sweep", "cancelled while its cluster starts", lab_work.sweep_work(configs, store, None))
 
     @contextlib.contextmanager
-    def slow_cluster(on_status, **options):
+    def slow_cluster(self, cache_dir=None, on_status=None):
         on_status("Starting a local Dask cluster of 1 worker processes ...")
         q.cancel(job.id)  # the page's Cancel, while the cluster starts
         yield executors.InProcess(threads=1)
 
-    monkeypatch.setattr(executors, "open_executor", slow_cluster)
+    monkeypatch.setattr(executors.Inline, "open", slow_cluster)
     q.start()
     wait_over(job, 120)
     q.stop()
@@ -192,10 +192,10 @@ def test_a_cancelled_sweep_stops_the_groups_still_training_beside_the_one_it_kep
     store = tmp_path / "s.sqlite"
 
     @contextlib.contextmanager
-    def two_threads(on_status, **options):
+    def two_threads(self, cache_dir=None, on_status=None):
         yield executors.InProcess(threads=2)
 
-    monkeypatch.setattr(executors, "open_executor", two_threads)
+    monkeypatch.setattr(executors.Inline, "open", two_threads)
     q = JobQueue()
     job = q.submit("sweep", "cancelled at its start", lab_work.sweep_work(short + long, store, None))
     emit = job.emit
@@ -337,3 +337,30 @@ def test_a_cancel_as_the_job_ends_never_comes_after_its_last_word(queue):
     assert kinds[-2:] == ["cancelling", "done"] and job.status == "done"
     with pytest.raises(JobOver):
         queue.cancel(job.id)
+
+
+def test_a_lab_run_whose_name_another_run_takes_while_it_saves_is_saved_beside_it(tmp_path, monkeypatch):
+    """The lab names a run as `statelab run` does and takes the name when its directory is renamed
+    into place: another process committing the same name meanwhile (the same config, the same
+    second) leaves this run at NAME-2, never a failed job (round two named it ahead of time)."""
+    from statelab import rundir
+
+    monkeypatch.setattr(rundir, "default_run_dir", lambda config, root="runs": Path(root) / "same")
+    real = rundir.save_result
+
+    def another_run_commits_meanwhile(result, directory):
+        real(result, directory)
+        (tmp_path / "runs" / "same").mkdir()  # another process's run, renamed into place
+        (tmp_path / "runs" / "same" / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(rundir, "save_result", another_run_commits_meanwhile)
+    config = from_mapping({"input_len": 120, "epochs": 1, "units": 4})
+    q = JobQueue()
+    job = q.submit("run", "saved beside", lab_work.run_work(config, Roots(tmp_path / "runs")))
+    q.start()
+    wait_over(job, 120)
+    q.stop()
+    assert job.status == "done", job.error
+    assert job.result["run"] == "same-2"
+    assert (tmp_path / "runs" / "same-2" / "report.html").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["same", "same-2"]  # no temporary left

@@ -11,31 +11,32 @@ against the analytic optimum.
 Importing statelab is cheap: JAX loads with the first training, pandas with the first DataFrame.
 """
 
-__version__ = "0.2.0"
-
-from statelab.api import load_history, load_results, run_experiment, sweep
-from statelab.config import (
-    CONVERGED_NMSE,
-    ConfigError,
-    ExperimentConfig,
-    ModelConfig,
-    TaskConfig,
-    TrainConfig,
-)
+from statelab import display as _display
+from statelab.api import load_history, load_results, run_experiment, save_run, sweep
+from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
+from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
 from statelab.result import EpochLogs, ExperimentResult
+from statelab.theory import CONVERGED_NMSE
+from statelab.version import __version__
+
+_display.register_notebook()  # in a Jupyter kernel: results show their verdict, table and figure
 
 __all__ = [
     "CONVERGED_NMSE",
+    "BaselineMetrics",
     "ConfigError",
     "EpochLogs",
     "ExperimentConfig",
     "ExperimentResult",
+    "Memory",
     "ModelConfig",
+    "ModelMetrics",
     "TaskConfig",
     "TrainConfig",
     "__version__",
     "load_history",
     "load_results",
     "run_experiment",
+    "save_run",
     "sweep",
 ]

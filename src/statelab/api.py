@@ -1,6 +1,7 @@
 """statelab from Python: the functions `import statelab` exports.
 
     statelab.run_experiment(config)        one run, both models -> ExperimentResult
+    statelab.save_run(result, out)         its run directory, as `statelab run` writes it
     statelab.sweep(grid, seeds, store)     a grid of runs into a store -> results DataFrame
     statelab.load_results(store, where)    a store's trials -> results DataFrame
     statelab.load_history(store, where)    a store's per-epoch losses -> tidy DataFrame
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from statelab.batching import Dataset
+    from statelab.executors import Executor
     from statelab.result import EpochLogs, ExperimentResult
     from statelab.store import Store
     from statelab.sweeps import SweepProgress
@@ -65,6 +67,30 @@ def run_experiment(
     return experiment.run_experiment(config, dataset, on_epoch, out, cache=cache)
 
 
+def save_run(result: ExperimentResult, out: str | Path | None = None, root: str | Path = "runs") -> Path:
+    """Write a result's run directory exactly as `statelab run` does: config.json, metrics.json,
+    history.csv, predictions.csv, timings.json, models/, the figures and report.html, appearing
+    all at once.
+
+    Args:
+        result: what `run_experiment` returned.
+        out: the directory, new or empty; by default `root/<UTC time>-<short config hash>/`.
+        root: where the default directory goes.
+
+    Returns:
+        The directory written.
+
+    Raises:
+        ConfigError: `out` is not a new or empty directory, or cannot be written.
+    """
+    from statelab import experiment
+    from statelab.result import ExperimentResult
+
+    if not isinstance(result, ExperimentResult):
+        raise ConfigError(f"result must be an ExperimentResult, got {type(result).__name__}")
+    return experiment.save_run(result, out, root)
+
+
 def sweep(
     grid: Mapping[str, Any] | str | Path | None = None,
     seeds: int | np.integer[Any] | None = None,
@@ -72,6 +98,7 @@ def sweep(
     workers: int | np.integer[Any] | None = None,
     *,
     scheduler: str | None = None,
+    executor: Executor | str | None = None,
     progress: bool | SweepProgress = True,
     cache: bool = True,
     report: str | Path | None = None,
@@ -90,9 +117,13 @@ def sweep(
         seeds: replicates per grid point; replicate r adds r to `seed` and to `model_seed`
             (default: the grid's `seeds` key, else 1).
         store: the SQLite store (created if missing).
-        workers: run on a local Dask cluster of this many worker processes (default: in this
-            process, one thread per core).
-        scheduler: run on a running Dask cluster at this address instead ("tcp://host:port").
+        workers: run on a local Dask cluster of this many worker processes (the same as
+            executor="local:N").
+        scheduler: run on a running Dask cluster at this address (the same as
+            executor="dask://host:port").
+        executor: where the trials run: an `statelab.executors.Executor`, or its spec, "inline"
+            (the default: in this process, one thread per core), "inline:N", "local:N" or
+            "dask://host:port"; at most one of workers, scheduler and executor.
         progress: show a bar over the trials (in a notebook, or on a terminal); False for none;
             or a callable `progress(completed, done, failed)` to receive the progress yourself.
         cache: keep compiled programs in the per-user compilation cache (see statelab.cache).
@@ -115,8 +146,9 @@ def sweep(
     from statelab import display, sweeps
     from statelab import grid as grids
     from statelab.cache import compilation_cache
-    from statelab.config import config_hash
+    from statelab.executors import from_flags
     from statelab.frames import results_frame
+    from statelab.identity import config_hash
     from statelab.report.output import check_report_dir
 
     if grid is None or isinstance(grid, Mapping):
@@ -127,23 +159,20 @@ def sweep(
             the_grid = dataclasses.replace(the_grid, seeds=grids.parse_seeds(seeds))
     else:
         raise ConfigError(f"grid must be a mapping of parameters to values or a grid file, got {grid!r}")
-    workers = None if workers is None else check_count("workers", workers)
+    where = from_flags(executor, None if workers is None else check_count("workers", workers), scheduler)
     if not isinstance(progress, bool):
         check_callable("progress", progress, 3)
     report_dir = None if report is None else check_report_dir(report, "report")
     configs = grids.expand(the_grid)
     hashes = [config_hash(c) for c in configs]
     cache_dir = compilation_cache(check_flag("cache", cache))
-    with sweeps.open_sweep(store, workers, scheduler, cache_dir, configs=configs) as (
-        opened,
-        executor,
-    ):
+    with sweeps.open_sweep(store, where, cache_dir, configs=configs) as (opened, runner):
         pending = len(sweeps.pending_configs(configs, opened))
         if callable(progress):
-            outcome = sweeps.run_sweep(configs, opened, executor, progress)
+            outcome = sweeps.run_sweep(configs, opened, runner, progress)
         else:
             with display.sweep_progress(pending, progress) as bar:
-                outcome = sweeps.run_sweep(configs, opened, executor, bar)
+                outcome = sweeps.run_sweep(configs, opened, runner, bar)
         records = {r.config_hash: r for r in opened.records()}
         if report_dir is not None:
             from statelab.report.sweep import write_report

@@ -42,7 +42,6 @@ state. With one series this is one lane: the test series read in time order at b
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,9 +225,8 @@ def layout_of(config: ExperimentConfig) -> dict[str, Any]:
     """The parameters a dataset depends on, {name: value}: the task's and how its rows are laid
     out; not the model, the optimiser or the epochs, so several models may share one dataset."""
     t = config.train
-    task = {f.name: getattr(config.task, f.name) for f in dataclasses.fields(config.task)}
     return {
-        **task,
+        **config.task.fields(),
         "batch_size": t.batch_size,
         "layout": t.layout,
         "window_order": t.window_order,

@@ -14,22 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from statelab import __version__
 from statelab.cache import cache_dir as cache_dir  # its earlier home; still importable from here
 from statelab.cache import compilation_cache
-from statelab.config import (
-    FIELD_SECTION,
-    ConfigError,
-    ExperimentConfig,
-    field_help,
-    from_mapping,
-    load_config_file,
-    parse_value,
-)
+from statelab.config import FIELD_SECTION, ConfigError, ExperimentConfig, from_mapping, parse_value
+from statelab.configfile import load_config_file
+from statelab.confighelp import field_help
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
 from statelab.params import check_file_in_folder, check_output_path, check_path
+from statelab.version import __version__
 
 EXIT_USAGE = 2
+EXECUTOR_HELP = (
+    "where trials run: inline (this process, the default), inline:THREADS, local:N (a local Dask "
+    "cluster of N worker processes), dask://HOST:PORT (a running Dask cluster)"
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,16 +85,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from statelab.report.worker import ReportWorker
 
     with ReportWorker(config) as worker:
-        from statelab import experiment, terminal, train
+        from statelab import experiment, rundir, terminal
+        from statelab.names import MODELS
 
-        experiment.check_run_dir(out if out is not None else experiment.default_run_dir(config))
+        rundir.check_run_dir(out if out is not None else rundir.default_run_dir(config))
         interrupt.check()
         console = terminal.make_console()
         dataset = experiment.prepare(config)
         interrupt.check()
         terminal.banner(console, config)
         terminal.data_preview(console, config, dataset)
-        with terminal.epoch_progress(console, config, train.MODELS) as show_epoch:
+        with terminal.epoch_progress(console, config, MODELS) as show_epoch:
 
             def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
                 interrupt.check()
@@ -118,7 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     With --state FILE the states are read from FILE when it exists and written back after, so a
     service that restarts carries on where it stopped. Everything is checked before anything is
     written, and Ctrl-C is checked between series and before the files are written."""
-    from statelab import data, predict
+    from statelab import data, predict, statefile
     from statelab.report.output import write_together
 
     if args.out is not None:
@@ -135,10 +134,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         state_path = Path(os.path.realpath(state_path))
     interrupt = args.interrupt
     # Two predicts sharing a state file take turns: the second starts from what the first wrote.
-    turn = predict.state_turn(state_path, interrupt.check) if state_path else contextlib.nullcontext()
+    turn = statefile.state_turn(state_path, interrupt.check) if state_path else contextlib.nullcontext()
     with turn:
         states: Mapping[str, Mapping[str, Any]] = (
-            predict.read_states(state_path, predictor) if state_path and state_path.exists() else {}
+            statefile.read_states(state_path, predictor) if state_path and state_path.exists() else {}
         )
         interrupt.check()
         predictions, before, states = predict.predict_series(predictor, panel, states, interrupt.check)
@@ -150,7 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         interrupt.check()  # the last moment a Ctrl-C leaves nothing written
         files = [] if args.out is None else [("out", Path(args.out), text)]
         if state_path is not None:
-            files.append(("state", state_path, predict.states_bytes(predictor, states)))
+            files.append(("state", state_path, statefile.states_bytes(predictor, states)))
         write_together(files)  # the output and the states, both or neither
         if args.out is None:
             sys.stdout.write(text.decode())
@@ -193,6 +192,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     Every check (grid, paths, store file, memory, data files, cluster) happens before the store is
     created. Ctrl-C stops between epochs; every trial committed until then stays in the store."""
     from statelab import grid, sweeps, terminal
+    from statelab.executors import from_flags
     from statelab.report.sweep import write_report
 
     interrupt = args.interrupt
@@ -203,14 +203,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_output_path("store", args.store, "file"),
         report_directory(args.store, args.out),
     )
+    where = from_flags(args.executor, args.workers, args.scheduler, args.scheduler_timeout)
     console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
     with sweeps.open_sweep(
         store_path,
-        args.workers,
-        args.scheduler,
+        where,
         compilation_cache(not args.no_cache),
         configs=configs,
-        scheduler_timeout=args.scheduler_timeout,
         on_status=lambda text: err_console.print(text, soft_wrap=True),
         interrupt=interrupt.check,
     ) as (store, executor):
@@ -241,7 +240,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = check_output_path("store", args.store, "file")
     if path.is_dir():
-        if not (path / "metrics.json").is_file():
+        from statelab.rundir import is_run_dir
+
+        if not is_run_dir(path):
             fail(f"store must be a sweep store or a run directory with metrics.json, got {str(path)!r}")
         if args.out is not None:
             fail(
@@ -267,18 +268,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The lab in a browser: runs, sweeps and a form to train, on a local web server."""
+    from statelab.executors import from_flags
     from statelab.web.server import serve
 
     stores = args.store if args.store else ["sweep.sqlite"]
+    where = from_flags(args.executor, args.workers, args.scheduler, args.scheduler_timeout)
     return serve(
-        args.runs,
-        stores,
-        args.host,
-        args.port,
-        None if args.no_cache else cache_dir(),
-        workers=args.workers,
-        scheduler=args.scheduler,
-        scheduler_timeout=args.scheduler_timeout,
+        args.runs, stores, args.host, args.port, None if args.no_cache else cache_dir(), executor=where
     )
 
 
@@ -359,8 +355,9 @@ def build_parser() -> Parser:
     sweep.add_argument("--seeds", metavar="N", help="replicates per grid point: seed and model_seed + 0..N-1")
     sweep.add_argument("--store", default="sweep.sqlite", metavar="PATH", help="SQLite results store")
     sweep.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
-    sweep.add_argument("--workers", metavar="N", help="run on a local Dask cluster of N worker processes")
-    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    sweep.add_argument("--executor", metavar="SPEC", help=EXECUTOR_HELP)
+    sweep.add_argument("--workers", metavar="N", help="the same as --executor local:N")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="the same as --executor dask://HOST:PORT")
     sweep.add_argument(
         "--scheduler-timeout",
         metavar="SECONDS",
@@ -396,12 +393,9 @@ def build_parser() -> Parser:
         default="127.0.0.1",
         help="address to listen on (anything but loopback is reachable by others)",
     )
-    serve.add_argument(
-        "--workers", metavar="N", help="run the pages' sweeps on a local Dask cluster of N worker processes"
-    )
-    serve.add_argument(
-        "--scheduler", metavar="ADDRESS", help="run the pages' sweeps on a Dask cluster (tcp://HOST:PORT)"
-    )
+    serve.add_argument("--executor", metavar="SPEC", help="where the pages' sweeps run: " + EXECUTOR_HELP)
+    serve.add_argument("--workers", metavar="N", help="the same as --executor local:N")
+    serve.add_argument("--scheduler", metavar="ADDRESS", help="the same as --executor dask://HOST:PORT")
     serve.add_argument(
         "--scheduler-timeout",
         metavar="SECONDS",

@@ -1,30 +1,29 @@
 """Configuration: frozen dataclasses, validated when they are built.
 
-An experiment is three parts, each a frozen dataclass:
+An experiment is three parts, each frozen:
 
 - `TaskConfig`   what the data are (series, target, the window the model sees, the split);
 - `ModelConfig`  the recurrent network (cell, width, depth, initialisation seed);
 - `TrainConfig`  how it is trained and evaluated (batching, epochs, optimiser, test start).
 
-Every field name is unique across the three, so a flat mapping such as command-line flags or a
-flat TOML file (`tsteps = 3`) maps onto them without ambiguity; `from_mapping` also accepts the
-nested form that `config.json` is written in (`{"task": {...}, "model": {...}, "train": {...}}`).
+A task's own parameters (tsteps, delay, data, ...) are not fields written here: they belong to the
+task records (`statelab.tasks`), and a `TaskConfig` holds the ones its task takes. Every field
+name is unique across the three sections, so a flat mapping such as command-line flags or a flat
+TOML file (`tsteps = 3`) maps onto them without ambiguity; `from_mapping` also accepts the nested
+form that `config.json` is written in (`{"task": {...}, "model": {...}, "train": {...}}`).
 
 Invalid values raise `ConfigError` (a `ValueError`) whose message names the parameter, the rule
-and the value found, for example ``tsteps must be an integer >= 1, got 0``.
+and the value found, for example ``tsteps must be an integer >= 1, got 0``. (The memory a config
+needs: `statelab.resources`; its identity: `statelab.identity`; its help text:
+`statelab.confighelp`; reading it from a file: `statelab.configfile`.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import json
-import os
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from statelab import tasks
@@ -33,7 +32,6 @@ from statelab.params import (
     check_choice,
     check_float,
     check_int,
-    check_path,
     fail,
     given,
     parse_text,
@@ -41,19 +39,15 @@ from statelab.params import (
     shown_name,
 )
 
-# A model "converged" when its normalised test MSE (MSE / var(y)) is within this of the best any
-# model can reach on the task (0 on every task but `ar`, whose innovations cannot be predicted):
-# it then explains all but 10% of the target's variance that can be explained.
-CONVERGED_NMSE = 0.1
-
 LAYOUTS = ("streams", "seed")
 WINDOW_ORDERS = ("oldest-first", "newest-first")
 TEST_STARTS = ("reset", "continue")
-CELLS = ("lstm", "gru", "simple")
+CELLS = ("lstm", "gru", "simple")  # the records of `statelab.cells.CELLS`, by name (no JAX here)
 MAX_BPTT = 512  # batches a gradient may reach back; each costs about one more training step
 # Sizes. Compilation time grows linearly with depth (each layer is traced into every step): about
 # 0.35 s per layer on a 2-core machine, so 64 layers compile in about 25 s and 1000 would take
-# minutes. Width is bounded by memory (below); 8192 units already need 2 GB of weights per layer.
+# minutes. Width is bounded by memory (statelab.resources); 8192 units already need 2 GB of
+# weights per layer.
 MAX_LAYERS = 64
 MAX_UNITS = 8192
 # Epochs: each keeps its losses in memory and takes at least a compiled step per batch; a million
@@ -62,72 +56,88 @@ MAX_EPOCHS = 1_000_000
 # The weight seed is stored as a 64-bit integer (SQLite, and pandas' Int64 in a results frame).
 MAX_SEED = 2**63 - 1
 
-TASKS = tuple(tasks.TASKS)
-# Fields of TaskConfig that some tasks take and others do not (None where not taken).
-OPTIONAL_TASK_FIELDS = tuple(tasks.PARAMS)
+split_rows = tasks.split_rows  # the one split rule, owned by the tasks
 
 
-def split_rows(n_rows: int, train_fraction: float) -> tuple[int, int]:
-    """(training rows, test rows) of `n_rows` rows: the leading train_fraction trains."""
-    n_train = int(n_rows * train_fraction)
-    return n_train, n_rows - n_train
+def _not_taken(name: str, record: tasks.Task, value: Any) -> ConfigError:
+    others = ", ".join([*(p.name for p in record.params), "lahead", "train_fraction"])
+    return ConfigError(f"{name} is not a parameter of task {record.name} (it takes {others}), got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, repr=False)
 class TaskConfig:
     """The data: a series, its target, and the input window a model sees per sample.
 
-    Which parameters a task takes, their defaults and rules, live in the task's record
-    (`statelab.tasks`); parameters a task does not take stay None. Synthetic tasks draw noise and
-    compute a target from it: `moving-average` (the reference: the mean of the last `tsteps`
-    inputs), `delay` (the input `delay` steps ago), `ema` (an exponential moving average) and `ar`
-    (a linear autoregression). Real series forecast a column `horizon` steps ahead: `sunspots`,
-    `macrodata`, `grunfeld`, or the user's `file`.
+    `TaskConfig(task="delay", delay=2, lahead=3)`: the task's own parameters are keywords, checked
+    by the task's record (`statelab.tasks`), their defaults filled in; a parameter of another task
+    is an error, and reads as None (`config.task.tsteps` of a delay task). Synthetic tasks draw
+    noise and compute a target from it: `moving-average` (the reference: the mean of the last
+    `tsteps` inputs), `delay`, `ema`, `ar`. Real series forecast a column `horizon` steps ahead:
+    `sunspots`, `macrodata`, `grunfeld`, or the user's `file`.
     """
 
-    task: str = "moving-average"
-    input_len: int | None = None  # rows left after the rows without full history are dropped
-    tsteps: int | None = None  # moving-average: the target is the mean of the last tsteps inputs
-    delay: int | None = None  # delay: the target is the input `delay` steps ago
-    alpha: float | None = None  # ema: y[t] = alpha x[t] + (1 - alpha) y[t-1]
-    ar_coefs: tuple[float, ...] | None = None  # ar: x[t] = sum_i ar_coefs[i-1] x[t-i] + noise
-    amplitude: float | None = None  # inputs uniform in [-amplitude, +amplitude] (ar: noise std)
-    seed: int | None = None  # data seed; 1986 is the original example's np.random.seed
-    data: str | None = None  # file: path of a CSV or Parquet file
-    target: str | None = None  # real series: the column to forecast
-    features: tuple[str, ...] | None = None  # real series: the columns the model reads
-    series: str | None = None  # file: a column of series ids
-    time: str | None = None  # file: the column ordering rows within a series
-    horizon: int | None = None  # real series: forecast this many steps ahead
-    missing: str | None = None  # file: error, drop or interpolate
-    lahead: int = 1  # each sample holds the last `lahead` inputs
-    train_fraction: float = 0.8
+    task: str
+    lahead: int  # each sample holds the last `lahead` inputs
+    train_fraction: float
+    # The task's own parameters, (name, value) in the record's order, validated, defaults filled.
+    own: tuple[tuple[str, Any], ...]
 
-    def __post_init__(self) -> None:
-        record = tasks.get(self.task)
-        object.__setattr__(self, "task", record.name)  # an alias becomes the task's name
-        for name in OPTIONAL_TASK_FIELDS:
-            value = plain(getattr(self, name))
-            param = record.param(name)
-            if param is None:
-                if value is not None:
-                    others = ", ".join([*(p.name for p in record.params), "lahead", "train_fraction"])
-                    raise ConfigError(
-                        f"{name} is not a parameter of task {record.name} (it takes {others}), got {value!r}"
-                    )
-                continue
+    def __init__(
+        self,
+        task: str = tasks.REFERENCE_TASK,
+        lahead: Any = 1,
+        train_fraction: Any = 0.8,
+        own: Sequence[tuple[str, Any]] = (),
+        **params: Any,
+    ) -> None:
+        record = tasks.get(task)
+        given_params = {**dict(own), **params}
+        for name, value in given_params.items():
+            if name not in tasks.PARAMS:
+                raise ConfigError(f"unknown parameter {shown_name(name)} = {value!r}")
+            if record.param(name) is None and plain(value) is not None:
+                raise _not_taken(name, record, plain(value))
+        values = []
+        for param in record.params:
+            value = plain(given_params.get(param.name))
             if value is None:
                 value = param.default
             if value is not None:
                 value = param.check(value)
             elif param.required:
-                fail(name, f"{param.help.split(': ', 1)[-1]}; task {record.name} needs it", value)
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "lahead", check_int("lahead", self.lahead, 1))
-        fraction = check_float("train_fraction", self.train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
+                fail(param.name, f"{param.help.split(': ', 1)[-1]}; task {record.name} needs it", value)
+            values.append((param.name, value))
+        object.__setattr__(self, "task", record.name)  # an alias becomes the task's name
+        object.__setattr__(self, "own", tuple(values))
+        object.__setattr__(self, "lahead", check_int("lahead", lahead, 1))
+        fraction = check_float("train_fraction", train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         object.__setattr__(self, "train_fraction", fraction)
         if self.input_len is not None:
             self.check_rows([self.input_len])
+
+    def __getattr__(self, name: str) -> Any:
+        """A task parameter by name (`task.tsteps`): its value, or None where the task does not
+        take it. Only called for names that are not fields."""
+        if name.startswith("_") or name == "own":
+            raise AttributeError(name)
+        if name in tasks.PARAMS:
+            return dict(self.own).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def fields(self) -> dict[str, Any]:
+        """Every field of the task section, in config.json's order: task, each task parameter
+        statelab knows (None where this task does not take it), lahead, train_fraction."""
+        own = dict(self.own)
+        return {
+            "task": self.task,
+            **{name: own.get(name) for name in tasks.PARAMS},
+            "lahead": self.lahead,
+            "train_fraction": self.train_fraction,
+        }
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.fields().items() if v is not None)
+        return f"TaskConfig({shown})"
 
     @property
     def record(self) -> tasks.Task:
@@ -249,7 +259,12 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """{"task": {...}, "model": {...}, "train": {...}}: config.json, lists for tuples."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        parts = {
+            "task": self.task.fields(),
+            "model": dataclasses.asdict(self.model),
+            "train": dataclasses.asdict(self.train),
+        }
+        return json.loads(json.dumps(parts))
 
     def replace(self, **flat: Any) -> ExperimentConfig:
         """A copy with some flat fields changed, validated again."""
@@ -257,127 +272,33 @@ class ExperimentConfig:
 
 
 SECTIONS: dict[str, type] = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
-FIELD_SECTION: dict[str, str] = {
-    f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-}
 
 
-# ---------------------------------------------------------------------------------------------
-# Memory: what a config asks of the machine, checked before anything is allocated
+class _FieldSections(Mapping[str, str]):
+    """{field: section} over all three sections, task parameters included: read live from the task
+    records, so a task registered later brings its parameters with it."""
 
-GATES = 4  # gate blocks per cell, at most (an LSTM's); GRU has 3, SimpleRNN 1: an upper bound
-MEMORY_HEADROOM = 512 * 2**20  # bytes for JAX's runtime, compiled programs and Python itself
+    def _fields(self) -> dict[str, str]:
+        task = ["task", *tasks.PARAMS, "lahead", "train_fraction"]
+        out = dict.fromkeys(task, "task")
+        for section in ("model", "train"):
+            for f in dataclasses.fields(SECTIONS[section]):
+                if f.name in out:  # a task parameter named like a model or train field
+                    raise ValueError(f"task parameter {f.name!r} clashes with the {section} field")
+                out[f.name] = section
+        return out
 
+    def __getitem__(self, name: str) -> str:
+        return self._fields()[name]
 
-def memory_estimate(config: ExperimentConfig, rows: int | None = None, trials: int = 1) -> dict[str, int]:
-    """Bytes that training `trials` trials of this config's shapes side by side holds at once, by
-    part: an upper bound within a factor of about two. rows: the data's rows (default input_len).
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields())
 
-    - parameters: per model (stateful, stateless) its weights, Adam's two moments, the gradients
-      and the updates, float32: 5 x sum over layers of GATES units (inputs + units + 2);
-    - data: every window (rows x lahead x features) in float64 on the host and in float32 on
-      the host and the device, 16 bytes a value;
-    - activations: what one step keeps for its gradient, per model: the gates and states of
-      batch_size x lahead x bptt x layers x units cells, about four floats per gate.
-    """
-    t, m, tr = config.task, config.model, config.train
-    rows = t.input_len if rows is None else rows
-    features = len(t.features) if t.features else 1
-    widths = [features] + [m.units] * (m.layers - 1)
-    weights = sum(GATES * m.units * (w + m.units + 2) for w in widths) + m.units + 1
-    models = 2
-    window = tr.batch_size * t.lahead * tr.bptt * m.layers * m.units
-    return {
-        "parameters": trials * models * 5 * weights * 4,
-        "data": trials * (rows or 0) * t.lahead * features * 16,
-        "activations": trials * models * 4 * GATES * window * 4,
-    }
+    def __len__(self) -> int:
+        return len(self._fields())
 
 
-def available_memory() -> int | None:
-    """Bytes this machine can give a new allocation (Linux: MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def gigabytes(n: float) -> str:
-    """Bytes as an error message shows them: "1.4 GB"."""
-    return f"{n / 1e9:.1f} GB"
-
-
-def check_memory(
-    config: ExperimentConfig, rows: int | None = None, trials: int = 1, available: int | None = None
-) -> None:
-    """ConfigError if `memory_estimate` (plus MEMORY_HEADROOM) exceeds the memory available now.
-
-    The message names the parameter behind the largest part: units (parameters), input_len or
-    lahead (data), batch_size (activations)."""
-    parts = memory_estimate(config, rows, trials)
-    available = available_memory() if available is None else available
-    need = sum(parts.values()) + MEMORY_HEADROOM
-    if available is None or need <= available:
-        return
-    biggest = max(parts, key=parts.__getitem__)
-    t = config.task
-    name = {
-        "parameters": "units" if config.model.units >= config.model.layers else "layers",
-        "data": "input_len" if t.input_len is not None and t.input_len >= t.lahead else "lahead",
-        "activations": "batch_size" if config.train.batch_size >= t.lahead else "lahead",
-    }[biggest]
-    value = getattr(config.model, name, None) or getattr(config.train, name, None) or getattr(t, name, None)
-    group = f" for {trials} trials trained together" if trials > 1 else ""
-    fail(
-        name,
-        f"small enough for the run to fit in memory (about {gigabytes(need)} needed{group}, "
-        f"{gigabytes(parts[biggest])} of it {biggest}; {gigabytes(available)} available)",
-        value,
-    )
-
-
-def config_hash(config: ExperimentConfig) -> str:
-    """SHA-256 of the canonical JSON of a config, unset (None) parameters left out: the identity
-    of a trial, which a parameter added to statelab later (unset) does not change.
-
-    A task that reads a file (`data`, stored as an absolute path) adds the SHA-256 of the file's
-    content as `data_sha256`: two different files at one path, or one file edited between two
-    sweeps, are different trials."""
-    parts = {k: {f: v for f, v in p.items() if v is not None} for k, p in config.to_dict().items()}
-    if config.task.data is not None:
-        parts["task"]["data_sha256"] = file_sha256(config.task.data)
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's content ("" if it cannot be read: reading it will then fail clearly).
-
-    Remembered per (path, size, modification time), so a sweep hashes each file once."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return ""
-    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return ""
-    return digest.hexdigest()
+FIELD_SECTION: Mapping[str, str] = _FieldSections()
 
 
 def flatten(config: ExperimentConfig) -> dict[str, Any]:
@@ -438,66 +359,3 @@ def field_kind(name: str) -> str:
 def parse_value(name: str, text: str) -> Any:
     """Convert the text of a command-line value to the field's kind; ConfigError if it is not one."""
     return parse_text(name, field_kind(name), text)
-
-
-def load_config_file(path: str | Path, name: str = "config") -> dict[str, Any]:
-    """Read a config file, TOML or JSON (a run's config.json reads back), into a mapping;
-    unreadable or malformed files are ConfigErrors naming `name`, the parameter that gave it."""
-    path = check_path(name, path, "a readable file")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{name} must be a readable file, got {str(path)!r} ({exc.strerror})") from None
-    is_json = path.suffix.lower() == ".json" or raw.lstrip()[:1] == b"{"
-    try:
-        text = raw.decode("utf-8-sig")
-        mapping = json.loads(text) if is_json else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        kind = "JSON" if is_json else "TOML"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{name} must be valid {kind}, got {str(path)!r} ({reason})") from None
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"{name} must hold a table of parameters, got {str(path)!r}")
-    return mapping
-
-
-load_toml = load_config_file  # the earlier name
-
-
-# One line of help per config field that is not a task parameter (those come from the task records).
-FIELD_HELP = {
-    "task": "one of: " + "; ".join(f"{t.name} ({t.summary})" for t in tasks.TASKS.values()),
-    "lahead": "inputs the network sees per sample",
-    "train_fraction": "leading fraction of each series used for training",
-    "cell": "recurrent cell: lstm, gru or simple",
-    "units": "units per recurrent layer",
-    "layers": "stacked recurrent layers",
-    "model_seed": "seed of the weight initialisation (both models start from the same weights)",
-    "batch_size": "rows per batch",
-    "epochs": "passes over the training series",
-    "learning_rate": "Adam learning rate (Keras default 1e-3)",
-    "layout": "stateful batch layout: streams (contiguous streams) or seed (the original's)",
-    "window_order": "order of each input window: oldest-first or newest-first (the original's)",
-    "test_start": "stateful test from a reset state, or continuing the training state",
-    "bptt": "stateful: truncation length; each batch's loss reaches back through the bptt - 1 batches "
-    "before it (1: the original)",
-}
-
-
-def field_help(name: str) -> str:
-    """The one line of help of a config field, with its default(s): the text of --help and the lab."""
-    if name not in tasks.PARAMS:
-        default = ExperimentConfig().to_dict()[FIELD_SECTION[name]][name]
-        return FIELD_HELP[name] + f" (default: {default})"
-    defaults = {t.name: p.default for t in tasks.TASKS.values() if (p := t.param(name)) is not None}
-    shown = {_show(v) for v in defaults.values() if v is not None}
-    if not shown:
-        return tasks.PARAMS[name].help
-    if len(shown) == 1:
-        return tasks.PARAMS[name].help + f" (default: {shown.pop()})"
-    per_task = ", ".join(f"{t} {_show(v)}" for t, v in defaults.items() if v is not None)
-    return tasks.PARAMS[name].help + f" (default: {per_task})"
-
-
-def _show(value: Any) -> str:
-    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)

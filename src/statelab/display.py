@@ -1,10 +1,10 @@
-"""How statelab shows itself in Python and in Jupyter: a result's short text and HTML, and the
-progress bar of a sweep in a terminal or a notebook.
+"""How statelab shows itself in Jupyter: a result's HTML, and the progress bar of a sweep.
 
-- `result_text`: `repr(result)`, a few lines: what ran, each model's error against its floor and
-  its verdict, the baselines, and whether the outcome theory predicts held. No arrays.
-- `result_html`: what a notebook shows for a result: the same verdict, the result table and the
-  test figure of the run report (`report/run.py` draws both; nothing is drawn twice).
+- `result_html`: what a notebook shows for an `ExperimentResult`: its verdict, the result table
+  and the test figure of the run report (`statelab.report` draws both; nothing is drawn twice).
+  The result, a plain value, knows nothing of this: `register_notebook` tells IPython's HTML
+  formatter to use it (done by `import statelab` inside a notebook). `repr(result)` is the
+  result's own text (`statelab.result.result_text`).
 - `sweep_progress`: a bar over a sweep's trials; in a notebook a tqdm bar (a widget when
   ipywidgets is installed, text otherwise), in a terminal the bar `statelab sweep` shows.
 """
@@ -17,96 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from statelab.config import CONVERGED_NMSE
-
 if TYPE_CHECKING:
     from statelab.result import ExperimentResult
     from statelab.sweeps import SweepProgress
 
-BASELINE_LABELS = {"last_value": "last value", "linear_ar": "linear AR"}
-
-
-def _number(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def _yes_no(value: bool | None) -> str:
-    return "n/a" if value is None else "yes" if value else "no"
-
-
-def outcome_line(result: ExperimentResult) -> str:
-    """Whether the outcome theory predicts held, in a few words."""
-    if result.claim_held is None:
-        return "no analytic floor (a real series): compare with the baselines"
-    return "expected outcome held" if result.claim_held else "expected outcome did NOT hold"
-
-
-def setup_line(result: ExperimentResult) -> str:
-    """'moving-average tsteps=2 lahead=1; 1 x LSTM(20); 10 epochs, batch 1; config 3f2a9c1e'."""
-    task, model, train = result.config.task, result.config.model, result.config.train
-    axis = task.record.x_axis
-    target = f" {axis}={getattr(task, axis)}" if axis else ""
-    return (
-        f"{task.task}{target} lahead={task.lahead}; {model.layers} x {model.cell.upper()}({model.units}); "
-        f"{train.epochs} epochs, batch {train.batch_size}"
-    )
-
-
-RESULT_COLUMNS = ("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")
-
-
-def result_rows(
-    result: ExperimentResult, baseline_labels: dict[str, str] | None = None
-) -> list[tuple[str, ...]]:
-    """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
-    terminal, a result's repr and its notebook HTML all show."""
-    labels = baseline_labels or BASELINE_LABELS
-    rows: list[tuple[str, ...]] = [
-        (
-            name,
-            "diverged" if m.diverged else _number(m.test_mse, ".4e"),
-            _number(m.test_nmse, ".4f"),
-            _number(m.floor_nmse, ".4f"),
-            _yes_no(m.converged),
-            _yes_no(m.expected_converged),
-        )
-        for name, m in result.models.items()
-    ]
-    rows += [
-        (labels.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "")
-        for name, b in result.baselines.items()
-    ]
-    return rows
-
-
-def result_text(result: ExperimentResult) -> str:
-    """The repr of a result: a handful of lines, every number a researcher looks at first."""
-    rows = [RESULT_COLUMNS, *result_rows(result)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = [
-        "  "
-        + "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
-        )
-        for row in rows
-    ]
-    floors = result.floors
-    best = 0.0 if floors is None else floors.unbounded / floors.var_y  # above 0 only for noise
-    threshold = f"{CONVERGED_NMSE}" if best == 0 else f"{best:.3f} + {CONVERGED_NMSE}"
-    return "\n".join(
-        [
-            f"<ExperimentResult {setup_line(result)}: {outcome_line(result)}",
-            *(line.rstrip() for line in table),
-            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; converged: NMSE < {threshold}>",
-        ]
-    )
-
 
 def result_html(result: ExperimentResult) -> str:
     """A notebook's view of a result: setup, verdict, the result table and the test figure."""
+    from statelab.report.figures import results_figure
     from statelab.report.html import esc, image
     from statelab.report.output import png_bytes
-    from statelab.report.run import results_figure, results_table, verdict_html
+    from statelab.report.run import results_table, verdict_html
+    from statelab.result import outcome_line, setup_line
 
     metrics = result.metrics_dict()
     predictions: dict[str, Any] = {"row": result.test_row, "target": result.test_target}
@@ -122,6 +44,18 @@ def result_html(result: ExperimentResult) -> str:
         f"{results_table(metrics['models'], metrics['baselines'])}"
         f"{image(figure, 'Expected output and each model error on the test rows')}</div>"
     )
+
+
+def register_notebook() -> bool:
+    """In a Jupyter kernel, have IPython show every `ExperimentResult` as `result_html` (its
+    `text/html` formatter). Returns whether it did (False outside a notebook: nothing to do)."""
+    if not in_notebook():
+        return False
+    from statelab.result import ExperimentResult
+
+    shell = sys.modules["IPython"].get_ipython()
+    shell.display_formatter.formatters["text/html"].for_type(ExperimentResult, result_html)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

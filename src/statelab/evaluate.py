@@ -1,7 +1,7 @@
 """Metrics and verdicts: every error next to the best error possible for a model of its kind.
 
 A model's verdict is "converged" when its normalised test MSE (MSE / var(y)) is within
-`config.CONVERGED_NMSE` of the best any model can reach on the task: the floor of a model with
+`theory.CONVERGED_NMSE` of the best any model can reach on the task: the floor of a model with
 unbounded memory, 0 on every task whose target is a function of past inputs. The *expected*
 verdict applies the same test to the analytic floor of its kind: the stateless model's floor is the
 window-limited optimum, the stateful model's is that of a model with unbounded memory. A model
@@ -13,34 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from statelab.config import CONVERGED_NMSE
-from statelab.tasks import Floors
-
-
-@dataclass(frozen=True)
-class ModelMetrics:
-    """Test metrics of one model. MSEs are over the test rows in time order; None if it diverged."""
-
-    test_mse: float | None  # without the first `warmup_excluded` rows of each series
-    test_nmse: float | None
-    test_mse_all: float | None  # with every test row
-    test_nmse_all: float | None
-    warmup_excluded: int  # rows a reset stateful model had no history for
-    floor_mse: float | None  # the analytic optimum of a model of this kind (None: real series)
-    floor_nmse: float | None
-    converged: bool  # test_nmse within the threshold of the best any model can reach
-    expected_converged: bool | None  # the same test on floor_nmse (None: no floor is known)
-    final_train_loss: float | None
-    final_val_loss: float | None
-    diverged: bool = False  # training produced non-finite numbers
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from statelab.metrics import BaselineMetrics, ModelMetrics
+from statelab.theory import CONVERGED_NMSE
 
 
 def finite(value: float) -> float | None:
@@ -89,13 +68,6 @@ def model_metrics(
     )
 
 
-def floor_of(model: str, floors: Floors | None) -> float | None:
-    """The floor that applies to a model: stateless sees a window, stateful may remember all."""
-    if floors is None:
-        return None
-    return floors.windowed if model == "stateless" else floors.unbounded
-
-
 def claim_held(models: dict[str, ModelMetrics]) -> bool | None:
     """The experiment's claim: every model converged exactly where theory says it can.
 
@@ -104,17 +76,6 @@ def claim_held(models: dict[str, ModelMetrics]) -> bool | None:
     if any(m.expected_converged is None for m in models.values()):
         return None
     return all(m.converged == m.expected_converged for m in models.values())
-
-
-@dataclass(frozen=True)
-class BaselineMetrics:
-    """A model-free predictor on the same test rows as the networks."""
-
-    test_mse: float
-    test_nmse: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 BLOCK = 1 << 16  # rows per block of a least-squares fit or prediction

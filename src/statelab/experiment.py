@@ -1,20 +1,14 @@
-"""One experiment from config to a typed result, and the run directory it is saved in.
+"""One experiment from config to a typed result, and its run directory written and drawn.
 
-    config --prepare--> Dataset --fit--> FitResult --evaluate--> ExperimentResult --save--> run dir
+    config --prepare--> Dataset --fit--> FitResult --evaluate--> ExperimentResult --save_run--> run dir
 
-A run directory holds `config.json`, `metrics.json` (the stable interface; see README),
-`history.csv`, `predictions.csv`, `timings.json` and `models/` (trained parameters); `report.py`
-adds the figures and `report.html` from those files.
+The run directory's files are `statelab.rundir`'s; `statelab.report.run` draws the figures and
+`report.html` from them.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import errno
-import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,16 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from statelab import evaluate, memory, scratch, train
+from statelab import evaluate, memory, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
-from statelab.config import ConfigError, ExperimentConfig, check_memory, config_hash, from_mapping
-from statelab.data import input_columns, to_arrow, write_csv
+from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.host import release_memory
+from statelab.names import MODELS
 from statelab.params import check_callable, check_flag, check_output_path
-from statelab.predict import save_models
-from statelab.result import SCHEMA_VERSION as SCHEMA_VERSION  # metrics.json's, re-exported
-from statelab.result import EpochLogs, ExperimentResult, history_rows
+from statelab.resources import check_memory
+from statelab.result import EpochLogs, ExperimentResult
 
 
 def prepare(config: ExperimentConfig) -> Dataset:
@@ -93,7 +86,7 @@ def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
                 "val_loss": float(val_loss[0, i]),
                 "val_nmse": float(val_loss[0, i]) / var_y,
             }
-            for i, name in enumerate(train.MODELS)
+            for i, name in enumerate(MODELS)
         }
         on_epoch(epoch, logs)
 
@@ -125,7 +118,7 @@ def run_experiment(
     config = from_mapping(config)
     check_callable("on_epoch", on_epoch, 2)
     if out is not None:
-        check_run_dir(out)  # before training: a bad `out` costs nothing and writes nothing
+        rundir.check_run_dir(out)  # before training: a bad `out` costs nothing and writes nothing
     if dataset is not None:
         check_dataset(dataset, config)
     directory = compilation_cache(check_flag("cache", cache))
@@ -185,20 +178,20 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     rows = test.row[test.scored][order]
     target = dataset.target[rows]
     var_y = target_variance(config, dataset)
-    best_nmse = 0.0 if floors is None else floors.unbounded / floors.var_y
+    best_nmse = theory.best_nmse(floors)
     reset = config.train.test_start == "reset"
     warm = dataset.warm[test.scored][order]
     models, preds, memories = {}, {}, {}
     t0 = time.perf_counter()
     k = memory.lags(config)
     truth, kind = memory.true_profile(config, dataset, k)
-    for i, name in enumerate(train.MODELS):
+    for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         preds[name] = fitted.test_pred[i][test.scored][order]
         models[name] = evaluate.model_metrics(
             preds[name],
             target,
-            floor_mse=evaluate.floor_of(name, floors),
+            floor_mse=theory.floor_of(name, floors),
             var_y=var_y,
             warm=warm if stateful and reset else np.zeros(len(target), bool),
             final_train_loss=fitted.train_loss[i, -1],
@@ -220,8 +213,8 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
         ),
         claim_held=evaluate.claim_held(models),
-        train_loss={name: fitted.train_loss[i] for i, name in enumerate(train.MODELS)},
-        val_loss={name: fitted.val_loss[i] for i, name in enumerate(train.MODELS)},
+        train_loss={name: fitted.train_loss[i] for i, name in enumerate(MODELS)},
+        val_loss={name: fitted.val_loss[i] for i, name in enumerate(MODELS)},
         test_row=rows,
         test_series=dataset.series[rows],
         test_input=newest,
@@ -233,7 +226,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         n_train=dataset.n_train,
         dropped=dataset.dropped,
         data=data_summary(dataset),
-        params=dict(zip(train.MODELS, fitted.params)),
+        params=dict(zip(MODELS, fitted.params)),
         timings={"memory_s": memory_s},
     )
 
@@ -266,156 +259,12 @@ def save_run(
     default = out is None
     if out is None:
         # taken already: the rename picks out-2, ...
-        out = check_output_path("out", default_run_dir(result.config, root), "directory")
+        out = check_output_path("out", rundir.default_run_dir(result.config, root), "directory")
     else:
-        out = check_run_dir(out)
-    run_dir = RunDirectory(out, unique=default, before_commit=before_commit)
+        out = rundir.check_run_dir(out)
+    run_dir = rundir.RunDirectory(out, unique=default, before_commit=before_commit)
     with run_dir as tmp:
-        save_result(result, tmp)
+        rundir.save_result(result, tmp)
         release_memory()
         draw(tmp)
     return run_dir.final
-
-
-def check_run_dir(out: str | Path) -> Path:
-    """A run directory must be new or empty (statelab never mixes a run into other files), and a
-    path where a directory can be made: checked before any work. Returns it as a Path."""
-    out = check_output_path("out", out, "directory")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"out must be a new or empty directory, got {str(out)!r}")
-    return out
-
-
-def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path:
-    """runs/<UTC time>-<short config hash>/"""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return Path(root) / f"{stamp}-{config_hash(config)[:8]}"
-
-
-def write_json(path: Path, obj) -> None:
-    """Strict JSON: a NaN would make the file unreadable to other tools, so it is an error here."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def write_predictions(result: ExperimentResult, path: Path) -> None:
-    """predictions.csv: `row`, [`series`,] the inputs, `target`, `pred_<model>`, one line per scored
-    test row in time order (see `data.write_csv`: Arrow writes hundreds of thousands of rows in a
-    fraction of a second, and every value reads back to the same float)."""
-    import pyarrow as pa
-
-    columns: dict[str, Any] = {"row": np.asarray(result.test_row, np.int64)}
-    series = result.data.get("series")
-    if series and any(s["name"] for s in series):  # a file with a series column
-        names = pa.array([s["name"] for s in series], pa.string())
-        codes = np.asarray(result.test_series, np.int32)
-        columns["series"] = pa.DictionaryArray.from_arrays(to_arrow(codes), names)
-    for j, name in enumerate(input_columns(result.data["features"])):
-        columns[name] = np.asarray(result.test_input[:, j], np.float64)
-    columns["target"] = np.asarray(result.test_target, np.float64)
-    for name, pred in result.test_pred.items():
-        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
-    with open(path, "wb") as fh:
-        write_csv(columns, fh)
-
-
-def save_result(result: ExperimentResult, directory: Path) -> None:
-    """Write config.json, metrics.json, timings.json, history.csv, predictions.csv, models/."""
-    write_json(directory / "config.json", result.config.to_dict())
-    write_json(directory / "metrics.json", result.metrics_dict())
-    write_json(directory / "timings.json", result.timings)
-    with open(directory / "history.csv", "w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["model", "epoch", "train_loss", "val_loss", "val_nmse"])
-        for row in history_rows(result):
-            out.writerow(
-                [row["model"], row["epoch"], *(repr(row[k]) for k in ("train_loss", "val_loss", "val_nmse"))]
-            )
-    write_predictions(result, directory / "predictions.csv")
-    save_models(result.params, result.config, directory / "models", result.data)
-
-
-MAX_SAME_NAME = 1000  # runs of one config in one second that get a name of their own
-
-
-class RunDirectory:
-    """Write a run into a hidden temporary sibling and rename it into place only when complete.
-
-    Whatever fails in between (training, plotting, a full disk, Ctrl-C) leaves no half-written
-    run directory behind, and no parent directories that this run created. The temporary is
-    unique to this process (`statelab.scratch`), so concurrent runs never share one, and a run
-    killed outright (SIGKILL) leaves one that the next run in the same folder removes.
-
-    unique: if `final` is taken when the run is complete (another run of the same config in the
-    same second), use `final-2`, `final-3`, ...; `self.final` is where the run ended up. Otherwise
-    a taken `final` is a ConfigError, raised after this run's temporary is removed.
-    before_commit: called before the rename; if it raises, the temporary is removed.
-    """
-
-    def __init__(self, final: Path, unique: bool = False, before_commit: Callable[[], None] | None = None):
-        self.final = Path(final)
-        self.tmp = scratch.temporary(self.final)
-        self.unique = unique
-        self.before_commit = before_commit
-        self.created: list[Path] = []  # parents made for this run, deepest first
-
-    def __enter__(self) -> Path:
-        parent = self.final.parent.absolute()
-        while not parent.exists():
-            self.created.append(parent)
-            parent = parent.parent
-        try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
-            scratch.remove_stale(self.final.parent)
-            self.tmp.mkdir()
-        except OSError as exc:
-            self._remove_parents()
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(
-                f"out must be a writable directory, got {str(self.final)!r} ({reason})"
-            ) from None
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                if self.before_commit is not None:
-                    self.before_commit()
-                self._commit()
-                return
-            except BaseException:
-                self._discard()
-                raise
-        self._discard()
-
-    def _commit(self) -> None:
-        """Rename the temporary into place. rename(2) replaces an empty directory and fails on a
-        non-empty one, so of two runs aiming at one name, one gets it and the other learns so."""
-        base, taken = self.final, (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR)
-        for n in range(2, MAX_SAME_NAME + 2):
-            try:
-                os.rename(self.tmp, self.final)
-                return
-            except OSError as exc:
-                if exc.errno not in taken:
-                    reason = exc.strerror or type(exc).__name__
-                    raise ConfigError(
-                        f"out must be a writable directory, got {str(base)!r} ({reason})"
-                    ) from None
-                if not self.unique:
-                    raise ConfigError(
-                        f"out must be a new or empty directory, got {str(base)!r} (another run "
-                        "wrote it meanwhile)"
-                    ) from None
-            self.final = base.with_name(f"{base.name}-{n}")
-        raise ConfigError(f"out must be a free name, got {str(base)!r} and {MAX_SAME_NAME} more taken")
-
-    def _discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self._remove_parents()
-
-    def _remove_parents(self) -> None:
-        for path in self.created:
-            try:
-                path.rmdir()
-            except OSError:
-                break

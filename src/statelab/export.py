@@ -100,7 +100,7 @@ STATE_COPIES = 4  # a state's bytes held at once while Keras builds and saves a 
 def check_state_memory(predictor: Predictor, batch_size: int) -> None:
     """ConfigError if the stateful layers' states for `batch_size` streams (float32, two per unit
     for an LSTM) would not fit in the memory available now: Keras allocates them as it builds."""
-    from statelab.config import available_memory, gigabytes
+    from statelab.resources import available_memory, gigabytes
 
     if not predictor.stateful:
         return

@@ -3,7 +3,7 @@
 The one module that imports pandas. Everything else imports it only when a DataFrame is made,
 so `statelab run` never pays for pandas.
 
-A results frame (`results_frame`; `statelab.load_results`, `Store.to_dataframe`,
+A results frame (`results_frame`; `statelab.load_results`,
 `statelab.sweep`) has one row per trial, indexed by `trial` (its place in grid order), and the
 columns (named as in the store's SQL `results` view wherever both have one):
 
@@ -43,8 +43,8 @@ import pandas as pd
 
 from statelab import tasks
 from statelab.config import FIELD_SECTION, field_kind
-from statelab.evaluate import BaselineMetrics, ModelMetrics
 from statelab.grid import axis_values
+from statelab.metrics import BaselineMetrics, ModelMetrics
 from statelab.params import ConfigError
 from statelab.result import ExperimentResult, history_rows
 from statelab.store import HISTORY_COLUMNS, TrialRecord

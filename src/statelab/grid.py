@@ -24,17 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statelab.config import (
-    FIELD_SECTION,
-    OPTIONAL_TASK_FIELDS,
-    SECTIONS,
-    ConfigError,
-    ExperimentConfig,
-    config_hash,
-    field_kind,
-    from_mapping,
-    load_config_file,
-)
+from statelab import tasks
+from statelab.config import FIELD_SECTION, SECTIONS, ConfigError, ExperimentConfig, field_kind, from_mapping
+from statelab.configfile import load_config_file
+from statelab.identity import config_hash
 from statelab.params import check_count, parse_text, plain, shown_name
 from statelab.tasks import get as get_task
 
@@ -279,10 +272,10 @@ def applicable(point: Mapping[str, Any]) -> dict[str, Any]:
     once (equal configs are kept once). With a single task, such a parameter stays an error.
     """
     try:
-        record = get_task(point.get("task", "moving-average"))
+        record = get_task(point.get("task", tasks.REFERENCE_TASK))
     except ConfigError:
         return dict(point)  # an unknown task: let validation name it
-    return {k: v for k, v in point.items() if k not in OPTIONAL_TASK_FIELDS or record.param(k) is not None}
+    return {k: v for k, v in point.items() if k not in tasks.PARAMS or record.param(k) is not None}
 
 
 def _check_taken(grid: Grid) -> None:
@@ -293,10 +286,10 @@ def _check_taken(grid: Grid) -> None:
     except ConfigError:
         return  # an unknown task: validation names it at its grid point
     for name, values in grid.axes.items():
-        if name in OPTIONAL_TASK_FIELDS and all(r.param(name) is None for r in records):
-            tasks = ", ".join(r.name for r in records)
+        if name in tasks.PARAMS and all(r.param(name) is None for r in records):
+            names = ", ".join(r.name for r in records)
             shown = values[0] if len(values) == 1 else list(values)
-            raise ConfigError(f"{name} is not a parameter of any task of the grid ({tasks}), got {shown!r}")
+            raise ConfigError(f"{name} is not a parameter of any task of the grid ({names}), got {shown!r}")
 
 
 def _point_label(point: Mapping[str, Any]) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
 
 import jax
 import jax.numpy as jnp
@@ -39,37 +38,11 @@ from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.evaluate import blocks_of, least_squares
+from statelab.metrics import Memory
 from statelab.train import device_windows, keep_state, reset_lanes, take_windows
 
 MAX_LAG = 64
 SPAN_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class Memory:
-    """A model's memory profile and its two summary numbers."""
-
-    sensitivity: list[float]  # s(k), k = 0..K, with respect to the profiled feature
-    span: int | None  # largest k with |s(k)| >= 10% of the largest true weight; -1 if none; None: diverged
-    profile_error: float | None  # sum (s - true)^2 / sum true^2; None when the truth is all 0
-    by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
-
-    def to_dict(self) -> dict:
-        """For metrics.json: a NaN or infinite value (a diverged model's) is null, as JSON has none."""
-        out = _json_numbers(asdict(self))
-        if self.by_feature is None:
-            del out["by_feature"]
-        return out
-
-
-def _json_numbers(value):
-    if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_numbers(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def lags(config: ExperimentConfig) -> int:

@@ -1,30 +1,33 @@
-"""What one run gives back: the `ExperimentResult` record, its per-epoch history, and how it shows.
+"""What one run gives back: the `ExperimentResult` record, its per-epoch history, and its text.
 
-Plain data (NumPy arrays and numbers) and no JAX: `import statelab` exports this class without
-loading the engine, and a result can be inspected, pickled and saved anywhere. `experiment.py`
-makes results; `display.py` draws them in a notebook; `frames.py` turns their history into a
-DataFrame.
+A plain value: NumPy arrays and numbers, no JAX, and nothing above it imported. `import statelab`
+exports this class without loading the engine, and a result can be inspected, pickled and passed
+anywhere. Others take it: `statelab.experiment` makes it, `statelab.rundir` saves it
+(`statelab.save_run`), `statelab.display` shows it in a notebook, `statelab.report` draws it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statelab import __version__
-from statelab.config import CONVERGED_NMSE, ExperimentConfig, config_hash
+from statelab.config import ExperimentConfig
+from statelab.identity import config_hash
+from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
+from statelab.names import BASELINE_LABELS, HISTORY_COLUMNS
+from statelab.theory import CONVERGED_NMSE, threshold_text
+from statelab.version import __version__
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from statelab.evaluate import BaselineMetrics, ModelMetrics
-    from statelab.memory import Memory
     from statelab.tasks import Floors
 
 SCHEMA_VERSION = 2  # of metrics.json
+# The dtypes of a history frame (`ExperimentResult.history`, `statelab.load_history`).
+HISTORY_DTYPES = {"epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64")
 
 # on_epoch(epoch, logs) after every epoch (epoch counts from 0, as Keras' callbacks do), with
 # logs = {"stateful": {"loss": ..., "val_loss": ..., "val_nmse": ...}, "stateless": {...}}:
@@ -63,8 +66,8 @@ class ExperimentResult:
         params: dict[str, dict], per model, the trained parameters (NumPy arrays).
         timings: dict[str, float], seconds per stage (data_s, train_s, evaluate_s, memory_s).
 
-    In a notebook a result shows its verdict, result table and test figure (`_repr_html_`);
-    `repr()` gives the same numbers as a few lines of text; `history` is a DataFrame.
+    `repr()` gives its verdict and result table as a few lines of text (in a notebook, with the
+    test figure: `statelab.display`); `history` is a DataFrame.
     """
 
     config: ExperimentConfig
@@ -89,28 +92,15 @@ class ExperimentResult:
     params: dict[str, dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
 
-    def save(self, out: str | Path | None = None, root: str | Path = "runs") -> Path:
-        """Write the run directory exactly as `statelab run` does (see `experiment.save_run`).
-
-        Args:
-            out: the directory, new or empty; by default `root/<UTC time>-<short config hash>/`.
-            root: where the default directory goes.
-
-        Returns:
-            The directory written. ConfigError if `out` is not new or empty.
-        """
-        from statelab.experiment import save_run
-
-        return save_run(self, out, root)
-
     @property
     def history(self) -> pd.DataFrame:
         """The per-epoch losses as a tidy DataFrame: one row per model and epoch, with columns
         model, epoch (from 1), train_loss, val_loss and val_nmse (val_loss / var_y) — the columns
         `statelab.load_history` gives for each trial of a sweep."""
-        from statelab.frames import run_history
+        import pandas as pd
 
-        return run_history(self)
+        frame = pd.DataFrame.from_records(history_rows(self), columns=list(HISTORY_COLUMNS))
+        return frame.astype(HISTORY_DTYPES)
 
     def metrics_dict(self) -> dict[str, Any]:
         """The content of metrics.json. Bit-identical for the same config on the same machine."""
@@ -135,14 +125,7 @@ class ExperimentResult:
         }
 
     def __repr__(self) -> str:
-        from statelab.display import result_text
-
         return result_text(self)
-
-    def _repr_html_(self) -> str:
-        from statelab.display import result_html
-
-        return result_html(self)
 
 
 def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
@@ -158,3 +141,81 @@ def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
         for name in result.models
         for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1)
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Its text
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else "yes" if value else "no"
+
+
+def outcome_line(result: ExperimentResult) -> str:
+    """Whether the outcome theory predicts held, in a few words."""
+    if result.claim_held is None:
+        return "no analytic floor (a real series): compare with the baselines"
+    return "expected outcome held" if result.claim_held else "expected outcome did NOT hold"
+
+
+def setup_line(result: ExperimentResult) -> str:
+    """'moving-average tsteps=2 lahead=1; 1 x LSTM(20); 10 epochs, batch 1; config 3f2a9c1e'."""
+    task, model, train = result.config.task, result.config.model, result.config.train
+    axis = task.record.x_axis
+    target = f" {axis}={getattr(task, axis)}" if axis else ""
+    return (
+        f"{task.task}{target} lahead={task.lahead}; {model.layers} x {model.cell.upper()}({model.units}); "
+        f"{train.epochs} epochs, batch {train.batch_size}"
+    )
+
+
+RESULT_COLUMNS = ("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")
+
+
+def result_rows(
+    result: ExperimentResult, baseline_labels: dict[str, str] | None = None
+) -> list[tuple[str, ...]]:
+    """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
+    terminal, a result's repr and its notebook HTML all show."""
+    labels = baseline_labels or BASELINE_LABELS
+    rows: list[tuple[str, ...]] = [
+        (
+            name,
+            "diverged" if m.diverged else _number(m.test_mse, ".4e"),
+            _number(m.test_nmse, ".4f"),
+            _number(m.floor_nmse, ".4f"),
+            _yes_no(m.converged),
+            _yes_no(m.expected_converged),
+        )
+        for name, m in result.models.items()
+    ]
+    rows += [
+        (labels.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "")
+        for name, b in result.baselines.items()
+    ]
+    return rows
+
+
+def result_text(result: ExperimentResult) -> str:
+    """The repr of a result: a handful of lines, every number a researcher looks at first."""
+    rows = [RESULT_COLUMNS, *result_rows(result)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = [
+        "  "
+        + "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
+        )
+        for row in rows
+    ]
+    threshold = threshold_text(result.floors)
+    return "\n".join(
+        [
+            f"<ExperimentResult {setup_line(result)}: {outcome_line(result)}",
+            *(line.rstrip() for line in table),
+            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; converged: NMSE < {threshold}>",
+        ]
+    )

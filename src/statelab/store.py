@@ -43,16 +43,14 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from statelab import __version__, scratch
+from statelab import scratch
 from statelab.params import ConfigError, check_output_path
-
-if TYPE_CHECKING:
-    import pandas as pd
+from statelab.version import __version__
 
 SCHEMA_VERSION = "2"
 READABLE_VERSIONS = ("1", "2")
@@ -366,13 +364,6 @@ class Store:
             "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
         )
         return [dict(row) for row in rows]
-
-    def to_dataframe(self, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Every trial as one flat row of a pandas DataFrame, in grid order (see statelab.frames
-        for the columns); `where` ({config field: value or values}) keeps the matching trials."""
-        from statelab.frames import results_frame
-
-        return results_frame(self.records(), where)
 
     def count(self) -> dict[str, int]:
         """{"ok": n, "error": m}"""

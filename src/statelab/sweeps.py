@@ -21,27 +21,20 @@ the terminal's bar and the web page's live view both consume.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import socket
 import threading
 import time
-import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from statelab import __version__
-from statelab.config import ConfigError, ExperimentConfig, config_hash
+from statelab.config import ConfigError, ExperimentConfig
+from statelab.executors import Executor, Runner
+from statelab.identity import config_hash
 from statelab.params import check_output_path
-from statelab.store import Store, TrialRecord, utc_now
-
-if TYPE_CHECKING:
-    from statelab.executors import Executor
+from statelab.store import Store, TrialRecord
 
 MAX_GROUP = 64  # trials per compiled program: 128 models side by side, still a few MB
 
@@ -77,115 +70,6 @@ def plan_groups(
         size = math.ceil(len(members) / n_chunks)
         groups.extend(members[i : i + size] for i in range(0, len(members), size))
     return sorted(groups, key=lambda g: (-_cost(g[0]) * len(g), config_hash(g[0])))
-
-
-# ---------------------------------------------------------------------------------------------
-# One group, wherever it runs
-
-# on_epoch(fraction of the group's epochs done), from the thread training the group
-GroupProgress = Callable[[float], None]
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def failure_record(config: ExperimentConfig, exc: BaseException, timings: dict | None = None) -> TrialRecord:
-    """The row of a trial that raised: its error text instead of metrics."""
-    return TrialRecord(
-        config_hash=config_hash(config),
-        config=config.to_dict(),
-        status="error",
-        metrics=None,
-        error=f"{type(exc).__name__}: {exc}",
-        traceback="".join(traceback.format_exception(exc)),
-        timings=timings or {},
-        statelab_version=__version__,
-        worker=_worker_name(),
-        finished_at=utc_now(),
-    )
-
-
-def run_group(
-    configs: list[ExperimentConfig],
-    on_epoch: GroupProgress | None = None,
-    cache_dir: str | None = None,
-) -> list[TrialRecord]:
-    """Train and evaluate a group of same-shape trials; one record per config, in order.
-
-    Runs in the client process or on a Dask worker and never raises for a trial's own failure:
-    a trial whose data or evaluation fails gets an error record; if training the group raises,
-    its trials are retried one by one so that only the failing ones are recorded as failed.
-    `cache_dir`: a compilation cache for this process (Dask workers: the client passes its own).
-    """
-    from statelab import experiment, train  # JAX; imported where the work happens
-
-    if cache_dir is not None:
-        train.enable_compilation_cache(cache_dir)
-
-    # By place in the group, not by hash: a hash reads the data file, which may change meanwhile.
-    records: list[TrialRecord | None] = [None] * len(configs)
-    ready = []  # (place, config, dataset, data seconds)
-    for i, config in enumerate(configs):
-        t0 = time.perf_counter()
-        try:
-            ready.append((i, config, experiment.prepare(config), time.perf_counter() - t0))
-        except Exception as exc:
-            records[i] = failure_record(config, exc)
-    if ready:
-        callback = None
-        if on_epoch is not None:
-            epochs = ready[0][1].train.epochs
-
-            def callback(epoch: int, *losses: Any) -> None:
-                on_epoch((epoch + 1) / epochs)
-
-        t0 = time.perf_counter()
-        try:
-            fits = train.fit_trials([c for _, c, _, _ in ready], [d for _, _, d, _ in ready], callback)
-        except Exception as exc:
-            if len(ready) == 1:
-                records[ready[0][0]] = failure_record(ready[0][1], exc)
-            else:
-                for i, config, _, _ in ready:
-                    records[i] = run_group([config])[0]
-        else:
-            group_s = time.perf_counter() - t0
-            for (i, config, dataset, data_s), fit in zip(ready, fits):
-                timings = {
-                    "data_s": data_s,
-                    "train_s": group_s / len(ready),
-                    "group_train_s": group_s,
-                    "group_size": len(ready),
-                }
-                records[i] = _evaluate(config, dataset, fit, timings)
-    return [r for r in records if r is not None]
-
-
-def _evaluate(config: ExperimentConfig, dataset: Any, fit: Any, timings: dict) -> TrialRecord:
-    from statelab import experiment
-
-    t0 = time.perf_counter()
-    try:
-        result = experiment.evaluate_fit(config, dataset, fit)
-        metrics = result.metrics_dict()
-        history = experiment.history_rows(result)
-        json.dumps(metrics, allow_nan=False)  # strict JSON, or the trial fails here, not in the store
-    except Exception as exc:
-        return failure_record(config, exc, timings)
-    return TrialRecord(
-        config_hash=config_hash(config),
-        config=config.to_dict(),
-        status="ok",
-        metrics=metrics,
-        error=None,
-        traceback=None,
-        timings={**timings, "evaluate_s": time.perf_counter() - t0},
-        statelab_version=__version__,
-        worker=_worker_name(),
-        finished_at=utc_now(),
-        history=history,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,39 +131,28 @@ class _Tracker:
 @contextmanager
 def open_sweep(
     store_path: str | Path,
-    workers: int | str | None = None,
-    scheduler: str | None = None,
+    executor: Executor | str | None = None,
     cache_dir: str | Path | None = None,
     *,
     configs: Sequence[ExperimentConfig] = (),
-    scheduler_timeout: float | str | None = None,
     on_status: Callable[[str], None] | None = None,
     interrupt: Callable[[], None] | None = None,
-) -> Iterator[tuple[Store, Executor]]:
-    """The store and the executor of a sweep, as `statelab sweep` and `statelab.sweep` open them.
+) -> Iterator[tuple[Store, Runner]]:
+    """The store and the running executor of a sweep, as `statelab sweep`, `statelab.sweep` and the
+    lab open them.
 
-    Every check comes first (`check_sweep`: the store path, a file at it that is not a statelab
-    store this version can write to, what the `configs` need; then bad `workers` or an unreachable
-    `scheduler`): each raises ConfigError before a cluster starts or a file is written. The store
-    file (and its folder) is created only then. `on_status` hears what a cluster start waits for;
-    `interrupt` is called between the checks and the start.
+    Every check comes first (the executor, `Executor.parse`; then `check_sweep`: the store path,
+    a file at it that is not a statelab store this version can write to, what the `configs`
+    need; then an unreachable scheduler): each raises ConfigError before a cluster starts or a
+    file is written. The store file (and its folder) is created only then. `on_status` hears
+    what a cluster start waits for; `interrupt` is called between the checks and the start.
     """
-    from statelab.executors import open_executor  # it imports this module
-
+    where = Executor.parse(executor)
     store_path = check_sweep(store_path, configs)
     if interrupt is not None:
         interrupt()
-    with (
-        open_executor(
-            workers,
-            scheduler,
-            cache_dir=cache_dir,
-            scheduler_timeout=scheduler_timeout,
-            on_status=on_status,
-        ) as executor,
-        Store.create(store_path) as store,
-    ):
-        yield store, executor
+    with where.open(cache_dir, on_status) as runner, Store.create(store_path) as store:
+        yield store, runner
 
 
 def check_sweep(store_path: str | Path, configs: Sequence[ExperimentConfig] = ()) -> Path:
@@ -307,7 +180,7 @@ WAIT_S = 0.5  # how often a sweep looks whether the trials another sweep holds a
 def run_sweep(
     configs: Sequence[ExperimentConfig],
     store: Store,
-    executor: Executor,
+    executor: Runner,
     progress: SweepProgress | None = None,
     max_group: int = MAX_GROUP,
     interrupt: Callable[[], None] | None = None,
@@ -417,7 +290,7 @@ def as_claimed(record: TrialRecord, claimed: str) -> TrialRecord:
 def check_configs(configs: Sequence[ExperimentConfig], max_group: int = MAX_GROUP) -> None:
     """What a sweep checks before anything runs or is written, so that bad input is one error:
 
-    - memory: each shape's largest group must fit (`config.check_memory`);
+    - memory: each shape's largest group must fit (`resources.check_memory`);
     - data: each distinct shape of a real series is loaded once (`experiment.prepare`), so a
       missing or unreadable file, a missing column or a series too short for the config is
       refused now, not recorded as a failed trial for every seed.

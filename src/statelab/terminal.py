@@ -17,13 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from statelab.batching import Dataset
-from statelab.config import CONVERGED_NMSE, ExperimentConfig
-from statelab.display import RESULT_COLUMNS, result_rows
+from statelab.config import ExperimentConfig
+from statelab.names import BASELINE_LABELS
+from statelab.result import RESULT_COLUMNS, result_rows
+from statelab.theory import CONVERGED_NMSE, threshold_text
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
 
-    from statelab.experiment import ExperimentResult
+    from statelab.result import ExperimentResult
     from statelab.sweeps import SweepOutcome, SweepProgress
 
 RULE = "*" * 72
@@ -211,7 +213,7 @@ def results(console: Console, result: ExperimentResult) -> None:
     for name in RESULT_COLUMNS:
         justify: JustifyMethod = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
         table.add_column(name, justify=justify, no_wrap=True)
-    labels = {"last_value": "last value", "linear_ar": f"linear AR({result.config.task.lahead})"}
+    labels = {**BASELINE_LABELS, "linear_ar": f"linear AR({result.config.task.lahead})"}
     for row in result_rows(result, labels):
         m = result.models.get(row[0])
         style: str | None
@@ -230,9 +232,7 @@ def results(console: Console, result: ExperimentResult) -> None:
             f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
             f"history for them); with them its normalised MSE is {all_nmse:.4f}."
         )
-    best = 0.0 if result.floors is None else result.floors.unbounded / result.floors.var_y
-    threshold = f"{CONVERGED_NMSE}" if best == 0 else f"{best:.3f} + {CONVERGED_NMSE}"
-    console.print(f"Threshold: converged means normalised MSE < {threshold}.")
+    console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
     memory_lines(console, result)
     for name, m in result.models.items():
         if m.diverged:

@@ -29,8 +29,7 @@ from statelab import cells
 from statelab.batching import Dataset, aligned_empty
 from statelab.config import ExperimentConfig, ModelConfig
 from statelab.host import release_memory
-
-MODELS = ("stateful", "stateless")  # the order of the leading model axis
+from statelab.names import MODELS  # the order of the leading model axis
 
 
 def enable_compilation_cache(directory: str | Path) -> None:

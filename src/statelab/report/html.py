@@ -53,3 +53,11 @@ def page(title: str, body: str) -> str:
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     )
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number with `digits` significant digits, as every number of the report is shown.
+
+    None (a quantity a task does not define, such as the floor of a real series) shows as a dash.
+    """
+    return "—" if value is None else f"{value:.{digits}g}"

@@ -1,451 +1,34 @@
-"""The report of one run directory: input.png, results.png, history.png and report.html.
+"""The report of one run directory: its figures (`statelab.report.figures`) and report.html.
 
-Reads only the files `statelab.experiment.save_result` wrote (config.json, metrics.json,
-history.csv, predictions.csv, timings.json) and regenerates the input series from the config
-(deterministic, about a millisecond); it never trains and never imports JAX, so reporting on an
-existing run costs only matplotlib's import and the drawing.
-
-The two first figures follow the Keras example "stateful vs stateless LSTM"
-(keras-team/keras, examples/lstm_stateful.py): the first ten inputs with the expected output, then
-three stacked panels — the test targets, and each model's error, the stateful one without the test
-points a freshly reset state has no history for.
-
-Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
-`pyplot`: no GUI backend is ever selected, no global figure registry fills up (nothing to close),
-and a report can be drawn from any thread. Everything is rendered in memory first and the files
-are written last, each by an atomic rename: a run that cannot be read or drawn gets no report
-files at all, and no file is ever seen half-written.
+Reads only the files of the run directory (`statelab.rundir`) and regenerates a synthetic input
+series from the config (deterministic, about a millisecond); it never trains and never imports
+JAX, so reporting on an existing run costs only matplotlib's import and the drawing. Everything is
+rendered in memory first and the files are written last, each by an atomic rename: a run that
+cannot be read or drawn gets no report files at all, and no file is ever seen half-written.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from statelab.config import CONVERGED_NMSE, ConfigError, ExperimentConfig, from_mapping
-from statelab.report.html import esc, image, page, table
-from statelab.report.output import png_bytes, write_atomic
-
-if TYPE_CHECKING:
-    from statelab.experiment import ExperimentResult
-
-COLOURS = {"stateful": "#1f77b4", "stateless": "#ff7f0e"}  # one colour per model in every figure
-TARGET_COLOUR = "#2ca02c"
-INPUT_POINTS = 10  # the original plotted the first ten rows
-MAX_DRAWN = 4000  # points of a line drawn as they are; more are drawn as a band (see draw_line)
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_nmse")  # val_nmse: since schema 2
-# Titles at a fixed height: no axes here has labels on top, and an explicit y spares matplotlib
-# measuring every tick label to place each title (about a quarter of the drawing time).
-TITLE_Y = 1.0
-REFERENCE_TASK = "moving-average"  # the original example's task, named in no subtitle
-
-# What each file of a run directory holds, for the list at the end of the page.
-FILE_NOTES = {
-    "config.json": "the configuration (task, model, train)",
-    "metrics.json": "test metrics, floors and verdicts (the stable interface)",
-    "history.csv": "train and validation loss per epoch",
-    "predictions.csv": "test targets and both models' predictions",
-    "timings.json": "seconds spent per stage",
-    "input.png": "first inputs and expected output",
-    "results.png": "test targets and errors",
-    "history.png": "loss curves",
-    "memory.png": "memory profiles against the task's own",
-    "report.html": "this page",
-    "models/config.json": "the configuration the models were built with",
-}
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """The saved files of a run, parsed."""
-
-    config: ExperimentConfig
-    metrics: dict[str, Any]  # metrics.json as written by ExperimentResult.metrics_dict
-    history: dict[str, dict[str, np.ndarray]]  # model -> {"epoch", "train_loss", "val_loss"}, (E,) each
-    predictions: dict[str, np.ndarray]  # column of predictions.csv -> (N,)
-    timings: dict[str, float]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-def read_columns(path: Path) -> dict[str, list[str]]:
-    """A CSV file as {column: values as text}, columns in file order."""
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        rows = list(reader)
-    return {name: [row[i] for row in rows] for i, name in enumerate(header)}
-
-
-def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """history.csv -> {model: {"epoch", "train_loss", "val_loss"}}, models in file order."""
-    columns = read_columns(path)
-    history: dict[str, dict[str, np.ndarray]] = {}
-    for name in dict.fromkeys(columns["model"]):  # ordered and unique
-        mine = [i for i, m in enumerate(columns["model"]) if m == name]
-        history[name] = {
-            key: np.array([float(columns[key][i]) for i in mine]) for key in HISTORY_COLUMNS if key in columns
-        }
-    return history
-
-
-def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndarray]:
-    """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,), ...}, and
-    "series" (N,) str when the run had several series. Read as a stream of batches with Arrow's
-    CSV reader: a run on a large file has hundreds of thousands of test rows.
-
-    report_only: only the columns the report draws (row, target, predictions, the first input)."""
-    from statelab.data import header, record_batches, series_ids, to_numpy
-
-    names = header(path, "predictions")
-    if report_only:
-        first_input = [n for n in names if n.startswith("input")][:1]
-        names = [n for n in names if n in ("row", "target", *first_input) or n.startswith("pred_")]
-    numbers = tuple(n for n in names if n != "series")
-    roles = {name: "series" if name == "series" else "predictions" for name in names}
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    lookup: dict[str, int] = {}
-    for batch in record_batches(path, roles, numbers, "predictions"):
-        for name in numbers:
-            parts[name].append(to_numpy(batch.column(name), np.float64))
-        if "series" in roles:
-            parts["series"].append(series_ids(batch.column("series"), lookup))
-        del batch
-    out = {name: np.concatenate(parts.pop(name)) if parts[name] else np.zeros(0) for name in numbers}
-    out["row"] = out["row"].astype(np.int64)
-    if "series" in roles:
-        codes = np.concatenate(parts["series"]) if parts["series"] else np.zeros(0, np.int32)
-        out["series"] = np.asarray(list(lookup), dtype=object)[codes]
-    return out
-
-
-RUN_RULE = "a run directory written by `statelab run`"
-
-
-def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> RunFiles:
-    """Parse the files `save_result` wrote into `run_dir`.
-
-    A missing, unreadable or malformed file, or one without what the report reads (each model's
-    losses and predictions), is a ConfigError naming the file and what is wrong: "`param` must be
-    a run directory ..., got `shown` (file: reason)"; `shown` defaults to the directory's path."""
-    run_dir = Path(run_dir)
-    shown = str(run_dir) if shown is None else shown
-
-    def read(name: str, parse: Callable[[Path], Any]) -> Any:
-        path = run_dir / name
-        try:
-            if not path.exists():
-                raise FileNotFoundError(path)
-            return parse(path)
-        except FileNotFoundError:
-            reason = "missing"
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-        except ConfigError as exc:
-            reason = str(exc)
-        except (ValueError, KeyError, IndexError, TypeError, StopIteration, csv.Error) as exc:
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
-
-    def json_file(path: Path) -> Any:
-        return json.loads(path.read_text())
-
-    metrics = read("metrics.json", json_file)
-    read("metrics.json", lambda _: _check_metrics(metrics))
-    models = list(metrics["models"])
-    history = read("history.csv", read_history)
-    read("history.csv", lambda _: _check_columns(history, models, ("epoch", "train_loss", "val_loss")))
-    predictions = read("predictions.csv", lambda p: read_predictions(p, report_only=True))
-    wanted = ("row", "target", *(f"pred_{m}" for m in models))
-    read("predictions.csv", lambda _: _check_columns({"": predictions}, [""], wanted))
-    return RunFiles(
-        config=read("config.json", lambda p: from_mapping(json_file(p))),
-        metrics=metrics,
-        history=history,
-        predictions=predictions,
-        timings=read("timings.json", json_file),
-    )
-
-
-def _check_columns(
-    parts: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], columns: Sequence[str]
-) -> None:
-    """ValueError unless each of `names` is in `parts` with every one of `columns`, all as long."""
-    for name in names:
-        if name not in parts:
-            raise ValueError(f"no rows of model {name!r}")
-        lengths = set()
-        for column in columns:
-            if column not in parts[name]:
-                raise ValueError(f"no column {column}" + (f" for model {name!r}" if name else ""))
-            lengths.add(len(parts[name][column]))
-        if len(lengths) > 1:
-            raise ValueError("columns of different lengths")
-
-
-def from_result(result: ExperimentResult) -> RunFiles:
-    """What `load_run` reads back once `result` is saved, built without writing anything: what the
-    lab shows the moment training ends, while the run directory is still being written."""
-    from statelab.experiment import history_rows, input_columns
-
-    rows = history_rows(result)
-    history = {
-        name: {key: np.array([r[key] for r in rows if r["model"] == name]) for key in HISTORY_COLUMNS}
-        for name in result.models
-    }
-    predictions: dict[str, np.ndarray] = {"row": result.test_row.astype(np.int64)}
-    series = result.data.get("series")
-    if series:
-        predictions["series"] = np.array([series[i]["name"] for i in result.test_series], dtype=object)
-    for i, column in enumerate(input_columns(result.data["features"])):
-        predictions[column] = result.test_input[:, i].astype(np.float64)
-    predictions["target"] = result.test_target.astype(np.float64)
-    for name in result.models:
-        predictions[f"pred_{name}"] = result.test_pred[name].astype(np.float64)
-    return RunFiles(
-        config=result.config,
-        metrics=result.metrics_dict(),
-        history=history,
-        predictions=predictions,
-        timings=dict(result.timings),
-    )
-
-
-def _check_metrics(metrics: Any) -> None:
-    """The keys the report reads, with values of the right kind (numbers may be null)."""
-    if not isinstance(metrics, dict):
-        raise ValueError(f"a JSON object expected, got {type(metrics).__name__}")
-    for key in ("config_hash", "n_train", "n_test", "threshold_nmse", "models", "statelab_version"):
-        if key not in metrics:
-            raise KeyError(key)
-    models = metrics["models"]
-    if not isinstance(models, dict) or not models:
-        raise ValueError("models must be an object of models")
-    for name, m in models.items():
-        if not isinstance(m, dict):
-            raise ValueError(f"models.{name} must be an object")
-        for key in ("test_mse", "test_nmse", "test_nmse_all", "floor_mse", "floor_nmse", "warmup_excluded"):
-            if key not in m:
-                raise KeyError(f"models.{name}.{key}")
-            if m[key] is not None and (isinstance(m[key], bool) or not isinstance(m[key], (int, float))):
-                raise ValueError(f"models.{name}.{key} must be a number or null, got {m[key]!r}")
-
-
-def input_points(run: RunFiles, n: int = INPUT_POINTS) -> tuple[np.ndarray, np.ndarray, str]:
-    """The first `n` rows' newest input x[t] and target y[t], both (n,), and what they are.
-
-    Synthetic task: regenerated from the config (deterministic, about a millisecond). Row t of the
-    windowed series ends at x[t + to_drop] (the rows without full history are dropped), so x[t]
-    here is the newest input of window t, which is the original's column 0. A real series is not
-    read again (its file may be large, or elsewhere by now): its first test rows come from
-    predictions.csv.
-    """
-    config = run.config
-    if config.task.synthetic:
-        series = config.task.record.generate(config.task).series[0]
-        rows = slice(series.to_drop, series.to_drop + n)
-        return series.x[rows, 0], series.y[rows], "row t (newest input x[t] of each window)"
-    p = run.predictions
-    first = next((c for c in p if c.startswith("input")), None)
-    x = p[first][:n] if first is not None else np.full(min(n, len(p["target"])), np.nan)
-    return x, p["target"][:n], "first test rows (newest input of each window)"
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    """A number with `digits` significant digits, as every number of the report is shown.
-
-    None (a quantity a task does not define, such as the floor of a real series) shows as a dash.
-    """
-    return "—" if value is None else f"{value:.{digits}g}"
-
-
-def input_figure(
-    x: np.ndarray, y: np.ndarray, xlabel: str = "row t (newest input x[t] of each window)"
-) -> Figure:
-    """The first inputs as dots and the expected output as a line, as the original drew them."""
-    fig = Figure(figsize=(6.4, 3.2))
-    fig.subplots_adjust(left=0.11, right=0.97, top=0.9, bottom=0.16)
-    ax = fig.subplots()
-    t = np.arange(len(x))
-    ax.plot(t, x, ".", markersize=9, color=COLOURS["stateful"])
-    ax.plot(t, y, "-", color=TARGET_COLOUR)
-    ax.legend(["Input", "Expected output"], loc="best", fontsize=9)
-    ax.set_title("Input", y=TITLE_Y)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("value")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def panel_title(name: str, m: Mapping[str, Any]) -> str:
-    """'Stateful: expected − predicted (first 1 excluded)   normalised MSE 0.01339, floor 0'."""
-    w = int(m["warmup_excluded"])
-    excluded = f" (first {w} excluded)" if w else ""
-    score = f"normalised MSE {fmt(m['test_nmse'])}, floor {fmt(m['floor_nmse'])}"
-    return f"{name.capitalize()}: expected − predicted{excluded}   |   {score}"
-
-
-def draw_line(ax: Any, x: np.ndarray, y: np.ndarray, colour: str | None) -> None:
-    """y against x as a thin line; beyond `MAX_DRAWN` points (a run on a large file has hundreds
-    of thousands of test rows, more than a figure has pixels), as the band between the least and
-    the largest value in each of MAX_DRAWN / 2 equal runs of points, which looks the same and is
-    drawn in a fraction of the time and memory."""
-    if len(x) <= MAX_DRAWN:
-        ax.plot(x, y, color=colour, linewidth=0.8)
-        return
-    bins = MAX_DRAWN // 2
-    edges = np.linspace(0, len(x), bins + 1).astype(np.int64)
-    low, high = np.minimum.reduceat(y, edges[:-1]), np.maximum.reduceat(y, edges[:-1])
-    middle = x[(edges[:-1] + edges[1:]) // 2]
-    ax.fill_between(middle, low, high, color=colour, linewidth=0.8, step="mid")
-
-
-def results_figure(predictions: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, Any]]) -> Figure:
-    """Test targets, then expected - predicted for each model, on one x axis (the test row).
-
-    The stateful model's first `warmup_excluded` points are left out, as the original left out the
-    first tsteps-1: after the reset there is no history to predict them from. The error panels share
-    their y limits so their amplitudes compare at a glance.
-    """
-    row, target = predictions["row"], predictions["target"]
-    fig = Figure(figsize=(8.0, 2.0 * (len(models) + 1)))
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.35)
-    axes = fig.subplots(len(models) + 1, 1, sharex=True)
-    draw_line(axes[0], row, target, TARGET_COLOUR)
-    axes[0].set_title("Expected", fontsize=10, y=TITLE_Y)
-    bound = 0.0
-    for ax, (name, m) in zip(axes[1:], models.items()):
-        w = int(m["warmup_excluded"])
-        error = (target - predictions[f"pred_{name}"])[w:]
-        bound = max(bound, float(np.max(np.abs(error), initial=0.0)))
-        draw_line(ax, row[w:], error, COLOURS.get(name))
-        ax.axhline(0.0, color="#57606a", linewidth=0.6)
-        ax.set_title(panel_title(name, m), fontsize=10, y=TITLE_Y)
-        if ax is not axes[1]:
-            ax.sharey(axes[1])
-    bound = 1.1 * bound if bound > 0 else 1.0
-    axes[1].set_ylim(-bound, bound)
-    axes[-1].set_xlabel("test row")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    return fig
-
-
-def history_figure(
-    history: Mapping[str, Mapping[str, np.ndarray]],
-    floors: Mapping[str, float | None],
-    threshold_mse: float | None,
-) -> Figure:
-    """Train (solid) and validation (dashed) loss per epoch on a log axis, with the reference levels.
-
-    floors: {model: floor MSE}; a zero or unknown (None) floor cannot be drawn and is left out.
-    """
-    fig = Figure(figsize=(8.0, 3.4))
-    fig.subplots_adjust(left=0.09, right=0.74, top=0.9, bottom=0.15)
-    ax = fig.subplots()
-    marker = "o" if max(len(h["epoch"]) for h in history.values()) <= 20 else None
-    for name, h in history.items():
-        style: dict[str, Any] = {"color": COLOURS.get(name), "marker": marker, "ms": 3}
-        ax.plot(h["epoch"], h["train_loss"], "-", label=f"{name} train", **style)
-        ax.plot(h["epoch"], h["val_loss"], "--", label=f"{name} validation", **style)
-    for name, floor in floors.items():
-        if floor:
-            ax.axhline(floor, color=COLOURS.get(name), linestyle=":", linewidth=1, label=f"{name} floor")
-    if threshold_mse:
-        ax.axhline(threshold_mse, color="#57606a", linestyle="-.", linewidth=1, label="convergence threshold")
-    ax.set_yscale("log")
-    # Plain "1e-05" labels on the decades only: the default labels are mathtext, whose first parse
-    # costs about 0.1 s, a fifth of the whole report.
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE")
-    ax.set_title("Loss per epoch", y=TITLE_Y)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return fig
-
-
-def memory_figure(metrics: Mapping[str, Any]) -> Figure:
-    """Each model's sensitivity d yhat[t] / d x[t-k] against lag k, beside the task's profile."""
-    truth = np.asarray(metrics.get("task_profile") or [], float)
-    label = "task (truth)" if metrics.get("task_profile_kind") == "truth" else "linear AR reference"
-    fig = Figure(figsize=(8.0, 3.2))
-    fig.subplots_adjust(left=0.09, right=0.74, top=0.88, bottom=0.16)
-    ax = fig.subplots()
-    lags = np.arange(len(truth))
-    ax.bar(lags, truth, width=0.8, color="#d0d7de", label=label)
-    for name, m in metrics["models"].items():
-        mem = m.get("memory")
-        if mem:
-            ax.plot(
-                lags,
-                [np.nan if v is None else v for v in mem["sensitivity"]],  # null: a diverged model
-                "o-",
-                color=COLOURS.get(name),
-                ms=4,
-                label=f"{name} (span {fmt(mem['span'])})",
-            )
-    ax.axhline(0.0, color="#57606a", linewidth=0.6)
-    ax.set_xticks(lags)
-    ax.set_xlabel("lag k (inputs back)")
-    ax.set_ylabel("d prediction / d x[t-k]")
-    ax.set_title("Memory profile: what each model's prediction leans on", y=TITLE_Y)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return fig
-
-
-def early_figures(config: ExperimentConfig) -> dict[str, bytes]:
-    """The figures a run's config alone determines, drawn before it is trained: input.png of a
-    synthetic task (its series is regenerated from the seed)."""
-    if not config.task.synthetic:
-        return {}
-    run = RunFiles(config=config, metrics={}, history={}, predictions={}, timings={})
-    return {"input.png": png_bytes(input_figure(*input_points(run)))}
-
-
-def render_figures(run: RunFiles, drawn: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
-    """{file name: PNG bytes} for input.png, results.png, history.png and memory.png; those in
-    `drawn` (from `early_figures`) are taken as they are."""
-    drawn = drawn or {}
-    models = run.metrics["models"]
-    var_y = run.metrics.get("var_y")
-    threshold_mse = run.metrics["threshold_nmse"] * var_y if var_y else None
-    floors = {name: m["floor_mse"] for name, m in models.items()}
-    figures = {
-        "input.png": drawn.get("input.png") or png_bytes(input_figure(*input_points(run))),
-        "results.png": png_bytes(results_figure(run.predictions, models)),
-        "history.png": png_bytes(history_figure(run.history, floors, threshold_mse)),
-    }
-    if run.metrics.get("task_profile"):
-        figures["memory.png"] = png_bytes(memory_figure(run.metrics))
-    return figures
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML
+from statelab import tasks
+from statelab.config import ConfigError, ExperimentConfig
+from statelab.report.figures import render_figures
+from statelab.report.html import esc, fmt, image, page, table
+from statelab.report.output import write_atomic
+from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
+from statelab.theory import stateless_can_converge
 
 
 def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     """One line with the essentials of the config."""
     t, m, tr = config.task, config.model, config.train
     # The reference task needs no name; another task is named with the target parameter it sets.
-    task = "" if t.task == REFERENCE_TASK else f"task {t.task} · "
+    task = "" if t.task == tasks.REFERENCE_TASK else f"task {t.task} · "
     axis = t.record.x_axis
     target = f"{axis} {getattr(t, axis)}" if axis else ""
     return (
@@ -478,13 +61,7 @@ def why_theory(config: ExperimentConfig) -> str:
     record = t.record
     if not record.synthetic:
         return "a stateless model sees only its window of inputs, while a stateful one can remember more"
-    floors = record.floors(t)
-    assert floors is not None  # every synthetic task has floors
-    can = (
-        record.stateless_can_converge(t)
-        if record.stateless_can_converge is not None
-        else floors.windowed / floors.var_y < floors.unbounded / floors.var_y + CONVERGED_NMSE
-    )
+    can = stateless_can_converge(t)
     reach = record.reach(t)
     needs = "the whole past" if reach is None else f"inputs up to {reach} step{'s' * (reach != 1)} back"
     if can:
@@ -705,12 +282,7 @@ def timings_table(timings: Mapping[str, float]) -> str:
 
 def files_table(run_dir: Path, new: Mapping[str, int]) -> str:
     """Every file of the run directory, with the ones about to be written (`new`: name -> size)."""
-    sizes = {
-        p.relative_to(run_dir).as_posix(): p.stat().st_size
-        for p in run_dir.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(run_dir).parts)
-    }
-    sizes.update(new)
+    sizes = {**run_files(run_dir), **new}
     rows = []
     for name in sorted(sizes):
         note = FILE_NOTES.get(name, "trained parameters" if name.endswith(".npz") else "")

@@ -42,19 +42,20 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from statelab.config import CONVERGED_NMSE, ConfigError, from_mapping
+from statelab import tasks
+from statelab.config import ConfigError, from_mapping
+from statelab.names import MEMORY_NUMBERS, MODELS
 from statelab.report.html import esc, image, page, table
 from statelab.report.output import check_report_dir, claim_report_dir, png_bytes, write_atomic
 from statelab.store import TrialRecord
 from statelab.tasks import get as get_task
+from statelab.theory import CONVERGED_NMSE, stateless_can_converge
 
-MODELS = ("stateful", "stateless")
 DIFFERENCE = "difference"  # stateful - stateless, per trial
 Y_PARAM = "lahead"  # the y axis, unless bptt varies
 BPTT = "bptt"
 REPLICATES = ("seed", "model_seed")
 METRIC_KEYS = ("test_mse", "test_nmse", "floor_nmse", "converged")  # per model, in trials.csv
-MEMORY_KEYS = ("span", "profile_error")  # per model
 BOUNDARY_STYLE: dict[str, Any] = {"color": "#111111", "linewidth": 2.5, "linestyle": (0, (4, 2))}
 
 
@@ -155,9 +156,9 @@ def predictions(
     except ConfigError:  # a store written by another version: fall back on its verdicts
         return {"stateless": expected.get("stateless"), "stateful": None}
     record = task.record
-    stateless = expected.get("stateless")
-    if record.stateless_can_converge is not None:
-        stateless = record.stateless_can_converge(task)
+    stateless = stateless_can_converge(task)
+    if stateless is None:
+        stateless = expected.get("stateless")
     needed = record.bptt_needed(task)
     bptt = config.get("train", {}).get("bptt", 1)
     return {"stateless": stateless, "stateful": None if needed is None else bptt >= needed}
@@ -187,7 +188,9 @@ def _to_trial(record: TrialRecord) -> Trial:
         floor_nmse={m: models[m].get("floor_nmse") for m in MODELS},
         converged={m: bool(models[m]["converged"]) for m in MODELS},
         expected=expected,
-        memory={m: {k: _number((models[m].get("memory") or {}).get(k)) for k in MEMORY_KEYS} for m in MODELS},
+        memory={
+            m: {k: _number((models[m].get("memory") or {}).get(k)) for k in MEMORY_NUMBERS} for m in MODELS
+        },
         predicted=predictions(record.config, expected),
         config_hash=record.config_hash,
     )
@@ -195,7 +198,7 @@ def _to_trial(record: TrialRecord) -> Trial:
 
 def x_param(params: Mapping[str, Any]) -> str | None:
     try:
-        return get_task(params.get("task", "moving-average")).x_axis
+        return get_task(params.get("task", tasks.REFERENCE_TASK)).x_axis
     except ConfigError:
         return None
 
@@ -246,7 +249,8 @@ def summarise(records: Iterable[TrialRecord]) -> Summary:
                 converged={m: sum(t.converged[m] for t in members) for m in MODELS},
                 expected=first.expected,
                 memory={
-                    m: {k: Spread.of([t.memory[m][k] for t in members]) for k in MEMORY_KEYS} for m in MODELS
+                    m: {k: Spread.of([t.memory[m][k] for t in members]) for k in MEMORY_NUMBERS}
+                    for m in MODELS
                 },
                 predicted=first.predicted,
                 config_hashes=tuple(t.config_hash for t in members),
@@ -505,7 +509,7 @@ def summary_csv(summary: Summary) -> str:
     for k in (*MODELS, DIFFERENCE):
         header += [f"{k}_nmse_{s}" for s in stats]
     header += [f"{m}_{s}" for m in MODELS for s in ("floor_nmse", "converged", "expected_converged")]
-    header += [f"{m}_{k}_median" for m in MODELS for k in MEMORY_KEYS]
+    header += [f"{m}_{k}_median" for m in MODELS for k in MEMORY_NUMBERS]
     writer.writerow(header)
     for p in summary.points:
         row: list[Any] = [*(v for _, v in p.facet), p.x_param, p.x, p.y_param, p.y, p.n]
@@ -514,7 +518,7 @@ def summary_csv(summary: Summary) -> str:
             row += [repr(s.median), repr(s.q1), repr(s.q3), repr(s.lo), repr(s.hi)]
         for m in MODELS:
             row += [p.floor_nmse[m], p.converged[m], p.expected[m]]
-        row += [repr(p.memory[m][k].median) for m in MODELS for k in MEMORY_KEYS]
+        row += [repr(p.memory[m][k].median) for m in MODELS for k in MEMORY_NUMBERS]
         writer.writerow(["" if v is None else v for v in row])
     return out.getvalue()
 
@@ -524,7 +528,7 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
     fields: dict[str, None] = {}
     for r in records:
         fields.update(dict.fromkeys(flat_config(r.config)))
-    metric_cols = [f"{m}_{k}" for m in MODELS for k in (*METRIC_KEYS, *MEMORY_KEYS)]
+    metric_cols = [f"{m}_{k}" for m in MODELS for k in (*METRIC_KEYS, *MEMORY_NUMBERS)]
     header = ["config_hash", "status", *fields, *metric_cols, "claim_held", "train_s", "finished_at", "error"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -533,9 +537,11 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
         params = flat_config(r.config)
         models = (r.metrics or {}).get("models", {})
         metrics = [
-            (models.get(m, {}).get("memory") or {}).get(k) if k in MEMORY_KEYS else models.get(m, {}).get(k)
+            (models.get(m, {}).get("memory") or {}).get(k)
+            if k in MEMORY_NUMBERS
+            else models.get(m, {}).get(k)
             for m in MODELS
-            for k in (*METRIC_KEYS, *MEMORY_KEYS)
+            for k in (*METRIC_KEYS, *MEMORY_NUMBERS)
         ]
         row = [
             r.config_hash,

@@ -105,7 +105,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from statelab.config import from_mapping
     from statelab.params import ConfigError
-    from statelab.report.run import early_figures, write_run_report
+    from statelab.report.figures import early_figures
+    from statelab.report.run import write_run_report
 
     drawn = early_figures(from_mapping(json.loads(sys.stdin.readline())))
     print(READY, flush=True)

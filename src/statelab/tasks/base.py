@@ -12,14 +12,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from statelab.params import Param
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from statelab.config import TaskConfig
+
+class TaskView(Protocol):
+    """What a task's functions read of a validated task config (`statelab.config.TaskConfig`):
+    the task's name, the window and the split, and each of the task's own parameters as an
+    attribute (`task.tsteps`; None for a parameter the task does not take)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def lahead(self) -> int: ...
+    @property
+    def train_fraction(self) -> float: ...
+    def __getattr__(self, name: str) -> Any: ...
+
+
+def split_rows(n_rows: int, train_fraction: float) -> tuple[int, int]:
+    """(training rows, test rows) of `n_rows` rows: the leading train_fraction trains. The one
+    split rule: generated series, users' files and their standardisation all use it."""
+    n_train = int(n_rows * train_fraction)
+    return n_train, n_rows - n_train
 
 
 @dataclass(frozen=True)
@@ -65,47 +84,47 @@ class Floors:
     unbounded: float  # best MSE of a model that may remember the whole past
 
 
-def _no_floors(task: TaskConfig) -> Floors | None:
+def _no_floors(task: TaskView) -> Floors | None:
     return None
 
 
-def _no_warmup(task: TaskConfig) -> int:
+def _no_warmup(task: TaskView) -> int:
     return 0
 
 
-def _window_only(task: TaskConfig) -> int:
+def _window_only(task: TaskView) -> int:
     return task.lahead - 1
 
 
 @dataclass(frozen=True)
 class Task:
-    """One task, whole. Functions take the validated `TaskConfig`."""
+    """One task, whole. Functions take the validated `TaskView`."""
 
     name: str
     summary: str  # one line for --help and the lab: what the target is
     params: tuple[Param, ...]  # the task's own parameters (every task also takes lahead, train_fraction)
-    generate: Callable[[TaskConfig], TaskData]
-    describe: Callable[[TaskConfig], str]  # "the target is the mean of the last tsteps=2 inputs"
-    why: Callable[[TaskConfig, Mapping[str, Any]], str]  # the report's "Why" paragraph (HTML)
+    generate: Callable[[TaskView], TaskData]
+    describe: Callable[[TaskView], str]  # "the target is the mean of the last tsteps=2 inputs"
+    why: Callable[[TaskView, Mapping[str, Any]], str]  # the report's "Why" paragraph (HTML)
     synthetic: bool = False  # drawn from a seed, with analytic floors
-    floors: Callable[[TaskConfig], Floors | None] = _no_floors
+    floors: Callable[[TaskView], Floors | None] = _no_floors
     # The target's true dependence on x[t-k], k = 0..K (a synthetic task), or None: the memory
     # profile then compares with a least-squares linear AR fitted on the training part.
-    profile: Callable[[TaskConfig, int], np.ndarray] | None = None
+    profile: Callable[[TaskView, int], np.ndarray] | None = None
     # The largest lag the target depends on (None: unbounded, as an EMA's), for choosing K.
-    reach: Callable[[TaskConfig], int | None] = lambda task: None
-    to_drop: Callable[[TaskConfig], int] = _window_only  # leading rows generated, then dropped
-    warmup: Callable[[TaskConfig], int] = _no_warmup  # test rows a reset model has no history for
-    optimal: Callable[[np.ndarray, TaskConfig], np.ndarray] | None = None  # E[y | window], (N,)
+    reach: Callable[[TaskView], int | None] = lambda task: None
+    to_drop: Callable[[TaskView], int] = _window_only  # leading rows generated, then dropped
+    warmup: Callable[[TaskView], int] = _no_warmup  # test rows a reset model has no history for
+    optimal: Callable[[np.ndarray, TaskView], np.ndarray] | None = None  # E[y | window], (N,)
     x_axis: str | None = None  # the parameter on a sweep heatmap's x axis
     floor_formula: str = ""  # " = (tsteps - lahead) / tsteps", shown after the stateless floor
     # Where a stateless model can converge, for the sweep's predicted boundary (default: its floor).
-    stateless_can_converge: Callable[[TaskConfig], bool] | None = None
+    stateless_can_converge: Callable[[TaskView], bool] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
-    def bptt_needed(self, task: TaskConfig) -> int | None:
+    def bptt_needed(self, task: TaskView) -> int | None:
         """The smallest truncation length whose gradient reaches the oldest input the target
         needs: x[t-m] last appears in the window m - lahead + 1 batches back, so K >= m - lahead + 2."""
         m = self.reach(task)

@@ -20,13 +20,10 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from statelab.params import ConfigError, Param, check_choice, check_int, check_strs, given
-from statelab.tasks.base import Task, TaskData
-
-if TYPE_CHECKING:
-    from statelab.config import TaskConfig
+from statelab.tasks.base import Task, TaskData, TaskView
 
 MAX_HORIZON = 10_000
 
@@ -99,13 +96,14 @@ def statsmodels_dataset(name: str, file: str) -> Path:
 
 
 def _forecast(
-    task: TaskConfig,
+    task: TaskView,
     path: str | Path,
     series: str | None = None,
     time: str | None = None,
     target: str | None = None,
 ) -> TaskData:
     from statelab import data
+    from statelab.tasks.forecast import forecast
 
     panel = data.read_panel(
         path,
@@ -115,21 +113,21 @@ def _forecast(
         time=time,
         missing=task.missing or "error",
     )
-    return data.forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
+    return forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
 
 
-def _ahead(task: TaskConfig) -> str:
+def _ahead(task: TaskView) -> str:
     return "next value" if task.horizon == 1 else f"value {task.horizon} steps ahead"
 
 
-def _columns(task: TaskConfig) -> str:
+def _columns(task: TaskView) -> str:
     features = task.features or (task.target,)
     if features == (task.target,):
         return ""
     return f" from features {', '.join(str(f) for f in features)}"
 
 
-def _baselines_why(task: TaskConfig) -> str:
+def _baselines_why(task: TaskView) -> str:
     return (
         "A real series has no analytic floor: nobody knows the best error possible. Both networks are "
         "compared instead with two baselines on the same test rows, which see the same window and "
@@ -142,7 +140,7 @@ def _baselines_why(task: TaskConfig) -> str:
     )
 
 
-def _sunspots_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _sunspots_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     return (
         "Sunspot numbers rise and fall in a cycle of about eleven years, of varying height. A window "
         f"of lahead = {task.lahead} years sees only part of a cycle; a stateful model can carry where "
@@ -152,7 +150,7 @@ def _sunspots_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _macrodata_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _macrodata_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     return (
         f"Quarterly US series, 1959-2009 (203 quarters): the model reads {', '.join(task.features or ())} "
         f"and forecasts {task.target}. Macroeconomic series are persistent, so the last value is a "
@@ -162,7 +160,7 @@ def _macrodata_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _grunfeld_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _grunfeld_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     return (
         "Grunfeld's panel: 11 US firms, 20 years each (1935-1954). Each firm is its own series: its "
         "first years train and its last years test, and a stateful model's state is reset wherever a "
@@ -172,7 +170,7 @@ def _grunfeld_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _file_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _file_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     several = (
         f" Each series of column {task.series} is its own stream, split in time; a carried state "
         "resets wherever a lane moves on to another series."

@@ -32,12 +32,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from statelab.params import Param, check_float, check_floats, check_int, fail, given
-from statelab.tasks.base import Floors, Series, Task, TaskData
+from statelab.tasks.base import Floors, Series, Task, TaskData, TaskView
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from statelab.config import TaskConfig
 
 MAX_AR_ORDER = 64
 MIN_ALPHA = 0.001
@@ -109,7 +108,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _uniform(task: TaskConfig, n_drop: int) -> np.ndarray:
+def _uniform(task: TaskView, n_drop: int) -> np.ndarray:
     """The original's draw: RandomState(seed).uniform equals legacy np.random.seed + uniform."""
     import numpy as np
 
@@ -121,7 +120,7 @@ def _one_series(x: np.ndarray, y: np.ndarray, n_drop: int) -> TaskData:
     return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=n_drop)])
 
 
-def _noise_variance(task: TaskConfig) -> float:
+def _noise_variance(task: TaskView) -> float:
     return given(task.amplitude) ** 2 / 3.0
 
 
@@ -192,23 +191,23 @@ def trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _ma_generate(task: TaskConfig) -> TaskData:
+def _ma_generate(task: TaskView) -> TaskData:
     n_drop = _ma_to_drop(task)
     x = _uniform(task, n_drop)
     return _one_series(x, trailing_mean(x, given(task.tsteps)), n_drop)
 
 
-def _ma_to_drop(task: TaskConfig) -> int:
+def _ma_to_drop(task: TaskView) -> int:
     return max(given(task.tsteps) - 1, task.lahead - 1)
 
 
-def _ma_floors(task: TaskConfig) -> Floors:
+def _ma_floors(task: TaskView) -> Floors:
     s2, tsteps = _noise_variance(task), given(task.tsteps)
     unseen = max(tsteps - task.lahead, 0)
     return Floors(var_y=s2 / tsteps, windowed=s2 * unseen / tsteps**2, unbounded=0.0)
 
 
-def _ma_profile(task: TaskConfig, k: int) -> np.ndarray:
+def _ma_profile(task: TaskView, k: int) -> np.ndarray:
     import numpy as np
 
     tsteps = given(task.tsteps)
@@ -216,13 +215,13 @@ def _ma_profile(task: TaskConfig, k: int) -> np.ndarray:
     return np.where(lags < tsteps, 1.0 / tsteps, 0.0)
 
 
-def _ma_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+def _ma_optimal(x_windows: np.ndarray, task: TaskView) -> np.ndarray:
     lahead, tsteps = x_windows.shape[1], given(task.tsteps)
     seen = min(lahead, tsteps)
     return x_windows[:, lahead - seen :].sum(axis=1) / tsteps
 
 
-def _ma_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _ma_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     s2, tsteps = _noise_variance(task), given(task.tsteps)
     unseen = max(tsteps - task.lahead, 0)
     return (
@@ -266,7 +265,7 @@ MOVING_AVERAGE = Task(
 # delay
 
 
-def _delay_generate(task: TaskConfig) -> TaskData:
+def _delay_generate(task: TaskView) -> TaskData:
     import numpy as np
 
     delay = given(task.delay)
@@ -276,25 +275,25 @@ def _delay_generate(task: TaskConfig) -> TaskData:
     return _one_series(x, y, n_drop)
 
 
-def _delay_floors(task: TaskConfig) -> Floors:
+def _delay_floors(task: TaskView) -> Floors:
     s2 = _noise_variance(task)
     return Floors(var_y=s2, windowed=s2 if task.lahead <= given(task.delay) else 0.0, unbounded=0.0)
 
 
-def _delay_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+def _delay_optimal(x_windows: np.ndarray, task: TaskView) -> np.ndarray:
     import numpy as np
 
     lahead, delay = x_windows.shape[1], given(task.delay)
     return x_windows[:, -1 - delay] if lahead > delay else np.zeros(len(x_windows))
 
 
-def _delay_profile(task: TaskConfig, k: int) -> np.ndarray:
+def _delay_profile(task: TaskView, k: int) -> np.ndarray:
     import numpy as np
 
     return (np.arange(k + 1) == task.delay).astype(float)
 
 
-def _delay_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _delay_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     delay = given(task.delay)
     seen = task.lahead > delay
     bptt = max(1, delay - task.lahead + 2)
@@ -358,23 +357,23 @@ def _ema_burn_in(alpha: float) -> int:
     return 0 if alpha >= 1.0 else math.ceil(math.log(1e-10) / math.log(1.0 - alpha))
 
 
-def _ema_to_drop(task: TaskConfig) -> int:
+def _ema_to_drop(task: TaskView) -> int:
     return max(_ema_burn_in(given(task.alpha)), task.lahead - 1)
 
 
-def _ema_generate(task: TaskConfig) -> TaskData:
+def _ema_generate(task: TaskView) -> TaskData:
     n_drop = _ema_to_drop(task)
     x = _uniform(task, n_drop)
     return _one_series(x, exponential_average(x, given(task.alpha)), n_drop)
 
 
-def _ema_floors(task: TaskConfig) -> Floors:
+def _ema_floors(task: TaskView) -> Floors:
     alpha = given(task.alpha)
     var_y = _noise_variance(task) * alpha / (2.0 - alpha)
     return Floors(var_y=var_y, windowed=var_y * (1.0 - alpha) ** (2 * task.lahead), unbounded=0.0)
 
 
-def _ema_warmup(task: TaskConfig) -> int:
+def _ema_warmup(task: TaskView) -> int:
     alpha = given(task.alpha)
     if alpha >= 1.0:
         return 0
@@ -382,7 +381,7 @@ def _ema_warmup(task: TaskConfig) -> int:
     return math.ceil(math.log(0.01) / (2.0 * math.log(1.0 - alpha)))
 
 
-def _ema_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+def _ema_optimal(x_windows: np.ndarray, task: TaskView) -> np.ndarray:
     import numpy as np
 
     lahead, alpha = x_windows.shape[1], given(task.alpha)
@@ -390,14 +389,14 @@ def _ema_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
     return x_windows @ weights
 
 
-def _ema_profile(task: TaskConfig, k: int) -> np.ndarray:
+def _ema_profile(task: TaskView, k: int) -> np.ndarray:
     import numpy as np
 
     alpha = given(task.alpha)
     return alpha * (1.0 - alpha) ** np.arange(k + 1)
 
 
-def _ema_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _ema_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     a = given(task.alpha)
     return (
         f"The target is an exponential moving average, y[t] = α·x[t] + (1 − α)·y[t−1] with α = {_fmt(a)}: "
@@ -492,7 +491,7 @@ def autocovariances(coefs: tuple[float, ...], noise_var: float, n: int) -> np.nd
     return np.asarray(gamma[:n])
 
 
-def _ar_window_predictor(task: TaskConfig) -> tuple[np.ndarray, float]:
+def _ar_window_predictor(task: TaskView) -> tuple[np.ndarray, float]:
     """Weights of the best linear predictor of x[t+1] from x[t-lahead+1..t], oldest first, and its
     error variance."""
     import numpy as np
@@ -505,11 +504,11 @@ def _ar_window_predictor(task: TaskConfig) -> tuple[np.ndarray, float]:
     return weights[::-1], float(gamma[0] - r @ weights)
 
 
-def _ar_to_drop(task: TaskConfig) -> int:
+def _ar_to_drop(task: TaskView) -> int:
     return task.lahead - 1
 
 
-def _ar_generate(task: TaskConfig) -> TaskData:
+def _ar_generate(task: TaskView) -> TaskData:
     """A stationary AR(p) path: the first p values from the stationary distribution, the rest by
     the recursion, so no burn-in is needed. The target is the next value (the last one has none)."""
     import numpy as np
@@ -531,13 +530,13 @@ def _ar_generate(task: TaskConfig) -> TaskData:
     return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=_ar_to_drop(task), drop_end=1)])
 
 
-def _ar_floors(task: TaskConfig) -> Floors:
+def _ar_floors(task: TaskView) -> Floors:
     noise_var = given(task.amplitude) ** 2
     var_y = float(autocovariances(given(task.ar_coefs), noise_var, 1)[0])
     return Floors(var_y=var_y, windowed=_ar_window_predictor(task)[1], unbounded=noise_var)
 
 
-def _ar_profile(task: TaskConfig, k: int) -> np.ndarray:
+def _ar_profile(task: TaskView, k: int) -> np.ndarray:
     import numpy as np
 
     out = np.zeros(k + 1)
@@ -546,11 +545,11 @@ def _ar_profile(task: TaskConfig, k: int) -> np.ndarray:
     return out
 
 
-def _ar_optimal(x_windows: np.ndarray, task: TaskConfig) -> np.ndarray:
+def _ar_optimal(x_windows: np.ndarray, task: TaskView) -> np.ndarray:
     return x_windows @ _ar_window_predictor(task)[0]
 
 
-def _ar_why(task: TaskConfig, metrics: Mapping[str, Any]) -> str:
+def _ar_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     f, coefs = _ar_floors(task), given(task.ar_coefs)
     p = len(coefs)
     return (

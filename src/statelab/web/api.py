@@ -162,7 +162,7 @@ def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
     configs = lab_work.sweep_configs(body.axes, body.seeds, lab.roots)
     sweeps.check_sweep(path, configs)  # what `statelab sweep` checks: the store, memory, data files
     label = f"sweep of {len(configs)} trials into {body.store}"
-    job = lab.queue.submit("sweep", label, lab_work.sweep_work(configs, path, lab.cache_dir, lab.cluster))
+    job = lab.queue.submit("sweep", label, lab_work.sweep_work(configs, path, lab.cache_dir, lab.executor))
     return job.summary()
 
 

@@ -10,11 +10,10 @@ so the first Run pays neither.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,8 +23,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from statelab import __version__
 from statelab.config import ConfigError
+from statelab.executors import Executor, Inline
+from statelab.version import __version__
 from statelab.web import api, pages
 from statelab.web.jobs import MAX_QUEUED, JobOver, JobQueue, QueueFull, field_of
 from statelab.web.paths import NotFound, Roots, store_names
@@ -41,22 +41,7 @@ class Lab:
     roots: Roots
     queue: JobQueue
     cache_dir: Path | None  # JAX's compilation cache, or None
-    cluster: Mapping[str, Any] = field(default_factory=dict)  # where sweeps run: open_executor's options
-
-
-def cluster_options(
-    workers: int | str | None, scheduler: str | None, scheduler_timeout: float | str | None
-) -> dict[str, Any]:
-    """`open_executor`'s options for the lab's sweeps, checked now (one line at start-up)."""
-    from statelab.executors import check_cluster
-
-    n, timeout = check_cluster(workers, scheduler, scheduler_timeout)  # as `statelab sweep` checks them
-    if scheduler is not None and not str(scheduler).strip():
-        raise ConfigError(f"scheduler must be the address of a Dask scheduler, got {scheduler!r}")
-    options: dict[str, Any] = {} if n is None else {"workers": n}
-    if scheduler is not None:
-        options.update(scheduler=scheduler, scheduler_timeout=timeout)
-    return options
+    executor: Executor = field(default_factory=Inline)  # where the pages' sweeps run
 
 
 def preload(cache_dir: Path | None) -> None:
@@ -189,24 +174,22 @@ def create_app(
     max_queued: int = MAX_QUEUED,
     max_body: int = MAX_BODY,
     allowed_hosts: Sequence[str] | None = None,
-    workers: int | str | None = None,
-    scheduler: str | None = None,
-    scheduler_timeout: float | str | None = None,
+    executor: Executor | str | None = None,
 ) -> FastAPI:
     """The lab for run directories under `runs` and the sweep stores `stores` (files that do not
     exist yet are listed empty; a sweep launched into one creates it).
 
-    workers, scheduler, scheduler_timeout: where the sweeps launched from the pages run, as
-    `statelab sweep` takes them (a local Dask cluster of `workers` processes started for each
-    sweep, or the cluster at `scheduler`); by default in the server process. Runs always train in
-    the server process, where their compiled programs stay warm.
+    executor: where the sweeps launched from the pages run (`statelab.executors.Executor`, or its
+    spec as `statelab sweep --executor` takes it: a local Dask cluster started for each sweep, a
+    running cluster); by default in the server process. Runs always train in the server process,
+    where their compiled programs stay warm.
 
     allowed_hosts: Host headers to answer (the server passes the loopback names when it listens
     on loopback, so a web page elsewhere cannot reach it by DNS rebinding); None answers any.
     """
     roots = Roots(Path(runs), store_names([Path(s) for s in stores]))
-    cluster = cluster_options(workers, scheduler, scheduler_timeout)
-    lab = Lab(roots, JobQueue(max_queued), Path(cache_dir) if cache_dir is not None else None, cluster)
+    where = Executor.parse(executor)  # checked now: one line at start-up, not at the first sweep
+    lab = Lab(roots, JobQueue(max_queued), Path(cache_dir) if cache_dir is not None else None, where)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

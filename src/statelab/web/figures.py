@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from statelab.report.run import COLOURS, TARGET_COLOUR, RunFiles, fmt, panel_title
+from statelab.report.figures import COLOURS, TARGET_COLOUR, panel_title
+from statelab.report.html import fmt
+from statelab.rundir import RunFiles
 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
 DASHES = ("solid", "dash", "dot")  # run 1, 2, 3 of an overlay

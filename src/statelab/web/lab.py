@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from statelab.config import ConfigError, ExperimentConfig, config_hash
+from statelab.config import ConfigError, ExperimentConfig
+from statelab.executors import Executor, Inline
+from statelab.identity import config_hash
 from statelab.web.jobs import Cancelled, Job
 from statelab.web.paths import Roots
 from statelab.web.views import data_path, jsonable, result_view
@@ -29,25 +31,12 @@ Work = Callable[[Job], dict[str, Any]]
 EVERY_EPOCH_UP_TO = 300  # runs with more epochs report them at most every jobs.THROTTLE_S
 
 
-def free_run_dir(config: ExperimentConfig, root: Path) -> Path:
-    """runs/<UTC time>-<short hash>/ as `statelab run` names it, with -2, -3 ... when the same
-    config ran within the same second (a run directory is never reused)."""
-    from statelab.experiment import default_run_dir
-
-    base = default_run_dir(config, root)
-    path, n = base, 1
-    while path.exists() or path.with_name(f".{path.name}.partial").exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
 def run_work(config: ExperimentConfig, roots: Roots) -> Work:
     """Train both models of `config`, report each epoch, show the result, save the run directory."""
 
     def work(job: Job) -> dict[str, Any]:
         from statelab import experiment
-        from statelab.report.run import from_result
+        from statelab.rundir import from_result
 
         dataset = experiment.prepare(config)
         epochs = config.train.epochs
@@ -64,7 +53,9 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
         job.emit({"type": "result", **shown})
         if job.cancelled.is_set():  # asked after the last epoch: the result is shown, not saved
             raise Cancelled(f"{job.why} before the run was saved; nothing was written")
-        out = experiment.save_run(result, free_run_dir(config, roots.runs))
+        # Named as `statelab run` names it; a name taken meanwhile (the same config within the same
+        # second, by this lab or another process) gets -2, -3 ... as the directory is renamed in.
+        out = experiment.save_run(result, root=roots.runs)
         return {"run": out.name, "verdict": shown["verdict"], "timings": jsonable(result.timings)}
 
     return work
@@ -118,14 +109,13 @@ def sweep_work(
     configs: list[ExperimentConfig],
     store_path: Path,
     cache_dir: Path | None,
-    cluster: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> Work:
     """Run every config not yet in the store, reporting each group's commit: in this process, or
-    where `cluster` (`open_executor`'s workers / scheduler options) says."""
+    where `executor` says."""
 
     def work(job: Job) -> dict[str, Any]:
         from statelab import sweeps
-        from statelab.executors import open_executor
         from statelab.store import Store
 
         def status(text: str) -> None:  # connecting, starting workers: what takes time first
@@ -137,7 +127,7 @@ def sweep_work(
             if ended.is_set():
                 raise Abandoned
 
-        with open_executor(cache_dir=cache_dir, on_status=status, **(cluster or {})) as executor:
+        with (executor or Inline()).open(cache_dir, status) as runner:
             if job.cancelled.is_set():  # while the cluster started: nothing trained, no store created
                 raise Cancelled(f"{job.why} before the sweep started; nothing was written")
             with Store.create(store_path) as store:
@@ -147,7 +137,7 @@ def sweep_work(
                         "type": "start",
                         "trials": len(configs),
                         "pending": pending,
-                        "executor": executor.description,
+                        "executor": runner.description,
                     }
                 )
                 committed = [0]
@@ -167,7 +157,7 @@ def sweep_work(
 
                 try:
                     outcome = sweeps.run_sweep(
-                        configs, store, StopBetweenGroups(executor, job), progress, interrupt=abandon
+                        configs, store, StopBetweenGroups(runner, job), progress, interrupt=abandon
                     )
                 finally:
                     ended.set()

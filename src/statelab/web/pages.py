@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from statelab import __version__
+from statelab.version import __version__
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"

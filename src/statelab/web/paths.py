@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from statelab.config import ConfigError
 from statelab.params import check_path
+from statelab.rundir import is_run_dir
 
 
 class NotFound(LookupError):
@@ -52,7 +53,7 @@ class Roots:
         if "/" in name:
             raise NotFound(name)
         path = inside(self.runs, name)
-        if not (path.is_dir() and (path / "metrics.json").is_file()):
+        if not is_run_dir(path):
             raise NotFound(name)
         return path
 

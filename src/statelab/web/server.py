@@ -24,8 +24,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from statelab.config import ConfigError
+from statelab.executors import Executor
 from statelab.params import check_count, check_path
-from statelab.web.app import cluster_options, create_app
+from statelab.web.app import create_app
 from statelab.web.paths import check_runs_dir
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")  # Host headers answered when listening on IPv4 loopback
@@ -106,19 +107,17 @@ def serve(
     cache_dir: Path | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
-    workers: int | str | None = None,
-    scheduler: str | None = None,
-    scheduler_timeout: float | str | None = None,
+    executor: Executor | str | None = None,
 ) -> int:
     """Serve the lab until Ctrl-C; every check (runs directory, stores, where sweeps run, host,
-    port) comes first. workers / scheduler / scheduler_timeout: where the pages' sweeps run."""
+    port) comes first. executor: where the pages' sweeps run (`statelab.executors`)."""
     from statelab.store import Store
 
     runs = check_runs_dir(runs)
     for path in (check_path("store", s, "a sweep store's path") for s in stores):
         if path.exists() and (not path.is_file() or path.stat().st_size > 0):
             Store.open(path).close()  # ConfigError unless it is a statelab store
-    cluster_options(workers, scheduler, scheduler_timeout)  # one line now, not at the first sweep
+    executor = Executor.parse(executor)  # one line now, not at the first sweep
     port = check_port(port)
     loopback = is_loopback(host)
     sock = bind(host, port)
@@ -135,9 +134,7 @@ def serve(
         stores,
         cache_dir=cache_dir,
         allowed_hosts=allowed,
-        workers=workers,
-        scheduler=scheduler,
-        scheduler_timeout=scheduler_timeout,
+        executor=executor,
     )
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S, lifespan="on")
     url = url_of(sock, host)

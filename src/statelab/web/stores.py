@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from statelab.config import ConfigError
-from statelab.report.run import fmt
+from statelab.report.html import fmt
 from statelab.report.sweep import (
     DIFFERENCE,
     MODELS,

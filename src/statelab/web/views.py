@@ -1,15 +1,14 @@
 """What the API answers about parameters and runs: plain JSON from the library's own readers.
 
 Parameters for the lab's form come from the config's fields and the task records (the help line
-is `config.field_help`, the text of `--help`); a submitted form becomes a config through
+is `confighelp.field_help`, the text of `--help`); a submitted form becomes a config through
 `config.parse_value` and `config.from_mapping`, as the command line's flags do. Runs are read
-with `report.run.load_run` and their verdict is `evaluate.verdict`. Nothing here trains or
+with `statelab.rundir` and their verdict is `evaluate.verdict`. Nothing here trains or
 decides. (Stores: web/stores.py.)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from statelab import tasks
+from statelab import rundir, tasks
 from statelab.config import (
     CELLS,
     FIELD_SECTION,
@@ -27,14 +26,15 @@ from statelab.config import (
     WINDOW_ORDERS,
     ConfigError,
     ExperimentConfig,
-    field_help,
     field_kind,
     flatten,
     from_mapping,
     parse_value,
 )
+from statelab.confighelp import field_help
 from statelab.evaluate import verdict
-from statelab.report.run import RunFiles, load_run, subtitle
+from statelab.report.run import subtitle
+from statelab.rundir import RunFiles, load_run
 from statelab.web import figures
 from statelab.web.paths import NotFound, Roots, inside
 
@@ -185,35 +185,29 @@ def result_view(run: RunFiles) -> dict[str, Any]:
     )
 
 
-def _modified(run_dir: Path) -> float:
-    return (run_dir / "metrics.json").stat().st_mtime
-
-
 def run_dirs(roots: Roots) -> list[Path]:
-    """The run directories directly under the runs directory (each with metrics.json), newest first."""
-    if not roots.runs.is_dir():
-        return []
+    """The run directories directly under the runs directory (each with metrics.json), newest
+    first; only those the server may read (no symbolic link leading out)."""
     found = []
-    for path in roots.runs.iterdir():
+    for path in rundir.list_runs(roots.runs):
         try:
             found.append(roots.run_dir(path.name))
         except NotFound:
             continue
-    return sorted(found, key=_modified, reverse=True)
+    return found
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
     """One line of the runs list: when, what, and the verdict. Reads config.json and metrics.json."""
     entry: dict[str, Any] = {
         "name": run_dir.name,
-        "modified": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_modified(run_dir))),
+        "modified": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rundir.modified(run_dir))),
     }
     try:
-        config = from_mapping(json.loads((run_dir / "config.json").read_text()))
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config, metrics = rundir.read_summary(run_dir)
         said = verdict(metrics)
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # not a run this statelab can read
-        return {**entry, "error": f"unreadable: {type(exc).__name__}: {exc}".splitlines()[0]}
+    except (ConfigError, KeyError, TypeError) as exc:  # not a run this statelab can read
+        return {**entry, "error": f"unreadable: {exc}".splitlines()[0]}
     nmse = {name: m.get("test_nmse") for name, m in metrics["models"].items()}
     return jsonable(
         {
@@ -237,13 +231,12 @@ def run_detail(roots: Roots, name: str) -> dict[str, Any]:
     run_dir = roots.run_dir(name)
     run = read_run(roots, name)
     files = []
-    for path in sorted(run_dir.rglob("*")):
-        relative = path.relative_to(run_dir).as_posix()
+    for relative, size in rundir.run_files(run_dir).items():
         try:
-            if inside(run_dir, relative).is_file():  # hidden files and links out are not shown
-                files.append({"path": relative, "bytes": path.stat().st_size})
+            inside(run_dir, relative)  # what the server may serve: nothing hidden, no link out
         except NotFound:
             continue
+        files.append({"path": relative, "bytes": size})
     return jsonable(
         {
             "name": name,

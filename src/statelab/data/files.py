@@ -1,7 +1,8 @@
 """Users' files: CSV and Parquet, several features, many series, time order, missing values.
 
     file --read_panel--> Panel (per series: features (L, F), target (L,), in time order)
-         --forecast--> TaskData (standardised; y[t] = target[t + horizon])
+
+(`statelab.tasks.forecast` turns a Panel into a task's standardised forecasting data.)
 
 Files are read with Apache Arrow's readers (`pyarrow.csv`, `pyarrow.parquet`), which parse in
 parallel, in native code, and only the columns asked for. Rows are grouped by the `series` column
@@ -17,11 +18,6 @@ rows are ordered by Arrow's sort, and each column is then put in order straight 
 in one (rows, F) array. Reading 2,000,000 rows of 10 columns takes about a second and under
 400 MB (bench/bench_data.py). The standardised inputs are float32, the precision the network
 computes in. Arrow's own `to_numpy` is not used: with pandas installed it imports pandas.
-
-Scaling: every column is standardised with the mean and standard deviation of the values the
-training part reads (the first `train_fraction` of each series' windows, their inputs and their
-targets), pooled over series, so nothing of the test part leaks into it. The statistics are kept
-(`TaskData.scaling`) so that a saved model can read raw values and predict in the target's units.
 """
 
 from __future__ import annotations
@@ -30,12 +26,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
+from statelab.data.arrow import to_arrow, to_numpy
 from statelab.params import ConfigError, check_path
-from statelab.tasks.base import Series, TaskData
 
 MISSING = ("error", "drop", "interpolate")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -57,7 +53,7 @@ class Panel:
 SHOWN_CHARS = 60  # a cell quoted in an error message is cut to this many characters
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A cell's value for an error message: its repr, cut short (a field may be megabytes long)."""
     text = repr(value if not isinstance(value, np.floating) else float(value))
     return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(str(value))} characters)"
@@ -130,15 +126,15 @@ def _check_columns(path: Path, columns: dict[str, str], param: str) -> list[str]
     present = [name.strip() for name in raw] if not _is_parquet(path) else raw
     for name, role in columns.items():
         if name not in present:
-            shown = (
-                "[" + ", ".join(_shown(p) for p in present[:12]) + (", ...]" if len(present) > 12 else "]")
+            listed = (
+                "[" + ", ".join(shown(p) for p in present[:12]) + (", ...]" if len(present) > 12 else "]")
             )
             raise ConfigError(
-                f"{role} must name columns of {str(path)!r} (one of {shown}), got {_shown(name)}"
+                f"{role} must name columns of {str(path)!r} (one of {listed}), got {shown(name)}"
             )
         if present.count(name) > 1:
             raise ConfigError(
-                f"{role} must name a column that {str(path)!r} holds once, got {_shown(name)} "
+                f"{role} must name a column that {str(path)!r} holds once, got {shown(name)} "
                 f"({present.count(name)} columns of that name)"
             )
     return raw
@@ -241,50 +237,6 @@ def _not_a_number(path: Path, name: str, param: str) -> NoReturn:
     raise ConfigError(f"column {name!r} must hold numbers, got a cell that is not one in {str(path)!r}")
 
 
-def to_numpy(array: Any, dtype: Any) -> np.ndarray:
-    """An Arrow array (or chunked array) of numbers or booleans as a new NumPy array of `dtype`,
-    NaN (or False) where null, read from its buffers. (Arrow's own `to_numpy`, like `pa.array`
-    of a NumPy array, imports pandas when it is installed: 40 MB and a quarter of a second.)"""
-    import pyarrow as pa
-
-    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-    parts = []
-    for chunk in chunks:
-        validity, data = chunk.buffers()[:2]
-        if pa.types.is_boolean(chunk.type):
-            bits = np.frombuffer(data, np.uint8)
-            values = np.unpackbits(bits, count=chunk.offset + len(chunk), bitorder="little")[chunk.offset :]
-            values = values.astype(bool)
-        else:
-            kind = "f" if pa.types.is_floating(chunk.type) else "i"
-            if pa.types.is_unsigned_integer(chunk.type):
-                kind = "u"
-            values = np.frombuffer(data, f"<{kind}{chunk.type.bit_width // 8}")
-            values = values[chunk.offset : chunk.offset + len(chunk)]
-        values = values.astype(dtype)  # a copy: nothing of Arrow's memory stays referenced
-        if chunk.null_count:
-            bits = np.frombuffer(validity, np.uint8)
-            valid = np.unpackbits(bits, count=chunk.offset + len(chunk), bitorder="little")[chunk.offset :]
-            values[valid == 0] = np.nan if np.issubdtype(values.dtype, np.floating) else 0
-        parts.append(values)
-    return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, dtype)
-
-
-def to_arrow(values: np.ndarray) -> Any:
-    """A one-dimensional NumPy array of numbers as an Arrow array over the same memory, null where
-    a float is NaN (the converse of `to_numpy`, and like it without Arrow's pandas-aware
-    conversion)."""
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(values)
-    validity = None
-    if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
-        validity = pa.py_buffer(np.packbits(~np.isnan(values), bitorder="little"))
-    return pa.Array.from_buffers(
-        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)]
-    )
-
-
 def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
     """A column (or a batch of it, starting at row `offset`) that must hold numbers, as float64
     (N,) with NaN where a cell is missing. ConfigError names the first cell that is not a finite
@@ -305,7 +257,7 @@ def numeric(column: Any, name: str, path: Path, offset: int = 0) -> np.ndarray:
                 except ValueError:
                     where = _where(path, offset + index)
                     raise ConfigError(
-                        f"column {name!r} must hold numbers, got {_shown(value)} {where}"
+                        f"column {name!r} must hold numbers, got {shown(value)} {where}"
                     ) from None
             raise  # pragma: no cover - Arrow refused a value Python parses
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
@@ -408,9 +360,9 @@ def time_order(codes: np.ndarray, names: list[str], times: Any, time: str | None
         same &= codes[order[1:]] == codes[order[:-1]]
         if same.any():
             at = int(np.flatnonzero(same)[0]) + 1
-            where = f" in series {_shown(names[codes[order[at]]])}" if len(names) > 1 else ""
+            where = f" in series {shown(names[codes[order[at]]])}" if len(names) > 1 else ""
             raise ConfigError(
-                f"time must be unique within a series, got {_shown(ordered[at].as_py())} twice{where}"
+                f"time must be unique within a series, got {shown(ordered[at].as_py())} twice{where}"
             )
         if np.all(order[1:] > order[:-1]):
             return None
@@ -546,102 +498,3 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
     if keep.all():
         return x, y, codes
     return x[keep], y[keep], codes[keep]
-
-
-def input_columns(features: list[str] | tuple[str, ...]) -> list[str]:
-    """Names of the input columns of statelab's CSV outputs: `input` for one feature, or
-    `input_<feature>` for several."""
-    return ["input"] if len(features) == 1 else [f"input_{f}" for f in features]
-
-
-def write_csv(columns: dict[str, Any], sink: BinaryIO) -> None:
-    """Write a CSV file of named columns (NumPy arrays, or Arrow arrays such as a dictionary of
-    series ids) to a binary file, with Arrow's writer: numbers as the shortest decimals that read
-    back to the same float, an empty cell for NaN, text quoted. Hundreds of thousands of rows take
-    a fraction of a second, written as they are formatted."""
-    import csv
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    arrays = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else to_arrow(c) for c in columns.values()]
-    head = io.StringIO()
-    csv.writer(head, lineterminator="\n").writerow(columns)  # Arrow would quote every name
-    sink.write(head.getvalue().encode())
-    options = pcsv.WriteOptions(include_header=False, quoting_style="needed")
-    pcsv.write_csv(pa.Table.from_arrays(arrays, names=list(columns)), sink, write_options=options)
-
-
-def csv_bytes(columns: dict[str, Any]) -> bytes:
-    """`write_csv` into memory."""
-    import io
-
-    buffer = io.BytesIO()
-    write_csv(columns, buffer)
-    return buffer.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
-# From a panel to forecasting data
-
-
-def _stats(values: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation; a constant column keeps scale 1. Values beyond 1e150 would
-    overflow their squares, so those are computed at a smaller scale."""
-    top = float(np.max(np.abs(values))) if len(values) else 0.0
-    if top < 1e150:
-        return float(values.mean()), float(values.std()) or 1.0
-    scaled = values / top
-    return float(scaled.mean()) * top, (float(scaled.std()) * top) or 1.0
-
-
-def min_rows(lahead: int, horizon: int) -> int:
-    """The fewest values a series needs: a full window and a target for one training row and one
-    test row."""
-    return lahead + horizon + 1
-
-
-def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> TaskData:
-    """Forecasting data: the window of features ending at t predicts target[t + horizon].
-
-    Each series is split in time (its first `train_fraction` of windows trains). Every column is
-    standardised with the statistics of the values the training windows read or predict. Inputs
-    are float32 (L_s, F) views of one array; targets float64.
-    """
-    from statelab.config import split_rows  # one split rule everywhere
-
-    fit_x, fit_y = [], []  # per series: what the training windows read, and read or predict
-    for s, (x, y) in enumerate(zip(panel.features, panel.target)):
-        n_rows = len(x) - (lahead - 1) - horizon
-        if n_rows < 2:
-            name = f"series {_shown(panel.names[s])}" if panel.names[s] else "the series"
-            raise ConfigError(
-                f"data must give {name} at least lahead + horizon + 1 = {min_rows(lahead, horizon)} values "
-                f"(a window and a target for one training and one test row), got {len(x)}"
-            )
-        reads = lahead - 1 + split_rows(n_rows, train_fraction)[0]  # inputs of the training windows
-        fit_x.append(x[:reads])
-        fit_y.append(y[: reads + horizon])  # up to the last training target
-    # Each column once, with the same statistics wherever it appears.
-    stats = {panel.target_name: _stats(np.concatenate(fit_y))}
-    for j, name in enumerate(panel.feature_names):
-        if name not in stats:
-            stats[name] = _stats(np.concatenate([f[:, j] for f in fit_x]))
-    del fit_x, fit_y
-    t_mean, t_scale = stats[panel.target_name]
-    lengths = [len(x) for x in panel.features]
-    inputs = np.empty((sum(lengths), len(panel.feature_names)), np.float32)
-    out, start = [], 0
-    for name, x, y in zip(panel.names, panel.features, panel.target):
-        xs = inputs[start : start + len(x)]
-        start += len(x)
-        for j, f in enumerate(panel.feature_names):  # a column at a time: no float64 copy of x
-            mean, scale = stats[f]
-            xs[:, j] = (x[:, j] - mean) / scale
-        ys = (y - t_mean) / t_scale
-        target = np.append(ys[horizon:], np.full(horizon, np.nan))  # y[t] = target[t + horizon]
-        out.append(Series(x=xs, y=target, last=ys, to_drop=lahead - 1, drop_end=horizon, name=name))
-    notes = {**panel.notes, "horizon": horizon}
-    scaling = {name: stats[name] for name in (*panel.feature_names, panel.target_name)}
-    return TaskData(out, features=panel.feature_names, target=panel.target_name, notes=notes, scaling=scaling)

@@ -1,0 +1,71 @@
+"""The records of a run's metrics, as metrics.json holds them: each model's test metrics, each
+baseline's, each model's memory profile. Plain frozen dataclasses, importing nothing heavy, so
+`import statelab` can export them (typed code names `result.models["stateful"]` a ModelMetrics).
+
+They are made by `statelab.evaluate` (errors and verdicts) and `statelab.memory` (profiles).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """Test metrics of one model. MSEs are over the test rows in time order; None if it diverged."""
+
+    test_mse: float | None  # without the first `warmup_excluded` rows of each series
+    test_nmse: float | None
+    test_mse_all: float | None  # with every test row
+    test_nmse_all: float | None
+    warmup_excluded: int  # rows a reset stateful model had no history for
+    floor_mse: float | None  # the analytic optimum of a model of this kind (None: real series)
+    floor_nmse: float | None
+    converged: bool  # test_nmse within the threshold of the best any model can reach
+    expected_converged: bool | None  # the same test on floor_nmse (None: no floor is known)
+    final_train_loss: float | None
+    final_val_loss: float | None
+    diverged: bool = False  # training produced non-finite numbers
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BaselineMetrics:
+    """A model-free predictor on the same test rows as the networks."""
+
+    test_mse: float
+    test_nmse: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A model's memory profile and its two summary numbers."""
+
+    sensitivity: list[float]  # s(k), k = 0..K, with respect to the profiled feature
+    span: int | None  # largest k with |s(k)| >= 10% of the largest true weight; -1 if none; None: diverged
+    profile_error: float | None  # sum (s - true)^2 / sum true^2; None when the truth is all 0
+    by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
+
+    def to_dict(self) -> dict:
+        """For metrics.json: a NaN or infinite value (a diverged model's) is null, as JSON has none."""
+        out = _json_numbers(asdict(self))
+        if self.by_feature is None:
+            del out["by_feature"]
+        return out
+
+
+def _json_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,501 @@
+"""The run directory: its one owner. Names, the atomic write, the files and their schema, readers.
+
+`statelab run` (and `statelab.run_experiment(..., out=)`, the lab) writes one directory per run:
+
+    runs/<UTC time>-<first 8 hex of the config hash>/      (or --out DIR, new or empty)
+        config.json        the full configuration; `--config` reads it back
+        metrics.json       the stable interface (ExperimentResult.metrics_dict)
+        timings.json       seconds per stage (kept out of metrics.json, which is bit-identical)
+        history.csv        model, epoch, train_loss, val_loss, val_nmse
+        predictions.csv    row, [series,] input(s), target, pred_<model>, per scored test row
+        models/            <model>.npz parameters, config.json, data.json (features, target,
+                           standardisation): what `statelab predict` and `statelab export` load
+        *.png, report.html drawn from the files above by `statelab.report.run`
+
+It is written into a hidden temporary sibling (`statelab.scratch`: `.NAME.HOST-PID-TOKEN.partial`)
+and renamed into place when complete, so a run directory appears whole or not at all. Everything
+else in statelab (the experiment, the predictor, the reports, the lab, the command line) writes
+and reads a run through this module; none of them opens a run's files by hand.
+
+Readers check what they read (`load_run`: each file, its keys and columns) and read the older
+schemas too: history.csv without val_nmse (schema 1), a run saved before models/data.json existed.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from statelab import cells, scratch
+from statelab.config import ConfigError, ExperimentConfig, from_mapping
+from statelab.data import input_columns, to_arrow, write_csv
+from statelab.identity import config_hash
+from statelab.names import HISTORY_COLUMNS, MODELS
+from statelab.params import check_output_path
+from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
+from statelab.result import ExperimentResult, history_rows
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+TIMINGS = "timings.json"
+HISTORY = "history.csv"
+PREDICTIONS = "predictions.csv"
+MODELS_DIR = "models"
+REPORT = "report.html"
+RUN_RULE = "a run directory written by `statelab run`"
+
+# What each file of a run directory holds, for the list at the end of the page.
+FILE_NOTES = {  # the files statelab writes, for the report's list
+    "config.json": "the configuration (task, model, train)",
+    "metrics.json": "test metrics, floors and verdicts (the stable interface)",
+    "history.csv": "train and validation loss per epoch",
+    "predictions.csv": "test targets and both models' predictions",
+    "timings.json": "seconds spent per stage",
+    "input.png": "first inputs and expected output",
+    "results.png": "test targets and errors",
+    "history.png": "loss curves",
+    "memory.png": "memory profiles against the task's own",
+    "report.html": "this page",
+    "models/config.json": "the configuration the models were built with",
+}
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether `path` looks like a run directory (it holds metrics.json); `load_run` checks more."""
+    path = Path(path)
+    return path.is_dir() and (path / METRICS).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+def check_run_dir(out: str | Path) -> Path:
+    """A run directory must be new or empty (statelab never mixes a run into other files), and a
+    path where a directory can be made: checked before any work. Returns it as a Path."""
+    out = check_output_path("out", out, "directory")
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"out must be a new or empty directory, got {str(out)!r}")
+    return out
+
+
+def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path:
+    """runs/<UTC time>-<short config hash>/"""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return Path(root) / f"{stamp}-{config_hash(config)[:8]}"
+
+
+def write_json(path: Path, obj) -> None:
+    """Strict JSON: a NaN would make the file unreadable to other tools, so it is an error here."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def write_predictions(result: ExperimentResult, path: Path) -> None:
+    """predictions.csv: `row`, [`series`,] the inputs, `target`, `pred_<model>`, one line per scored
+    test row in time order (see `data.write_csv`: Arrow writes hundreds of thousands of rows in a
+    fraction of a second, and every value reads back to the same float)."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {"row": np.asarray(result.test_row, np.int64)}
+    series = result.data.get("series")
+    if series and any(s["name"] for s in series):  # a file with a series column
+        names = pa.array([s["name"] for s in series], pa.string())
+        codes = np.asarray(result.test_series, np.int32)
+        columns["series"] = pa.DictionaryArray.from_arrays(to_arrow(codes), names)
+    for j, name in enumerate(input_columns(result.data["features"])):
+        columns[name] = np.asarray(result.test_input[:, j], np.float64)
+    columns["target"] = np.asarray(result.test_target, np.float64)
+    for name, pred in result.test_pred.items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    with open(path, "wb") as fh:
+        write_csv(columns, fh)
+
+
+def save_result(result: ExperimentResult, directory: Path) -> None:
+    """Write config.json, metrics.json, timings.json, history.csv, predictions.csv, models/."""
+    write_json(directory / CONFIG, result.config.to_dict())
+    write_json(directory / METRICS, result.metrics_dict())
+    write_json(directory / TIMINGS, result.timings)
+    with open(directory / HISTORY, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HISTORY_COLUMNS)
+        for row in history_rows(result):
+            out.writerow([row["model"], row["epoch"], *(repr(row[k]) for k in HISTORY_COLUMNS[2:])])
+    write_predictions(result, directory / PREDICTIONS)
+    save_models(result.params, result.config, directory / MODELS_DIR, result.data)
+
+
+MAX_SAME_NAME = 1000  # runs of one config in one second that get a name of their own
+
+
+class RunDirectory:
+    """Write a run into a hidden temporary sibling and rename it into place only when complete.
+
+    Whatever fails in between (training, plotting, a full disk, Ctrl-C) leaves no half-written
+    run directory behind, and no parent directories that this run created. The temporary is
+    unique to this process (`statelab.scratch`), so concurrent runs never share one, and a run
+    killed outright (SIGKILL) leaves one that the next run in the same folder removes.
+
+    unique: if `final` is taken when the run is complete (another run of the same config in the
+    same second), use `final-2`, `final-3`, ...; `self.final` is where the run ended up. Otherwise
+    a taken `final` is a ConfigError, raised after this run's temporary is removed.
+    before_commit: called before the rename; if it raises, the temporary is removed.
+    """
+
+    def __init__(self, final: Path, unique: bool = False, before_commit: Callable[[], None] | None = None):
+        self.final = Path(final)
+        self.tmp = scratch.temporary(self.final)
+        self.unique = unique
+        self.before_commit = before_commit
+        self.created: list[Path] = []  # parents made for this run, deepest first
+
+    def __enter__(self) -> Path:
+        parent = self.final.parent.absolute()
+        while not parent.exists():
+            self.created.append(parent)
+            parent = parent.parent
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            scratch.remove_stale(self.final.parent)
+            self.tmp.mkdir()
+        except OSError as exc:
+            self._remove_parents()
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"out must be a writable directory, got {str(self.final)!r} ({reason})"
+            ) from None
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                if self.before_commit is not None:
+                    self.before_commit()
+                self._commit()
+                return
+            except BaseException:
+                self._discard()
+                raise
+        self._discard()
+
+    def _commit(self) -> None:
+        """Rename the temporary into place. rename(2) replaces an empty directory and fails on a
+        non-empty one, so of two runs aiming at one name, one gets it and the other learns so."""
+        base, taken = self.final, (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR)
+        for n in range(2, MAX_SAME_NAME + 2):
+            try:
+                os.rename(self.tmp, self.final)
+                return
+            except OSError as exc:
+                if exc.errno not in taken:
+                    reason = exc.strerror or type(exc).__name__
+                    raise ConfigError(
+                        f"out must be a writable directory, got {str(base)!r} ({reason})"
+                    ) from None
+                if not self.unique:
+                    raise ConfigError(
+                        f"out must be a new or empty directory, got {str(base)!r} (another run "
+                        "wrote it meanwhile)"
+                    ) from None
+            self.final = base.with_name(f"{base.name}-{n}")
+        raise ConfigError(f"out must be a free name, got {str(base)!r} and {MAX_SAME_NAME} more taken")
+
+    def _discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._remove_parents()
+
+    def _remove_parents(self) -> None:
+        for path in self.created:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+def save_models(
+    params: dict[str, cells.Params],
+    config: ExperimentConfig,
+    directory: Path,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """models/<name>.npz for each model, models/config.json and models/data.json (`data_info`)."""
+    directory.mkdir()
+    (directory / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    info = data_info(data) if data is not None else default_data_info(config)
+    (directory / "data.json").write_text(json.dumps(info, indent=2) + "\n")
+    for name, p in params.items():
+        # no key is savez's allow_pickle, which NumPy's stubs must assume a **mapping may hold
+        np.savez(directory / f"{name}.npz", **params_to_arrays(p))  # type: ignore[arg-type]
+
+
+def read_model(
+    run_dir: str | Path, model: str = "stateful"
+) -> tuple[cells.Params, ExperimentConfig, dict[str, Any]]:
+    """The saved `model` ("stateful" or "stateless") of a run directory: (parameters, the config
+    that built it, `data_info`). ConfigError naming what is missing or damaged."""
+    directory = Path(run_dir) / MODELS_DIR
+    path = directory / f"{model}.npz"
+    if model not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if not path.is_file() or not (directory / CONFIG).is_file():
+        raise ConfigError(
+            f"run_dir must hold a saved model ({path.relative_to(run_dir)}), got {str(run_dir)!r}"
+        )
+    try:
+        config = from_mapping(json.loads((directory / CONFIG).read_text()))
+        with np.load(path, allow_pickle=False) as data:
+            flat = {k: data[k] for k in data.files}
+        info = _read_data_info(directory, config)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(
+            f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({reason})"
+        ) from None
+    params = checked_params(flat, config, f"{str(run_dir)!r} ({path.name}")
+    return params, config, info
+
+
+def _read_data_info(directory: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """models/data.json, or for a run saved before it existed, what the config says."""
+    path = directory / "data.json"
+    if not path.is_file():
+        return default_data_info(config)
+    return data_info(json.loads(path.read_text()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The saved files of a run, parsed."""
+
+    config: ExperimentConfig
+    metrics: dict[str, Any]  # metrics.json as written by ExperimentResult.metrics_dict
+    history: dict[str, dict[str, np.ndarray]]  # model -> {"epoch", "train_loss", "val_loss"}, (E,) each
+    predictions: dict[str, np.ndarray]  # column of predictions.csv -> (N,)
+    timings: dict[str, float]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_columns(path: Path) -> dict[str, list[str]]:
+    """A CSV file as {column: values as text}, columns in file order."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    return {name: [row[i] for row in rows] for i, name in enumerate(header)}
+
+
+def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """history.csv -> {model: {"epoch", "train_loss", "val_loss"}}, models in file order."""
+    columns = read_columns(path)
+    history: dict[str, dict[str, np.ndarray]] = {}
+    for name in dict.fromkeys(columns["model"]):  # ordered and unique
+        mine = [i for i, m in enumerate(columns["model"]) if m == name]
+        history[name] = {
+            key: np.array([float(columns[key][i]) for i in mine])
+            for key in HISTORY_COLUMNS[1:]
+            if key in columns  # val_nmse: since schema 2
+        }
+    return history
+
+
+def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndarray]:
+    """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,), ...}, and
+    "series" (N,) str when the run had several series. Read as a stream of batches with Arrow's
+    CSV reader: a run on a large file has hundreds of thousands of test rows.
+
+    report_only: only the columns the report draws (row, target, predictions, the first input)."""
+    from statelab.data import header, record_batches, series_ids, to_numpy
+
+    names = header(path, "predictions")
+    if report_only:
+        first_input = [n for n in names if n.startswith("input")][:1]
+        names = [n for n in names if n in ("row", "target", *first_input) or n.startswith("pred_")]
+    numbers = tuple(n for n in names if n != "series")
+    roles = {name: "series" if name == "series" else "predictions" for name in names}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    lookup: dict[str, int] = {}
+    for batch in record_batches(path, roles, numbers, "predictions"):
+        for name in numbers:
+            parts[name].append(to_numpy(batch.column(name), np.float64))
+        if "series" in roles:
+            parts["series"].append(series_ids(batch.column("series"), lookup))
+        del batch
+    out = {name: np.concatenate(parts.pop(name)) if parts[name] else np.zeros(0) for name in numbers}
+    out["row"] = out["row"].astype(np.int64)
+    if "series" in roles:
+        codes = np.concatenate(parts["series"]) if parts["series"] else np.zeros(0, np.int32)
+        out["series"] = np.asarray(list(lookup), dtype=object)[codes]
+    return out
+
+
+def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> RunFiles:
+    """Parse the files `save_result` wrote into `run_dir`.
+
+    A missing, unreadable or malformed file, or one without what the report reads (each model's
+    losses and predictions), is a ConfigError naming the file and what is wrong: "`param` must be
+    a run directory ..., got `shown` (file: reason)"; `shown` defaults to the directory's path."""
+    run_dir = Path(run_dir)
+    shown = str(run_dir) if shown is None else shown
+
+    def read(name: str, parse: Callable[[Path], Any]) -> Any:
+        path = run_dir / name
+        try:
+            if not path.exists():
+                raise FileNotFoundError(path)
+            return parse(path)
+        except FileNotFoundError:
+            reason = "missing"
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        except ConfigError as exc:
+            reason = str(exc)
+        except (ValueError, KeyError, IndexError, TypeError, StopIteration, csv.Error) as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
+
+    def json_file(path: Path) -> Any:
+        return json.loads(path.read_text())
+
+    metrics = read(METRICS, json_file)
+    read(METRICS, lambda _: _check_metrics(metrics))
+    models = list(metrics["models"])
+    history = read(HISTORY, read_history)
+    read(HISTORY, lambda _: _check_columns(history, models, ("epoch", "train_loss", "val_loss")))
+    predictions = read(PREDICTIONS, lambda p: read_predictions(p, report_only=True))
+    wanted = ("row", "target", *(f"pred_{m}" for m in models))
+    read(PREDICTIONS, lambda _: _check_columns({"": predictions}, [""], wanted))
+    return RunFiles(
+        config=read(CONFIG, lambda p: from_mapping(json_file(p))),
+        metrics=metrics,
+        history=history,
+        predictions=predictions,
+        timings=read(TIMINGS, json_file),
+    )
+
+
+def _check_columns(
+    parts: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], columns: Sequence[str]
+) -> None:
+    """ValueError unless each of `names` is in `parts` with every one of `columns`, all as long."""
+    for name in names:
+        if name not in parts:
+            raise ValueError(f"no rows of model {name!r}")
+        lengths = set()
+        for column in columns:
+            if column not in parts[name]:
+                raise ValueError(f"no column {column}" + (f" for model {name!r}" if name else ""))
+            lengths.add(len(parts[name][column]))
+        if len(lengths) > 1:
+            raise ValueError("columns of different lengths")
+
+
+def from_result(result: ExperimentResult) -> RunFiles:
+    """What `load_run` reads back once `result` is saved, built without writing anything: what the
+    lab shows the moment training ends, while the run directory is still being written."""
+    rows = history_rows(result)
+    history = {
+        name: {key: np.array([r[key] for r in rows if r["model"] == name]) for key in HISTORY_COLUMNS[1:]}
+        for name in result.models
+    }
+    predictions: dict[str, np.ndarray] = {"row": result.test_row.astype(np.int64)}
+    series = result.data.get("series")
+    if series:
+        predictions["series"] = np.array([series[i]["name"] for i in result.test_series], dtype=object)
+    for i, column in enumerate(input_columns(result.data["features"])):
+        predictions[column] = result.test_input[:, i].astype(np.float64)
+    predictions["target"] = result.test_target.astype(np.float64)
+    for name in result.models:
+        predictions[f"pred_{name}"] = result.test_pred[name].astype(np.float64)
+    return RunFiles(
+        config=result.config,
+        metrics=result.metrics_dict(),
+        history=history,
+        predictions=predictions,
+        timings=dict(result.timings),
+    )
+
+
+def _check_metrics(metrics: Any) -> None:
+    """The keys the report reads, with values of the right kind (numbers may be null)."""
+    if not isinstance(metrics, dict):
+        raise ValueError(f"a JSON object expected, got {type(metrics).__name__}")
+    for key in ("config_hash", "n_train", "n_test", "threshold_nmse", "models", "statelab_version"):
+        if key not in metrics:
+            raise KeyError(key)
+    models = metrics["models"]
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be an object of models")
+    for name, m in models.items():
+        if not isinstance(m, dict):
+            raise ValueError(f"models.{name} must be an object")
+        for key in ("test_mse", "test_nmse", "test_nmse_all", "floor_mse", "floor_nmse", "warmup_excluded"):
+            if key not in m:
+                raise KeyError(f"models.{name}.{key}")
+            if m[key] is not None and (isinstance(m[key], bool) or not isinstance(m[key], (int, float))):
+                raise ValueError(f"models.{name}.{key} must be a number or null, got {m[key]!r}")
+
+
+def read_summary(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """(config, metrics) of a run: what a list of runs shows, without its larger files. ConfigError
+    naming the file for a run this statelab cannot read."""
+    run_dir = Path(run_dir)
+    try:
+        config = from_mapping(json.loads((run_dir / CONFIG).read_text()))
+        metrics = json.loads((run_dir / METRICS).read_text())
+        _check_metrics(metrics)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ConfigError is a ValueError
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"run must be {RUN_RULE}, got {run_dir.name!r} ({reason})") from None
+    return config, metrics
+
+
+def modified(run_dir: str | Path) -> float:
+    """When a run was written: its metrics.json's modification time (a redrawn report does not
+    change it)."""
+    return (Path(run_dir) / METRICS).stat().st_mtime
+
+
+def list_runs(root: str | Path) -> list[Path]:
+    """The run directories directly under `root`, newest first. Hidden entries (a run still being
+    written into its temporary) and anything without metrics.json are left out."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if not p.name.startswith(".") and is_run_dir(p)]
+    return sorted(found, key=modified, reverse=True)
+
+
+def run_files(run_dir: str | Path) -> dict[str, int]:
+    """Every visible file of a run directory, {relative POSIX path: bytes}, sorted: hidden files
+    (a file being rewritten) and symbolic links are left out."""
+    run_dir = Path(run_dir)
+    out = {}
+    for path in sorted(run_dir.rglob("*")):
+        relative = path.relative_to(run_dir)
+        if any(part.startswith(".") for part in relative.parts) or path.is_symlink():
+            continue
+        if path.is_file():
+            out[relative.as_posix()] = path.stat().st_size
+    return out
