@@ -111,8 +111,9 @@ def test_history_is_tidy_and_its_last_validation_nmse_is_the_test_nmse(small_swe
     ]
     assert len(history) == 12 * 2 * 2  # trials x models x epochs
     assert list(history["trial"].drop_duplicates()) == list(range(12))  # grid order
-    assert (history.groupby(["trial", "model"]).epoch.apply(list) == pd.Series([[1, 2]] * 24).values).all()
-    last = history[history.epoch == 2].set_index(["trial", "model"])
+    # epochs count from 0, as Keras' History and on_epoch count them
+    assert (history.groupby(["trial", "model"]).epoch.apply(list) == pd.Series([[0, 1]] * 24).values).all()
+    last = history[history.epoch == 1].set_index(["trial", "model"])
     for trial, row in results.iterrows():
         assert last.loc[(trial, "stateful"), "config_hash"] == row.config_hash
         for model in ("stateful", "stateless"):
@@ -127,7 +128,7 @@ def test_a_runs_history_has_the_columns_of_a_sweeps_and_its_losses():
     history = result.history
     assert list(history.columns) == ["model", "epoch", "train_loss", "val_loss", "val_nmse"]
     stateful = history[history.model == "stateful"]
-    assert list(stateful.epoch) == [1, 2, 3]
+    assert list(stateful.epoch) == [0, 1, 2]
     assert list(stateful.train_loss) == [float(v) for v in result.train_loss["stateful"]]
     assert list(stateful.val_nmse) == pytest.approx(
         [float(v) / result.var_y for v in result.val_loss["stateful"]]

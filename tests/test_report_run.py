@@ -199,6 +199,31 @@ def test_from_result_is_what_load_run_reads_back_after_saving(tmp_path: Path) ->
             assert np.array_equal(before.history[model][key], values), (model, key)
 
 
+def test_history_csv_counts_epochs_from_0_and_an_older_run_directory_is_read_counted_from_0(
+    fresh_copy: Path,
+) -> None:
+    """metrics.json schema 3 marks history.csv counting epochs from 0 (Keras' count); a run saved
+    with schema 2 or 1 counted from 1, and is read back in today's count."""
+    lines = (fresh_copy / "history.csv").read_text().splitlines()
+    assert json.loads((fresh_copy / "metrics.json").read_text())["schema_version"] == 3
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        [m, e] for m in ("stateful", "stateless") for e in ("0", "1")
+    ]
+    now = load_run(fresh_copy)
+    # The same run as a schema-2 directory would hold it: epochs 1 and 2.
+    metrics = json.loads((fresh_copy / "metrics.json").read_text())
+    (fresh_copy / "metrics.json").write_text(json.dumps({**metrics, "schema_version": 2}))
+    older = [lines[0]] + [
+        ",".join([m, str(int(e) + 1), *rest]) for m, e, *rest in (x.split(",") for x in lines[1:])
+    ]
+    (fresh_copy / "history.csv").write_text("\n".join(older) + "\n")
+    then = load_run(fresh_copy)
+    for model in ("stateful", "stateless"):
+        assert list(then.history[model]["epoch"]) == [0, 1]
+        for key, values in now.history[model].items():
+            assert np.array_equal(then.history[model][key], values), (model, key)
+
+
 # --------------------------------------------------------------------------------------------
 # The report worker of `statelab run`
 

@@ -152,6 +152,47 @@ def test_a_trials_history_is_committed_with_its_row_and_read_back_in_grid_order(
     assert rows[1] == {"config_hash": config_hash(configs[0]), **history[1]}
 
 
+def test_a_new_store_counts_epochs_from_0_and_says_so_in_its_meta(tmp_path):
+    history = [
+        {"model": "stateful", "epoch": e, "train_loss": 0.1, "val_loss": 0.2, "val_nmse": 0.3} for e in (0, 1)
+    ]
+    with Store.create(tmp_path / "s.sqlite") as store:
+        store.record(dataclasses.replace(record(from_mapping({})), history=history))
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert dict(db.execute("SELECT key, value FROM meta"))["epochs_from"] == "0"
+    assert [e for (e,) in db.execute("SELECT epoch FROM history ORDER BY epoch")] == [0, 1]
+
+
+def test_a_store_whose_history_counts_epochs_from_1_is_read_and_extended_counting_from_0(tmp_path):
+    """A store written before `meta.epochs_from` numbered epochs from 1. It is read back counted
+    from 0, and a sweep that adds trials to it writes them in the store's own count, so that every
+    row of one store counts alike."""
+    path = tmp_path / "old.sqlite"
+    first, second = from_mapping({"tsteps": 1}), from_mapping({"tsteps": 2})
+    old_rows = [
+        {"model": "stateful", "epoch": e, "train_loss": 0.1 * e, "val_loss": 0.2, "val_nmse": 0.3}
+        for e in (1, 2)
+    ]
+    with Store.create(path) as store:
+        store.record(dataclasses.replace(record(first), position=0, history=old_rows))
+    db = sqlite3.connect(path)
+    with db:  # rows numbered 1 and 2, without epochs_from: as the older statelab wrote them
+        db.execute("DELETE FROM meta WHERE key = 'epochs_from'")
+    db.close()
+    new_rows = [{**row, "epoch": row["epoch"] - 1} for row in old_rows]  # as a sweep now makes them
+    with Store.create(path) as store:
+        store.record(dataclasses.replace(record(second), position=1, history=new_rows))
+    with Store.open(path) as store:
+        read = store.history()
+    assert [(r["config_hash"], r["epoch"]) for r in read] == [
+        (config_hash(c), e) for c in (first, second) for e in (0, 1)
+    ]
+    assert [r["train_loss"] for r in read] == pytest.approx([0.1, 0.2, 0.1, 0.2])
+    db = sqlite3.connect(path)
+    assert sorted(e for (e,) in db.execute("SELECT epoch FROM history")) == [1, 1, 2, 2]
+    assert "epochs_from" not in dict(db.execute("SELECT key, value FROM meta"))
+
+
 def test_results_view_has_every_config_field_and_model_metrics(tmp_path):
     from statelab.config import FIELD_SECTION
 

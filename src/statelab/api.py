@@ -35,22 +35,25 @@ if TYPE_CHECKING:
 
 def run_experiment(
     config: ExperimentConfig | Mapping[str, Any],
+    *,
     dataset: Dataset | None = None,
     on_epoch: EpochLogs | None = None,
     out: str | Path | None = None,
-    *,
     cache: bool = True,
 ) -> ExperimentResult:
     """Train a stateful and a stateless model on one config and evaluate both on the test rows.
+
+    Every argument but `config` is a keyword: `run_experiment(config, on_epoch=show)`.
 
     Args:
         config: an ExperimentConfig, or a mapping of parameters, flat (`{"tsteps": 3}`) or in
             sections (`{"task": {...}, "model": {...}, "train": {...}}`), as a config file;
             NumPy scalars are taken for numbers. Unset parameters keep their defaults.
         dataset: the prepared data of `config` (`experiment.prepare`), if already at hand.
-        on_epoch: called after every epoch as `on_epoch(epoch, logs)`, epoch counted from 0 and
-            logs = {"stateful": {"loss", "val_loss", "val_nmse"}, "stateless": {...}} (floats;
-            loss: the epoch's mean training loss; val_loss: MSE on the scored test rows).
+        on_epoch: called after every epoch as `on_epoch(epoch, logs)`, epoch counted from 0 as
+            Keras' callbacks count it (and as `result.history` does), logs = {"stateful": {"loss",
+            "val_loss", "val_nmse"}, "stateless": {...}} (floats; loss: the epoch's mean training
+            loss; val_loss: MSE on the scored test rows).
         out: if given, the run directory is written there as `statelab run` writes it (new or
             empty; checked before training).
         cache: keep compiled programs in the per-user compilation cache (see statelab.cache).

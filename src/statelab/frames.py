@@ -45,9 +45,10 @@ from statelab import tasks
 from statelab.config import FIELD_SECTION, field_kind
 from statelab.grid import axis_values
 from statelab.metrics import BaselineMetrics, ModelMetrics
+from statelab.names import HISTORY_COLUMNS
 from statelab.params import ConfigError
 from statelab.result import ExperimentResult, history_rows
-from statelab.store import HISTORY_COLUMNS, TrialRecord
+from statelab.store import TrialRecord
 
 if TYPE_CHECKING:
     from statelab.store import Store

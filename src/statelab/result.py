@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from statelab.config import ExperimentConfig
 from statelab.identity import config_hash
 from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
-from statelab.names import BASELINE_LABELS, HISTORY_COLUMNS
+from statelab.names import BASELINE_LABELS, FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.theory import CONVERGED_NMSE, threshold_text
 from statelab.version import __version__
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from statelab.tasks import Floors
 
-SCHEMA_VERSION = 2  # of metrics.json
+SCHEMA_VERSION = 3  # of metrics.json; 3: history.csv counts epochs from 0 (2: from 1)
 # The dtypes of a history frame (`ExperimentResult.history`, `statelab.load_history`).
 HISTORY_DTYPES = {"epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64")
 
@@ -95,8 +95,9 @@ class ExperimentResult:
     @property
     def history(self) -> pd.DataFrame:
         """The per-epoch losses as a tidy DataFrame: one row per model and epoch, with columns
-        model, epoch (from 1), train_loss, val_loss and val_nmse (val_loss / var_y) — the columns
-        `statelab.load_history` gives for each trial of a sweep."""
+        model, epoch (counted from 0, as `on_epoch` and Keras' History count it), train_loss,
+        val_loss and val_nmse (val_loss / var_y) — the columns `statelab.load_history` gives for
+        each trial of a sweep."""
         import pandas as pd
 
         frame = pd.DataFrame.from_records(history_rows(self), columns=list(HISTORY_COLUMNS))
@@ -129,7 +130,8 @@ class ExperimentResult:
 
 
 def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
-    """One row per model and epoch: train_loss, val_loss, and val_nmse (val_loss / var(y))."""
+    """One row per model and epoch (counted from 0): train_loss, val_loss, and val_nmse
+    (val_loss / var(y))."""
     return [
         {
             "model": name,
@@ -139,7 +141,7 @@ def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
             "val_nmse": float(vl) / result.var_y,
         }
         for name in result.models
-        for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1)
+        for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), FIRST_EPOCH)
     ]
 
 

@@ -6,7 +6,7 @@
         config.json        the full configuration; `--config` reads it back
         metrics.json       the stable interface (ExperimentResult.metrics_dict)
         timings.json       seconds per stage (kept out of metrics.json, which is bit-identical)
-        history.csv        model, epoch, train_loss, val_loss, val_nmse
+        history.csv        model, epoch (from 0), train_loss, val_loss, val_nmse
         predictions.csv    row, [series,] input(s), target, pred_<model>, per scored test row
         models/            <model>.npz parameters, config.json, data.json (features, target,
                            standardisation): what `statelab predict` and `statelab export` load
@@ -18,7 +18,8 @@ else in statelab (the experiment, the predictor, the reports, the lab, the comma
 and reads a run through this module; none of them opens a run's files by hand.
 
 Readers check what they read (`load_run`: each file, its keys and columns) and read the older
-schemas too: history.csv without val_nmse (schema 1), a run saved before models/data.json existed.
+schemas too: history.csv without val_nmse (schema 1) or with epochs counted from 1 (schemas 1 and
+2; read back counted from 0, as epochs are now), a run saved before models/data.json existed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from statelab import cells, scratch
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.data import input_columns, to_arrow, write_csv
 from statelab.identity import config_hash
-from statelab.names import HISTORY_COLUMNS, MODELS
+from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS, MODELS
 from statelab.params import check_output_path
 from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
 from statelab.result import ExperimentResult, history_rows
@@ -306,9 +307,21 @@ def read_columns(path: Path) -> dict[str, list[str]]:
     return {name: [row[i] for row in rows] for i, name in enumerate(header)}
 
 
-def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """history.csv -> {model: {"epoch", "train_loss", "val_loss"}}, models in file order."""
+EPOCHS_FROM_0 = 3  # the metrics.json schema from which history.csv counts epochs from 0
+
+
+def epochs_from(metrics: Mapping[str, Any]) -> int:
+    """The first epoch's number in the history.csv beside this metrics.json: 1 before schema 3."""
+    version = metrics.get("schema_version")
+    return FIRST_EPOCH if not isinstance(version, int) or version >= EPOCHS_FROM_0 else 1
+
+
+def read_history(path: Path, first_epoch: int = FIRST_EPOCH) -> dict[str, dict[str, np.ndarray]]:
+    """history.csv -> {model: {"epoch", "train_loss", "val_loss"}}, models in file order, epochs
+    counted from 0 whatever the file counts from (`first_epoch`: its first epoch's number)."""
     columns = read_columns(path)
+    if "epoch" in columns:
+        columns["epoch"] = [str(int(e) - first_epoch + FIRST_EPOCH) for e in columns["epoch"]]
     history: dict[str, dict[str, np.ndarray]] = {}
     for name in dict.fromkeys(columns["model"]):  # ordered and unique
         mine = [i for i, m in enumerate(columns["model"]) if m == name]
@@ -381,7 +394,7 @@ def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> R
     metrics = read(METRICS, json_file)
     read(METRICS, lambda _: _check_metrics(metrics))
     models = list(metrics["models"])
-    history = read(HISTORY, read_history)
+    history = read(HISTORY, lambda p: read_history(p, epochs_from(metrics)))
     read(HISTORY, lambda _: _check_columns(history, models, ("epoch", "train_loss", "val_loss")))
     predictions = read(PREDICTIONS, lambda p: read_predictions(p, report_only=True))
     wanted = ("row", "target", *(f"pred_{m}" for m in models))

@@ -22,7 +22,7 @@ once.
 
 Schema (version 2; the README shows it with every column)::
 
-    meta(key TEXT PRIMARY KEY, value TEXT)      schema_version, created_at, created_by
+    meta(key TEXT PRIMARY KEY, value TEXT)      schema_version, created_at, created_by, epochs_from
     trials(config_hash PRIMARY KEY, config, status, metrics, error, traceback, timings,
            statelab_version, worker, finished_at, position)
     history(config_hash, model, epoch, train_loss, val_loss, val_nmse)   one row per model and epoch
@@ -31,10 +31,16 @@ Schema (version 2; the README shows it with every column)::
 
 Version 1 stores (statelab 0.1) can be read (reports) but not written to: their trial keys were
 computed differently.
+
+Epochs count from 0 (`names.FIRST_EPOCH`). A store records the number its `history` rows give the
+first epoch in `meta.epochs_from`: "0" in a store created now; a store without the key was
+written when epochs counted from 1. `Store.history` reads every store counted from 0, and
+`Store.record` writes a trial's rows in its store's own count, so an older store stays consistent.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -49,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from statelab import scratch
+from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.params import ConfigError, check_output_path
 from statelab.version import __version__
 
@@ -145,7 +152,6 @@ _COLUMNS = (
     "finished_at",
     "position",
 )
-HISTORY_COLUMNS = ("model", "epoch", "train_loss", "val_loss", "val_nmse")
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ class TrialRecord:
     worker: str
     finished_at: str
     position: int | None = None  # the trial's index in the grid of the sweep that recorded it
-    # per model and epoch: {"model", "epoch", "train_loss", "val_loss", "val_nmse"}; kept in the
+    # per model and epoch (from 0): {"model", "epoch", "train_loss", "val_loss", "val_nmse"}; kept in the
     # `history` table (`Store.history`), not returned by `Store.records`
     history: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
@@ -314,6 +320,12 @@ class Store:
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
+    @functools.cached_property
+    def epochs_from(self) -> int:
+        """The number the `history` table gives a trial's first epoch: 0, or 1 in a store written
+        before `meta.epochs_from` existed."""
+        return int(self.meta().get("epochs_from", "1"))
+
     def done(self) -> set[str]:
         """Hashes of the trials that finished without error; a rerun skips exactly these."""
         rows = self._db.execute("SELECT config_hash FROM trials WHERE status = 'ok'")
@@ -337,9 +349,16 @@ class Store:
             if cursor.rowcount and record.history:
                 self._db.execute("DELETE FROM history WHERE config_hash = ?", (record.config_hash,))
                 names = ", ".join(HISTORY_COLUMNS)
+                shift = self.epochs_from - FIRST_EPOCH  # this store's own count
                 self._db.executemany(
                     f"INSERT INTO history (config_hash, {names}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(record.config_hash, *(row[c] for c in HISTORY_COLUMNS)) for row in record.history],
+                    [
+                        (
+                            record.config_hash,
+                            *(row[c] + shift if c == "epoch" else row[c] for c in HISTORY_COLUMNS),
+                        )
+                        for row in record.history
+                    ],
                 )
             self._db.execute("DELETE FROM claims WHERE config_hash = ?", (record.config_hash,))
 
@@ -356,14 +375,16 @@ class Store:
 
     def history(self) -> list[dict[str, Any]]:
         """Every trial's per-epoch losses: {"config_hash", "model", "epoch", "train_loss",
-        "val_loss", "val_nmse"} rows, trials in grid order, then model and epoch."""
+        "val_loss", "val_nmse"} rows, epochs counted from 0 whatever the store counts from, trials
+        in grid order, then model and epoch."""
         if self.version != SCHEMA_VERSION:
             return []
         rows = self._db.execute(
             f"SELECT h.config_hash, {', '.join('h.' + c for c in HISTORY_COLUMNS)} FROM history h "
             "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
         )
-        return [dict(row) for row in rows]
+        shift = self.epochs_from - FIRST_EPOCH
+        return [{**row, "epoch": row["epoch"] - shift} for row in map(dict, rows)]
 
     def count(self) -> dict[str, int]:
         """{"ok": n, "error": m}"""
@@ -484,6 +505,7 @@ def _create_file(path: Path) -> None:
                         ("schema_version", SCHEMA_VERSION),
                         ("created_at", utc_now()),
                         ("created_by", f"statelab {__version__}"),
+                        ("epochs_from", str(FIRST_EPOCH)),
                     ],
                 )
         finally:

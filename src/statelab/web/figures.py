@@ -137,7 +137,7 @@ def loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
         width = 2 if r == 0 else 1.5
         opacity = 1.0 if r == 0 else 0.6
         for name, h in run.history.items():
-            epoch = values(h["epoch"])
+            epoch = values(np.asarray(h["epoch"]) + 1)  # counted from 1 on the page, as Keras prints epochs
             for key, dash, what in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
                 data.append(
                     {

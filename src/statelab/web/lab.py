@@ -44,7 +44,8 @@ def run_work(config: ExperimentConfig, roots: Roots) -> Work:
         def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
             if job.cancelled.is_set():
                 raise Cancelled(f"{job.why} during training; nothing was written")
-            event = {"type": "epoch", "epoch": epoch + 1, "epochs": epochs, "logs": jsonable(logs)}
+            # epoch counts from 0, as on_epoch's does; the page shows it from 1
+            event = {"type": "epoch", "epoch": epoch, "epochs": epochs, "logs": jsonable(logs)}
             # Every epoch of a run of a few hundred (the page draws them); thinned beyond that.
             job.emit(event, throttle=epochs > EVERY_EPOCH_UP_TO and epoch + 1 < epochs)
 

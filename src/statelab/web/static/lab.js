@@ -109,7 +109,8 @@
   function extendLive(event) {
     const models = ["stateful", "stateless"];
     const y = models.map((m) => [event.logs[m].val_nmse]);
-    Plotly.extendTraces("live", {x: models.map(() => [event.epoch]), y}, [0, 1]);
+    // event.epoch counts from 0 (the data's convention); the page counts from 1, as Keras prints
+    Plotly.extendTraces("live", {x: models.map(() => [event.epoch + 1]), y}, [0, 1]);
   }
 
   function showResult(event) {
@@ -159,8 +160,8 @@
         shown = shown || bars(event.epochs);
         for (const [model, parts] of Object.entries(shown)) {
           const logs = event.logs[model];
-          parts.bar.value = event.epoch;
-          parts.text.textContent = `epoch ${event.epoch}/${event.epochs}  loss ${fmt(logs.loss, 3)}  ` +
+          parts.bar.value = event.epoch + 1;
+          parts.text.textContent = `epoch ${event.epoch + 1}/${event.epochs}  loss ${fmt(logs.loss, 3)}  ` +
             `val ${fmt(logs.val_loss, 3)}  normalised ${fmt(logs.val_nmse, 3)}`;
         }
         extendLive(event);
