@@ -87,14 +87,58 @@ def test_where_keeps_the_trials_that_match_and_keeps_their_trial_numbers(small_s
         ({"lahead": 1.5}, "lahead must be an integer or a list of them, got 1.5"),
         ({"cell": 3}, "cell must be a string or a list of them, got 3"),
         (["cell", "gru"], "where must be a mapping of config fields to values, got ['cell', 'gru']"),
+        # values no config can hold: the allowed ones are named
+        ({"cell": "gruu"}, "cell must be one of lstm, gru, simple, got 'gruu'"),
+        ({"cell": ["lstm", "gruu"]}, "cell must be one of lstm, gru, simple, got 'gruu'"),
+        ({"layout": "rows"}, "layout must be one of streams, seed, got 'rows'"),
+        ({"missing": "skip"}, "missing must be one of error, drop, interpolate, got 'skip'"),
+        (
+            {"task": "sunspotz"},
+            "task must be one of moving-average, delay, ema, ar, sunspots, file, macrodata",
+        ),
+        ({"lahead": 0}, "lahead must be an integer >= 1, got 0"),
+        ({"epochs": 0}, "epochs must be an integer in [1, 1000000], got 0"),
+        ({"train_fraction": 1.5}, "train_fraction must be in (0, 1), got 1.5"),
+        ({"tsteps": -1}, "tsteps must be an integer >= 1, got -1"),
     ],
 )
-def test_where_on_an_unknown_field_or_a_wrong_type_is_a_config_error(small_sweep, where, message):
+def test_where_on_an_unknown_field_a_wrong_type_or_an_impossible_value_is_a_config_error(
+    small_sweep, where, message
+):
     with pytest.raises(ConfigError) as error:
         statelab.load_results(small_sweep.store, where=where)
-    assert str(error.value) == message
+    assert str(error.value).startswith(message), error.value
     with pytest.raises(ConfigError):
         statelab.load_history(small_sweep.store, where=where)
+
+
+@pytest.mark.parametrize(
+    "where", [{"cell": "gru"}, {"task": "sunspots"}, {"layout": "seed"}, {"lahead": 7}, {"tsteps": [5, 6]}]
+)
+def test_where_on_a_possible_value_no_trial_has_is_an_empty_frame_with_every_column(small_sweep, where):
+    everything = statelab.load_results(small_sweep.store)
+    none = statelab.load_results(small_sweep.store, where=where)
+    assert none.empty and list(none.columns) == list(everything.columns)
+    assert dict(none.dtypes) == dict(everything.dtypes)
+    assert statelab.load_history(small_sweep.store, where=where).empty
+
+
+def test_every_column_has_a_proper_dtype_and_a_filter_keeps_the_categories(small_sweep):
+    frame = statelab.load_results(small_sweep.store)
+    objects = [name for name, dtype in frame.dtypes.items() if dtype == object]
+    assert objects == ["ar_coefs", "features"]  # tuples: see the README's table of columns
+    for name in ("status", "task", "cell", "layout", "window_order", "test_start", "missing"):
+        assert isinstance(frame[name].dtype, pd.CategoricalDtype), name
+    assert list(frame["cell"].cat.categories) == ["lstm", "gru", "simple"]
+    assert list(frame["status"].cat.categories) == ["ok", "error"]
+    assert frame["task"].cat.categories[0] == "moving-average" and "sunspots" in frame["task"].cat.categories
+    assert {str(frame[c].dtype) for c in ("config_hash", "data", "target", "error", "worker")} == {"string"}
+    assert frame["finished_at"].dtype == "datetime64[ns, UTC]" and frame["finished_at"].notna().all()
+    assert frame["alpha"].dtype == "Float64" and frame["stateful_span"].dtype == "Int64"
+    # A group-by on a choice field gives the values present; a filtered frame is the same slice.
+    assert list(frame.groupby("task").size().index) == ["moving-average", "delay"]
+    picked = statelab.load_results(small_sweep.store, where={"task": "delay"})
+    pd.testing.assert_frame_equal(picked, frame[frame.task == "delay"])
 
 
 def test_history_is_tidy_and_its_last_validation_nmse_is_the_test_nmse(small_sweep):
@@ -152,7 +196,7 @@ def test_a_failed_trial_is_a_row_with_its_error_and_missing_metrics(tmp_path, mo
     failed = frame.iloc[1]
     assert failed.error == "FloatingPointError: tsteps 2 diverged"
     assert pd.isna(failed.stateful_test_nmse) and pd.isna(failed.stateful_converged) and pd.isna(failed.var_y)
-    assert frame["stateful_converged"].dtype == "boolean" and frame["stateful_test_nmse"].dtype == "float64"
+    assert frame["stateful_converged"].dtype == "boolean" and frame["stateful_test_nmse"].dtype == "Float64"
     assert frame.attrs["sweep"]["failed"] == 1
     assert statelab.load_history(tmp_path / "s.sqlite").trial.unique().tolist() == [0]
 

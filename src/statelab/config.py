@@ -59,6 +59,14 @@ MAX_SEED = 2**63 - 1
 split_rows = tasks.split_rows  # the one split rule, owned by the tasks
 
 
+def _check_lahead(value: Any) -> int:
+    return check_int("lahead", value, 1)
+
+
+def _check_train_fraction(value: Any) -> float:
+    return check_float("train_fraction", value, "in (0, 1)", lambda v: 0 < v < 1)
+
+
 def _not_taken(name: str, record: tasks.Task, value: Any) -> ConfigError:
     others = ", ".join([*(p.name for p in record.params), "lahead", "train_fraction"])
     return ConfigError(f"{name} is not a parameter of task {record.name} (it takes {others}), got {value!r}")
@@ -109,9 +117,8 @@ class TaskConfig:
             values.append((param.name, value))
         object.__setattr__(self, "task", record.name)  # an alias becomes the task's name
         object.__setattr__(self, "own", tuple(values))
-        object.__setattr__(self, "lahead", check_int("lahead", lahead, 1))
-        fraction = check_float("train_fraction", train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
-        object.__setattr__(self, "train_fraction", fraction)
+        object.__setattr__(self, "lahead", _check_lahead(lahead))
+        object.__setattr__(self, "train_fraction", _check_train_fraction(train_fraction))
         if self.input_len is not None:
             self.check_rows([self.input_len])
 
@@ -354,6 +361,46 @@ def field_kind(name: str) -> str:
     cls = SECTIONS[FIELD_SECTION[name]]
     annotation = next(str(f.type) for f in dataclasses.fields(cls) if f.name == name)
     return annotation.removesuffix(" | None")
+
+
+# The word fields of the model and train sections and their allowed values (a task parameter's
+# are its Param's `choices`; the task's, the registered tasks).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "cell": CELLS,
+    "layout": LAYOUTS,
+    "window_order": WINDOW_ORDERS,
+    "test_start": TEST_STARTS,
+}
+
+
+def field_choices(name: str) -> tuple[str, ...]:
+    """The allowed values of a choice field (task, cell, layout, missing, ...); () for any other."""
+    if name == "task":
+        return tuple(tasks.TASKS)
+    if name in tasks.PARAMS:
+        return tasks.PARAMS[name].choices
+    return CHOICES.get(name, ())
+
+
+def check_field(name: str, value: Any) -> Any:
+    """One field's value by its own rule, normalised as a config holds it (a task by its name, a
+    float for a float field, a tuple for a list); ConfigError naming the rule otherwise, and for
+    a choice field the allowed values. Rules that tie fields together (lahead within the training
+    rows, a parameter another task takes) are not checked: a value possible for some config passes.
+    """
+    value = plain(value)
+    if name not in FIELD_SECTION:
+        raise ConfigError(f"unknown parameter {shown_name(name)} = {value!r}")
+    if name == "task":
+        return tasks.get(value).name
+    if name in tasks.PARAMS:
+        return tasks.PARAMS[name].check(value)
+    if name == "lahead":
+        return _check_lahead(value)
+    if name == "train_fraction":
+        return _check_train_fraction(value)
+    section = SECTIONS[FIELD_SECTION[name]]  # model and train fields are checked one by one
+    return getattr(section(**{name: value}), name)
 
 
 def parse_value(name: str, text: str) -> Any:

@@ -3,9 +3,9 @@
 The one module that imports pandas. Everything else imports it only when a DataFrame is made,
 so `statelab run` never pays for pandas.
 
-A results frame (`results_frame`; `statelab.load_results`,
-`statelab.sweep`) has one row per trial, indexed by `trial` (its place in grid order), and the
-columns (named as in the store's SQL `results` view wherever both have one):
+A results frame (`results_frame`; `statelab.load_results`, `statelab.sweep`) has one row per
+trial, indexed by `trial` (its place in grid order), and the columns (named as in the store's
+SQL `results` view wherever both have one):
 
     config_hash, status                         status: "ok" or "error"
     every config field, in config order         task, input_len, tsteps, ..., bptt; <NA> where
@@ -22,32 +22,38 @@ columns (named as in the store's SQL `results` view wherever both have one):
                                                 program, so train_s is its time / group_size
     error, statelab_version, worker, finished_at
 
-Integers are pandas' nullable Int64, verdicts its nullable boolean, so a failed trial's row holds
-<NA> rather than turning whole columns into floats or objects. List-valued fields (ar_coefs,
-features) hold tuples.
+Every column has a dtype of its own, whatever the rows (`result_columns`; the README's table of
+columns is checked against it): a choice field (task, cell, layout, window_order, test_start,
+missing) and status are categorical, with the allowed values as categories in their order, so
+frames of different stores and filters agree; numbers are pandas' nullable Int64 and Float64 and
+verdicts its nullable boolean, so a failed trial's row holds <NA> rather than turning a column
+into objects; text is the nullable string dtype; finished_at is a UTC timestamp. List-valued
+fields (ar_coefs, features) are the one object column: they hold tuples, which pandas can group
+by, compare with `==` and pass back into a config (it has no tuple dtype, and its Arrow list
+dtype can be neither grouped by nor compared with a tuple).
 
 A history frame (`history_frame`; `statelab.load_history`) is tidy: one row per trial, model and
-epoch, with columns trial, config_hash, model, epoch (from 1), train_loss, val_loss and val_nmse
-(val_loss / var_y, on the same test rows as test_nmse). `ExperimentResult.history` is the same for
-one run, without trial and config_hash.
+epoch, with columns trial, config_hash, model, epoch (counted from 0, as Keras counts epochs),
+train_loss, val_loss and val_nmse (val_loss / var_y, on the same test rows as test_nmse).
+`ExperimentResult.history` is the same for one run, without trial and config_hash.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from statelab import tasks
-from statelab.config import FIELD_SECTION, field_kind
+from statelab.config import FIELD_SECTION, check_field, field_choices, field_kind
 from statelab.grid import axis_values
 from statelab.metrics import BaselineMetrics, ModelMetrics
-from statelab.names import HISTORY_COLUMNS
+from statelab.names import BASELINES, HISTORY_COLUMNS, MEMORY_NUMBERS, MODELS
 from statelab.params import ConfigError
-from statelab.result import ExperimentResult, history_rows
+from statelab.result import HISTORY_DTYPES, ExperimentResult, history_rows
 from statelab.store import TrialRecord
 
 if TYPE_CHECKING:
@@ -55,21 +61,35 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MODELS = ("stateful", "stateless")
-BASELINES = ("last_value", "linear_ar")
-MEMORY_NUMBERS = {"span": "Int64", "profile_error": "float64"}  # the scalars of a memory profile
-TIMINGS = {"data_s": "float64", "train_s": "float64", "evaluate_s": "float64"}
-TIMINGS |= {"group_train_s": "float64", "group_size": "Int64"}
-RUN_NUMBERS = {"var_y": "float64", "claim_held": "boolean", "n_train": "Int64", "n_test": "Int64"}
+# How a column is read from a trial's record.
+Reader = Callable[[TrialRecord], Any]
+
+CATEGORY = "category"
+TUPLES = "object"  # list-valued config fields: tuples (see the module docstring)
+TIMESTAMP = "datetime64[ns, UTC]"
+STATUSES = ("ok", "error")
+KIND_DTYPES = {"int": "Int64", "float": "Float64", "str": "string", "floats": TUPLES, "strs": TUPLES}
+MEMORY_DTYPES = {"span": "Int64", "profile_error": "Float64"}  # the scalars of a memory profile
+TIMINGS = {"data_s": "Float64", "train_s": "Float64", "evaluate_s": "Float64"}
+TIMINGS |= {"group_train_s": "Float64", "group_size": "Int64"}
+RUN_NUMBERS = {"var_y": "Float64", "claim_held": "boolean", "n_train": "Int64", "n_test": "Int64"}
 RUN_NUMBERS |= {"dropped_train_rows": "Int64"}
-TEXT = ("error", "statelab_version", "worker", "finished_at")
-KIND_DTYPES = {"int": "Int64", "float": "float64"}  # config fields; words and lists stay objects
+TEXT = {"error": "string", "statelab_version": "string", "worker": "string", "finished_at": TIMESTAMP}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A results frame's column: its dtype and how a trial's record gives its value."""
+
+    dtype: str  # a pandas dtype name; "category" with `categories`
+    read: Reader
+    categories: tuple[str, ...] = ()  # a categorical column's allowed values, in their order
 
 
 def _metric_dtype(annotation: Any) -> str:
-    """A ModelMetrics field's dtype from its annotation: 'float | None' -> float64, and so on."""
+    """A ModelMetrics field's dtype from its annotation: 'float | None' -> Float64, and so on."""
     text = str(annotation)
-    return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "float64"
+    return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "Float64"
 
 
 def _listless(value: Any) -> Any:
@@ -78,12 +98,6 @@ def _listless(value: Any) -> Any:
 
 def _metrics(record: TrialRecord) -> dict[str, Any]:
     return record.metrics if record.metrics is not None else {}  # a failed trial has none
-
-
-# How a column is read from a trial's record.
-Reader = Callable[[TrialRecord], Any]
-# column name -> (dtype, or None to let pandas infer; its reader)
-Column = tuple[str | None, Reader]
 
 
 def _config_field(section: str, name: str) -> Reader:
@@ -114,43 +128,65 @@ def _attribute(key: str) -> Reader:
     return lambda r: getattr(r, key)
 
 
-def _schema() -> dict[str, Column]:
-    """Every column of a results frame, in order (see the module docstring)."""
-    columns: dict[str, Column] = {
-        "config_hash": (None, _attribute("config_hash")),
-        "status": (None, _attribute("status")),
+def _config_column(section: str, name: str) -> Column:
+    choices = field_choices(name)
+    if choices:
+        return Column(CATEGORY, _config_field(section, name), choices)
+    return Column(KIND_DTYPES[field_kind(name)], _config_field(section, name))
+
+
+def result_columns() -> dict[str, Column]:
+    """Every column of a results frame, in order (see the module docstring); config fields are
+    read live from the tasks, so a task registered later brings its parameters' columns."""
+    columns = {
+        "config_hash": Column("string", _attribute("config_hash")),
+        "status": Column(CATEGORY, _attribute("status"), STATUSES),
     }
     for name, section in FIELD_SECTION.items():
-        columns[name] = (KIND_DTYPES.get(field_kind(name)), _config_field(section, name))
+        columns[name] = _config_column(section, name)
     for model in MODELS:
         for f in dataclasses.fields(ModelMetrics):
-            columns[f"{model}_{f.name}"] = (_metric_dtype(f.type), _model_metric(model, f.name))
-        for key, dtype in MEMORY_NUMBERS.items():
-            columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
+            columns[f"{model}_{f.name}"] = Column(_metric_dtype(f.type), _model_metric(model, f.name))
+        for key in MEMORY_NUMBERS:
+            columns[f"{model}_{key}"] = Column(MEMORY_DTYPES[key], _model_memory(model, key))
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
-            columns[f"{baseline}_{f.name.removeprefix('test_')}"] = ("float64", _baseline(baseline, f.name))
-    columns |= {key: (dtype, _run_number(key)) for key, dtype in RUN_NUMBERS.items()}
-    columns |= {key: (dtype, _timing(key)) for key, dtype in TIMINGS.items()}
-    columns |= {key: (None, _attribute(key)) for key in TEXT}
+            columns[f"{baseline}_{f.name.removeprefix('test_')}"] = Column(
+                "Float64", _baseline(baseline, f.name)
+            )
+    columns |= {key: Column(dtype, _run_number(key)) for key, dtype in RUN_NUMBERS.items()}
+    columns |= {key: Column(dtype, _timing(key)) for key, dtype in TIMINGS.items()}
+    columns |= {key: Column(dtype, _attribute(key)) for key, dtype in TEXT.items()}
     return columns
 
 
-RESULT_COLUMNS = _schema()
 HISTORY_FRAME_COLUMNS = ("trial", "config_hash", *HISTORY_COLUMNS)
 
 
-def trial_row(record: TrialRecord) -> dict[str, Any]:
+def _series(column: Column, values: list[Any]) -> pd.Series:
+    """A column's values with its dtype. A categorical column keeps its allowed values as its
+    categories (a value outside them, from a task this process does not know, is added after)."""
+    if column.dtype == CATEGORY:
+        extra = sorted({v for v in values if v is not None} - set(column.categories))
+        return pd.Series(pd.Categorical(values, categories=[*column.categories, *extra]))
+    if column.dtype == TIMESTAMP:
+        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601")).astype(TIMESTAMP)
+    return pd.Series(values, dtype=column.dtype)
+
+
+def trial_row(record: TrialRecord, columns: Mapping[str, Column] | None = None) -> dict[str, Any]:
     """One trial as a flat row: {column: value}, None where the trial has no value."""
-    return {name: read(record) for name, (_, read) in RESULT_COLUMNS.items()}
+    return {name: column.read(record) for name, column in (columns or result_columns()).items()}
 
 
 def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
     """A test of a flat row against `where` ({config field: value or list of values}).
 
     Values are read as a grid axis is (`grid.axis_values`): a scalar, or a list, tuple or range
-    of values (for a list-valued field, a list of lists). ConfigError names an unknown field or a
-    value of the wrong type.
+    of values (for a list-valued field, a list of lists), and each is checked by its field's own
+    rule (`config.check_field`): an unknown field, a value of the wrong type or one no config can
+    hold (`cell="gruu"`, `lahead=0`, a task that does not exist) is a ConfigError naming the rule
+    or the allowed values; a possible value that no trial has matches nothing.
     """
     if where is None:
         return lambda row: True
@@ -161,22 +197,20 @@ def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bo
 
 
 def _as_stored(name: str, value: Any) -> Any:
-    """A value as a trial's config holds it: a task by its name (`csv` is `file`), a task
-    parameter as its rule normalises it (a data file's absolute path, a list as a tuple)."""
-    if name == "task":
-        return tasks.get(value).name
-    param = tasks.PARAMS.get(name)
-    return _listless(param.check(value)) if param is not None else value
+    """A value as a trial's config holds it: a task by its name (`csv` is `file`), a value as its
+    rule normalises it (a data file's absolute path, a list as a tuple)."""
+    return _listless(check_field(name, value))
 
 
 def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The results frame of `records` (in their order; the index counts them from 0), keeping
     the trials that match `where`. See the module docstring for the columns."""
     keep = matches(where)
-    rows = {i: row for i, record in enumerate(records) if keep(row := trial_row(record))}
-    frame = pd.DataFrame.from_records(list(rows.values()), columns=list(RESULT_COLUMNS))
-    frame.index = pd.Index(list(rows), name="trial", dtype="int64")
-    return frame.astype({name: dtype for name, (dtype, _) in RESULT_COLUMNS.items() if dtype is not None})
+    columns = result_columns()
+    rows = {i: row for i, record in enumerate(records) if keep(row := trial_row(record, columns))}
+    index = pd.Index(list(rows), name="trial", dtype="int64")
+    data = {name: _series(column, [row[name] for row in rows.values()]) for name, column in columns.items()}
+    return pd.DataFrame({name: series.set_axis(index) for name, series in data.items()}, index=index)
 
 
 def history_frame(
@@ -187,16 +221,17 @@ def history_frame(
     """The tidy history of `records` from their history rows (`Store.history()`), `trial`
     numbered as in `results_frame(records)`, keeping the trials that match `where`."""
     keep = matches(where)
-    trial = {r.config_hash: i for i, r in enumerate(records) if keep(trial_row(r))}
+    columns = result_columns()
+    trial = {r.config_hash: i for i, r in enumerate(records) if keep(trial_row(r, columns))}
     rows = [{"trial": trial[h["config_hash"]], **h} for h in history if h["config_hash"] in trial]
     frame = pd.DataFrame.from_records(rows, columns=list(HISTORY_FRAME_COLUMNS))
-    return frame.astype({"trial": "int64", "epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64"))
+    return frame.astype({"trial": "int64", "config_hash": "string"} | HISTORY_DTYPES)
 
 
 def run_history(result: ExperimentResult) -> pd.DataFrame:
-    """One run's history: model, epoch, train_loss, val_loss, val_nmse."""
+    """One run's history: model, epoch (from 0), train_loss, val_loss, val_nmse."""
     frame = pd.DataFrame.from_records(history_rows(result), columns=list(HISTORY_COLUMNS))
-    return frame.astype({"epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64"))
+    return frame.astype(HISTORY_DTYPES)
 
 
 def _read(store: Store | str | Path, read: Callable[[Store], T]) -> T:

@@ -188,6 +188,7 @@ class Param:
     help: str
     check: Callable[[Any], Any]
     required: bool = False  # no default: the task cannot run without it
+    choices: tuple[str, ...] = ()  # a word field's allowed values (its check enforces them), else ()
 
 
 def parse_text(name: str, kind: str, text: str) -> Any:

@@ -78,12 +78,14 @@ SERIES = Param(
     "series", "str", None, "file: a column of series ids; each series is its own stream", _name("series")
 )
 TIME = Param("time", "str", None, "file: the column that orders rows within a series", _name("time"))
+MISSING_CHOICES = ("error", "drop", "interpolate")
 MISSING = Param(
     "missing",
     "str",
     "error",
     "file: missing values are an error, or drop their rows, or interpolate within the series",
-    lambda v: check_choice("missing", v, ("error", "drop", "interpolate")),
+    lambda v: check_choice("missing", v, MISSING_CHOICES),
+    choices=MISSING_CHOICES,
 )
 
 
