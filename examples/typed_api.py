@@ -33,8 +33,11 @@ def one_run() -> statelab.ExperimentResult:
     result = statelab.run_experiment(config, on_epoch=callback)
     same = statelab.run_experiment({"tsteps": np.int64(3), **SMALL})
     assert same.metrics_dict() == result.metrics_dict()  # the same config: bit-identical metrics
-    nmse: float | None = result.models["stateful"].test_nmse
+    stateful: statelab.ModelMetrics = result.models["stateful"]  # every record has an exported type
+    floors: statelab.Floors | None = result.floors
+    nmse: float | None = stateful.test_nmse
     held: bool | None = result.claim_held
+    print(f"stateless floor: normalised MSE {floors.windowed / floors.var_y:.3f}" if floors else "no floor")
     print(result)
     print(f"stateful NMSE {nmse}, claim held: {held}")
     target: np.ndarray = result.test_target  # (N,)

@@ -16,6 +16,7 @@ from statelab.api import load_history, load_results, run_experiment, save_run, s
 from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
 from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
 from statelab.result import EpochLogs, ExperimentResult
+from statelab.tasks import Floors
 from statelab.theory import CONVERGED_NMSE
 from statelab.version import __version__
 
@@ -28,6 +29,7 @@ __all__ = [
     "EpochLogs",
     "ExperimentConfig",
     "ExperimentResult",
+    "Floors",
     "Memory",
     "ModelConfig",
     "ModelMetrics",

@@ -44,7 +44,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pandas as pd
 
@@ -66,7 +66,7 @@ Reader = Callable[[TrialRecord], Any]
 
 CATEGORY = "category"
 TUPLES = "object"  # list-valued config fields: tuples (see the module docstring)
-TIMESTAMP = "datetime64[ns, UTC]"
+TIMESTAMP: Final = "datetime64[ns, UTC]"
 STATUSES = ("ok", "error")
 KIND_DTYPES = {"int": "Int64", "float": "Float64", "str": "string", "floats": TUPLES, "strs": TUPLES}
 MEMORY_DTYPES = {"span": "Int64", "profile_error": "Float64"}  # the scalars of a memory profile
