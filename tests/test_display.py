@@ -65,3 +65,19 @@ def test_in_a_notebook_importing_statelab_makes_results_show_as_html(small_resul
     assert bundle["text/plain"] == repr(small_result)
     monkeypatch.setattr(display, "in_notebook", lambda: False)
     assert not display.register_notebook()  # a script: nothing to register
+
+
+def test_the_notebook_bar_counts_finished_trials_not_trials_partly_trained(monkeypatch, capsys):
+    """A group of 8 trials trains together: at 95% of its epochs none is finished, and the bar
+    says 0%; it moves when trials are recorded."""
+    monkeypatch.setattr(display.importlib.util, "find_spec", lambda name: None)  # the text bar
+
+    def shown() -> str:  # the bar as it now reads: the last redraw on stderr
+        return capsys.readouterr().err.split("\r")[-1]
+
+    with display.notebook_progress(8) as update:
+        assert shown().startswith("trials   0%|          |, 0/8 done, 0 failed")
+        update(7.6, 0, 0)  # 95% of the group's epochs trained, no trial finished
+        assert shown().startswith("trials   0%|          |, 0/8 done, 0 failed")
+        update(8.0, 8, 2)  # all finished, two of them failed
+        assert shown().startswith("trials 100%|██████████|, 8/8 done, 2 failed")

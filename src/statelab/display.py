@@ -74,7 +74,9 @@ def in_notebook() -> bool:
 @contextmanager
 def notebook_progress(total: int) -> Iterator[SweepProgress]:
     """A tqdm bar over `total` trials: an ipywidgets bar if it is installed, else a text bar on
-    stderr (which a notebook redraws in place)."""
+    stderr (which a notebook redraws in place). It counts finished trials: a sweep trains its
+    trials in groups that finish together, so a bar of trials partly trained would read 95% with
+    none of them done."""
     if importlib.util.find_spec("ipywidgets") is not None:
         from tqdm.notebook import tqdm
     else:
@@ -83,7 +85,7 @@ def notebook_progress(total: int) -> Iterator[SweepProgress]:
     with tqdm(total=total, desc="trials", bar_format=bar_format, file=sys.stderr) as bar:
 
         def update(completed: float, done: int, failed: int) -> None:
-            bar.n = completed
+            bar.n = done
             bar.set_postfix_str(f"{done}/{total} done, {failed} failed")  # refreshes the bar
 
         update(0.0, 0, 0)
