@@ -169,7 +169,7 @@ def test_python_dash_m_run_exits_zero_with_all_output_and_files(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().splitlines()[-1].startswith("Expected outcome")
     assert (out / "report.html").stat().st_size > 10_000
-    assert json.loads((out / "metrics.json").read_text())["schema_version"] == 2
+    assert json.loads((out / "metrics.json").read_text())["schema_version"] == 3
 
 
 def test_report_redraws_a_run_directory_in_place_without_training(small_run, tmp_path, run_cli, monkeypatch):

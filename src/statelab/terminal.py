@@ -2,6 +2,11 @@
 
 Each function renders a result it is given; none computes one. Output goes through a rich
 Console, which drops colour and live progress bars when the output is not a terminal.
+
+Width. Off a terminal (a file, a pipe) the console is 100 columns and a long line of facts stays
+one line (`soft_wrap`), so that it greps. On a terminal every line fits its width: text wraps
+between words, and what cannot shrink without cutting numbers (the result table, the progress
+bars) is shown as wrapped lines of text instead when the terminal is too narrow for it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,18 @@ if TYPE_CHECKING:
     from statelab.result import ExperimentResult
     from statelab.sweeps import SweepOutcome, SweepProgress
 
-RULE = "*" * 72
+RULE_WIDTH = 72
+
+
+def _soft(console: Console) -> bool:
+    """Whether a long line is left unwrapped: off a terminal only (see the module docstring)."""
+    return not console.is_terminal
+
+
+def _fits(console: Console, table: Table) -> bool:
+    """Whether `table` fits the console's width without cutting a cell (measured unbounded: a
+    measurement within the console's options is clipped to its width)."""
+    return console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -44,14 +60,15 @@ def banner(console: Console, config: ExperimentConfig) -> None:
     f = record.floors(t)
     describe = record.describe
     cell = config.model.cell.upper()
-    console.print(RULE)
+    rule = "*" * min(RULE_WIDTH, console.width)
+    console.print(rule)
     if f is None:
         console.print(f"REAL SERIES: {describe(t)}.", style="bold")
         console.print(
             "No analytic floor exists here: both models are compared with two baselines on the same "
             f"test rows, the last value and a linear autoregression on the same window of lahead={t.lahead}."
         )
-        console.print(RULE)
+        console.print(rule)
         return
     floor_nmse = f.windowed / f.var_y
     best = f.unbounded / f.var_y
@@ -76,7 +93,7 @@ def banner(console: Console, config: ExperimentConfig) -> None:
         console.print(f"Converged means normalised test MSE = MSE / var(y) < {CONVERGED_NMSE}.")
     else:
         console.print(f"Converged means normalised test MSE = MSE / var(y) < {best:.3f} + {CONVERGED_NMSE}.")
-    console.print(RULE)
+    console.print(rule)
 
 
 def _window_header(config: ExperimentConfig) -> list[str]:
@@ -91,21 +108,27 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     """Shapes and the first and last rows of input and target, to 6 decimals as the original.
 
     One feature: every input of the window, as the original showed them. Several features: the
-    newest value of each (x[t] of the window). Several series: the rows are numbered within their
-    series, the head from the first series and the tail from the last. Then how the data were cut
-    into batches and lanes.
+    newest value of each (x[t] of the window). As many of those columns as the console's width
+    holds (the newest inputs first; the rest counted as "+N more"). Several series: the rows are
+    numbered within their series, the head from the first series and the tail from the last.
+    Then how the data were cut into batches and lanes.
     """
     shape = dataset.windows.shape if dataset.n_features > 1 else dataset.windows.shape[:2]
     console.print(f"Input shape: {shape}   Output shape: {dataset.target.shape}")
     several = len(dataset.names) > 1 or dataset.names[0] != ""
-    newest = -1 if config.train.window_order == "oldest-first" else 0
-    shown = list(dataset.features[:MAX_PREVIEW_FEATURES])
+    oldest_first = config.train.window_order == "oldest-first"
+    # Value columns, newest input first: (heading, each row's values) of the window's lags, or of
+    # the features' newest values.
     if dataset.n_features == 1:
-        columns = _window_header(config)
+        lags = range(dataset.windows.shape[1])
+        order = list(lags)[::-1] if oldest_first else list(lags)
+        headers = _window_header(config)
+        values = [(headers[j], dataset.windows[:, j, 0]) for j in order]
     else:
-        columns = [escape(f"{name}[t]") for name in shown]
-        if len(dataset.features) > len(shown):
-            columns.append(f"(+{len(dataset.features) - len(shown)} more)")
+        newest = -1 if oldest_first else 0
+        shown = dataset.features[:MAX_PREVIEW_FEATURES]
+        values = [(escape(f"{name}[t]"), dataset.windows[:, newest, f]) for f, name in enumerate(shown)]
+    hidden = (dataset.n_features if dataset.n_features > 1 else len(values)) - len(values)
     # Number rows by their time in their series, as pandas did (a generated series from its
     # first value, a file's series from its first row).
     offset = config.task.record.to_drop(config.task) if config.task.synthetic else config.task.lahead - 1
@@ -114,27 +137,47 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     n = len(dataset.target)
     rows = min(rows, n)
     scaled = " (standardised)" if dataset.scaling is not None else ""
-    for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
-        table = Table(
-            title=f"Input and target{scaled}, {label}", title_justify="left", box=None, pad_edge=False
-        )
-        for name in [*(["series"] if several else []), "t", *columns, "target"]:
-            table.add_column(name, justify="left" if name == "series" else "right")
+
+    def preview(index: np.ndarray, keep: int, marked: bool = True) -> Table:
+        """The rows `index` with the newest `keep` value columns; `marked`: a "+N more" column
+        counts the others (beside the oldest shown: the hidden ones are older)."""
+        kept = values[:keep]
+        if dataset.n_features == 1 and oldest_first:
+            kept = kept[::-1]  # back in the window's own order
+        more = hidden + len(values) - keep
+        marker = [f"+{more} more"] if more and marked else []
+        first = dataset.n_features == 1 and oldest_first
+        headings = [h for h, _ in kept]
+        headings = [*marker, *headings] if first else [*headings, *marker]
+        table = Table(box=None, pad_edge=False)
+        for name in [*(["series"] if several else []), "t", *headings, "target"]:
+            table.add_column(name, justify="left" if name == "series" else "right", no_wrap=True)
         for i in index:
             s = dataset.series[i]
-            if dataset.n_features == 1:
-                cells = [f"{v:.6f}" for v in dataset.windows[i, :, 0]]
-            else:
-                cells = [f"{v:.6f}" for v in dataset.windows[i, newest, : len(shown)]]
-                cells += [""] * (len(columns) - len(cells))
+            cells = [f"{v[i]:.6f}" for _, v in kept]
+            cells = [*([""] * len(marker)), *cells] if first else [*cells, *([""] * len(marker))]
             where = [escape(dataset.names[s])] if several else []
             table.add_row(*where, str(i - firsts[s] + offset), *cells, f"{dataset.target[i]:.6f}")
+        return table
+
+    for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
+        keep = len(values)
+        table = preview(index, keep)
+        while keep > 1 and not _fits(console, table):
+            keep -= 1
+            table = preview(index, keep)
+        heading = f"Input and target{scaled}, {label}"
+        if not _fits(console, table) and keep < len(values) + hidden:  # the count goes in the heading
+            table = preview(index, keep, marked=False)
+            heading += f" (+{len(values) + hidden - keep} more not shown)"
+        # The heading is a line of its own: a table's title would wrap at the table's width.
+        console.print(heading)
         console.print(table)
     b = config.train.batch_size
     console.print(
         f"train: {dataset.train.shape[0]} batches x {b} rows ({config.train.layout} layout, "
         f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows",
-        soft_wrap=True,
+        soft_wrap=_soft(console),
     )
     if several or dataset.n_features > 1:
         train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
@@ -142,12 +185,12 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         console.print(
             f"{_count(len(dataset.names), 'series', 'series')}, {_count(dataset.n_features, 'feature')} "
             f"({escape(features)}); rows per series {_spread(counts)}, of which train {_spread(train_rows)}",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
         )
         console.print(
             f"lanes: {dataset.train.shape[1]} training, {dataset.fill:.1%} of the training rows used; "
             f"{dataset.test.shape[1]} test, {dataset.test_fill:.1%} full (each series whole in one lane)",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
         )
     dropped = dataset.notes.get("rows_dropped", 0)
     filled = dataset.notes.get("cells_interpolated", 0)
@@ -155,7 +198,7 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         console.print(
             f"missing values: {dropped} of {dataset.notes.get('rows_read', '?')} rows dropped, "
             f"{filled} cells interpolated",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
         )
 
 
@@ -171,14 +214,18 @@ def _spread(values: np.ndarray) -> str:
     return f"min {low} / median {int(np.median(values))} / max {high}"
 
 
+PROGRESS_WIDTH = 80  # the bars' columns; a narrower terminal gets a line per epoch instead
+
+
 @contextmanager
 def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str, ...]) -> Iterator:
-    """A progress bar per model with its train and validation loss; yields the epoch callback.
+    """A progress bar per model with its train and validation loss; yields the epoch callback
+    (`epoch` counted from 0; shown from 1, "epoch 1/10", as Keras prints it).
 
-    Off a terminal, one line per epoch instead.
+    Off a terminal, or on one narrower than the bars, one line per epoch instead.
     """
     epochs = config.train.epochs
-    if not console.is_terminal:
+    if not console.is_terminal or console.width < PROGRESS_WIDTH:
 
         def log(epoch: int, logs: dict[str, dict[str, float]]) -> None:
             parts = [f"{m} loss {logs[m]['loss']:.3e} val {logs[m]['val_loss']:.3e}" for m in models]
@@ -209,22 +256,28 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
 def results(console: Console, result: ExperimentResult) -> None:
     """The result table and the last line: did the expected outcome hold?"""
     title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
-    table = Table(title=title, title_justify="left")
+    caption = "last value, linear AR: baselines on the same window, with no memory"
+    labels = {**BASELINE_LABELS, "linear_ar": f"linear AR({result.config.task.lahead})"}
+    models: list[tuple[tuple[str, ...], str | None]] = []  # (row, style)
+    baselines: list[tuple[str, ...]] = []
+    for row in result_rows(result, labels):
+        m = result.models.get(row[0])
+        if m is None:
+            baselines.append(row)
+        else:
+            models.append((row, "bold red" if m.expected_converged not in (None, m.converged) else None))
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for name in RESULT_COLUMNS:
         justify: JustifyMethod = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
         table.add_column(name, justify=justify, no_wrap=True)
-    labels = {**BASELINE_LABELS, "linear_ar": f"linear AR({result.config.task.lahead})"}
-    for row in result_rows(result, labels):
-        m = result.models.get(row[0])
-        style: str | None
-        if m is None:
-            style = "dim"  # a baseline
-        else:
-            style = "bold red" if m.expected_converged not in (None, m.converged) else None
+    for row, style in models:
         table.add_row(*row, style=style)
-    table.caption = "last value, linear AR: baselines on the same window, with no memory"
-    table.caption_justify = "left"
-    console.print(table)
+    for row in baselines:
+        table.add_row(*row, style="dim")
+    if _fits(console, table):
+        console.print(table)
+    else:
+        _narrow_results(console, title, caption, models, baselines)
     warm = result.models["stateful"].warmup_excluded
     if warm and result.floors is not None and result.models["stateful"].test_nmse_all is not None:
         all_nmse = result.models["stateful"].test_nmse_all
@@ -240,8 +293,34 @@ def results(console: Console, result: ExperimentResult) -> None:
                 f"Warning: the {name} model diverged (its loss became NaN or infinite); try a smaller "
                 "--learning-rate.",
                 style="bold red",
-                soft_wrap=True,
+                soft_wrap=_soft(console),
             )
+
+
+def _narrow_results(
+    console: Console,
+    title: str,
+    caption: str,
+    models: list[tuple[tuple[str, ...], str | None]],
+    baselines: list[tuple[str, ...]],
+) -> None:
+    """The result table turned on its side for a narrow terminal: a column per model (about 35
+    characters in all), then the baselines' two numbers, so that no number is cut."""
+    console.print(" ".join(title.split()))
+    turned = Table(box=None, pad_edge=False)
+    turned.add_column("")
+    for row, style in models:
+        turned.add_column(row[0], justify="right", style=style, no_wrap=True)
+    for i, name in enumerate(RESULT_COLUMNS[1:], 1):
+        turned.add_row(name, *(row[i] for row, _ in models))
+    console.print(turned)
+    table = Table(box=None, pad_edge=False)
+    for name in ("", *RESULT_COLUMNS[1:3]):  # the model's label, test MSE, NMSE
+        table.add_column(name, justify="right" if name else "left", no_wrap=True)
+    for row in baselines:
+        table.add_row(*row[:3], style="dim")
+    console.print(table)
+    console.print(caption)
 
 
 def memory_lines(console: Console, result: ExperimentResult) -> None:
@@ -252,7 +331,7 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
     console.print(
         f"Memory: d prediction / d x[t-k] for k = 0..{len(truth) - 1} (report.html draws it); "
         f"{label} {_profile(truth[:shown])}{' ...' if shown < len(truth) else ''}",
-        soft_wrap=True,
+        soft_wrap=_soft(console),
         markup=False,
     )
     for name, mem in result.memory.items():
@@ -260,7 +339,7 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
         span = "n/a" if mem.span is None else "none" if mem.span < 0 else f"k <= {mem.span}"
         console.print(
             f"  {name:<9} {_profile(mem.sensitivity[:shown])}  span {span}, profile error {error}",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
             markup=False,
         )
 
@@ -273,10 +352,10 @@ def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     """Where the run was saved, then the last line: did the outcome theory predicts hold?"""
     from statelab.evaluate import verdict
 
-    console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
+    console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=_soft(console))
     said = verdict(result.metrics_dict())
     style = {None: "bold", True: "bold green", False: "bold red"}[said.held]
-    console.print(said.text, style=style, soft_wrap=True)
+    console.print(said.text, style=style, soft_wrap=_soft(console))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,14 +370,16 @@ def sweep_progress(console: Console, total: int) -> Iterator[SweepProgress | Non
         return
     from rich.progress import TimeRemainingColumn
 
-    columns = (
+    # About 74 columns; on a narrower terminal the bar shrinks and only the time left is shown.
+    wide = console.width >= 74
+    columns = [
         TextColumn("trials"),
-        BarColumn(bar_width=30),
+        BarColumn(bar_width=30 if wide else max(5, console.width - 36)),
         TextColumn("{task.fields[done]}/{task.total:.0f}"),
         TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+    ]
+    columns += (
+        [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()] if wide else [TimeRemainingColumn()]
     )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("sweep", total=total, done=0, failed=0)
@@ -316,17 +397,20 @@ def sweep_outcome(console: Console, outcome: SweepOutcome) -> None:
         f"Ran {outcome.ran} trials in {outcome.wall_s:.1f} s ({per_trial:.0f} ms per trial, "
         f"{outcome.groups} groups, {outcome.shapes} compiled shapes); skipped {outcome.skipped}; "
         f"failed {outcome.failed}.",
-        soft_wrap=True,
+        soft_wrap=_soft(console),
     )
     if outcome.by_others:
         console.print(
             f"{outcome.by_others} trials were trained meanwhile by another sweep sharing the store "
             "(they are in it, once each).",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
         )
     for record in outcome.failures[:10]:
         console.print(
-            f"  failed {record.config_hash[:12]}: {record.error}", style="red", markup=False, soft_wrap=True
+            f"  failed {record.config_hash[:12]}: {record.error}",
+            style="red",
+            markup=False,
+            soft_wrap=_soft(console),
         )
     if outcome.failed > 10:
         console.print(f"  ... and {outcome.failed - 10} more (see the store or the report)")
