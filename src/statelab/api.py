@@ -216,11 +216,15 @@ def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = No
         profile_error, the baselines (last_value_mse, last_value_nmse, linear_ar_mse,
         linear_ar_nmse), var_y, claim_held, n_train, n_test, dropped_train_rows, the timings
         (data_s, train_s, evaluate_s, group_train_s, group_size), error, statelab_version,
-        worker and finished_at. A failed trial's metrics are <NA>.
+        worker and finished_at. Each column has its own dtype whatever the rows (the README's
+        table of columns): categorical choice fields and status, nullable Int64, Float64 and
+        boolean numbers, string text, a UTC timestamp; ar_coefs and features hold tuples. A
+        failed trial's metrics are <NA>.
 
     Raises:
-        ConfigError: `store` is not a statelab store, or `where` names an unknown config field or
-            a value of the wrong type.
+        ConfigError: `store` is not a statelab store, or `where` names an unknown config field,
+            a value of the wrong type or one no config can hold (naming the allowed values). A
+            value a config can hold that no trial has gives an empty frame.
     """
     from statelab import frames
 
@@ -236,9 +240,11 @@ def load_history(store: Store | str | Path, where: Mapping[str, Any] | None = No
 
     Returns:
         A DataFrame with columns trial (as the index of `load_results`), config_hash, model
-        ("stateful" or "stateless"), epoch (from 1), train_loss (the epoch's mean training loss),
-        val_loss (MSE on the scored test rows after the epoch) and val_nmse (val_loss / var_y; the
-        last epoch's is the trial's test_nmse). Trials in grid order, then model and epoch.
+        ("stateful" or "stateless"), epoch (counted from 0, as Keras counts epochs), train_loss
+        (the epoch's mean training loss), val_loss (MSE on the scored test rows after the epoch)
+        and val_nmse (val_loss / var_y; the last epoch's is the trial's test_nmse). Trials in grid
+        order, then model and epoch. A store written when epochs counted from 1 is read counted
+        from 0.
 
     Raises:
         ConfigError: as `load_results`.

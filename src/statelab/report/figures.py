@@ -140,9 +140,7 @@ def history_figure(
     marker = "o" if max(len(h["epoch"]) for h in history.values()) <= 20 else None
     for name, h in history.items():
         style: dict[str, Any] = {"color": COLOURS.get(name), "marker": marker, "ms": 3}
-        shown = (
-            np.asarray(h["epoch"]) + 1
-        )  # epochs count from 0; a figure counts them from 1, as Keras prints them
+        shown = np.asarray(h["epoch"]) + 1  # counted from 0; a figure shows 1.., as Keras prints epochs
         ax.plot(shown, h["train_loss"], "-", label=f"{name} train", **style)
         ax.plot(shown, h["val_loss"], "--", label=f"{name} validation", **style)
     for name, floor in floors.items():
