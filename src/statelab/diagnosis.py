@@ -6,9 +6,10 @@ doctor` tries the changes).
 The kinds, in the order they are looked for (the first that fits is the diagnosis):
 
     diverged        its loss became NaN or infinite                 -> a smaller learning rate
-    unstable        its training loss jumped to over twice its best -> a smaller learning rate
     truncation      the gradient cannot reach the lag the target    -> a longer bptt
-                    needs (stateful, bptt too short)
+                    needs (stateful, bptt too short; known before
+                    training, and often the cause of what follows)
+    unstable        its training loss jumped to over twice its best -> a smaller learning rate
     at the floor    within the test set's 95% interval of its floor -> more memory, not more training
     under-trained   the loss still falling at the last epoch        -> more epochs
     stuck           the gradient reaches, the loss is flat, and the -> other weights, a smaller
@@ -95,15 +96,6 @@ def diagnose(
             f"train with a smaller learning rate: --learning-rate {smaller_rate(lr, 10):g}",
             {"learning_rate": smaller_rate(lr, 10)},
         )
-    jump = jumped(train_loss)
-    if jump is not None:
-        return Diagnosis(
-            "unstable",
-            f"its training loss jumped at epoch {jump + 1} to {train_loss[jump]:.3g}, over {JUMP:g} times "
-            f"its best before ({min(train_loss[:jump]):.3g})",
-            f"train with a smaller learning rate: --learning-rate {smaller_rate(lr, 3):g}",
-            {"learning_rate": smaller_rate(lr, 3)},
-        )
     need, reach = expectation.needed_lag, expectation.reach
     truncated = need is not None and reach is not None and need > reach
     if model == "stateful" and expectation.outcome == NOT_PROMISED and truncated:
@@ -114,6 +106,15 @@ def diagnose(
             f"{lag_name(need)}" + _leaning(memory, need),  # type: ignore[arg-type]
             f"let the gradient reach it: --bptt {k}",
             {"bptt": k},
+        )
+    jump = jumped(train_loss)
+    if jump is not None:
+        return Diagnosis(
+            "unstable",
+            f"its training loss jumped at epoch {jump + 1} to {train_loss[jump]:.3g}, over {JUMP:g} times "
+            f"its best before ({min(train_loss[:jump]):.3g})",
+            f"train with a smaller learning rate: --learning-rate {smaller_rate(lr, 3):g}",
+            {"learning_rate": smaller_rate(lr, 3)},
         )
     nmse = m.test_nmse
     if realised is not None and m.at_floor:
