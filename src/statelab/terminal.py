@@ -248,13 +248,13 @@ def floor_lines(console: Console, result: ExperimentResult) -> None:
     if not realised:
         return
     n = len(result.test_target)
-    parts = [
-        f"{kind} {f.realised:.3f} (expected {f.expected:.3f}, 95% for {n} rows "
-        f"[{f.interval[0]:.3f}, {f.interval[1]:.3f}])"
-        for kind, f in realised.items()
-    ]
+    parts = []
+    for kind, f in realised.items():
+        low, high = f.interval
+        spread = "" if high - low < 1e-12 else f", 95% of {n}-row test sets {low:.3f}-{high:.3f}"
+        parts.append(f"{kind} {f.realised:.3f} (expected {f.expected:.3f}{spread})")
     console.print(
-        "Floors on these test rows (NMSE of the optimal predictor): " + "; ".join(parts),
+        f"Floors as these {n} test rows show them (the optimal predictor's NMSE): " + "; ".join(parts),
         soft_wrap=True,
         markup=False,
     )

@@ -361,14 +361,34 @@ def mean_interval(values: np.ndarray, bandwidth: int) -> float:
     return math.sqrt(max(variance, 0.0) / n)
 
 
+def correlation_length(values: np.ndarray, minimum: int) -> int:
+    """How many lags apart `values` (N,) are still visibly correlated: the first lag, from
+    `minimum` on, whose sample autocorrelation is under 2 / sqrt(N) (at most N / 4). A persistent
+    series (an AR close to its unit circle) has squared errors correlated far beyond its window."""
+    n = len(values)
+    if n < 8:
+        return max(1, minimum)
+    centred = values - values.mean()
+    variance = float(centred @ centred)
+    if variance == 0.0:
+        return max(1, minimum)
+    bound = 2.0 / math.sqrt(n)
+    for lag in range(max(1, minimum), n // 4):
+        if abs(float(centred[lag:] @ centred[:-lag]) / variance) < bound:
+            return lag
+    return max(1, n // 4)
+
+
 def realised_floor(errors: np.ndarray, expected_mse: float, var_y: float, bandwidth: int) -> RealisedFloor:
     """The realised floor of an optimal predictor whose errors on the scored rows are `errors` (N,),
-    and the 95% interval of a test set of N rows around the expected floor."""
+    and the 95% interval of a test set of N rows around the expected floor. `bandwidth`: the
+    fewest lags to count as correlated (the target's memory and the window); longer where the
+    squared errors show it (`correlation_length`)."""
     import numpy as np
 
     squared = np.asarray(errors, np.float64) ** 2
     realised = float(squared.mean()) / var_y if len(squared) else math.nan
-    half = Z95 * mean_interval(squared, bandwidth) / var_y
+    half = Z95 * mean_interval(squared, correlation_length(squared, bandwidth)) / var_y
     expected = expected_mse / var_y
     return RealisedFloor(expected, realised, (max(expected - half, 0.0), expected + half))
 
