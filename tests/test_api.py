@@ -199,7 +199,8 @@ def test_every_type_a_public_signature_or_result_record_names_can_be_imported_fr
     """Typed code can name whatever the API hands it or takes: `result.models["stateful"]` is a
     statelab.ModelMetrics, `result.floors` a statelab.Floors, and so on down every record."""
     named: set[str] = set()
-    for function in (statelab.run_experiment, statelab.save_run, statelab.sweep, statelab.load_results):
+    functions = (statelab.run_experiment, statelab.save_run, statelab.sweep, statelab.load_results)
+    for function in (*functions, statelab.doctor):
         signature = inspect.signature(function)
         named |= _names(signature.return_annotation)
         for parameter in signature.parameters.values():

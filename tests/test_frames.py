@@ -8,6 +8,7 @@ import json
 import math
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -55,7 +56,9 @@ def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(smal
             assert getattr(row, f"{model}_test_mse") == m["test_mse"]
             assert getattr(row, f"{model}_test_nmse") == m["test_nmse"]
             assert getattr(row, f"{model}_converged") == m["converged"]
-            assert getattr(row, f"{model}_span") == m["memory"]["span"]
+            span = getattr(row, f"{model}_span")  # NaN where a profile has none (diffuse)
+            assert (np.isnan(span) and m["memory"]["span"] is None) or span == m["memory"]["span"]
+            assert getattr(row, f"{model}_expected") == m["expected"]
         assert row.linear_ar_nmse == metrics["baselines"]["linear_ar"]["test_nmse"]
         assert row.stateful_test_nmse == pytest.approx(row.stateful_test_mse / row.var_y)
         # The stateless floor from theory: (tsteps - lahead) / tsteps for the moving average,
@@ -240,3 +243,20 @@ def test_where_reads_values_as_a_config_holds_them_a_tasks_alias_and_a_relative_
     assert list(frame.index) == [0] and frame.iloc[0].data == str(tmp_path / "sales.csv")
     with pytest.raises(ConfigError, match=r"^task must be one of"):
         statelab.load_results(tmp_path / "s.sqlite", where={"task": "nope"})
+
+
+def test_the_diagnosis_categories_are_every_kind_the_diagnosis_gives():
+    """`<model>_diagnosis` is categorical over metrics.DIAGNOSIS_KINDS: the kinds statelab.diagnosis
+    makes (the first argument of each Diagnosis it builds), no more, no fewer."""
+    import ast
+    import inspect
+
+    from statelab import diagnosis
+    from statelab.metrics import DIAGNOSIS_KINDS
+
+    made = {
+        node.args[0].value
+        for node in ast.walk(ast.parse(inspect.getsource(diagnosis)))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Diagnosis"
+    }
+    assert made == set(DIAGNOSIS_KINDS)

@@ -14,7 +14,10 @@ SQL `results` view wherever both have one):
                                                 test_nmse, test_mse_all, test_nmse_all,
                                                 warmup_excluded, floor_mse, floor_nmse, converged,
                                                 expected_converged, final_train_loss,
-                                                final_val_loss, diverged, span, profile_error
+                                                final_val_loss, diverged, expected,
+                                                expected_reason, realised_floor_nmse, floor_low,
+                                                floor_high, at_floor, diagnosis (its kind), span,
+                                                profile_error
     <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar
     var_y, claim_held, n_train, n_test, dropped_train_rows
     data_s, train_s, evaluate_s, group_train_s, group_size
@@ -24,12 +27,13 @@ SQL `results` view wherever both have one):
 
 Every column has a dtype of its own, whatever the rows (`result_columns`; the README's table of
 columns is checked against it): a choice field (task, cell, layout, window_order, test_start,
-missing) and status are categorical, with the allowed values as categories in their order, so
-frames of different stores and filters agree; numbers are pandas' nullable Int64 and Float64 and
-verdicts its nullable boolean, so a failed trial's row holds <NA> rather than turning a column
-into objects; text is the nullable string dtype; finished_at is a UTC timestamp. List-valued
-fields (ar_coefs, features) are the one object column: they hold tuples, which pandas can group
-by, compare with `==` and pass back into a config (it has no tuple dtype, and its Arrow list
+missing), status, and each model's expected outcome and diagnosis are categorical, with the
+allowed values as categories in their order, so frames of different stores and filters
+agree; numbers are pandas' nullable Int64 and Float64 and verdicts its nullable boolean, so a
+failed trial's row holds <NA> rather than turning a column into objects; text is the nullable
+string dtype; finished_at is a UTC timestamp. List-valued fields (ar_coefs, features) are the
+one object column: they hold tuples, which pandas can group by, compare with `==` and pass back
+into a config (it has no tuple dtype, and its Arrow list
 dtype can be neither grouped by nor compared with a tuple).
 
 A history frame (`history_frame`; `statelab.load_history`) is tidy: one row per trial, model and
@@ -50,11 +54,12 @@ import pandas as pd
 
 from statelab.config import FIELD_SECTION, check_field, field_choices, field_kind
 from statelab.grid import axis_values
-from statelab.metrics import BaselineMetrics, ModelMetrics
+from statelab.metrics import DIAGNOSIS_KINDS, BaselineMetrics, ModelMetrics
 from statelab.names import BASELINES, HISTORY_COLUMNS, MEMORY_NUMBERS, MODELS
 from statelab.params import ConfigError
 from statelab.result import HISTORY_DTYPES, ExperimentResult, history_rows
 from statelab.store import TrialRecord
+from statelab.theory import OUTCOMES
 
 if TYPE_CHECKING:
     from statelab.store import Store
@@ -69,7 +74,8 @@ TUPLES = "object"  # list-valued config fields: tuples (see the module docstring
 TIMESTAMP: Final = "datetime64[ns, UTC]"
 STATUSES = ("ok", "error")
 KIND_DTYPES = {"int": "Int64", "float": "Float64", "str": "string", "floats": TUPLES, "strs": TUPLES}
-MEMORY_DTYPES = {"span": "Int64", "profile_error": "Float64"}  # the scalars of a memory profile
+# The scalars of a memory profile; a span is <NA> where undefined (a diffuse or diverged profile).
+MEMORY_DTYPES = {"span": "Int64", "profile_error": "Float64"}
 TIMINGS = {"data_s": "Float64", "train_s": "Float64", "evaluate_s": "Float64"}
 TIMINGS |= {"group_train_s": "Float64", "group_size": "Int64"}
 RUN_NUMBERS = {"var_y": "Float64", "claim_held": "boolean", "n_train": "Int64", "n_test": "Int64"}
@@ -87,8 +93,11 @@ class Column:
 
 
 def _metric_dtype(annotation: Any) -> str:
-    """A ModelMetrics field's dtype from its annotation: 'float | None' -> Float64, and so on."""
+    """A ModelMetrics field's dtype from its annotation: 'float | None' -> Float64, 'str | None' ->
+    string, and so on."""
     text = str(annotation)
+    if text.startswith("str"):
+        return "string"
     return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "Float64"
 
 
@@ -108,8 +117,16 @@ def _model_metric(model: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("models", {}).get(model, {}).get(key)
 
 
+def _model_diagnosis(model: str) -> Reader:
+    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("diagnosis") or {}).get("kind")
+
+
 def _model_memory(model: str, key: str) -> Reader:
-    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+    def read(r: TrialRecord) -> Any:
+        value = (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+        return None if key == "span" and value is not None and value < 0 else value  # 0.2 wrote -1
+
+    return read
 
 
 def _baseline(baseline: str, key: str) -> Reader:
@@ -135,6 +152,16 @@ def _config_column(section: str, name: str) -> Column:
     return Column(KIND_DTYPES[field_kind(name)], _config_field(section, name))
 
 
+def _metric_column(model: str, f: dataclasses.Field) -> Column:
+    """A ModelMetrics field's column: a diagnosis by its kind, and the names of an expected
+    outcome or a diagnosis as categories; the rest by their annotation."""
+    if f.name == "diagnosis":  # a record: its kind is the column
+        return Column(CATEGORY, _model_diagnosis(model), DIAGNOSIS_KINDS)
+    if f.name == "expected":
+        return Column(CATEGORY, _model_metric(model, f.name), OUTCOMES)
+    return Column(_metric_dtype(f.type), _model_metric(model, f.name))
+
+
 def result_columns() -> dict[str, Column]:
     """Every column of a results frame, in order (see the module docstring); config fields are
     read live from the tasks, so a task registered later brings its parameters' columns."""
@@ -146,7 +173,7 @@ def result_columns() -> dict[str, Column]:
         columns[name] = _config_column(section, name)
     for model in MODELS:
         for f in dataclasses.fields(ModelMetrics):
-            columns[f"{model}_{f.name}"] = Column(_metric_dtype(f.type), _model_metric(model, f.name))
+            columns[f"{model}_{f.name}"] = _metric_column(model, f)
         for key in MEMORY_NUMBERS:
             columns[f"{model}_{key}"] = Column(MEMORY_DTYPES[key], _model_memory(model, key))
     for baseline in BASELINES:

@@ -17,7 +17,8 @@ HISTORY_COLUMNS = ("model", "epoch", "train_loss", "val_loss", "val_nmse")
 # Epochs as data (on_epoch's argument, history frames, history.csv, the store, the lab's events)
 # count from 0, as Keras passes them to `on_epoch_end` and numbers them in History and CSVLogger.
 # Text for people counts from 1 ("epoch 1/10"), as Keras prints it. Older files count from 1
-# (metrics.json schema 2, stores without `epochs_from` in their meta): their readers convert.
+# (metrics.json schema 3 and before, stores without `epochs_from` in their meta): their readers
+# convert.
 FIRST_EPOCH = 0
 
 # The scalar summary of a memory profile, per model (metrics.json `models.<m>.memory`).

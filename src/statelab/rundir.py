@@ -18,8 +18,8 @@ else in statelab (the experiment, the predictor, the reports, the lab, the comma
 and reads a run through this module; none of them opens a run's files by hand.
 
 Readers check what they read (`load_run`: each file, its keys and columns) and read the older
-schemas too: history.csv without val_nmse (schema 1) or with epochs counted from 1 (schemas 1 and
-2; read back counted from 0, as epochs are now), a run saved before models/data.json existed.
+schemas too: history.csv without val_nmse (schema 1) or with epochs counted from 1 (schemas 1 to
+3; read back counted from 0, as epochs are now), a run saved before models/data.json existed.
 """
 
 from __future__ import annotations
@@ -54,10 +54,12 @@ HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 MODELS_DIR = "models"
 REPORT = "report.html"
+DOCTOR = "doctor.sqlite"  # the trials `statelab doctor` trained for this run
 RUN_RULE = "a run directory written by `statelab run`"
 
 # What each file of a run directory holds, for the list at the end of the page.
 FILE_NOTES = {  # the files statelab writes, for the report's list
+    "doctor.sqlite": "the candidate fixes statelab doctor trained (a sweep store)",
     "config.json": "the configuration (task, model, train)",
     "metrics.json": "test metrics, floors and verdicts (the stable interface)",
     "history.csv": "train and validation loss per epoch",
@@ -307,11 +309,11 @@ def read_columns(path: Path) -> dict[str, list[str]]:
     return {name: [row[i] for row in rows] for i, name in enumerate(header)}
 
 
-EPOCHS_FROM_0 = 3  # the metrics.json schema from which history.csv counts epochs from 0
+EPOCHS_FROM_0 = 4  # the metrics.json schema from which history.csv counts epochs from 0
 
 
 def epochs_from(metrics: Mapping[str, Any]) -> int:
-    """The first epoch's number in the history.csv beside this metrics.json: 1 before schema 3."""
+    """The first epoch's number in the history.csv beside this metrics.json: 1 before schema 4."""
     version = metrics.get("schema_version")
     return FIRST_EPOCH if not isinstance(version, int) or version >= EPOCHS_FROM_0 else 1
 
