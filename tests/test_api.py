@@ -206,6 +206,7 @@ def test_every_type_a_public_signature_or_result_record_names_can_be_imported_fr
         for parameter in signature.parameters.values():
             named |= _names(parameter.annotation)
     records = [statelab.ExperimentResult, statelab.ExperimentConfig, statelab.ModelMetrics, statelab.Memory]
+    records += [statelab.Diagnosis, statelab.RealisedFloor]
     for record in records:
         for field in dataclasses.fields(record):
             named |= _names(field.type)

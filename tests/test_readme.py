@@ -16,6 +16,7 @@ import inspect
 import io
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -267,6 +268,24 @@ def test_every_command_of_using_it_runs_as_printed_once_the_venv_is_activated(sh
     assert (folder / "sweep-report" / "report.html").is_file()
     ran = sum(c.startswith(("statelab run", "python -m statelab run")) for c in commands)
     assert len([p for p in (folder / "runs").iterdir() if not p.name.startswith(".")]) == ran  # each whole
+
+
+def test_the_quick_subsets_of_development_select_what_they_say():
+    """Each command of the quick-subset block, collected only: it runs, the slow tests are left
+    out of the first, and the last selects fewer tests than the module holds."""
+    root = README.parent
+    commands = blocks(section("Development"))[1][1].strip().splitlines()
+    counts = []
+    for command in commands:
+        assert command.startswith(".venv/bin/python -m pytest"), command
+        argv = [sys.executable, *shlex.split(command)[1:], "--collect-only", "-q", "-p", "no:cacheprovider"]
+        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        summary = done.stdout.strip().splitlines()[-1]  # "12/300 tests collected (288 deselected) in ..."
+        counts.append(int(re.match(r"(\d+)", summary).group(1)))
+        if "not slow" in command:
+            assert "deselected" in summary and "test_readme.py::test_the_python_examples" not in done.stdout
+    assert counts[0] > counts[1] > counts[2] > 0
 
 
 # --- the Python examples ---------------------------------------------------------------------------

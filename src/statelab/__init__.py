@@ -14,10 +14,10 @@ Importing statelab is cheap: JAX loads with the first training, pandas with the 
 from statelab import display as _display
 from statelab.api import doctor, load_history, load_results, run_experiment, save_run, sweep
 from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
-from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
+from statelab.metrics import BaselineMetrics, Diagnosis, Memory, ModelMetrics
 from statelab.result import EpochLogs, ExperimentResult
 from statelab.tasks import Floors
-from statelab.theory import CONVERGED_NMSE
+from statelab.theory import CONVERGED_NMSE, RealisedFloor
 from statelab.version import __version__
 
 _display.register_notebook()  # in a Jupyter kernel: results show their verdict, table and figure
@@ -26,6 +26,7 @@ __all__ = [
     "CONVERGED_NMSE",
     "BaselineMetrics",
     "ConfigError",
+    "Diagnosis",
     "EpochLogs",
     "ExperimentConfig",
     "ExperimentResult",
@@ -33,6 +34,7 @@ __all__ = [
     "Memory",
     "ModelConfig",
     "ModelMetrics",
+    "RealisedFloor",
     "TaskConfig",
     "TrainConfig",
     "__version__",
