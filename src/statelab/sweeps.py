@@ -61,15 +61,19 @@ def plan_groups(
 ) -> list[list[ExperimentConfig]]:
     """Cut configs into groups that each train as one compiled program.
 
-    A group holds configs of one `shape_key`, sorted by config hash, in near-equal chunks of at
-    most `max_group` (65 trials -> 33 + 32). The result depends only on the set of configs.
-    Largest groups first, so workers finish together.
+    A group holds configs of one `shape_key` and one number of epochs, sorted by config hash, in
+    near-equal chunks of at most `max_group` (65 trials -> 33 + 32). The result depends only on
+    the set of configs. Largest groups first, so workers finish together.
+
+    Trials of different epochs could share a group (`fit_trials` takes each after its own last
+    epoch), but every trial of a group costs about the same per epoch (the work is linear in the
+    trials: bench/RESULTS.md), so one that stops early would waste the group's remaining epochs.
     """
     from statelab.train import shape_key  # JAX; not needed to check a grid
 
     shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
-        shapes[shape_key(config)].append(config)
+        shapes[(shape_key(config), config.train.epochs)].append(config)
     groups: list[list[ExperimentConfig]] = []
     for members in shapes.values():
         members = sorted(members, key=config_hash)
@@ -135,7 +139,7 @@ def run_group(
     if ready:
         callback = None
         if on_epoch is not None:
-            epochs = ready[0][1].train.epochs
+            epochs = max(c.train.epochs for _, c, _, _ in ready)
 
             def callback(epoch: int, *losses: Any) -> None:
                 on_epoch((epoch + 1) / epochs)
