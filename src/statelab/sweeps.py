@@ -7,12 +7,13 @@ seeds and keeps every result in a SQLite store (`statelab.store`).
     grid (statelab.grid) --expand--> configs --skip done--> pending --plan_groups--> groups
          --run_group (statelab.executors: threads, Dask)--> TrialRecords --this process--> store
 
-Groups. Trials with equal `train.shape_key` run in one vmapped compiled program
+Groups. Trials with equal `train.shape_key` and epochs run in one vmapped compiled program
 (`train.fit_trials`), so a sweep compiles once per distinct shape, not once per trial. A shape's
 trials are sorted by config hash and cut into near-equal chunks of at most `max_group`: the
 groups depend only on the pending trials, never on where they run, so in-process and Dask sweeps
 compute the same programs on the same data and give bit-identical metrics. (fit_trials is also
-bit-identical to training each config alone, so a resumed sweep, whose groups differ, agrees too.)
+bit-identical to training each config alone, losses included, so a resumed sweep, whose groups
+differ, agrees too.)
 
 Progress: `run_sweep` reports through one callback, `progress(completed, finished, failed)`, which
 the terminal's bar and the web page's live view both consume.

@@ -413,11 +413,12 @@ def shape_key(config: ExperimentConfig) -> tuple:
     learning rate, window order) is data, and the epochs are how often the program runs.
 
     Not shared: `lahead` (the window length) and `bptt` (the batches a gradient reaches back
-    through). A program for several of them would mask the steps a trial does not take, and
-    XLA:CPU then rounds the steps it does take differently: it fuses a multiply and an add into
-    one FMA instruction or not depending on how it fuses the whole program, so a masked program
-    is not bit-identical to the trial's own (bench/bench_padding.py measured 8 of 24 trials equal
-    with padded windows, 24 of 24 with FMA instructions off).
+    through). A program for several would mask the steps a trial does not take, and XLA:CPU then
+    rounds the steps it does take differently: whether it contracts a multiply and an add into
+    one FMA instruction depends on how it fuses the whole program. Windows padded to the longest
+    lahead and masked gave 8 of 24 trials bit-identical to their own program (24 of 24 with FMA
+    instructions off), and at the reference size ran slower than the programs they replaced
+    (bench/RESULTS.md, "One program for several lahead").
     """
     t, m, tr = config.task, config.model, config.train
     if t.synthetic:
