@@ -364,10 +364,10 @@ def epoch_losses(
     reduction by the shape of the whole array, trial axis included, so an in-program mean of the
     same losses differs in its last bits between a trial trained alone and in a group.
     """
-    train_loss = np.mean(losses, axis=-1, dtype=np.float64)
+    train_loss = np.asarray(np.mean(losses, axis=-1, dtype=np.float64), np.float32)
     errors = (preds.astype(np.float64) - y) ** 2
-    val_loss = np.sum(weights * errors, axis=(1, 2)) / np.sum(weights, axis=(1, 2))
-    return train_loss.astype(np.float32), val_loss.astype(np.float32)
+    val_loss = np.asarray(np.sum(weights * errors, axis=(1, 2)) / np.sum(weights, axis=(1, 2)), np.float32)
+    return train_loss, val_loss
 
 
 # Where the trial axis sits in a group's EpochData: just after the batch axis K of everything
