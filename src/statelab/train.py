@@ -317,10 +317,9 @@ def test_pass(params, windows, test: Stream, stateful, start: cells.RnnState, ce
 def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: int):
     """One epoch over the training batches from a reset state, then one pass over the test.
 
-    stateful: () bool. Returns (train state, mean training loss, validation loss, test
-    predictions (Kt, Bt), the state the test pass started from). The validation loss is the MSE
-    over the scored test rows, without a reset stateful model's warm-up rows: the rows of
-    `test_mse`, so the last epoch's validation loss is the test MSE (in float32).
+    stateful: () bool. Returns (train state, each batch's training loss (K,), test predictions
+    (Kt, Bt), the state the test pass started from). The epoch's mean training loss and its
+    validation loss are summed from these on the host (`epoch_losses`).
     """
     train = data.train
     batch = train.row.shape[1]
@@ -341,10 +340,33 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
 
     start = test_start_state(final, data.continue_test, data.test.row.shape[1])
     preds = test_pass(ts.params, data.windows, data.test, stateful, start, cell)
-    skip_warm = stateful & jnp.logical_not(data.continue_test)
-    weight = data.test.weight * jnp.where(skip_warm, 1.0 - data.warm, 1.0)
-    val_loss = jnp.sum(weight * (preds - data.test.y) ** 2) / jnp.sum(weight)
-    return ts, jnp.mean(losses), val_loss, preds, start
+    return ts, losses, preds, start
+
+
+def validation_weights(data: EpochData, stateful: np.ndarray) -> np.ndarray:
+    """(M, Kt, Bt) float64: the weight of each test row in each model's validation loss, from a
+    trial's NumPy EpochData. The scored rows, without a reset stateful model's warm-up rows:
+    the rows of `test_mse`, so the last epoch's validation loss is the test MSE (to float32)."""
+    weight = np.asarray(data.test.weight, np.float64)
+    skip_warm = stateful & ~bool(data.continue_test)
+    return np.where(skip_warm[:, None, None], weight * (1.0 - np.asarray(data.warm)), weight)
+
+
+def epoch_losses(
+    losses: np.ndarray, preds: np.ndarray, y: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One trial's (mean training loss, validation loss) of an epoch, (M,) float32 each, from its
+    batches' losses (M, K), its test predictions (M, Kt, Bt), the targets y (Kt, Bt) and
+    `validation_weights`.
+
+    Summed here, in float64, not in the compiled program: XLA picks the order in which it sums a
+    reduction by the shape of the whole array, trial axis included, so an in-program mean of the
+    same losses differs in its last bits between a trial trained alone and in a group.
+    """
+    train_loss = np.asarray(np.mean(losses, axis=-1, dtype=np.float64), np.float32)
+    errors = (preds.astype(np.float64) - y) ** 2
+    val_loss = np.asarray(np.sum(weights * errors, axis=(1, 2)) / np.sum(weights, axis=(1, 2)), np.float32)
+    return train_loss, val_loss
 
 
 # Where the trial axis sits in a group's EpochData: just after the batch axis K of everything
@@ -384,10 +406,18 @@ EpochCallback = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 def shape_key(config: ExperimentConfig) -> tuple:
-    """Configs with equal keys train together in one compiled program (`fit_trials`).
+    """Configs with equal keys can train together in one compiled program (`fit_trials`).
 
-    Everything that sets an array shape, a static argument, or the number of epochs; the rest
-    (tsteps, amplitude, seeds, learning rate, window order, test start) is data.
+    Everything that sets an array shape or a static argument; the rest (tsteps, amplitude, seeds,
+    learning rate, window order) is data, and the epochs are how often the program runs.
+
+    Not shared: `lahead` (the window length) and `bptt` (the batches a gradient reaches back
+    through). A program for several would mask the steps a trial does not take, and XLA:CPU then
+    rounds the steps it does take differently: whether it contracts a multiply and an add into
+    one FMA instruction depends on how it fuses the whole program. Windows padded to the longest
+    lahead and masked gave 8 of 24 trials bit-identical to their own program (24 of 24 with FMA
+    instructions off), and at the reference size ran slower than the programs they replaced
+    (bench/RESULTS.md, "One program for several lahead").
     """
     t, m, tr = config.task, config.model, config.train
     if t.synthetic:
@@ -405,7 +435,7 @@ def shape_key(config: ExperimentConfig) -> tuple:
             t.train_fraction,
         )
     shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt)
-    return (*shapes, tr.epochs, tr.test_start)
+    return (*shapes, tr.test_start)
 
 
 def stack(arrays: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
@@ -424,7 +454,10 @@ def fit_trials(
     """Train the stateful and the stateless model of every trial, all trials at once.
 
     Every config must have the same `shape_key`. Each trial's models start from the same
-    Keras-initialised weights (from its `model_seed`).
+    Keras-initialised weights (from its `model_seed`). Their epochs may differ: the program runs
+    for the most epochs and each trial's result is taken after its own last epoch. Trials share
+    nothing but the program, so training one further changes no other; `on_epoch` hears every
+    trial at every epoch, past its own last one too.
     """
     keys = {shape_key(c) for c in configs}
     if len(keys) != 1:
@@ -446,31 +479,34 @@ def fit_trials(
         ts, stateful, shapes, cell=first.model.cell, bptt=first.train.bptt
     ).compile()
     release_memory()  # what the compiler freed, before the data take its place
-    data = jax.tree.map(
-        lambda axis, *a: jax.device_put(stack(a, axis)),
-        TRIAL_AXES,
-        *[epoch_data(c, d) for c, d in zip(configs, datasets)],
-    )
+    trials = [epoch_data(c, d) for c, d in zip(configs, datasets)]
+    scoring = [(t.test.y, validation_weights(t, stateful)) for t in trials]  # (Kt, Bt), (M, Kt, Bt)
+    data = jax.tree.map(lambda axis, *a: jax.device_put(stack(a, axis)), TRIAL_AXES, *trials)
+    del trials  # the device holds the windows now (a group of one: the same memory)
+    epochs = [c.train.epochs for c in configs]
     train_hist, val_hist = [], []
-    for epoch in range(first.train.epochs):
-        ts, train_loss, val_loss, preds, start = epoch_program(ts, stateful, data)
-        train_hist.append(np.asarray(train_loss))  # (T, M)
-        val_hist.append(np.asarray(val_loss))
+    results: list[FitResult | None] = [None] * len(configs)
+    for epoch in range(max(epochs)):
+        ts, losses, preds, start = epoch_program(ts, stateful, data)
+        losses, preds = np.asarray(losses), np.asarray(preds)  # (T, M, K), (T, M, Kt, Bt)
+        both = [epoch_losses(losses[t], preds[t], *scoring[t]) for t in range(len(configs))]
+        train_hist.append(np.stack([b[0] for b in both]))  # (T, M)
+        val_hist.append(np.stack([b[1] for b in both]))
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], val_hist[-1])
-    host = jax.tree.map(np.asarray, ts.params)
-    start = jax.tree.map(np.asarray, start)
-    train_loss, val_loss, preds = np.stack(train_hist, -1), np.stack(val_hist, -1), np.asarray(preds)
-    return [
-        FitResult(
-            params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], host) for m in range(n_models)],
-            train_loss=train_loss[t],
-            val_loss=val_loss[t],
-            test_pred=preds[t],
-            test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], start) for m in range(n_models)],
-        )
-        for t in range(len(configs))
-    ]
+        done = [t for t, e in enumerate(epochs) if e == epoch + 1]
+        if done:
+            params, begin = jax.tree.map(np.asarray, (ts.params, start))
+            train_loss, val_loss = np.stack(train_hist, -1), np.stack(val_hist, -1)  # (T, M, epoch + 1)
+            for t in done:
+                results[t] = FitResult(
+                    params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], params) for m in range(n_models)],
+                    train_loss=train_loss[t],
+                    val_loss=val_loss[t],
+                    test_pred=preds[t],
+                    test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], begin) for m in range(n_models)],
+                )
+    return [r for r in results if r is not None]
 
 
 def fit(config: ExperimentConfig, dataset: Dataset, on_epoch: EpochCallback | None = None) -> FitResult:
