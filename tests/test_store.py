@@ -191,6 +191,14 @@ def test_a_store_whose_history_counts_epochs_from_1_is_read_and_extended_countin
     db = sqlite3.connect(path)
     assert sorted(e for (e,) in db.execute("SELECT epoch FROM history")) == [1, 1, 2, 2]
     assert "epochs_from" not in dict(db.execute("SELECT key, value FROM meta"))
+    with db:  # a value statelab never writes is refused, with one line
+        db.execute("INSERT INTO meta (key, value) VALUES ('epochs_from', 'x')")
+    db.close()
+    with (
+        Store.open(path) as store,
+        pytest.raises(ConfigError, match="store must record epochs_from as 0 or 1"),
+    ):
+        store.history()
 
 
 def test_results_view_has_every_config_field_and_model_metrics(tmp_path):

@@ -335,7 +335,10 @@ class Store:
     def epochs_from(self) -> int:
         """The number the `history` table gives a trial's first epoch: 0, or 1 in a store written
         before `meta.epochs_from` existed."""
-        return int(self.meta().get("epochs_from", "1"))
+        value = self.meta().get("epochs_from", "1")
+        if value not in ("0", "1"):
+            raise ConfigError(f"store must record epochs_from as 0 or 1, got {value!r} in {str(self.path)!r}")
+        return int(value)
 
     def done(self) -> set[str]:
         """Hashes of the trials that finished without error; a rerun skips exactly these."""
