@@ -22,6 +22,7 @@ from statelab.report.html import esc, fmt, image, page, table
 from statelab.report.output import write_atomic
 from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
 from statelab.theory import stateless_can_converge
+from statelab.written import check_replace
 
 
 def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -327,18 +328,28 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
 # Writing
 
 
+RUN_REPORT_FILES = ("input.png", "results.png", "history.png", "memory.png", "report.html")
+
+
 def write_run_report(
-    run_dir: Path, before_write: Callable[[], None] | None = None, drawn: Mapping[str, bytes] | None = None
+    run_dir: Path,
+    before_write: Callable[[], None] | None = None,
+    drawn: Mapping[str, bytes] | None = None,
+    overwrite: bool = False,
 ) -> None:
-    """Write input.png, results.png, history.png and report.html into a saved run directory.
+    """Write input.png, results.png, history.png, memory.png and report.html into a saved run
+    directory.
 
     Reads only the run's files (and regenerates the input series from its config); never trains.
-    A damaged run directory is a ConfigError, and nothing is written; `before_write` is called
-    between drawing and writing (Ctrl-C is checked there); `drawn`: figures drawn already
-    (`early_figures` of the run's config).
+    A damaged run directory is a ConfigError, and nothing is written; so is a file there that
+    statelab would write over and cannot prove it wrote (`statelab.written`), unless `overwrite`.
+    `before_write` is called between drawing and writing (Ctrl-C is checked there); `drawn`:
+    figures drawn already (`early_figures` of the run's config).
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    for name in RUN_REPORT_FILES:
+        check_replace("store", run_dir / name, overwrite)
     try:
         figures = render_figures(run, drawn)
         files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
@@ -349,4 +360,4 @@ def write_run_report(
     if before_write is not None:
         before_write()
     for name, data in {**figures, "report.html": report}.items():
-        write_atomic(run_dir / name, data)
+        write_atomic(run_dir / name, data, "store")

@@ -50,6 +50,7 @@ from statelab.report.output import check_report_dir, claim_report_dir, png_bytes
 from statelab.store import TrialRecord
 from statelab.tasks import get as get_task
 from statelab.theory import CONVERGED_NMSE, stateless_can_converge
+from statelab.written import check_replace, remove
 
 DIFFERENCE = "difference"  # stateful - stateless, per trial
 Y_PARAM = "lahead"  # the y axis, unless bptt varies
@@ -677,23 +678,27 @@ def write_report(
     out: str | Path,
     source: str = "",
     before_write: Callable[[], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Draw the report of `records` into directory `out`; returns the path of report.html.
 
     `out` must be new, empty, or a report directory statelab wrote (it is marked so); anything
     else is a ConfigError and nothing is written. Everything is rendered in memory first, so a
     failure leaves no partial report behind; `before_write` is called between rendering and
-    writing (Ctrl-C is checked there). Heatmaps of facets an earlier report drew and this one
-    does not are removed: in a marked directory, only statelab wrote them.
+    writing (Ctrl-C is checked there). A file there is written over only if statelab can prove it
+    wrote it (`statelab.written`), or with `overwrite`. Heatmaps of facets an earlier report drew
+    and this one does not are removed if statelab can prove it wrote them, and left otherwise.
     """
-    out = check_report_dir(out)
+    out = check_report_dir(out, overwrite=overwrite)
     files = render(list(records), source)
     if before_write is not None:
         before_write()
+    for name in files:  # checked again: a file may have appeared while the report was drawn
+        check_replace("out", out / name, overwrite)
     claim_report_dir(out)
     for name, data in files.items():
         write_atomic(out / name, data)
     for stale in [*out.glob("heatmap*.png"), *out.glob("memory*.png")]:
         if stale.name not in files:
-            stale.unlink()
+            remove(stale)
     return out / "report.html"
