@@ -33,12 +33,18 @@ class ModelMetrics:
         return asdict(self)
 
 
+# What the linear AR baseline may cost (statelab.evaluate fits it; statelab.resources counts it).
+MAX_AR_INPUTS = 1024  # inputs (lahead x features) it is fitted over at most; beyond, it is not fitted
+BLOCK_VALUES = 1 << 22  # values per block of its design (32 MB in float64): wide designs take fewer rows
+
+
 @dataclass(frozen=True)
 class BaselineMetrics:
-    """A model-free predictor on the same test rows as the networks."""
+    """A model-free predictor on the same test rows as the networks; None where it was not
+    computed (a linear AR over more inputs than MAX_AR_INPUTS) or is not finite."""
 
-    test_mse: float
-    test_nmse: float
+    test_mse: float | None
+    test_nmse: float | None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -198,7 +198,7 @@ def result_rows(
         for name, m in result.models.items()
     ]
     rows += [
-        (labels.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "")
+        (labels.get(name, name), _number(b.test_mse, ".4e"), _number(b.test_nmse, ".4f"), "", "", "")
         for name, b in result.baselines.items()
     ]
     return rows
