@@ -183,6 +183,7 @@ def _bounded(name: str, values: Any) -> list[Any]:
     """The values of an axis as a list, refused before they are made if there are more than
     MAX_AXIS_VALUES: `len()` of a range or an array costs nothing (a range of 10**9 is never
     built), and any other iterable is read no further than the limit."""
+    items: list[Any] | None = None
     try:
         count = len(values)
     except OverflowError:  # a range longer than sys.maxsize
@@ -190,8 +191,6 @@ def _bounded(name: str, values: Any) -> list[Any]:
     except TypeError:  # an iterable without a length: read up to the limit
         items = list(itertools.islice(values, MAX_AXIS_VALUES + 1))
         count = len(items)
-    else:
-        items = None
     if count > MAX_AXIS_VALUES:
         raise ConfigError(f"{name} must have at most {MAX_AXIS_VALUES} values, got {_brief(values)}")
     return list(values) if items is None else items

@@ -360,9 +360,11 @@ def _numbers(value: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.
         array = array.reshape(shape) if math.prod(shape) == 0 else array
     if array.shape != shape:
         raise ValueError(f"expected numbers of shape {shape}, got shape {array.shape}")
-    if not np.all(np.isfinite(array.astype(dtype))):
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused just below
+        cast = array.astype(dtype)
+    if not np.all(np.isfinite(cast)):
         raise ValueError(f"expected finite numbers of shape {shape}, got a NaN or infinite value")
-    return array.astype(dtype)
+    return cast
 
 
 def _brief(value: Any) -> str:

@@ -47,6 +47,7 @@ from statelab.names import HISTORY_COLUMNS, MODELS
 from statelab.params import check_output_path, not_a_file
 from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
 from statelab.result import ExperimentResult, history_rows
+from statelab.written import WriteError
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -190,8 +191,10 @@ class RunDirectory:
                 self._discard()
                 raise
         self._discard()
-        if isinstance(exc, OSError):  # a full disk, a folder made read-only meanwhile: one line
-            reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, (OSError, WriteError)):  # a full disk, a folder made read-only: one line
+            reason = (
+                exc.reason if isinstance(exc, WriteError) else exc.strerror or str(exc) or type(exc).__name__
+            )
             raise ConfigError(
                 f"out must be a writable directory, got {str(self.final)!r} ({reason})"
             ) from None

@@ -150,9 +150,18 @@ def remove(path: Path) -> bool:
     return True
 
 
-def _unwritable(name: str, path: Path, exc: OSError) -> ConfigError:
+class WriteError(ConfigError):
+    """A file statelab could not write (a full disk, a read-only folder): one line naming the
+    parameter, the path and the cause; `reason` is the cause alone ("No space left on device")."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _unwritable(name: str, path: Path, exc: OSError) -> WriteError:
     reason = exc.strerror or type(exc).__name__
-    return ConfigError(f"{name} must be a writable file path, got {str(path)!r} ({reason})")
+    return WriteError(f"{name} must be a writable file path, got {str(path)!r} ({reason})", reason)
 
 
 def _sha256(data: bytes) -> str:

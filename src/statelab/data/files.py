@@ -327,8 +327,9 @@ def _codes(column: Any, lookup: dict[str, int], name: str, path: Path, offset: i
     try:
         return series_ids(column, lookup)
     except (ValueError, OverflowError, pa.ArrowException):
+        kind = shown(str(column.type))
         raise ConfigError(
-            f"series column {name!r} must hold ids (text or numbers), got a column of {shown(str(column.type))}"
+            f"series column {name!r} must hold ids (text or numbers), got a column of {kind}"
         ) from None
 
 
