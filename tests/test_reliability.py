@@ -916,22 +916,22 @@ def test_a_state_at_the_count_limit_is_written_back_within_it_and_reads_back(win
 # Hangs and sizes
 
 
-@pytest.mark.parametrize("flag", ["--state", "--config"])
+@pytest.mark.parametrize("flag", ["--state", "--config", "--data"])
 def test_a_fifo_given_as_a_file_is_refused_at_once(flag, small_run, tmp_path, env):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     data = series_file(tmp_path)
-    argv = (
-        ["predict", str(small_run), "--input", str(data), "--state", str(fifo)]
-        if flag == "--state"
-        else ["run", "--config", str(fifo)]
-    )
+    argv = {
+        "--state": ["predict", str(small_run), "--input", str(data), "--state", str(fifo)],
+        "--config": ["run", "--config", str(fifo)],
+        "--data": ["run", "--task", "file", "--data", str(fifo)],  # its content is part of a run's identity
+    }[flag]
     proc = statelab(*argv, env=env)
     try:
         code, out, err = finish(proc, timeout=60)  # reading the FIFO would block here forever
     finally:
         proc.kill()
-    one_line_error(code, err, "FIFO")
+    one_line_error(code, err, "FIFO" if flag != "--data" else "not a file")
     assert out == ""
 
 
