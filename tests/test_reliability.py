@@ -1261,3 +1261,23 @@ def test_an_export_whose_write_fails_is_one_line_and_leaves_nothing(
     code_, _, err = run_cli(["export", str(small_run), "--out", str(tmp_path / "m.keras")])
     one_line_error(code_, err, "out must be a writable path", os.strerror(code))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_that_are_not_utf8_are_read_and_written_like_any_other(tmp_path, run_cli):
+    """A file system takes names of any bytes; a run, its report, a prediction, a sweep and a data
+    file so named work (Arrow and SQLite are handed what they can open), and the reports show
+    the odd bytes escaped instead of failing once the training is done."""
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/odd-\xff"))
+    odd.mkdir()
+    run = odd / "run"
+    assert run_cli(["run", *TINY, "--no-cache", "--out", str(run)])[0] == 0
+    assert run_cli(["report", str(run)])[0] == 0
+    data = series_file(odd)
+    assert run_cli(["predict", str(run), "--input", str(data), "--out", str(odd / "p.csv")])[0] == 0
+    column_file(odd / "y.csv", np.random.default_rng(0).standard_normal(200))
+    store = odd / "s.sqlite"
+    argv = ["sweep", "--task", "file", "--data", str(odd / "y.csv"), "--epochs", "1", "--store", str(store)]
+    code, _, err = run_cli([*argv, "--no-cache"])
+    assert code == 0, err
+    assert "odd-\\xff" in (odd / "s-report" / "report.html").read_text()
+    assert committed(store) == 1

@@ -440,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Ctrl-C (SIGINT) is a flag the command checks at safe points; an
     interrupted command prints "statelab: interrupted" and returns 130 (see statelab.interrupt)."""
     with catching() as interrupt:
+        for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 is shown as \xNN, not a crash
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

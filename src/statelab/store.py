@@ -636,7 +636,8 @@ def _connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connecti
     `immutable` reads a file no process is writing without taking locks or creating `-shm` and
     `-wal` files beside it. The journal mode is left alone: only `Store.create` sets it, and only
     on a file it has checked is a statelab store."""
-    uri = f"file:{urllib.parse.quote(path.resolve().as_posix())}?mode={mode}"
+    # Quoted as bytes: a name that is not valid UTF-8 is percent-encoded byte for byte.
+    uri = f"file:{urllib.parse.quote(os.fsencode(path.resolve().as_posix()))}?mode={mode}"
     if immutable:
         uri += "&immutable=1"
     # Writes happen inside `with db:` (BEGIN ... COMMIT); timeout waits out another writer's lock.

@@ -69,6 +69,16 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+def arrow_source(path: Path) -> Any:
+    """What Arrow's readers open: the path itself, or, for a name that is not valid UTF-8 (bytes
+    a file system allows, which Arrow's own file opening cannot name), the file opened here."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return open(path, "rb")  # Arrow reads it; it is closed with its reader
+    return str(path)
+
+
 def _kind(path: Path) -> str:
     return "Parquet" if _is_parquet(path) else "CSV"
 
@@ -104,10 +114,10 @@ def _file_names(path: Path, param: str) -> list[str]:
         if _is_parquet(path):
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
+            return list(pq.read_schema(arrow_source(path)).names)
         import pyarrow.csv as pcsv
 
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
+        reader = pcsv.open_csv(arrow_source(path), read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
         return list(reader.schema.names)
     except (OSError, pa.ArrowException, ValueError) as exc:
         if "Empty CSV file" in str(exc):
@@ -163,15 +173,15 @@ def record_batches(
         if _is_parquet(path):
             import pyarrow.parquet as pq
 
-            source = pq.ParquetFile(path, pre_buffer=False)
-            reader = (RowGroup(source, i, path, param) for i in range(source.metadata.num_row_groups))
+            parquet = pq.ParquetFile(arrow_source(path), pre_buffer=False)
+            reader = (RowGroup(parquet, i, path, param) for i in range(parquet.metadata.num_row_groups))
         else:
             import pyarrow.csv as pcsv
 
             types = {real[name]: pa.float64() for name in numbers}
             types.update({real[name]: pa.string() for name, role in columns.items() if role == "series"})
             csv_reader = pcsv.open_csv(
-                path,
+                arrow_source(path),
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
                 convert_options=pcsv.ConvertOptions(
                     include_columns=[real[name] for name in columns],
@@ -246,7 +256,7 @@ def _not_a_number(path: Path, name: str, param: str) -> NoReturn:
     import pyarrow.csv as pcsv
 
     table = pcsv.read_csv(
-        path,
+        arrow_source(path),
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
         convert_options=pcsv.ConvertOptions(
             include_columns=[name], column_types={name: pa.string()}, strings_can_be_null=True
@@ -358,7 +368,7 @@ def row_bound(path: Path, param: str = "data") -> int:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(path).metadata.num_rows
+            return pq.ParquetFile(arrow_source(path)).metadata.num_rows
         except Exception:  # a damaged file: record_batches says how
             return 0
     lines = 1  # a last line without a line break

@@ -9,6 +9,7 @@ cannot be read or drawn gets no report files at all, and no file is ever seen ha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
 from statelab.report.figures import render_figures
-from statelab.report.html import esc, fmt, image, page, table
+from statelab.report.html import esc, fmt, image, page, page_bytes, table
 from statelab.report.output import write_atomic
 from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
 from statelab.theory import stateless_can_converge
@@ -288,7 +289,8 @@ def files_table(run_dir: Path, new: Mapping[str, int]) -> str:
     for name in sorted(sizes):
         note = FILE_NOTES.get(name, "trained parameters" if name.endswith(".npz") else "")
         size = "" if name == "report.html" else f"{sizes[name] / 1024:.1f} kB"
-        rows.append((name, size, note))
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")  # a name that is not UTF-8
+        rows.append((shown, size, note))
     return table(("file", "size", "content"), rows)
 
 
@@ -353,7 +355,7 @@ def write_run_report(
     try:
         figures = render_figures(run, drawn)
         files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
-        report = render_html(run, figures, files).encode("utf-8")
+        report = page_bytes(render_html(run, figures, files))
     except (KeyError, TypeError, ValueError) as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigError(f"store must be {RUN_RULE}, got {str(run_dir)!r} ({reason})") from None

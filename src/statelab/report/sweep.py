@@ -45,7 +45,7 @@ from matplotlib.lines import Line2D
 from statelab import tasks
 from statelab.config import ConfigError, from_mapping
 from statelab.names import MEMORY_NUMBERS, MODELS
-from statelab.report.html import esc, image, page, table
+from statelab.report.html import esc, image, page, page_bytes, table
 from statelab.report.output import check_report_dir, claim_report_dir, png_bytes, write_atomic
 from statelab.store import TrialRecord
 from statelab.tasks import get as get_task
@@ -666,11 +666,12 @@ def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
             titles[f"Memory: {label}" if label else "Memory"] = images[name]
     files = {
         **images,
-        "summary.csv": summary_csv(summary).encode(),
-        "trials.csv": trials_csv(records).encode(),
+        # a path that is not valid UTF-8 (a data file's) is written as the bytes it names
+        "summary.csv": summary_csv(summary).encode("utf-8", "surrogateescape"),
+        "trials.csv": trials_csv(records).encode("utf-8", "surrogateescape"),
     }
     html = render_html(summary, titles, source, [*files, "report.html"])
-    return {**files, "report.html": html.encode("utf-8")}
+    return {**files, "report.html": page_bytes(html)}
 
 
 def write_report(
