@@ -56,6 +56,9 @@ def test_a_link_is_judged_by_the_file_it_names(tmp_path):
     (tmp_path / "report.html").symlink_to(users)
     with pytest.raises(ConfigError, match=r"report\.html"):
         written.check_replace("out", tmp_path / "report.html")
+    (tmp_path / "loop").symlink_to("loop")  # a link that names itself: someone's, not a new file
+    with pytest.raises(ConfigError, match="loop"):
+        written.check_replace("out", tmp_path / "loop")
 
 
 def test_same_file_sees_one_file_under_every_name(tmp_path, monkeypatch):

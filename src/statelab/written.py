@@ -80,7 +80,9 @@ def check_replace(name: str, path: Path, overwrite: bool = False) -> None:
     prove it wrote (`proven`), or the user said `overwrite`. `name`: the parameter that gave it.
     A dangling link is followed to the file it would create, which does not exist yet."""
     path = Path(path)
-    if overwrite or not target(path).exists() or proven(path):
+    real = target(path)
+    unresolved = path.is_symlink() and real.is_symlink()  # a link in a loop: someone's, not a new file
+    if overwrite or (not real.exists() and not unresolved) or proven(path):
         return
     raise ConfigError(
         f"{name} must be a new file or one statelab wrote, got {str(path)!r} (a file statelab cannot "

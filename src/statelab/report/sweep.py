@@ -666,12 +666,19 @@ def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
             titles[f"Memory: {label}" if label else "Memory"] = images[name]
     files = {
         **images,
-        # a path that is not valid UTF-8 (a data file's) is written as the bytes it names
-        "summary.csv": summary_csv(summary).encode("utf-8", "surrogateescape"),
-        "trials.csv": trials_csv(records).encode("utf-8", "surrogateescape"),
+        "summary.csv": csv_bytes(summary_csv(summary)),
+        "trials.csv": csv_bytes(trials_csv(records)),
     }
     html = render_html(summary, titles, source, [*files, "report.html"])
     return {**files, "report.html": page_bytes(html)}
+
+
+def csv_bytes(text: str) -> bytes:
+    """A CSV file as UTF-8; a path that is not valid UTF-8 (a data file's) as the bytes it names."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate of another kind: shown escaped
+        return text.encode("utf-8", "backslashreplace")
 
 
 def write_report(
