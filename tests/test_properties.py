@@ -234,14 +234,15 @@ ARROW_TYPES = _arrow_types()
 
 
 @st.composite
-def arrow_columns(draw, n: int):
-    """A column of `n` rows of a random Arrow type, nulls included: numbers at their limits, text,
-    temporal values outside Python's datetime range, decimals, dictionaries, nested values."""
+def arrow_columns(draw, n: int, kind=None):
+    """A column of `n` rows of Arrow type `kind` (by default a random one), nulls included: numbers
+    at their limits, text, temporal values outside Python's datetime range, decimals,
+    dictionaries, nested values."""
     import decimal
 
     import pyarrow as pa
 
-    kind = draw(st.sampled_from(ARROW_TYPES))
+    kind = draw(st.sampled_from(ARROW_TYPES)) if kind is None else kind
     some = lambda strategy: draw(st.lists(st.none() | strategy, min_size=n, max_size=n))  # noqa: E731
     if pa.types.is_null(kind):
         return pa.nulls(n)
@@ -300,19 +301,42 @@ def arrow_columns(draw, n: int):
     time=st.booleans(),
     missing=st.sampled_from(["error", "drop", "interpolate"]),
 )
-def test_parquet_columns_of_every_arrow_type_give_series_or_a_one_line_config_error(
+def test_parquet_columns_of_random_arrow_types_give_series_or_a_one_line_config_error(
     data_, rows, row_group, series, time, missing
 ):
     """Random Arrow schemas (nested, dictionary, decimal, temporal, ...) as the target, the series
     and the time column of a Parquet file: read_panel gives series, or a one-line ConfigError."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     columns = {"y": data_.draw(arrow_columns(rows))}
     if series:
         columns["s"] = data_.draw(arrow_columns(rows))
     if time:
         columns["t"] = data_.draw(arrow_columns(rows))
+    read_parquet_columns(columns, row_group, series, time, missing)
+
+
+@pytest.mark.parametrize("role", ["target", "series", "time"])
+@pytest.mark.parametrize("kind", ARROW_TYPES, ids=str)
+@settings(max_examples=max(6, EXAMPLES // 20), deadline=None, suppress_health_check=list(HealthCheck))
+@given(data_=st.data(), rows=st.integers(1, 6), row_group=st.integers(1, 3))
+def test_every_arrow_type_in_every_role_gives_series_or_a_one_line_config_error(
+    kind, role, data_, rows, row_group
+):
+    """Each Arrow type as the target, as the series column and as the time column (the others
+    plain), so that no type is left to chance."""
+    import pyarrow as pa
+
+    numbers = pa.array(data_.draw(st.lists(st.floats(-1e6, 1e6), min_size=rows, max_size=rows)), pa.float64())
+    columns = {"y": data_.draw(arrow_columns(rows, kind)) if role == "target" else numbers}
+    if role != "target":
+        columns["s" if role == "series" else "t"] = data_.draw(arrow_columns(rows, kind))
+    read_parquet_columns(columns, row_group, role == "series", role == "time", "drop")
+
+
+def read_parquet_columns(columns, row_group: int, series: bool, time: bool, missing: str) -> None:
+    """Write `columns` as a Parquet file and read it as statelab reads a user's file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.parquet"
         pq.write_table(pa.table(columns), path, row_group_size=row_group)

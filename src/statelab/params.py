@@ -223,9 +223,7 @@ def not_a_file(path: Path) -> str | None:
     block or never end, so statelab reads nothing but regular files."""
     try:
         mode = Path(path).stat().st_mode
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as exc:
+    except OSError as exc:  # No such file or directory, Permission denied, ...
         return exc.strerror or type(exc).__name__
     if stat.S_ISREG(mode):
         return None

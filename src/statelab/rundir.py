@@ -379,7 +379,7 @@ def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> R
         path = run_dir / name
         problem = not_a_file(path)  # a FIFO would block the read forever
         if problem is not None:
-            reason = "missing" if problem == "no such file" else problem
+            reason = "missing" if not path.exists() and not path.is_symlink() else problem
             raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
         try:
             return parse(path)

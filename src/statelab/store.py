@@ -247,7 +247,7 @@ def _decode(row: sqlite3.Row, path: Path) -> TrialRecord:
     from statelab.metrics import check_metrics
 
     key = row["config_hash"]
-    shown = repr(key[:16]) if isinstance(key, str) else repr(key)
+    shown = repr(key[:64]) if isinstance(key, str) else repr(key)
 
     def damaged(column: str, reason: str) -> StoreError:
         return StoreError(
@@ -481,7 +481,7 @@ class Store:
                 or not isinstance(epoch, int)
                 or not all(v is None or _is_number(v) for v in numbers)
             ):
-                trial = str(row["config_hash"])[:16]
+                trial = str(row["config_hash"])[:64]
                 raise StoreError(
                     f"store must hold trials as statelab records them, got trial {trial!r} in "
                     f"{str(self.path)!r} with a damaged history row (model {row['model']!r:.30}, epoch "
@@ -627,7 +627,7 @@ def _create_file(path: Path) -> None:
         raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({reason})") from None
     finally:
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
+            scratch.discard(leftover)  # never raises: the error above is what the user needs
 
 
 def _connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
