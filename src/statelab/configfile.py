@@ -22,14 +22,14 @@ MAX_DEPTH = 32  # levels of nesting: a config has 2, a state file 6
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> Any:
     """`value` if its dicts and lists are nested at most `limit` deep, else ValueError (walked
     without recursion)."""
-    stack = [(value, 0)]
-    while stack:
+    containers = (Mapping, list, tuple)
+    stack = [(value, 1)] if isinstance(value, containers) else []
+    while stack:  # only containers are visited: a list of a thousand numbers costs one step
         item, depth = stack.pop()
-        if isinstance(item, (Mapping, list, tuple)):
-            if depth >= limit:
-                raise ValueError(f"nested deeper than {limit} levels")
-            children = item.values() if isinstance(item, Mapping) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > limit:
+            raise ValueError(f"nested deeper than {limit} levels")
+        children = item.values() if isinstance(item, Mapping) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, containers))
     return value
 
 

@@ -228,22 +228,25 @@ _FIELD_KINDS = {
 }
 
 
-def _check_config(config: Any) -> None:
-    """A stored config: {section: {field: value}}, each known field's value of its kind or null."""
+def field_kinds() -> dict[str, tuple[str, str]]:
+    """{field: (section, kind)} of every config field now (a task registered later adds its own):
+    read once per batch of rows, not once per value."""
     from statelab.config import FIELD_SECTION, field_kind
 
+    return {name: (section, field_kind(name)) for name, section in FIELD_SECTION.items()}
+
+
+def _check_config(config: Any, kinds: dict[str, tuple[str, str]]) -> None:
+    """A stored config: {section: {field: value}}, each known field's value of its kind or null."""
     if not isinstance(config, dict):
         raise ValueError(f"a JSON object expected, got {type(config).__name__}")
     for section, fields in config.items():
         if not isinstance(fields, dict):
             raise ValueError(f"{section} must be an object")
         for name, value in fields.items():
-            if (
-                FIELD_SECTION.get(name) == section
-                and value is not None
-                and not _FIELD_KINDS[field_kind(name)](value)
-            ):
-                raise ValueError(f"{section}.{name} must be of kind {field_kind(name)}, got {value!r:.60}")
+            where, kind = kinds.get(name, (None, ""))
+            if where == section and value is not None and not _FIELD_KINDS[kind](value):
+                raise ValueError(f"{section}.{name} must be of kind {kind}, got {value!r:.60}")
 
 
 def _check_timings(timings: Any) -> None:
@@ -251,7 +254,7 @@ def _check_timings(timings: Any) -> None:
         raise ValueError("an object of numbers expected")
 
 
-def _decode(row: sqlite3.Row, path: Path) -> TrialRecord:
+def _decode(row: sqlite3.Row, path: Path, kinds: dict[str, tuple[str, str]]) -> TrialRecord:
     """A row of `trials` as a TrialRecord, every column checked: StoreError naming the trial and the
     column if it is not what statelab writes (bad JSON, a list where an object goes, a string
     where a number goes)."""
@@ -283,7 +286,7 @@ def _decode(row: sqlite3.Row, path: Path) -> TrialRecord:
     status = row["status"]
     if status not in ("ok", "error"):
         raise damaged("status", f"'ok' or 'error' expected, got {status!r:.40}")
-    config = load("config", _check_config)
+    config = load("config", lambda c: _check_config(c, kinds))
     metrics = load("metrics", lambda m: check_metrics(m, required=False))
     timings = load("timings", _check_timings)
     if config is None or timings is None or (status == "ok" and metrics is None):
@@ -470,7 +473,8 @@ class Store:
         order = "position, rowid" if self.version == SCHEMA_VERSION else "rowid"
         with self._reading():
             rows = self._db.execute(f"SELECT {', '.join(columns)} FROM trials ORDER BY {order}").fetchall()
-        return [_decode(row, self.path) for row in rows]
+        kinds = field_kinds()
+        return [_decode(row, self.path, kinds) for row in rows]
 
     def history(self) -> list[dict[str, Any]]:
         """Every trial's per-epoch losses: {"config_hash", "model", "epoch", "train_loss",
