@@ -210,8 +210,8 @@ def test_a_ctrl_c_while_a_report_is_being_written_ends_normally_once_it_is_whole
     shutil.copytree(small_run, run)
     real, pressed = report_run.write_atomic, []
 
-    def write_then_ctrl_c(path, data):
-        real(path, data)
+    def write_then_ctrl_c(path, data, *name):
+        real(path, data, *name)
         if not pressed:
             pressed.append(signal.raise_signal(signal.SIGINT))  # statelab's handler sets its flag
 

@@ -89,7 +89,7 @@ def test_a_real_series_export_reads_raw_features_and_predicts_in_the_targets_uni
     ("argv", "words"),
     [
         (["--out", "{tmp}/m.h5"], "out must be a file name ending in .keras"),
-        (["--out", "{tmp}/exists.keras"], "out must be a new file (statelab replaces no file)"),
+        (["--out", "{tmp}/exists.keras"], "out must be a new file or one statelab wrote"),
         (["--out", "{tmp}/no/such/dir/m.keras"], "out must be in an existing directory"),
         (["--out", "{tmp}/m.keras", "--batch-size", "0"], "batch_size must be an integer >= 1, got '0'"),
         (["--out", "{tmp}/m.keras", "--format", "onnx"], "argument --format: invalid choice"),
@@ -118,7 +118,8 @@ def test_export_command_writes_a_file_that_loads(panel_run, tmp_path, run_cli):
     code, stdout, err = run_cli(["export", str(run_dir), "--model", "stateless", "--out", str(out)])
     assert code == 0, err
     assert "Saved the stateless model" in stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]  # no temporary left over
+    # no temporary left over; the mark that lets a later export replace it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.keras.statelab", "m.keras"]
     assert not keras.saving.load_model(out).layers[2].stateful
 
 
@@ -130,7 +131,7 @@ def test_export_leaves_a_users_file_of_any_name_alone_and_refuses_a_diverged_mod
     theirs.write_bytes(b"the user's own file")
     code, _, err = run_cli(["export", str(run_dir), "--out", str(tmp_path / "m.keras")])
     assert code == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.partial.keras", "m.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.keras.statelab", ".m.partial.keras", "m.keras"]
     assert theirs.read_bytes() == b"the user's own file"
     diverged = experiment.run_experiment(from_mapping({**SMALL, "learning_rate": 1e30}))
     directory = tmp_path / "diverged"
@@ -167,3 +168,74 @@ def test_more_streams_than_memory_holds_is_a_one_line_error_not_an_allocation_fa
     assert code == 2 and err.count("\n") == 1, err
     assert "batch_size must be small enough for the stateful layers' states to fit in memory" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_replaces_its_own_file_but_a_users_only_with_overwrite(panel_run, tmp_path, run_cli):
+    _, run_dir = panel_run
+    out = tmp_path / "m.keras"
+    argv = ["export", str(run_dir), "--out", str(out)]
+    assert run_cli(argv)[0] == 0
+    assert run_cli([*argv, "--model", "stateless"])[0] == 0  # its own file: replaced
+    assert not keras.saving.load_model(out).layers[2].stateful
+    out.write_bytes(out.read_bytes() + b" ")  # changed since: no longer provably statelab's
+    code, _, err = run_cli(argv)
+    assert code == 2 and "out must be a new file or one statelab wrote" in err and "--overwrite" in err
+    assert out.read_bytes().endswith(b" ")
+    assert run_cli([*argv, "--overwrite"])[0] == 0
+    assert keras.saving.load_model(out).layers[2].stateful
+
+
+def _offset_run(tmp_path, offset: float, scale: float):
+    """A run on a file whose feature `a` is offset +- scale and whose target is far from 0."""
+    from conftest import panel_frame, write_frame
+
+    columns = panel_frame(3, 120, seed=5)
+    columns["a"] = offset + scale * columns["a"]
+    columns["b"] = 3e-9 + 1e-9 * columns["b"]  # a tiny scale too (Keras' Normalization floors it at 1e-7)
+    columns["y"] = 2.5e6 + 4e5 * columns["y"]
+    path = write_frame(tmp_path / "offset.csv", columns)
+    config = {**PANEL, "data": str(path), "epochs": 2}
+    result = experiment.run_experiment(from_mapping(config))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    rundir.save_result(result, run_dir)
+    return result, run_dir, columns
+
+
+PANEL = {
+    "task": "file",
+    "target": "y",
+    "features": "a,b",
+    "series": "id",
+    "time": "time",
+    "lahead": 2,
+    "units": 8,
+    "model_seed": 0,
+}
+
+
+def test_an_export_reproduces_statelab_on_features_of_large_scale_and_tiny_scale(tmp_path):
+    """The standardisation is part of the model, exactly: raw values of scale 1e11 and 1e-9 in,
+    the target's units (2.5e6 +- 4e5) out, as statelab's own predictor gives them."""
+    result, run_dir, _ = _offset_run(tmp_path, offset=5e11, scale=1e11)
+    model = keras.saving.load_model(export(run_dir, tmp_path / "m.keras", model="stateless"))
+    rng = np.random.default_rng(1)
+    raw = np.stack([5e11 + 1e11 * rng.standard_normal(40), 3e-9 + 1e-9 * rng.standard_normal(40)], 1)
+    predictor = predict.Predictor.from_result(result, "stateless")
+    expected = predictor.predict(raw)[1:]  # (39,) a full window from the second step on
+    windows = np.stack([raw[t - 1 : t + 1] for t in range(1, 40)])  # (39, lahead, 2), oldest first
+    got = model.predict(windows, verbose=0)[:, 0]
+    scale = result.data["scaling"]["y"]["scale"]
+    assert np.std(expected) > 1e-3 * scale  # predictions that move
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale)
+
+
+def test_an_export_refuses_a_feature_whose_offset_float32_cannot_hold(tmp_path, run_cli):
+    """1e9 +- 5: float32 rounds such values by up to 64, some 20 standard deviations; the export
+    would predict silently wrong, so it is refused in one line naming the column."""
+    _, run_dir, _ = _offset_run(tmp_path, offset=1e9, scale=5.0)
+    out = tmp_path / "m.keras"
+    code, _, err = run_cli(["export", str(run_dir), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1, err
+    assert "standardisation float32 can reproduce" in err and "column 'a'" in err
+    assert not out.exists()

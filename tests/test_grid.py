@@ -180,3 +180,35 @@ def test_a_runs_config_json_is_a_grid_of_that_one_config(tmp_path):
     assert [c.model.model_seed for c in replicated] == [0, 1, 2]
     with pytest.raises(ConfigError, match=r"^unknown parameter colour = None$"):
         gr.grid_from_mapping({"colour": None})
+
+
+class Huge:
+    """A sequence of a billion values that must never be read: its size is all a check needs."""
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __iter__(self):
+        raise AssertionError("an axis was built before its size was checked")
+
+    def __getitem__(self, i):
+        raise AssertionError("an axis was built before its size was checked")
+
+
+@pytest.mark.parametrize(
+    "axis",
+    [range(1, 10**9), range(1, 10**7), range(10**20), Huge(), iter(range(10**9))],
+    ids=["range 1e9", "range 1e7", "range beyond sys.maxsize", "a sized sequence", "an iterator"],
+)
+def test_an_axis_beyond_the_limit_is_refused_before_it_is_built(axis, tmp_path):
+    import statelab
+
+    with pytest.raises(ConfigError, match=rf"^tsteps must have at most {gr.MAX_AXIS_VALUES} values, got "):
+        statelab.sweep({"tsteps": axis}, store=tmp_path / "s.sqlite", progress=False)
+    with pytest.raises(ConfigError, match="at most"):
+        gr.axis_values("lahead", axis if not hasattr(axis, "__next__") else iter(range(10**9)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_axis_at_the_limit_is_taken():
+    assert len(gr.axis_values("tsteps", range(1, gr.MAX_AXIS_VALUES + 1))) == gr.MAX_AXIS_VALUES

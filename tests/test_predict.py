@@ -445,7 +445,14 @@ def test_a_state_file_and_an_output_reached_through_symbolic_links_are_written_t
     for name in ("state.json", "out.csv"):  # the links stay links; the files they name were updated
         assert (tmp_path / "links" / name).is_symlink()
     assert state.read_bytes() != first  # the second pass carried on from the first's states
-    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.csv", "state.json"]
+    # the files the links name, each with its mark beside it (not beside the link)
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == [
+        ".out.csv.statelab",
+        ".state.json.statelab",
+        "out.csv",
+        "state.json",
+    ]
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["out.csv", "state.json"]
 
 
 def test_when_the_state_cannot_be_written_the_output_is_not_written_either(

@@ -717,3 +717,567 @@ def test_abbreviated_flags_are_refused(argv, tmp_path, run_cli, monkeypatch):
     code, _, err = run_cli(argv)
     one_line_error(code, err, "unrecognized arguments")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# No user file written over: statelab writes over only what it can prove it wrote
+
+
+def series_file(folder: Path, n: int = 20, name: str = "in.csv") -> Path:
+    path = folder / name
+    path.write_text("x\n" + "".join(f"{0.01 * (i % 7) - 0.03}\n" for i in range(n)))
+    return path
+
+
+@pytest.mark.parametrize("header", ["t,prediction", "series,t,input,prediction", '"t","prediction"'])
+def test_predict_never_writes_over_a_users_csv_that_merely_looks_like_its_output(
+    header, small_run, tmp_path, run_cli
+):
+    data = series_file(tmp_path)
+    out = tmp_path / "mine.csv"
+    out.write_text(f"{header}\n1,2\n")
+    before = snapshot(tmp_path)
+    argv = ["predict", str(small_run), "--input", str(data), "--out", str(out)]
+    code, _, err = run_cli(argv)
+    one_line_error(code, err, "out must be a new file or one statelab wrote", "--overwrite")
+    assert snapshot(tmp_path) == before
+    assert run_cli([*argv, "--overwrite"])[0] == 0  # told to: replaced
+    assert out.read_text().startswith("t,input,prediction\n")
+    data.write_text(data.read_text() + "0.02\n")
+    assert run_cli(argv)[0] == 0  # its own output now: replaced without being told
+    assert len(out.read_text().splitlines()) == 22
+
+
+@pytest.mark.parametrize("shape", ["one name", "./name", "a link to it", "a hard link", "the input"])
+def test_two_outputs_that_name_one_file_are_a_one_line_error(
+    shape, small_run, tmp_path, run_cli, monkeypatch
+):
+    """--state X --out X (X new) would leave the state where the predictions were meant to go."""
+    monkeypatch.chdir(tmp_path)
+    series_file(tmp_path)
+    args = ["predict", str(small_run), "--input", "in.csv"]
+    state, out = (
+        "X",
+        {"one name": "X", "./name": "./X", "a link to it": "L", "the input": "in.csv"}.get(shape),
+    )
+    if shape == "a link to it":
+        Path("L").symlink_to("X")  # dangling: X does not exist yet
+    if shape == "a hard link":
+        assert run_cli([*args, "--state", "X"])[0] == 0
+        os.link("X", "H")
+        out = "H"
+    before = snapshot(tmp_path)
+    code, stdout, err = run_cli([*args, "--state", state, "--out", out])
+    one_line_error(code, err, "out must be another file than")
+    assert stdout == "" and snapshot(tmp_path) == before
+    if shape == "the input":  # the state file may not be the input either
+        code, _, err = run_cli([*args, "--state", "in.csv"])
+        one_line_error(code, err, "state must be another file than input")
+        assert snapshot(tmp_path) == before
+
+
+def test_report_never_writes_over_a_run_file_statelab_cannot_prove_it_wrote(model_copy, tmp_path, run_cli):
+    # A run directory written today carries the marks of its redrawable files: `report` redraws it.
+    assert run_cli(["report", str(model_copy)])[0] == 0
+    mine = tmp_path / "mine.html"
+    mine.write_text("my own notes")
+    (model_copy / "report.html").unlink()
+    (model_copy / "report.html").symlink_to(mine)  # a link to a user's file
+    code, _, err = run_cli(["report", str(model_copy)])
+    one_line_error(code, err, "report.html", "one statelab wrote")
+    assert mine.read_text() == "my own notes"
+    (model_copy / "report.html").unlink()
+    (model_copy / "history.png").write_bytes(b"my edited figure")  # edited since statelab wrote it
+    code, _, err = run_cli(["report", str(model_copy)])
+    one_line_error(code, err, "history.png")
+    assert (model_copy / "history.png").read_bytes() == b"my edited figure"
+    assert run_cli(["report", str(model_copy), "--overwrite"])[0] == 0
+    assert (model_copy / "history.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_sweep_report_leaves_a_users_file_in_its_directory(small_store, tmp_path, run_cli):
+    out = tmp_path / "rep"
+    assert run_cli(["report", str(small_store), "--out", str(out)])[0] == 0
+    (out / "heatmap-mine.png").write_bytes(b"my own heatmap")  # a name statelab removes when stale
+    (out / "summary.csv").write_text("my own summary\n")
+    code, _, err = run_cli(["report", str(small_store), "--out", str(out)])
+    one_line_error(code, err, "summary.csv", "--overwrite")
+    assert (out / "summary.csv").read_text() == "my own summary\n"
+    assert run_cli(["report", str(small_store), "--out", str(out), "--overwrite"])[0] == 0
+    assert (out / "summary.csv").read_text() != "my own summary\n"  # told to: written over
+    assert (out / "heatmap-mine.png").read_bytes() == b"my own heatmap"  # never removed
+
+
+# ---------------------------------------------------------------------------------------------
+# No finished work lost: numbers beyond float32
+
+
+def column_file(path: Path, values, name: str = "y") -> Path:
+    path.write_text(name + "\n" + "".join(f"{float(v)!r}\n" for v in values))
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_a_test_value_beyond_float32_once_standardised_is_refused_before_training(command, tmp_path, run_cli):
+    values = np.random.default_rng(0).standard_normal(200)
+    values[190] = 1e40  # in the test part: far beyond what float32 holds once standardised
+    data = column_file(tmp_path / "big.csv", values)
+    argv = [command, "--task", "file", "--data", str(data), "--epochs", "1", "--no-cache"]
+    where = ["--out", str(tmp_path / "r")] if command == "run" else ["--store", str(tmp_path / "s.sqlite")]
+    code, out, err = run_cli([*argv, *where])
+    one_line_error(code, err, "column 'y' must hold values within", "1e+40")
+    assert out == "" and sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_non_finite_numbers_anywhere_in_metrics_json_are_null(small_run):
+    """A result whose numbers overflowed (a baseline, the target's variance) still saves as strict
+    JSON: the non-finite numbers are null, as the README documents."""
+    import dataclasses
+
+    from statelab import experiment, rundir
+    from statelab.metrics import BaselineMetrics
+
+    result = experiment.run_experiment(rundir.load_run(small_run).config)
+    broken = dataclasses.replace(
+        result,
+        var_y=float("inf"),
+        baselines={
+            "last_value": BaselineMetrics(float("inf"), float("nan")),
+            "linear_ar": result.baselines["linear_ar"],
+        },
+    )
+    text = json.dumps(broken.metrics_dict(), allow_nan=False)
+    metrics = json.loads(text)
+    assert metrics["var_y"] is None and metrics["baselines"]["last_value"] == {
+        "test_mse": None,
+        "test_nmse": None,
+    }
+    assert metrics["baselines"]["linear_ar"]["test_mse"] == result.baselines["linear_ar"].test_mse
+
+
+@pytest.fixture(scope="module")
+def window_run(tmp_path_factory) -> Path:
+    """A run whose predictor carries the last lahead - 1 steps in its state."""
+    out = tmp_path_factory.mktemp("rel") / "run"
+    assert cli.main(["run", *TINY, "--lahead", "3", "--no-cache", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda s: s.update(recent=[[1e39], [0.0]]), "within float32's range"),
+        (lambda s: s.update(state=[[[1e39] * 20, [0.0] * 20]]), "NaN or infinite"),
+    ],
+    ids=["recent beyond float32", "a state beyond float32"],
+)
+def test_a_state_beyond_float32_is_one_line_and_nothing_is_written(
+    edit, words, window_run, tmp_path, run_cli
+):
+    data = series_file(tmp_path)
+    state = tmp_path / "state.json"
+    args = ["predict", str(window_run), "--input", str(data), "--state", str(state)]
+    assert run_cli([*args, "--out", str(tmp_path / "first.csv")])[0] == 0
+    content = json.loads(state.read_text())
+    edit(content["series"][""])
+    state.write_text(json.dumps(content))
+    before = snapshot(tmp_path)
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "second.csv")])
+    one_line_error(code, err, "state must hold", words)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_state_at_the_count_limit_is_written_back_within_it_and_reads_back(window_run, tmp_path, run_cli):
+    from statelab.predictor import MAX_SEEN
+
+    data = series_file(tmp_path)
+    state = tmp_path / "state.json"
+    args = [
+        "predict",
+        str(window_run),
+        "--input",
+        str(data),
+        "--state",
+        str(state),
+        "--out",
+        str(tmp_path / "p.csv"),
+    ]
+    assert run_cli(args)[0] == 0
+    content = json.loads(state.read_text())
+    content["series"][""]["seen"] = MAX_SEEN
+    state.write_text(json.dumps(content))
+    assert run_cli(args)[0] == 0
+    assert json.loads(state.read_text())["series"][""]["seen"] == MAX_SEEN  # saturated: its reader's limit
+    code, _, err = run_cli(args)
+    assert code == 0, err
+
+
+# ---------------------------------------------------------------------------------------------
+# Hangs and sizes
+
+
+@pytest.mark.parametrize("flag", ["--state", "--config", "--data"])
+def test_a_fifo_given_as_a_file_is_refused_at_once(flag, small_run, tmp_path, env):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    data = series_file(tmp_path)
+    argv = {
+        "--state": ["predict", str(small_run), "--input", str(data), "--state", str(fifo)],
+        "--config": ["run", "--config", str(fifo)],
+        "--data": ["run", "--task", "file", "--data", str(fifo)],  # its content is part of a run's identity
+    }[flag]
+    proc = statelab(*argv, env=env)
+    try:
+        code, out, err = finish(proc, timeout=60)  # reading the FIFO would block here forever
+    finally:
+        proc.kill()
+    one_line_error(code, err, "FIFO" if flag != "--data" else "not a file")
+    assert out == ""
+
+
+def test_a_linear_ar_over_thousands_of_inputs_is_not_fitted_and_the_run_finishes(tmp_path, run_cli):
+    """1,000 features with a window of 8 on 40 rows: the linear AR would solve an 8001 x 8001 system;
+    it is left out (n/a) and the networks train as ever."""
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(1000)]
+    table = rng.standard_normal((40, 1000))
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        ",".join(names) + "\n" + "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in table)
+    )
+    out = tmp_path / "r"
+    argv = ["run", "--task", "file", "--data", str(path), "--target", "f0", "--features", ",".join(names)]
+    code, stdout, err = run_cli(
+        [*argv, "--lahead", "8", "--epochs", "1", "--units", "4", "--out", str(out), "--no-cache"]
+    )
+    assert code == 0, err
+    assert "linear AR(8) │        n/a │    n/a" in stdout
+    metrics = strict_json(out / "metrics.json")
+    assert metrics["baselines"]["linear_ar"] == {"test_mse": None, "test_nmse": None}
+    assert metrics["baselines"]["last_value"]["test_mse"] is not None
+
+
+def test_the_memory_check_counts_the_linear_ar_baseline():
+    from statelab.config import from_mapping
+    from statelab.metrics import MAX_AR_INPUTS
+    from statelab.resources import memory_estimate
+
+    def baseline(lahead: int) -> int:
+        return memory_estimate(from_mapping({"lahead": lahead, "input_len": 10_000}))["baseline"]
+
+    narrow, wide, beyond = baseline(1), baseline(MAX_AR_INPUTS), baseline(MAX_AR_INPUTS + 1)
+    assert 0 < narrow < wide and wide >= 4 * (MAX_AR_INPUTS + 1) ** 2 * 8 and beyond == 0
+
+
+@pytest.mark.parametrize("missing", ["drop", "interpolate"])
+def test_missing_values_that_leave_no_row_are_one_line(missing, tmp_path, run_cli):
+    data = tmp_path / "gaps.csv"
+    data.write_text("y,a\n1,\n2,\n3,\n")  # a holds no value: nothing to keep or to interpolate from
+    argv = ["run", "--task", "file", "--data", str(data), "--target", "y", "--features", "a"]
+    code, out, err = run_cli([*argv, "--missing", missing, "--out", str(tmp_path / "r")])
+    one_line_error(code, err, "must keep at least one row", f"missing = {missing}")
+    assert out == "" and sorted(p.name for p in tmp_path.iterdir()) == ["gaps.csv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged files statelab wrote: one line
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[]",
+        '{"scaling": 5}',
+        '{"x": {}}',
+        '{"features": 5}',
+        '{"features": ["x"], "target": 3}',
+        '{"features": ["x"], "scaling": {"x": {"mean": "a", "scale": 1}}}',
+        '{"features": ["x"], "scaling": {"x": {"mean": 0, "scale": 0}}}',
+        '{"features": ["x"], "scaling": {"x": 5}}',
+        '{"features": ["x", "y"]}',
+    ],
+)
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_a_damaged_models_data_json_is_one_line(content, command, model_copy, tmp_path, run_cli):
+    (model_copy / "models" / "data.json").write_text(content)
+    data = series_file(tmp_path)
+    argv = (
+        ["predict", str(model_copy), "--input", str(data), "--column", "x"]
+        if command == "predict"
+        else ["export", str(model_copy), "--out", str(tmp_path / "m.keras")]
+    )
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(argv)
+    one_line_error(code, err, "data")
+    assert snapshot(tmp_path) == before
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_TOML = "a = " + "[" * 5_000 + "]" * 5_000 + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("deep.json", '{"tsteps": ' + DEEP_JSON + "}"),
+        ("deep.toml", DEEP_TOML),
+        ("shallow.json", '{"x": ' + "[" * 40 + "]" * 40 + "}"),
+    ],
+    ids=["json", "toml", "json-40-levels"],
+)
+def test_deeply_nested_config_files_are_one_line(name, content, tmp_path, run_cli):
+    path = tmp_path / name
+    path.write_text(content)
+    for argv in (
+        ["run", "--config", str(path)],
+        ["sweep", "--config", str(path), "--store", str(tmp_path / "s")],
+    ):
+        code, out, err = run_cli(argv)
+        one_line_error(code, err, "config")
+        assert out == "" and sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_deeply_nested_state_file_is_one_line(small_run, tmp_path, run_cli):
+    data = series_file(tmp_path)
+    state = tmp_path / "state.json"
+    state.write_text('{"format": "statelab.predict-states", "series": ' + DEEP_JSON + "}")
+    code, _, err = run_cli(["predict", str(small_run), "--input", str(data), "--state", str(state)])
+    one_line_error(code, err, "state must be a state file written by statelab predict", "nested deeper")
+
+
+DAMAGED_ROWS = [
+    ("metrics", "'{not json'"),
+    ("metrics", "'5'"),
+    ("metrics", """'{"models": 5}'"""),
+    ("metrics", """'{"models": {"stateful": {"memory": 5}}}'"""),
+    ("metrics", """'{"models": {"stateful": {"test_nmse": "x"}}}'"""),
+    ("metrics", """'{"baselines": {"linear_ar": []}}'"""),
+    ("metrics", "'" + "[" * 5000 + "]" * 5000 + "'"),
+    ("config", "'[]'"),
+    ("config", """'{"task": {"tsteps": "two"}}'"""),
+    ("timings", """'"x"'"""),
+    ("metrics", "x'00ff'"),  # a BLOB where text goes
+]
+
+
+@pytest.fixture
+def damaged_store(small_store, tmp_path, request) -> tuple[Path, str]:
+    """A copy of small_store whose first trial's row is damaged: (store, the trial's key)."""
+    import shutil
+
+    column, value = request.param
+    store = tmp_path / "damaged.sqlite"
+    shutil.copy(small_store, store)
+    db = sqlite3.connect(store)
+    (key,) = db.execute("SELECT config_hash FROM trials ORDER BY position LIMIT 1").fetchone()
+    db.execute(f"UPDATE trials SET {column} = {value} WHERE config_hash = ?", (key,))
+    db.commit()
+    db.close()
+    return store, key
+
+
+@pytest.mark.parametrize(
+    "damaged_store", DAMAGED_ROWS, indirect=True, ids=[f"{c}={v[:24]}" for c, v in DAMAGED_ROWS]
+)
+def test_a_damaged_store_row_is_one_line_naming_the_trial(damaged_store, tmp_path, run_cli):
+    import statelab
+    from statelab.store import StoreError
+
+    store, key = damaged_store
+    before = store.read_bytes()
+    code, _, err = run_cli(["report", str(store), "--out", str(tmp_path / "rep")])
+    one_line_error(code, err, "store must hold trials as statelab records them", key[:16])
+    # a sweep refuses it before it trains anything (not once the trials are trained)
+    code, out, err = run_cli(["sweep", *TINY, "--tsteps", "1,2,3", "--no-cache", "--store", str(store)])
+    one_line_error(code, err, key[:16])
+    assert out == "" and store.read_bytes() == before
+    for load in (statelab.load_results, statelab.load_history):
+        with pytest.raises(StoreError, match=key[:16]):
+            load(store)
+    assert not (tmp_path / "rep").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults: a full disk, a read-only folder. One line naming the path and the cause, nothing
+# half-written, and a store that a rerun completes.
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(size) -> a folder on a tmpfs of `size` bytes (root only: skipped where mount is not
+    permitted); remount(size=..., read_only=...) changes it. Unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+        mounted.append(folder)
+        return folder
+
+    def remount(folder: Path, size: int | None = None, read_only: bool = False) -> None:
+        options = ["remount", "ro" if read_only else "rw", *([f"size={size}"] if size else [])]
+        subprocess.run(["mount", "-o", ",".join(options), str(folder)], check=True)
+
+    mount.remount = remount  # type: ignore[attr-defined]
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_a_run_saved_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk, run_cli):
+    disk = small_disk(160 * 1024)  # the run's files fit; its figures and report do not
+    code, _, err = run_cli(["run", *TINY, "--no-cache", "--out", str(disk / "r")])
+    one_line_error(code, err, "out must be a writable", str(disk / "r"), "No space left on device")
+    assert visible(disk) == []
+
+
+def test_a_sweep_on_a_filling_disk_is_one_line_and_its_store_resumes(small_disk, run_cli):
+    disk = small_disk(320 * 1024)  # room for the store and a few trials, not for 40
+    store = disk / "s.sqlite"
+    argv = [
+        "sweep",
+        *TINY,
+        "--tsteps",
+        "1:41",
+        "--no-cache",
+        "--store",
+        str(store),
+        "--out",
+        str(disk / "rep"),
+    ]
+    code, _, err = run_cli(argv)
+    one_line_error(code, err, str(store), "full")
+    assert store.is_file()
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        kept = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    small_disk.remount(disk, size=64 * 2**20)  # room again: the rerun completes the grid
+    code, out, err = run_cli(argv)
+    assert code == 0, err
+    assert f"{kept} already in" in out and committed(store) == 40
+
+
+def test_predictions_on_a_full_disk_are_one_line_and_write_neither_file(
+    small_run, small_disk, tmp_path, run_cli
+):
+    disk = small_disk(64 * 1024)
+    data = series_file(tmp_path, n=20_000)  # about 900 kB of predictions
+    args = ["predict", str(small_run), "--input", str(data), "--state", str(disk / "state.json")]
+    code, stdout, err = run_cli([*args, "--out", str(disk / "p.csv")])
+    one_line_error(code, err, "out must be a writable file path", "No space left on device")
+    assert stdout == "" and visible(disk) == []
+
+
+def test_an_export_on_a_full_disk_is_one_line_and_leaves_nothing(small_run, small_disk, run_cli):
+    pytest.importorskip("keras")
+    disk = small_disk(8 * 1024)
+    code, _, err = run_cli(["export", str(small_run), "--out", str(disk / "m.keras")])
+    one_line_error(code, err, "out must be a writable path", "No space left on device")
+    assert visible(disk) == []
+
+
+def test_every_command_in_a_read_only_folder_is_one_line_and_changes_nothing(
+    small_run, small_store, small_disk, tmp_path, run_cli
+):
+    disk = small_disk(4 * 2**20)
+    data = series_file(tmp_path)
+    assert run_cli(["predict", str(small_run), "--input", str(data), "--out", str(disk / "p.csv")])[0] == 0
+    small_disk.remount(disk, read_only=True)
+    before = snapshot(disk)
+    commands = [
+        ["run", *TINY, "--no-cache", "--out", str(disk / "r")],
+        ["sweep", *TINY, "--no-cache", "--store", str(disk / "s.sqlite")],
+        ["predict", str(small_run), "--input", str(data), "--out", str(disk / "p.csv")],
+        ["predict", str(small_run), "--input", str(data), "--state", str(disk / "state.json")],
+        ["report", str(small_store), "--out", str(disk / "rep")],
+    ]
+    if __import__("importlib").util.find_spec("keras") is not None:
+        commands.append(["export", str(small_run), "--out", str(disk / "m.keras")])
+    for argv in commands:
+        code, _, err = run_cli(argv)
+        one_line_error(code, err, "Read-only file system")
+        assert snapshot(disk) == before, argv
+
+
+# The same faults injected, where no tmpfs can be mounted (any machine, any user).
+
+
+@pytest.mark.parametrize("code", [28, 30], ids=["ENOSPC", "EROFS"])
+def test_a_run_whose_save_fails_is_one_line_and_leaves_nothing(code, tmp_path, run_cli, monkeypatch):
+    import statelab.rundir
+
+    def fails(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(statelab.rundir.np, "savez", fails)
+    code_, _, err = run_cli(["run", *TINY, "--no-cache", "--out", str(tmp_path / "r")])
+    one_line_error(code_, err, "out must be a writable directory", os.strerror(code))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_whose_store_fills_up_is_one_line_and_keeps_what_it_committed(tmp_path, run_cli, monkeypatch):
+    import statelab.store
+
+    real = statelab.store._encode
+    calls = []
+
+    def fills(record):
+        calls.append(record.config_hash)
+        if len(calls) > 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(record)
+
+    monkeypatch.setattr(statelab.store, "_encode", fills)
+    store = tmp_path / "s.sqlite"
+    argv = ["sweep", *TINY, "--tsteps", "1:6", "--no-cache", "--store", str(store)]
+    code, _, err = run_cli(argv)
+    one_line_error(code, err, f"store must be a writable file, got {str(store)!r} (database or disk is full)")
+    assert committed(store) == 2
+    monkeypatch.undo()
+    code, out, err = run_cli(argv)
+    assert code == 0 and "2 already in" in out and committed(store) == 5, err
+
+
+@pytest.mark.parametrize("code", [28, 30], ids=["ENOSPC", "EROFS"])
+def test_an_export_whose_write_fails_is_one_line_and_leaves_nothing(
+    code, small_run, tmp_path, run_cli, monkeypatch
+):
+    keras = pytest.importorskip("keras")
+
+    def fails(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(keras.Model, "save", fails)
+    code_, _, err = run_cli(["export", str(small_run), "--out", str(tmp_path / "m.keras")])
+    one_line_error(code_, err, "out must be a writable path", os.strerror(code))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_that_are_not_utf8_are_read_and_written_like_any_other(tmp_path, run_cli):
+    """A file system takes names of any bytes; a run, its report, a prediction, a sweep and a data
+    file so named work (Arrow and SQLite are handed what they can open), and the reports show
+    the odd bytes escaped instead of failing once the training is done."""
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/odd-\xff"))
+    odd.mkdir()
+    run = odd / "run"
+    assert run_cli(["run", *TINY, "--no-cache", "--out", str(run)])[0] == 0
+    assert run_cli(["report", str(run)])[0] == 0
+    data = series_file(odd)
+    assert run_cli(["predict", str(run), "--input", str(data), "--out", str(odd / "p.csv")])[0] == 0
+    column_file(odd / "y.csv", np.random.default_rng(0).standard_normal(200))
+    store = odd / "s.sqlite"
+    argv = ["sweep", "--task", "file", "--data", str(odd / "y.csv"), "--epochs", "1", "--store", str(store)]
+    code, _, err = run_cli([*argv, "--no-cache"])
+    assert code == 0, err
+    assert "odd-\\xff" in (odd / "s-report" / "report.html").read_text()
+    assert committed(store) == 1

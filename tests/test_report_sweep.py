@@ -75,14 +75,14 @@ def test_report_command_redraws_everything_from_the_store_without_importing_jax(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"Report: {out / 'report.html'}"
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".statelab-report",  # the mark of a report directory statelab wrote
-        "heatmap.png",
-        "memory.png",
-        "report.html",
-        "summary.csv",
-        "trials.csv",
-    ]
+    drawn = ["heatmap.png", "memory.png", "report.html", "summary.csv", "trials.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            ".statelab-report",
+            *drawn,
+            *(f".{name}.statelab" for name in drawn),
+        ]  # the folder's mark, each file's
+    )
     assert (out / "heatmap.png").read_bytes().startswith(b"\x89PNG")
 
     html = (out / "report.html").read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import statistics
 import threading
 from pathlib import Path
@@ -758,3 +759,117 @@ def test_an_unexpected_failure_is_a_500_that_carries_the_security_headers_too(tm
     assert answer.status_code == 500
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile requests and odd files: a 4xx, or a listing that shows the odd entry and serves the rest
+
+
+def test_runs_and_files_whose_names_are_not_utf8_are_listed_escaped_and_the_rest_still_served(lab, two_runs):
+    import shutil
+
+    source = lab.runs / two_runs[0][-1]["result"]["run"]
+    odd = Path(os.fsdecode(bytes(lab.runs) + b"/odd-\xff-run"))  # a name a file system allows
+    shutil.copytree(source, odd)
+    (source / os.fsdecode(b"notes-\xfe.txt")).write_text("a file of the user's")
+    try:
+        client = lab  # a 500 raises here: the test fails on it
+        listing = client.get("/api/runs")
+        assert listing.status_code == 200
+        entries = {entry["name"]: entry for entry in listing.json()}
+        assert "odd-\\xff-run" in entries and entries["odd-\\xff-run"]["error"].startswith("unreadable")
+        assert source.name in entries and "verdict" in entries[source.name]  # the rest as ever
+        detail = client.get(f"/api/runs/{source.name}")
+        assert detail.status_code == 200
+        assert "notes-\\xfe.txt" in [f["path"] for f in detail.json()["files"]]
+        assert client.get("/").status_code == 200
+    finally:
+        shutil.rmtree(odd)
+        (source / os.fsdecode(b"notes-\xfe.txt")).unlink()
+
+
+def test_a_lone_surrogate_in_a_parameter_name_is_a_400(lab):
+    body = '{"params": {"\\ud800": "1"}}'  # valid JSON; not valid Unicode
+    client = lab  # a 500 raises here: the test fails on it
+    answer = client.post("/api/jobs/run", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["detail"].startswith("unknown parameter")
+    answer = client.post(
+        "/api/jobs/sweep",
+        content='{"store": "a.sqlite", "axes": {"\\udfff": "1"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code in (400, 404), answer.text
+
+
+@pytest.mark.parametrize("last", ["²", "1" * 5000, "-1", "1e3", " 2"])
+def test_a_malformed_last_event_id_is_a_400(lab, two_runs, last):
+    job_id = lab.get("/api/jobs").json()[-1]["id"]
+    client = lab  # a 500 raises here: the test fails on it
+    answer = client.get(f"/api/jobs/{job_id}/events", headers={"Last-Event-ID": last.encode()})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"].startswith("Last-Event-ID must be the id of an event")
+    huge = client.get(f"/api/jobs/{job_id}/events", params={"after": "9" * 5000})
+    assert huge.status_code in (200, 400), huge.text
+
+
+def test_a_store_with_a_damaged_row_is_a_400_naming_the_trial_and_still_listed(lab, swept):
+    import shutil
+
+    source = lab.root / "new.sqlite"
+    damaged = lab.root / "a.sqlite"  # the lab's other store
+    shutil.copy(source, damaged)
+    db = sqlite3.connect(damaged)
+    (key,) = db.execute("SELECT config_hash FROM trials LIMIT 1").fetchone()
+    db.execute("UPDATE trials SET metrics = '{\"models\": 5}' WHERE config_hash = ?", (key,))
+    db.commit()
+    db.close()
+    try:
+        client = lab  # a 500 raises here: the test fails on it
+        for url in ("/api/stores/a.sqlite", "/api/stores/a.sqlite/trials"):
+            answer = client.get(url)
+            assert answer.status_code == 400, answer.text
+            assert key[:16] in answer.json()["detail"]
+        listing = {s["name"]: s for s in client.get("/api/stores").json()}
+        assert listing["a.sqlite"]["ok"] == 8 and listing["new.sqlite"]["ok"] == 8
+        assert client.get("/api/stores/new.sqlite").status_code == 200
+    finally:
+        damaged.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests from pages of other origins
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Origin": "http://testserver.evil.example"}, 403),
+        ({"Origin": "https://testserver"}, 403),  # another scheme is another origin
+        ({"Origin": "http://testserver:8001"}, 403),
+        ({"Referer": "http://evil.example/page.html"}, 403),
+        ({"Origin": "http://evil.example", "Referer": "http://testserver/"}, 403),  # Origin decides
+        ({"Origin": "http://testserver"}, 202),
+        ({"Referer": "http://testserver/runs"}, 202),
+        ({}, 202),  # no browser: curl, a script
+    ],
+)
+def test_a_request_that_changes_something_from_another_origin_is_403_and_queues_nothing(
+    tmp_path, headers, status
+):
+    app = create_app(tmp_path / "runs", [tmp_path / "s.sqlite"], max_queued=4)
+    with TestClient(app) as client:
+        answer = client.post("/api/jobs/run", json={"params": {**SMALL, "epochs": "1"}}, headers=headers)
+        assert answer.status_code == status, answer.text
+        jobs = client.get("/api/jobs").json()
+        assert len(jobs) == (1 if status == 202 else 0)
+        if status == 403:
+            assert answer.json()["detail"].endswith("must be this server's own page, got " + repr(
+                headers.get("Origin", headers.get("Referer"))
+            ))  # fmt: skip
+        else:
+            events_of(client, jobs[0]["id"])  # let it finish before the app stops
+        cancel = client.post("/api/jobs/x/cancel", headers={"Origin": "http://evil.example"})
+        assert cancel.status_code == 403
+        assert client.get("/api/runs", headers={"Origin": "http://evil.example"}).status_code == 200  # reads

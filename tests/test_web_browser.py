@@ -200,3 +200,54 @@ def test_the_api_documentation_renders_under_its_content_security_policy(site, p
     page.goto(f"{site}docs")
     page.get_by_text("/api/jobs/{job_id}/cancel", exact=True).wait_for()
     assert page.errors == []
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """A page of another origin (another port of this host) that tries to make the lab train: a
+    fetch that needs no preflight, an auto-submitted form, and a JSON fetch that does."""
+    import http.server
+    import threading
+
+    class Page(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_page_of_another_origin_cannot_make_the_lab_train(site, page, elsewhere):
+    """The server refuses (403) what the browser lets a page of another origin send, whatever the
+    browser's own rules: nothing is queued."""
+    folder, origin = elsewhere
+    body = '{"params": {"epochs": "1", "input_len": "200"}}'
+    (folder / "evil.html").write_text(
+        f"""<!doctype html><html><body>
+<form id="f" method="post" action="{site}api/jobs/run" enctype="text/plain" target="sink">
+<input name='{body[:-1]}, "x": "' value='"}}'></form><iframe name="sink"></iframe>
+<script>
+const plain = {{"Content-Type": "text/plain"}}, json = {{"Content-Type": "application/json"}};
+fetch("{site}api/jobs/run", {{method: "POST", mode: "no-cors", headers: plain, body: '{body}'}});
+fetch("{site}api/jobs/run", {{method: "POST", headers: json, body: '{body}'}}).catch(() => {{}});
+document.getElementById("f").submit();
+</script></body></html>"""
+    )
+    before = len(page.request.get(f"{site}api/jobs").json())
+    answers = []
+    page.on(
+        "response",
+        lambda r: answers.append((r.request.method, r.status)) if "/api/jobs/run" in r.url else None,
+    )
+    page.goto(f"{origin}evil.html")
+    page.wait_for_timeout(1500)
+    posts = [status for method, status in answers if method == "POST"]
+    assert posts and all(status == 403 for status in posts), answers  # the form and the simple fetch
+    assert len(page.request.get(f"{site}api/jobs").json()) == before  # nothing queued

@@ -22,11 +22,18 @@ from statelab.confighelp import field_help
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
 from statelab.params import check_file_in_folder, check_output_path, check_path
 from statelab.version import __version__
+from statelab.written import same_file
 
 EXIT_USAGE = 2
 EXECUTOR_HELP = (
     "where trials run: inline (this process, the default), inline:THREADS, local:N (a local Dask "
     "cluster of N worker processes), dask://HOST:PORT (a running Dask cluster)"
+)
+
+
+OVERWRITE_HELP = (
+    "write over files statelab cannot prove it wrote (by default it replaces only its own, "
+    "recognised by the hidden .NAME.statelab mark beside each)"
 )
 
 
@@ -41,6 +48,13 @@ def fail(message: str) -> NoReturn:
     line = " ".join(str(message).split("\n"))  # one line, whatever a value held
     print(f"statelab: error: {line}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
+
+
+def fault(exc: OSError) -> str:
+    """A system error as one line: what failed, where, and why (`[Errno 28] ...` becomes
+    "No space left on device")."""
+    where = f" {exc.filename!r}" if exc.filename is not None else ""
+    return f"could not use{where} ({exc.strerror or type(exc).__name__})"
 
 
 def flag(name: str) -> str:
@@ -183,7 +197,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from statelab.report.output import write_together
 
     if args.out is not None:
-        predict.check_out(args.out, {"input": args.input, "state": args.state})
+        predict.check_out(args.out, {"input": args.input, "state": args.state}, args.overwrite)
+    if args.state is not None and same_file(args.state, args.input):
+        fail(f"state must be another file than input, got {args.state!r} (the input, {args.input!r})")
     header = data.header(args.input, "input")
     predictor = predict.load_predictor(args.run_dir, args.model)
     keys = [c for c in (args.series, args.time) if c is not None]
@@ -232,20 +248,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         format=args.format,
         batch_size=batch_size,
         before_commit=args.interrupt.check,
+        overwrite=args.overwrite,
     )
     args.interrupt.settle()
     print(f"Saved the {args.model} model of {args.run_dir} to {path}")
     return 0
 
 
-def report_directory(store_path: str | Path, out: str | Path | None) -> Path:
+def report_directory(store_path: str | Path, out: str | Path | None, overwrite: bool = False) -> Path:
     """`out`, or by default sweep.sqlite -> sweep-report/ beside the store; checked before any
     work: it must be new, empty, or a report directory statelab wrote (`check_report_dir`)."""
     from statelab.report.output import check_report_dir
 
     path = check_output_path("store", store_path, "file")
     report_dir = path.with_name(f"{path.stem}-report") if out is None else Path(out)
-    return check_report_dir(check_output_path("out", report_dir, "directory"))
+    return check_report_dir(check_output_path("out", report_dir, "directory"), overwrite=overwrite)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -263,7 +280,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     configs = grid.expand(the_grid)
     store_path, report_dir = (
         check_output_path("store", args.store, "file"),
-        report_directory(args.store, args.out),
+        report_directory(args.store, args.out, args.overwrite),
     )
     where = from_flags(args.executor, args.workers, args.scheduler, args.scheduler_timeout)
     console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
@@ -286,7 +303,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             outcome = sweeps.run_sweep(configs, store, executor, progress, interrupt=interrupt.check)
         terminal.sweep_outcome(console, outcome)
         report = write_report(
-            store.records(), report_dir, source=str(store.path), before_write=interrupt.check
+            store.records(),
+            report_dir,
+            source=str(store.path),
+            before_write=interrupt.check,
+            overwrite=args.overwrite,
         )
     interrupt.settle()  # every trial is stored and the report written
     console.print(f"Report: {report}", soft_wrap=True)
@@ -312,17 +333,19 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
         from statelab.report.run import write_run_report
 
-        write_run_report(path, before_write=args.interrupt.check)
+        write_run_report(path, before_write=args.interrupt.check, overwrite=args.overwrite)
         args.interrupt.settle()  # written: a Ctrl-C from here on is too late to undo it
         console.print(f"Report: {path / 'report.html'}", soft_wrap=True)
         return 0
     from statelab.report.sweep import write_report
     from statelab.store import Store
 
-    report_dir = report_directory(path, args.out)
+    report_dir = report_directory(path, args.out, args.overwrite)
     with Store.open(path) as store:  # read-only: the store is left byte for byte as it was
         records = store.records()
-    report = write_report(records, report_dir, source=str(path), before_write=args.interrupt.check)
+    report = write_report(
+        records, report_dir, source=str(path), before_write=args.interrupt.check, overwrite=args.overwrite
+    )
     args.interrupt.settle()
     console.print(f"Report: {report}", soft_wrap=True)
     return 0
@@ -406,6 +429,7 @@ def build_parser() -> Parser:
     )
     predict.add_argument("--model", default="stateful", choices=("stateful", "stateless"))
     predict.add_argument("--out", metavar="FILE.csv", help="where to write predictions (default: stdout)")
+    predict.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     predict.set_defaults(func=cmd_predict)
     export = commands.add_parser(
         "export", allow_abbrev=False, help="write a run's trained model as a Keras 3 model file"
@@ -416,8 +440,12 @@ def build_parser() -> Parser:
         "--format", default="keras", choices=("keras",), help="keras: a .keras file (Keras 3)"
     )
     export.add_argument(
-        "--out", required=True, metavar="FILE.keras", help="the file to write (must not exist)"
+        "--out",
+        required=True,
+        metavar="FILE.keras",
+        help="the file to write (a new one, or one statelab export wrote)",
     )
+    export.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     export.add_argument(
         "--batch-size",
         default="1",
@@ -448,6 +476,7 @@ def build_parser() -> Parser:
         help="how long to wait for --scheduler before giving up (default: 15)",
     )
     sweep.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    sweep.add_argument("--overwrite", action="store_true", help="report directory: " + OVERWRITE_HELP)
     sweep.set_defaults(func=cmd_sweep)
 
     report = commands.add_parser(
@@ -457,6 +486,7 @@ def build_parser() -> Parser:
         "store", metavar="STORE", help="a results store written by `statelab sweep`, or a run directory"
     )
     report.add_argument("--out", metavar="DIR", help="report directory (default: <store>-report/ beside it)")
+    report.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     report.set_defaults(func=cmd_report)
 
     serve = commands.add_parser(
@@ -494,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Ctrl-C (SIGINT) is a flag the command checks at safe points; an
     interrupted command prints "statelab: interrupted" and returns 130 (see statelab.interrupt)."""
     with catching() as interrupt:
+        for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 is shown as \xNN, not a crash
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
@@ -506,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
         except ConfigError as exc:
             fail(str(exc))
+        except OSError as exc:  # the machine's, not the input's: what no check could foresee
+            fail(fault(exc))
         except KeyboardInterrupt:
             print(MESSAGE, file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from statelab.metrics import BaselineMetrics, ModelMetrics
+from statelab.metrics import BLOCK_VALUES, MAX_AR_INPUTS, BaselineMetrics, ModelMetrics
+from statelab.names import BASELINES
 from statelab.theory import CONVERGED_NMSE, IMPOSSIBLE, PROMISED, Expectation, RealisedFloor
 
 
@@ -101,7 +102,7 @@ def least_squares(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray
     also gives the minimum-norm answer when columns repeat.
     """
     gram, moment = None, None
-    for x, y in blocks:
+    for x, y in blocks:  # (n, D) each
         design = np.empty((len(x), x.shape[1] + 1))
         design[:, :-1] = x
         design[:, -1] = 1.0
@@ -115,8 +116,10 @@ def least_squares(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray
     return coef
 
 
-def blocks_of(rows: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
-    """The indices `rows` in consecutive pieces of at most `size`."""
+def blocks_of(rows: np.ndarray, size: int = BLOCK, width: int = 1) -> Iterator[np.ndarray]:
+    """The indices `rows` in consecutive pieces of at most `size`, and at most BLOCK_VALUES values
+    of `width` each (a wide design's block stays a few tens of megabytes)."""
+    size = max(1, min(size, BLOCK_VALUES // max(width, 1)))
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -138,16 +141,27 @@ def baselines(
 
     windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool; test_rows:
     indices of the scored test rows.
+
+    The linear AR's cost grows with the square of its inputs (its normal equations) and their cube
+    (their solution): over more than MAX_AR_INPUTS inputs it is not fitted, and its numbers are
+    None (the networks train all the same).
     """
     flat = windows.reshape(len(windows), -1)  # (N, lahead * F), a view
-    fit_rows = np.flatnonzero(train_rows)
-    coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows))
-    linear = np.concatenate([flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows)] or [[]])
-    preds = {"last_value": last[test_rows], "linear_ar": linear}
+    preds = {"last_value": last[test_rows]}
+    width = flat.shape[1] + 1
+    if flat.shape[1] <= MAX_AR_INPUTS:
+        fit_rows = np.flatnonzero(train_rows)
+        coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows, width=width))
+        parts = [flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows, width=width)]
+        preds["linear_ar"] = np.concatenate(parts or [[]])
     out = {}
-    for name, pred in preds.items():
-        error = mse(pred, target[test_rows])
-        out[name] = BaselineMetrics(test_mse=error, test_nmse=error / var_y)
+    for name in BASELINES:
+        if name not in preds:
+            out[name] = BaselineMetrics(test_mse=None, test_nmse=None)
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            error = finite(mse(preds[name], target[test_rows]))
+        out[name] = BaselineMetrics(test_mse=error, test_nmse=None if error is None else error / var_y)
     return out
 
 
@@ -194,7 +208,8 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
         ar = metrics["baselines"]["linear_ar"]["test_nmse"]
         return Verdict(
             f"No floor to test against (a real series): best network {best} with NMSE "
-            f"{'n/a' if nmse is None else format(nmse, '.4f')}; linear AR baseline {ar:.4f}.",
+            f"{'n/a' if nmse is None else format(nmse, '.4f')}; linear AR baseline "
+            f"{'n/a' if ar is None else format(ar, '.4f')}.",
             None,
         )
     parts = []

@@ -160,11 +160,12 @@ def axis_values(name: str, value: Any) -> tuple[Any, ...]:
         several = (
             isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple)) for v in value)
         )
-        items = list(value) if several else [value]
+        items = _bounded(name, value) if several else [value]
     else:
-        items = list(value) if isinstance(value, (list, tuple, range)) or _is_iterable(value) else [value]
+        several = isinstance(value, (list, tuple, range)) or _is_iterable(value)
+        items = _bounded(name, value) if several else [value]
     if not items:
-        raise ConfigError(f"{name} must be a non-empty list of values, got {value!r}")
+        raise ConfigError(f"{name} must be a non-empty list of values, got {_brief(value)}")
     out = []
     for item in items:
         item = tuple(plain(v) for v in item) if listy and isinstance(item, (list, tuple)) else plain(item)
@@ -173,9 +174,32 @@ def axis_values(name: str, value: Any) -> tuple[Any, ...]:
         )
         if nested or not _is_value(kind, item):
             noun = {"int": "an integer", "float": "a number", "str": "a string"}.get(kind, "a list")
-            raise ConfigError(f"{name} must be {noun} or a list of them, got {value!r}")
+            raise ConfigError(f"{name} must be {noun} or a list of them, got {_brief(value)}")
         out.append(item)
     return tuple(dict.fromkeys(out))
+
+
+def _bounded(name: str, values: Any) -> list[Any]:
+    """The values of an axis as a list, refused before they are made if there are more than
+    MAX_AXIS_VALUES: `len()` of a range or an array costs nothing (a range of 10**9 is never
+    built), and any other iterable is read no further than the limit."""
+    items: list[Any] | None = None
+    try:
+        count = len(values)
+    except OverflowError:  # a range longer than sys.maxsize
+        count = MAX_AXIS_VALUES + 1
+    except TypeError:  # an iterable without a length: read up to the limit
+        items = list(itertools.islice(values, MAX_AXIS_VALUES + 1))
+        count = len(items)
+    if count > MAX_AXIS_VALUES:
+        raise ConfigError(f"{name} must have at most {MAX_AXIS_VALUES} values, got {_brief(values)}")
+    return list(values) if items is None else items
+
+
+def _brief(value: Any) -> str:
+    """A value for a message: its repr, cut short (an axis may hold a million values)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _is_iterable(value: Any) -> bool:

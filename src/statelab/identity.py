@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from stat import S_ISREG
 
 from statelab.config import ExperimentConfig
 
@@ -27,12 +28,15 @@ def config_hash(config: ExperimentConfig) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's content ("" if it cannot be read: reading it will then fail clearly).
+    """SHA-256 of a file's content ("" if it cannot be read, or is not a regular file: reading it
+    will then fail clearly; a FIFO or a device would never end).
 
     Remembered per (path, size, modification time), so a sweep hashes each file once."""
     try:
         stat = os.stat(path)
     except OSError:
+        return ""
+    if not S_ISREG(stat.st_mode):
         return ""
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 

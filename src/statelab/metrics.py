@@ -64,12 +64,18 @@ class ModelMetrics:
         return out
 
 
+# What the linear AR baseline may cost (statelab.evaluate fits it; statelab.resources counts it).
+MAX_AR_INPUTS = 1024  # inputs (lahead x features) it is fitted over at most; beyond, it is not fitted
+BLOCK_VALUES = 1 << 22  # values per block of its design (32 MB in float64): wide designs take fewer rows
+
+
 @dataclass(frozen=True)
 class BaselineMetrics:
-    """A model-free predictor on the same test rows as the networks."""
+    """A model-free predictor on the same test rows as the networks; None where it was not
+    computed (a linear AR over more inputs than MAX_AR_INPUTS) or is not finite."""
 
-    test_mse: float
-    test_nmse: float
+    test_mse: float | None
+    test_nmse: float | None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,17 +92,153 @@ class Memory:
 
     def to_dict(self) -> dict:
         """For metrics.json: a NaN or infinite value (a diverged model's) is null, as JSON has none."""
-        out = _json_numbers(asdict(self))
+        out = json_numbers(asdict(self))
         if self.by_feature is None:
             del out["by_feature"]
         return out
 
 
-def _json_numbers(value: Any) -> Any:
+def json_numbers(value: Any) -> Any:
+    """`value` (dicts, lists and tuples of numbers) with every NaN or infinite float as None: what
+    strict JSON can hold, as metrics.json and the store write it."""
     if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_numbers(v) for v in value]
+        return {k: json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_numbers(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a metrics document back (metrics.json, a store's row): every key a reader uses, checked
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or _is_number(value)
+
+
+def _int_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _bool_or_null(value: Any) -> bool:
+    return value is None or isinstance(value, bool)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_number_or_null(v) for v in value)
+
+
+def _string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+# key -> (test, rule): the kinds a metrics document's keys hold (numbers may be null: a diverged
+# model's errors are).
+RUN_KEYS: dict[str, tuple[Any, str]] = {
+    "schema_version": (_int_or_null, "an integer"),
+    "statelab_version": (_string, "a string"),
+    "config_hash": (_string, "a string"),
+    "var_y": (_number_or_null, "a number or null"),
+    "threshold_nmse": (_is_number, "a number"),
+    "n_train": (_int_or_null, "an integer"),
+    "n_test": (_int_or_null, "an integer"),
+    "dropped_train_rows": (_int_or_null, "an integer"),
+    "claim_held": (_bool_or_null, "true, false or null"),
+    "task_profile": (_numbers, "a list of numbers"),
+    "task_profile_kind": (_string, "a string"),
+    "data": (lambda v: isinstance(v, dict), "an object"),
+    "realised_floors": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+}
+MODEL_KEYS: dict[str, tuple[Any, str]] = {
+    **{
+        key: (_number_or_null, "a number or null")
+        for key in (
+            "test_mse",
+            "test_nmse",
+            "test_mse_all",
+            "test_nmse_all",
+            "floor_mse",
+            "floor_nmse",
+            "final_train_loss",
+            "final_val_loss",
+        )
+    },
+    "warmup_excluded": (_int_or_null, "an integer"),
+    "converged": (_bool_or_null, "true or false"),
+    "expected_converged": (_bool_or_null, "true, false or null"),
+    "diverged": (_bool_or_null, "true or false"),
+    "memory": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "expected": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "expected_reason": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "realised_floor_nmse": (_number_or_null, "a number or null"),
+    "floor_low": (_number_or_null, "a number or null"),
+    "floor_high": (_number_or_null, "a number or null"),
+    "at_floor": (_bool_or_null, "true, false or null"),
+    "diagnosis": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+}
+MEMORY_KEYS: dict[str, tuple[Any, str]] = {
+    "sensitivity": (_numbers, "a list of numbers"),
+    "span": (_int_or_null, "an integer or null"),
+    "profile_error": (_number_or_null, "a number or null"),
+    "by_feature": (
+        lambda v: v is None or (isinstance(v, dict) and all(_numbers(x) for x in v.values())),
+        "an object of lists of numbers",
+    ),
+}
+REQUIRED_RUN_KEYS = ("config_hash", "n_train", "n_test", "threshold_nmse", "models", "statelab_version")
+REQUIRED_MODEL_KEYS = ("test_mse", "test_nmse", "test_nmse_all", "floor_mse", "floor_nmse", "warmup_excluded")
+
+
+def _check_keys(where: str, document: dict, kinds: dict[str, tuple[Any, str]]) -> None:
+    for key, (ok, rule) in kinds.items():
+        if key in document and not ok(document[key]):
+            raise ValueError(f"{where}{key} must be {rule}, got {_brief(document[key])}")
+
+
+def check_metrics(metrics: Any, required: bool = True) -> None:
+    """ValueError (KeyError for a missing key) naming the first key of a metrics document
+    (metrics.json, a store's row) that is missing or of the wrong kind, so that a damaged
+    document is one line where it is read, not a TypeError where it is used. `required=False`
+    checks the kinds of the keys present only (a version-1 store's rows hold fewer)."""
+    if not isinstance(metrics, dict):
+        raise ValueError(f"a JSON object expected, got {type(metrics).__name__}")
+    if required:
+        for key in REQUIRED_RUN_KEYS:
+            if key not in metrics:
+                raise KeyError(key)
+    _check_keys("", metrics, RUN_KEYS)
+    models = metrics.get("models", {})
+    if not isinstance(models, dict) or (required and not models):
+        raise ValueError("models must be an object of models")
+    for name, m in models.items():
+        if not isinstance(m, dict):
+            raise ValueError(f"models.{name} must be an object")
+        if required:
+            for key in REQUIRED_MODEL_KEYS:
+                if key not in m:
+                    raise KeyError(f"models.{name}.{key}")
+        _check_keys(f"models.{name}.", m, MODEL_KEYS)
+        if isinstance(m.get("memory"), dict):
+            _check_keys(f"models.{name}.memory.", m["memory"], MEMORY_KEYS)
+    baselines = metrics.get("baselines", {})
+    if not isinstance(baselines, dict):
+        raise ValueError("baselines must be an object of baselines")
+    for name, b in baselines.items():
+        if not isinstance(b, dict):
+            raise ValueError(f"baselines.{name} must be an object")
+        _check_keys(
+            f"baselines.{name}.",
+            b,
+            {k: (_number_or_null, "a number or null") for k in ("test_mse", "test_nmse")},
+        )
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

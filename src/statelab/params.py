@@ -14,6 +14,7 @@ import inspect
 import math
 import numbers
 import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -215,6 +216,25 @@ def check_path(name: str, value: Any, rule: str) -> Path:
     if not isinstance(value, str) or not value.strip():
         fail(name, rule, value)
     return Path(value)
+
+
+def not_a_file(path: Path) -> str | None:
+    """None if `path` is a regular file (or a link to one), else what is there instead, for an
+    error message: "no such file", "a directory", "a FIFO", ... Reading a FIFO or a device would
+    block or never end, so statelab reads nothing but regular files."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError as exc:  # No such file or directory, Permission denied, ...
+        return exc.strerror or type(exc).__name__
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "a device, not a regular file"
 
 
 def check_output_path(name: str, value: Any, kind: str = "file") -> Path:

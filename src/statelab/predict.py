@@ -16,6 +16,7 @@ from statelab import rundir
 from statelab.config import ConfigError
 from statelab.params import check_file_in_folder
 from statelab.predictor import Predictor
+from statelab.written import check_replace, same_file
 
 __all__ = ["Predictor", "check_out", "input_features", "load_predictor", "output_columns", "predict_series"]
 
@@ -105,24 +106,16 @@ def output_columns(
     return columns
 
 
-def check_out(out: str | Path, others: Mapping[str, str | Path | None]) -> Path:
-    """Where `statelab predict` may write: a new file, or one it wrote before (a CSV whose header
-    is `[series,] t, ..., prediction`); never one of the files in `others` ({parameter: path}: the
-    input, the state file), and never someone else's file. ConfigError, before any work."""
+def check_out(out: str | Path, others: Mapping[str, str | Path | None], overwrite: bool = False) -> Path:
+    """Where `statelab predict` may write: a new file, or one statelab can prove it wrote
+    (`statelab.written`), or any file with `overwrite`; never one of the files in `others`
+    ({parameter: path}: the input, the state file), under any of its names (`./x` and `x`, a
+    link, a hard link). ConfigError, before any work."""
     path = check_file_in_folder("out", out)
-    if not path.exists():
-        return path
     for name, other in others.items():
-        if other is not None and Path(other).exists() and path.samefile(other):
-            raise ConfigError(f"out must be another file than {name}, got {str(out)!r} (the {name})")
-    try:
-        with open(path, "rb") as fh:
-            header = [c.strip().strip(b'"') for c in fh.readline(4096).split(b",")]
-    except OSError as exc:
-        raise ConfigError(f"out must be a writable file path, got {str(out)!r} ({exc.strerror})") from None
-    if header[-1:] != [b"prediction"] or header[0] not in (b"t", b"series"):
-        raise ConfigError(
-            f"out must be a new file or one statelab predict wrote (statelab replaces no other file), "
-            f"got {str(out)!r}"
-        )
+        if other is not None and same_file(path, other):
+            raise ConfigError(
+                f"out must be another file than {name}, got {str(out)!r} (the {name}, {str(other)!r})"
+            )
+    check_replace("out", path, overwrite)
     return path

@@ -41,7 +41,7 @@ STATE_FORMAT = "statelab.predictor-state"
 STATE_VERSION = 1
 MIN_BUCKET = 16  # streams are padded to a power of two of at least this many steps (fewer compiles)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MAX_SEEN = 2**53  # steps a state may count: exact as a float, and far beyond any stream
+MAX_SEEN = 2**53  # steps a state counts at most (it saturates there): exact as a float
 
 
 def params_to_arrays(params: cells.Params) -> dict[str, np.ndarray]:
@@ -64,13 +64,40 @@ def arrays_to_params(flat: dict[str, np.ndarray]) -> cells.Params:
 
 
 def data_info(data: Mapping[str, Any]) -> dict[str, Any]:
-    """What a saved model needs of a run's data summary (metrics.json "data"): features, target,
-    and the standardisation {column: {"mean", "scale"}} (None for a generated series)."""
-    return {
-        "features": list(data["features"]),
-        "target": data.get("target", "y"),
-        "scaling": data.get("scaling"),
-    }
+    """What a saved model needs of a run's data summary (metrics.json "data", models/data.json):
+    features, target, and the standardisation {column: {"mean", "scale"}} (None for a generated
+    series). Checked as a config is: ConfigError naming what is wrong ("data must ...")."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"data must be a mapping of features, target and scaling, got {_brief(data)}")
+    features, target, scaling = data.get("features"), data.get("target", "y"), data.get("scaling")
+    if (
+        not isinstance(features, (list, tuple))
+        or not features
+        or not all(isinstance(f, str) for f in features)
+        or len(set(features)) != len(features)
+    ):
+        raise ConfigError(f"data must name its features (a list of distinct names), got {_brief(features)}")
+    if not isinstance(target, str):
+        raise ConfigError(f"data must name its target (a column name), got {_brief(target)}")
+    if scaling is not None:
+        if not isinstance(scaling, Mapping):
+            raise ConfigError(
+                f"data must give its scaling as {{column: {{mean, scale}}}}, got {_brief(scaling)}"
+            )
+        for column, stats in scaling.items():
+            mean: Any = stats.get("mean") if isinstance(stats, Mapping) else None
+            scale: Any = stats.get("scale") if isinstance(stats, Mapping) else None
+            if not (_real(mean) and _real(scale) and float(scale) > 0):
+                raise ConfigError(
+                    f"data must give column {_brief(column)} a finite mean and a positive finite scale, "
+                    f"got {_brief(stats)}"
+                )
+    return {"features": list(features), "target": target, "scaling": scaling}
+
+
+def _real(value: Any) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def default_data_info(config: ExperimentConfig) -> dict[str, Any]:
@@ -223,12 +250,19 @@ class Predictor:
             padded = np.zeros((_bucket(n), *win.shape[1:]), np.float32)
             padded[:n] = win
             valid = np.arange(len(padded)) < n
-            self.state, preds = _run_stream(
+            state, preds = _run_stream(
                 self.params, self.state, padded, valid, self.stateful, cell=self.config.model.cell
             )
+            if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves(state)):
+                # Only a state restored with values no stream of this model reaches gets here.
+                raise ConfigError(
+                    "state must hold values this model can carry on from, got one that makes its state "
+                    "NaN or infinite"
+                )
+            self.state = state
             out[len(values) - n :] = np.asarray(preds[:n], np.float64) * self.target_scale + self.target_mean
         self.recent = history[len(history) - (self.lahead - 1) :] if self.lahead > 1 else history[:0]
-        self.seen += len(values)
+        self.seen = min(self.seen + len(values), MAX_SEEN)  # saturates: the reader's own limit
         return out
 
     def step(self, x: Any) -> float:
@@ -301,6 +335,10 @@ class Predictor:
                 for got, want in zip(state["state"], layers, strict=True)
             )
             recent = _numbers(state["recent"], (min(self.lahead - 1, _count(state["seen"])), self.n_features))
+            if np.any(np.abs(recent) > FLOAT32_MAX):  # standardised inputs, as `_values` bounds them
+                raise ValueError(
+                    f"expected recent values within float32's range, got {np.max(np.abs(recent)):.3g}"
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"state must hold this model's arrays, got a damaged state ({exc})") from None
         self.state = jax.tree.map(jnp.asarray, restored)
@@ -322,9 +360,11 @@ def _numbers(value: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.
         array = array.reshape(shape) if math.prod(shape) == 0 else array
     if array.shape != shape:
         raise ValueError(f"expected numbers of shape {shape}, got shape {array.shape}")
-    if not np.all(np.isfinite(array.astype(dtype))):
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused just below
+        cast = array.astype(dtype)
+    if not np.all(np.isfinite(cast)):
         raise ValueError(f"expected finite numbers of shape {shape}, got a NaN or infinite value")
-    return array.astype(dtype)
+    return cast
 
 
 def _brief(value: Any) -> str:

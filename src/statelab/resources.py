@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from statelab.config import ExperimentConfig
+from statelab.metrics import BLOCK_VALUES, MAX_AR_INPUTS
 from statelab.params import fail
 
 GATES = 4  # gate blocks per cell, at most (an LSTM's); GRU has 3, SimpleRNN 1: an upper bound
@@ -24,7 +25,10 @@ def memory_estimate(config: ExperimentConfig, rows: int | None = None, trials: i
     - data: every window (rows x lahead x features) in float64 on the host and in float32 on
       the host and the device, 16 bytes a value;
     - activations: what one step keeps for its gradient, per model: the gates and states of
-      batch_size x lahead x bptt x layers x units cells, about four floats per gate.
+      batch_size x lahead x bptt x layers x units cells, about four floats per gate;
+    - baseline: the linear AR's normal equations over D = lahead x features inputs (D + 1 squared,
+      float64, with the copies its solver makes) and one block of its design; none beyond
+      `metrics.MAX_AR_INPUTS` inputs, where it is not fitted.
     """
     t, m, tr = config.task, config.model, config.train
     rows = t.input_len if rows is None else rows
@@ -33,10 +37,14 @@ def memory_estimate(config: ExperimentConfig, rows: int | None = None, trials: i
     weights = sum(GATES * m.units * (w + m.units + 2) for w in widths) + m.units + 1
     models = 2
     window = tr.batch_size * t.lahead * tr.bptt * m.layers * m.units
+    inputs = t.lahead * features + 1
+    block = min((rows or 0) * inputs, BLOCK_VALUES)
+    baseline = 0 if inputs - 1 > MAX_AR_INPUTS else (4 * inputs * inputs + 2 * block) * 8
     return {
         "parameters": trials * models * 5 * weights * 4,
         "data": trials * (rows or 0) * t.lahead * features * 16,
         "activations": trials * models * 4 * GATES * window * 4,
+        "baseline": trials * baseline,
     }
 
 
@@ -78,6 +86,7 @@ def check_memory(
         "parameters": "units" if config.model.units >= config.model.layers else "layers",
         "data": "input_len" if t.input_len is not None and t.input_len >= t.lahead else "lahead",
         "activations": "batch_size" if config.train.batch_size >= t.lahead else "lahead",
+        "baseline": "lahead",
     }[biggest]
     value = getattr(config.model, name, None) or getattr(config.train, name, None) or getattr(t, name, None)
     group = f" for {trials} trials trained together" if trials > 1 else ""

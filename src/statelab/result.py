@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from statelab.config import ExperimentConfig
 from statelab.identity import config_hash
-from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
+from statelab.metrics import BaselineMetrics, Memory, ModelMetrics, json_numbers
 from statelab.names import BASELINE_LABELS, FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.theory import CONVERGED_NMSE, RealisedFloor, threshold_text
 from statelab.version import __version__
@@ -108,29 +108,33 @@ class ExperimentResult:
         return frame.astype(HISTORY_DTYPES)
 
     def metrics_dict(self) -> dict[str, Any]:
-        """The content of metrics.json. Bit-identical for the same config on the same machine."""
+        """The content of metrics.json. Bit-identical for the same config on the same machine.
+        A number that is not finite (a model that diverged, a baseline that overflowed) is None,
+        so the file is strict JSON."""
         models = {}
         for name, m in self.models.items():
             models[name] = {**m.to_dict(), "memory": self.memory[name].to_dict()}
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "statelab_version": __version__,
-            "config_hash": config_hash(self.config),
-            "var_y": self.var_y,
-            "threshold_nmse": CONVERGED_NMSE,
-            "n_train": self.n_train,
-            "n_test": len(self.test_target),
-            "dropped_train_rows": self.dropped,
-            "models": models,
-            "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
-            "claim_held": self.claim_held,
-            "realised_floors": None
-            if self.realised_floors is None
-            else {kind: f.to_dict() for kind, f in self.realised_floors.items()},
-            "task_profile": [float(v) for v in self.task_profile],
-            "task_profile_kind": self.task_profile_kind,
-            "data": self.data,
-        }
+        return json_numbers(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "statelab_version": __version__,
+                "config_hash": config_hash(self.config),
+                "var_y": self.var_y,
+                "threshold_nmse": CONVERGED_NMSE,
+                "n_train": self.n_train,
+                "n_test": len(self.test_target),
+                "dropped_train_rows": self.dropped,
+                "models": models,
+                "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
+                "claim_held": self.claim_held,
+                "realised_floors": None
+                if self.realised_floors is None
+                else {kind: f.to_dict() for kind, f in self.realised_floors.items()},
+                "task_profile": [float(v) for v in self.task_profile],
+                "task_profile_kind": self.task_profile_kind,
+                "data": self.data,
+            }
+        )
 
     def __repr__(self) -> str:
         return result_text(self)
@@ -205,7 +209,7 @@ def result_rows(
         for name, m in result.models.items()
     ]
     rows += [
-        (labels.get(name, name), f"{b.test_mse:.4e}", f"{b.test_nmse:.4f}", "", "", "")
+        (labels.get(name, name), _number(b.test_mse, ".4e"), _number(b.test_nmse, ".4f"), "", "", "")
         for name, b in result.baselines.items()
     ]
     return rows

@@ -40,12 +40,15 @@ import numpy as np
 
 from statelab import cells, scratch
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
+from statelab.configfile import parse_json
 from statelab.data import input_columns, to_arrow, write_csv
 from statelab.identity import config_hash
+from statelab.metrics import check_metrics
 from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS, MODELS
-from statelab.params import check_output_path
+from statelab.params import check_output_path, not_a_file
 from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
 from statelab.result import ExperimentResult, history_rows
+from statelab.written import WriteError
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -191,6 +194,13 @@ class RunDirectory:
                 self._discard()
                 raise
         self._discard()
+        if isinstance(exc, (OSError, WriteError)):  # a full disk, a folder made read-only: one line
+            reason = (
+                exc.reason if isinstance(exc, WriteError) else exc.strerror or str(exc) or type(exc).__name__
+            )
+            raise ConfigError(
+                f"out must be a writable directory, got {str(self.final)!r} ({reason})"
+            ) from None
 
     def _commit(self) -> None:
         """Rename the temporary into place. rename(2) replaces an empty directory and fails on a
@@ -259,15 +269,18 @@ def read_model(
         raise ConfigError(
             f"run_dir must hold a saved model ({path.relative_to(run_dir)}), got {str(run_dir)!r}"
         )
+    name = f"{MODELS_DIR}/{CONFIG}"
     try:
-        config = from_mapping(json.loads((directory / CONFIG).read_text()))
+        config = from_mapping(parse_json((directory / CONFIG).read_text()))
+        name = f"{MODELS_DIR}/{path.name}"
         with np.load(path, allow_pickle=False) as data:
             flat = {k: data[k] for k in data.files}
+        name = f"{MODELS_DIR}/data.json"
         info = _read_data_info(directory, config)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        what = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
         raise ConfigError(
-            f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({reason})"
+            f"run_dir must hold a readable saved model, got {str(run_dir)!r} ({name}: {what.splitlines()[0]})"
         ) from None
     params = checked_params(flat, config, f"{str(run_dir)!r} ({path.name}")
     return params, config, info
@@ -276,9 +289,12 @@ def read_model(
 def _read_data_info(directory: Path, config: ExperimentConfig) -> dict[str, Any]:
     """models/data.json, or for a run saved before it existed, what the config says."""
     path = directory / "data.json"
-    if not path.is_file():
+    if not path.exists():
         return default_data_info(config)
-    return data_info(json.loads(path.read_text()))
+    problem = not_a_file(path)  # a FIFO would block the read forever
+    if problem is not None:
+        raise ValueError(problem)
+    return data_info(parse_json(path.read_text()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,9 +392,11 @@ def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> R
 
     def read(name: str, parse: Callable[[Path], Any]) -> Any:
         path = run_dir / name
+        problem = not_a_file(path)  # a FIFO would block the read forever
+        if problem is not None:
+            reason = "missing" if not path.exists() and not path.is_symlink() else problem
+            raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
         try:
-            if not path.exists():
-                raise FileNotFoundError(path)
             return parse(path)
         except FileNotFoundError:
             reason = "missing"
@@ -391,10 +409,10 @@ def load_run(run_dir: Path, param: str = "store", shown: str | None = None) -> R
         raise ConfigError(f"{param} must be {RUN_RULE}, got {shown!r} ({name}: {reason})")
 
     def json_file(path: Path) -> Any:
-        return json.loads(path.read_text())
+        return parse_json(path.read_text())
 
     metrics = read(METRICS, json_file)
-    read(METRICS, lambda _: _check_metrics(metrics))
+    read(METRICS, lambda _: check_metrics(metrics))
     models = list(metrics["models"])
     history = read(HISTORY, lambda p: read_history(p, epochs_from(metrics)))
     read(HISTORY, lambda _: _check_columns(history, models, ("epoch", "train_loss", "val_loss")))
@@ -452,34 +470,18 @@ def from_result(result: ExperimentResult) -> RunFiles:
     )
 
 
-def _check_metrics(metrics: Any) -> None:
-    """The keys the report reads, with values of the right kind (numbers may be null)."""
-    if not isinstance(metrics, dict):
-        raise ValueError(f"a JSON object expected, got {type(metrics).__name__}")
-    for key in ("config_hash", "n_train", "n_test", "threshold_nmse", "models", "statelab_version"):
-        if key not in metrics:
-            raise KeyError(key)
-    models = metrics["models"]
-    if not isinstance(models, dict) or not models:
-        raise ValueError("models must be an object of models")
-    for name, m in models.items():
-        if not isinstance(m, dict):
-            raise ValueError(f"models.{name} must be an object")
-        for key in ("test_mse", "test_nmse", "test_nmse_all", "floor_mse", "floor_nmse", "warmup_excluded"):
-            if key not in m:
-                raise KeyError(f"models.{name}.{key}")
-            if m[key] is not None and (isinstance(m[key], bool) or not isinstance(m[key], (int, float))):
-                raise ValueError(f"models.{name}.{key} must be a number or null, got {m[key]!r}")
-
-
 def read_summary(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any]]:
     """(config, metrics) of a run: what a list of runs shows, without its larger files. ConfigError
     naming the file for a run this statelab cannot read."""
     run_dir = Path(run_dir)
     try:
-        config = from_mapping(json.loads((run_dir / CONFIG).read_text()))
-        metrics = json.loads((run_dir / METRICS).read_text())
-        _check_metrics(metrics)
+        for name in (CONFIG, METRICS):
+            problem = not_a_file(run_dir / name)
+            if problem is not None:  # a FIFO would block the read forever
+                raise ValueError(f"{name}: {problem}")
+        config = from_mapping(parse_json((run_dir / CONFIG).read_text()))
+        metrics = parse_json((run_dir / METRICS).read_text())
+        check_metrics(metrics)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # ConfigError is a ValueError
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigError(f"run must be {RUN_RULE}, got {run_dir.name!r} ({reason})") from None

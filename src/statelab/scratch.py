@@ -18,6 +18,7 @@ Pure standard library: the command line uses it before JAX is imported.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -55,6 +56,14 @@ def link_into_place(tmp: Path, final: Path) -> bool:
             return False
         os.replace(tmp, final)
     return True
+
+
+def discard(path: Path) -> None:
+    """Remove this process's temporary file `path` if it is there. Never raises: a cleanup that
+    fails (a read-only folder answers EROFS even for a file that was never made) must not hide
+    the error that made it necessary."""
+    with contextlib.suppress(OSError):
+        Path(path).unlink(missing_ok=True)
 
 
 def pid_alive(pid: int) -> bool:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from statelab.config import ConfigError
+from statelab.configfile import parse_json
+from statelab.params import not_a_file
 from statelab.predictor import STATE_VERSION, Predictor
 
 STATES_FORMAT = "statelab.predict-states"
@@ -60,8 +62,13 @@ def read_states(path: str | Path, predictor: Predictor) -> dict[str, dict[str, A
     """The per-series states of a state file written by `states_bytes`; ConfigError for a file that
     is not one, or one of another model (every state is checked now, before anything is run)."""
     path = Path(path)
+    problem = not_a_file(path)
+    if problem is not None:
+        raise ConfigError(
+            f"state must be a state file written by statelab predict, got {str(path)!r} ({problem})"
+        )
     try:
-        content = json.loads(path.read_bytes())
+        content = parse_json(path.read_bytes())
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise ConfigError(
@@ -86,4 +93,9 @@ def states_bytes(predictor: Predictor, states: Mapping[str, Mapping[str, Any]]) 
         "identity": predictor.identity(),
         "series": states,
     }
-    return (json.dumps(content, allow_nan=False) + "\n").encode()
+    try:
+        return (json.dumps(content, allow_nan=False) + "\n").encode()
+    except ValueError:  # a NaN or infinite number: JSON has none, and no reader would take it
+        raise ConfigError(
+            "state must hold finite numbers to be written, got a NaN or infinite value"
+        ) from None

@@ -40,6 +40,7 @@ written when epochs counted from 1. `Store.history` reads every store counted fr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -49,12 +50,13 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from statelab import scratch
+from statelab.configfile import parse_json
 from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.params import ConfigError, check_output_path
 from statelab.version import __version__
@@ -212,22 +214,108 @@ def _encode(record: TrialRecord) -> tuple:
     )
 
 
-def _decode(row: sqlite3.Row) -> TrialRecord:
-    def load(text: str | None) -> Any:
-        return None if text is None else json.loads(text)
+class StoreError(ConfigError):
+    """A row of a store that statelab cannot read (a store edited by hand, or damaged): the one-line
+    message names the store, the trial and what is wrong with it. A ConfigError, as every error
+    about what statelab was given."""
 
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What a config field of each kind holds in a stored config (None: a parameter its task does not take).
+_FIELD_KINDS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": _is_number,
+    "str": lambda v: isinstance(v, str),
+    "floats": lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
+    "strs": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+}
+
+
+def field_kinds() -> dict[str, tuple[str, str]]:
+    """{field: (section, kind)} of every config field now (a task registered later adds its own):
+    read once per batch of rows, not once per value."""
+    from statelab.config import FIELD_SECTION, field_kind
+
+    return {name: (section, field_kind(name)) for name, section in FIELD_SECTION.items()}
+
+
+def _check_config(config: Any, kinds: dict[str, tuple[str, str]]) -> None:
+    """A stored config: {section: {field: value}}, each known field's value of its kind or null."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a JSON object expected, got {type(config).__name__}")
+    for section, fields in config.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"{section} must be an object")
+        for name, value in fields.items():
+            where, kind = kinds.get(name, (None, ""))
+            if where == section and value is not None and not _FIELD_KINDS[kind](value):
+                raise ValueError(f"{section}.{name} must be of kind {kind}, got {value!r:.60}")
+
+
+def _check_timings(timings: Any) -> None:
+    if not isinstance(timings, dict) or not all(v is None or _is_number(v) for v in timings.values()):
+        raise ValueError("an object of numbers expected")
+
+
+def _decode(row: sqlite3.Row, path: Path, kinds: dict[str, tuple[str, str]]) -> TrialRecord:
+    """A row of `trials` as a TrialRecord, every column checked: StoreError naming the trial and the
+    column if it is not what statelab writes (bad JSON, a list where an object goes, a string
+    where a number goes)."""
+    from statelab.metrics import check_metrics
+
+    key = row["config_hash"]
+    shown = repr(key[:64]) if isinstance(key, str) else repr(key)
+
+    def damaged(column: str, reason: str) -> StoreError:
+        return StoreError(
+            f"store must hold trials as statelab records them, got trial {shown} in {str(path)!r} with a "
+            f"damaged {column} ({reason.splitlines()[0] if reason else 'malformed'})"
+        )
+
+    def load(column: str, check: Any) -> Any:
+        text = row[column]
+        try:
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"JSON text expected, got {type(text).__name__}")
+            value = None if text is None else parse_json(text)
+            if value is not None:
+                check(value)
+        except (ValueError, KeyError) as exc:
+            raise damaged(column, str(exc)) from None
+        return value
+
+    if not isinstance(key, str):
+        raise damaged("config_hash", f"text expected, got {key!r:.40}")
+    status = row["status"]
+    if status not in ("ok", "error"):
+        raise damaged("status", f"'ok' or 'error' expected, got {status!r:.40}")
+    config = load("config", lambda c: _check_config(c, kinds))
+    metrics = load("metrics", lambda m: check_metrics(m, required=False))
+    timings = load("timings", _check_timings)
+    if config is None or timings is None or (status == "ok" and metrics is None):
+        raise damaged("config" if config is None else "timings" if timings is None else "metrics", "null")
+    texts = {name: row[name] for name in ("error", "traceback", "statelab_version", "worker", "finished_at")}
+    for name, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise damaged(name, f"text expected, got {value!r:.40}")
+    position = row["position"] if "position" in row.keys() else None  # noqa: SIM118 (a Row)
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        raise damaged("position", f"an integer expected, got {position!r:.40}")
     return TrialRecord(
-        config_hash=row["config_hash"],
-        config=load(row["config"]),
-        status=row["status"],
-        metrics=load(row["metrics"]),
-        error=row["error"],
-        traceback=row["traceback"],
-        timings=load(row["timings"]),
-        statelab_version=row["statelab_version"],
-        worker=row["worker"],
-        finished_at=row["finished_at"],
-        position=row["position"] if "position" in row.keys() else None,  # noqa: SIM118 (a Row)
+        config_hash=key,
+        config=config,
+        status=status,
+        metrics=metrics,
+        error=texts["error"],
+        traceback=texts["traceback"],
+        timings=timings,
+        statelab_version=texts["statelab_version"] or "",
+        worker=texts["worker"] or "",
+        finished_at=texts["finished_at"] or "",
+        position=position,
     )
 
 
@@ -342,8 +430,20 @@ class Store:
 
     def done(self) -> set[str]:
         """Hashes of the trials that finished without error; a rerun skips exactly these."""
-        rows = self._db.execute("SELECT config_hash FROM trials WHERE status = 'ok'")
+        with self._reading():
+            rows = self._db.execute("SELECT config_hash FROM trials WHERE status = 'ok'").fetchall()
         return {h for (h,) in rows}
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails (a full disk, a read-only folder, a store locked for longer than the
+        timeout) is rolled back by SQLite, leaving the store as it was and resumable; it ends in
+        a ConfigError naming the store and the cause, not in SQLite's own exception."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"store must be a writable file, got {str(self.path)!r} ({reason})") from None
 
     def record(self, record: TrialRecord) -> None:
         """Commit one finished trial in a transaction of its own, and drop its claim.
@@ -354,7 +454,7 @@ class Store:
         self.check_writable()
         placeholders = ", ".join("?" * len(_COLUMNS))
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
-        with self._db:  # BEGIN ... COMMIT, or ROLLBACK if anything raises: the row and its history
+        with self._writing(), self._db:  # BEGIN ... COMMIT, or ROLLBACK: the row and its history
             cursor = self._db.execute(
                 f"INSERT INTO trials ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
                 f"ON CONFLICT (config_hash) DO UPDATE SET {updates} WHERE trials.status != 'ok'",
@@ -380,12 +480,23 @@ class Store:
         for record in records:
             self.record(record)
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read of a damaged file (a page of it overwritten, say) is a StoreError naming it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store must be {STORE_RULE}, got {str(self.path)!r} ({exc})") from None
+
     def records(self) -> list[TrialRecord]:
-        """Every row, in grid order (the position in the sweep that recorded it), then finish order."""
+        """Every row, in grid order (the position in the sweep that recorded it), then finish order.
+        StoreError naming the first trial whose row is damaged."""
         columns = _COLUMNS if self.version == SCHEMA_VERSION else _COLUMNS[:-1]
         order = "position, rowid" if self.version == SCHEMA_VERSION else "rowid"
-        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM trials ORDER BY {order}")
-        return [_decode(row) for row in rows]
+        with self._reading():
+            rows = self._db.execute(f"SELECT {', '.join(columns)} FROM trials ORDER BY {order}").fetchall()
+        kinds = field_kinds()
+        return [_decode(row, self.path, kinds) for row in rows]
 
     def history(self) -> list[dict[str, Any]]:
         """Every trial's per-epoch losses: {"config_hash", "model", "epoch", "train_loss",
@@ -393,17 +504,35 @@ class Store:
         in grid order, then model and epoch."""
         if self.version != SCHEMA_VERSION:
             return []
-        rows = self._db.execute(
-            f"SELECT h.config_hash, {', '.join('h.' + c for c in HISTORY_COLUMNS)} FROM history h "
-            "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
-        )
+        with self._reading():
+            rows = self._db.execute(
+                f"SELECT h.config_hash, {', '.join('h.' + c for c in HISTORY_COLUMNS)} FROM history h "
+                "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
+            ).fetchall()
+        out = [dict(row) for row in rows]
+        for row in out:
+            numbers = [row[c] for c in HISTORY_COLUMNS[2:]]
+            epoch = row["epoch"]
+            if (
+                not isinstance(row["model"], str)
+                or isinstance(epoch, bool)
+                or not isinstance(epoch, int)
+                or not all(v is None or _is_number(v) for v in numbers)
+            ):
+                trial = str(row["config_hash"])[:64]
+                raise StoreError(
+                    f"store must hold trials as statelab records them, got trial {trial!r} in "
+                    f"{str(self.path)!r} with a damaged history row (model {row['model']!r:.30}, epoch "
+                    f"{epoch!r:.30})"
+                )
         shift = self.epochs_from - FIRST_EPOCH
-        return [{**row, "epoch": row["epoch"] - shift} for row in map(dict, rows)]
+        return [{**row, "epoch": row["epoch"] - shift} for row in out]
 
     def count(self) -> dict[str, int]:
         """{"ok": n, "error": m}"""
-        rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
-        return {"ok": 0, "error": 0, **dict(rows.fetchall())}
+        with self._reading():
+            rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall()
+        return {"ok": 0, "error": 0, **{str(k): v for k, v in rows}}
 
     # -----------------------------------------------------------------------------------------
     # Claims: which sweep trains which trial
@@ -426,7 +555,7 @@ class Store:
         retaken: a process of this host that no longer exists, or no heartbeat for CLAIM_STALE_S.
         """
         now = time.time()
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time
             held = {}
             for h, owner, host, pid, beat in self._db.execute(
@@ -445,9 +574,14 @@ class Store:
         return set(mine), {h for h in hashes if h in held}
 
     def release(self, claimer: Claimer) -> None:
-        """Drop every claim `claimer` still holds (trials it did not finish)."""
-        with self._db:
-            self._db.execute("DELETE FROM claims WHERE owner = ?", (claimer.owner,))
+        """Drop every claim `claimer` still holds (trials it did not finish). Never raises: it runs
+        as a sweep ends, whatever ended it, and a claim left behind is retaken once its owner is
+        gone (its process dead, or no heartbeat for CLAIM_STALE_S)."""
+        try:
+            with self._db:
+                self._db.execute("DELETE FROM claims WHERE owner = ?", (claimer.owner,))
+        except sqlite3.Error:
+            pass
 
 
 @dataclass(frozen=True)
@@ -481,7 +615,10 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        db = _connect(self.path, "rw")
+        try:
+            db = _connect(self.path, "rw")
+        except sqlite3.Error:  # the store went away or read-only: the sweep's own writes will say so
+            return
         try:
             while not self._stop.wait(self.every):
                 try:
@@ -530,7 +667,7 @@ def _create_file(path: Path) -> None:
         raise ConfigError(f"store must be a writable file path, got {str(path)!r} ({reason})") from None
     finally:
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
+            scratch.discard(leftover)  # never raises: the error above is what the user needs
 
 
 def _connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connection:
@@ -539,7 +676,8 @@ def _connect(path: Path, mode: str, immutable: bool = False) -> sqlite3.Connecti
     `immutable` reads a file no process is writing without taking locks or creating `-shm` and
     `-wal` files beside it. The journal mode is left alone: only `Store.create` sets it, and only
     on a file it has checked is a statelab store."""
-    uri = f"file:{urllib.parse.quote(path.resolve().as_posix())}?mode={mode}"
+    # Quoted as bytes: a name that is not valid UTF-8 is percent-encoded byte for byte.
+    uri = f"file:{urllib.parse.quote(os.fsencode(path.resolve().as_posix()))}?mode={mode}"
     if immutable:
         uri += "&immutable=1"
     # Writes happen inside `with db:` (BEGIN ... COMMIT); timeout waits out another writer's lock.

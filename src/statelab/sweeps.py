@@ -170,6 +170,7 @@ def check_sweep(store_path: str | Path, configs: Sequence[ExperimentConfig] = ()
     if store_path.exists():  # a file that is not a store this version can write to: refuse it now
         with Store.open(store_path) as existing:
             existing.check_writable(opened=False)
+            existing.records()  # a damaged row (StoreError) is refused now, not after training
     check_configs(configs)
     return store_path
 

@@ -69,6 +69,16 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+def arrow_source(path: Path) -> Any:
+    """What Arrow's readers open: the path itself, or, for a name that is not valid UTF-8 (bytes
+    a file system allows, which Arrow's own file opening cannot name), the file opened here."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return open(path, "rb")  # Arrow reads it; it is closed with its reader
+    return str(path)
+
+
 def _kind(path: Path) -> str:
     return "Parquet" if _is_parquet(path) else "CSV"
 
@@ -104,10 +114,10 @@ def _file_names(path: Path, param: str) -> list[str]:
         if _is_parquet(path):
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
+            return list(pq.read_schema(arrow_source(path)).names)
         import pyarrow.csv as pcsv
 
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
+        reader = pcsv.open_csv(arrow_source(path), read_options=pcsv.ReadOptions(block_size=CSV_BLOCK))
         return list(reader.schema.names)
     except (OSError, pa.ArrowException, ValueError) as exc:
         if "Empty CSV file" in str(exc):
@@ -163,15 +173,15 @@ def record_batches(
         if _is_parquet(path):
             import pyarrow.parquet as pq
 
-            source = pq.ParquetFile(path, pre_buffer=False)
-            reader = (RowGroup(source, i, path, param) for i in range(source.metadata.num_row_groups))
+            parquet = pq.ParquetFile(arrow_source(path), pre_buffer=False)
+            reader = (RowGroup(parquet, i, path, param) for i in range(parquet.metadata.num_row_groups))
         else:
             import pyarrow.csv as pcsv
 
             types = {real[name]: pa.float64() for name in numbers}
             types.update({real[name]: pa.string() for name, role in columns.items() if role == "series"})
             csv_reader = pcsv.open_csv(
-                path,
+                arrow_source(path),
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
                 convert_options=pcsv.ConvertOptions(
                     include_columns=[real[name] for name in columns],
@@ -213,11 +223,30 @@ class RowGroup:
         import pyarrow as pa
 
         try:
-            return self.source.read_row_group(self.index, columns=[name]).column(0).combine_chunks()
+            column = self.source.read_row_group(self.index, columns=[name]).column(0).combine_chunks()
         except (OSError, pa.ArrowException) as exc:
             raise ConfigError(
                 f"{self.param} must be a readable Parquet file, got {str(self.path)!r} ({_reason(exc)})"
             ) from None
+        return plain_column(column, name)
+
+
+def plain_column(column: Any, name: str) -> Any:
+    """A column of plain values: a dictionary-encoded column decoded (Parquet writes text that
+    way), an extension type as its storage; ConfigError naming the column and its type for a
+    nested one (lists, structs, maps, unions), which holds no single value per row."""
+    import pyarrow as pa
+
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_nested(column.type) or pa.types.is_dictionary(column.type):
+        raise ConfigError(
+            f"column {name!r} must hold one plain value per row (a number, a text, a time), got a "
+            f"column of {shown(str(column.type))}"
+        )
+    return column
 
 
 def _not_a_number(path: Path, name: str, param: str) -> NoReturn:
@@ -227,7 +256,7 @@ def _not_a_number(path: Path, name: str, param: str) -> NoReturn:
     import pyarrow.csv as pcsv
 
     table = pcsv.read_csv(
-        path,
+        arrow_source(path),
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
         convert_options=pcsv.ConvertOptions(
             include_columns=[name], column_types={name: pa.string()}, strings_can_be_null=True
@@ -280,18 +309,38 @@ def series_ids(column: Any, lookup: dict[str, int]) -> np.ndarray:
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(column)  # this batch's ids, in order of first appearance
-    local = [lookup.setdefault(str(v), len(lookup)) for v in encoded.dictionary.to_pylist()]
+    local = [lookup.setdefault(v, len(lookup)) for v in _texts(encoded.dictionary)]
     return np.asarray(local, np.int32)[to_numpy(encoded.indices, np.int32)]
+
+
+def _texts(values: Any) -> list[str]:
+    """Series ids as text: as Python shows them (1, 2.5, 2020-01-01), or as Arrow does for a value
+    Python cannot hold (a date beyond year 9999)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return [str(v) for v in values.to_pylist()]
+    except (ValueError, OverflowError, pa.ArrowException):
+        return [str(v) for v in pc.cast(values, pa.string()).to_pylist()]
 
 
 def _codes(column: Any, lookup: dict[str, int], name: str, path: Path, offset: int) -> np.ndarray:
     """`series_ids` of a batch of the series column, refused if an id is missing."""
+    import pyarrow as pa
+
     if column.null_count:
         index = offset + int(np.flatnonzero(to_numpy(column.is_null(), bool))[0])
         raise ConfigError(
             f"series column {name!r} must have no missing ids, got an empty cell {_where(path, index)}"
         )
-    return series_ids(column, lookup)
+    try:
+        return series_ids(column, lookup)
+    except (ValueError, OverflowError, pa.ArrowException):
+        kind = shown(str(column.type))
+        raise ConfigError(
+            f"series column {name!r} must hold ids (text or numbers), got a column of {kind}"
+        ) from None
 
 
 def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
@@ -319,7 +368,7 @@ def row_bound(path: Path, param: str = "data") -> int:
         import pyarrow.parquet as pq
 
         try:
-            return pq.ParquetFile(path).metadata.num_rows
+            return pq.ParquetFile(arrow_source(path)).metadata.num_rows
         except Exception:  # a damaged file: record_batches says how
             return 0
     lines = 1  # a last line without a line break
@@ -349,23 +398,26 @@ def time_order(codes: np.ndarray, names: list[str], times: Any, time: str | None
     keys = pa.Table.from_arrays([to_arrow(codes), times], names=["series", "time"])
     try:
         indices = pc.sort_indices(keys, sort_keys=[("series", "ascending"), ("time", "ascending")])
-    except pa.ArrowNotImplementedError:
+        order = to_numpy(indices, np.int64)
+        ordered = pc.take(times, indices) if len(order) > 1 else None
+        equal = to_numpy(pc.equal(ordered[1:], ordered[:-1]), bool) if ordered is not None else None
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
         raise ConfigError(
-            f"time column {time!r} must hold sortable values, got a column of {times.type}"
+            f"time column {time!r} must hold sortable values, got a column of {shown(str(times.type))}"
         ) from None
-    order = to_numpy(indices, np.int64)
-    if len(order) > 1:
-        ordered = pc.take(times, indices)
-        same = to_numpy(pc.equal(ordered[1:], ordered[:-1]), bool)
-        same &= codes[order[1:]] == codes[order[:-1]]
-        if same.any():
-            at = int(np.flatnonzero(same)[0]) + 1
-            where = f" in series {shown(names[codes[order[at]]])}" if len(names) > 1 else ""
-            raise ConfigError(
-                f"time must be unique within a series, got {shown(ordered[at].as_py())} twice{where}"
-            )
-        if np.all(order[1:] > order[:-1]):
-            return None
+    if ordered is None or equal is None:
+        return None  # a single row
+    same = equal & (codes[order[1:]] == codes[order[:-1]])
+    if same.any():
+        at = int(np.flatnonzero(same)[0]) + 1
+        where = f" in series {shown(names[codes[order[at]]])}" if len(names) > 1 else ""
+        try:
+            value = ordered[at].as_py()
+        except (ValueError, OverflowError, pa.ArrowException):  # a time Python cannot hold
+            value = str(ordered[at])
+        raise ConfigError(f"time must be unique within a series, got {shown(value)} twice{where}")
+    if np.all(order[1:] > order[:-1]):
+        return None
     return order
 
 
@@ -495,6 +547,11 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
         notes["cells_interpolated"] = filled
     keep = ~(np.isnan(x).any(axis=1) | np.isnan(y))
     notes["rows_dropped"] = int(len(keep) - keep.sum())
+    if not keep.any():
+        raise ConfigError(
+            f"{param} must keep at least one row of values once missing cells are handled (missing = "
+            f"{policy}), got none of its {len(keep)} rows in {str(path)!r}"
+        )
     if keep.all():
         return x, y, codes
     return x[keep], y[keep], codes[keep]

@@ -76,3 +76,13 @@ def span_text(memory: Mapping[str, Any]) -> str:
     if span is None or span < 0:
         return "none (diffuse)"
     return f"k ≤ {span}"
+
+
+def page_bytes(text: str) -> bytes:
+    """A page as UTF-8. A path that is not valid UTF-8 (bytes a file system allows, which Python
+    holds as surrogates) shows its odd bytes as \\xNN, as the lab shows them."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate of another kind (from a JSON file's "\\ud800")
+        return text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace").encode("utf-8")

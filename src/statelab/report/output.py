@@ -4,13 +4,13 @@ mark that tells a report directory statelab wrote from a folder of someone else'
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statelab.params import ConfigError, check_output_path
-from statelab.scratch import temporary
+from statelab.written import check_replace, write_file, write_together
+
+__all__ = ["check_report_dir", "claim_report_dir", "png_bytes", "write_atomic", "write_together"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,54 +28,33 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     return buf.getvalue()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden sibling, then rename: a reader never sees a half-written file, and a
-    failed write leaves nothing behind. A symbolic link is written through, to the file it names
-    (the link itself, which statelab did not make, stays as it was)."""
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
-    tmp = temporary(path)  # unique to this process: two reports at once never share it
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_together(files: Sequence[tuple[str, Path, bytes]]) -> None:
-    """Write several files all or none: (parameter, path, content) each to a hidden sibling first,
-    then all renamed into place, so a write that fails leaves every one of them as it was.
-    ConfigError naming the parameter whose file could not be written. Symbolic links are written
-    through, as by `write_atomic`."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, path, data in files:
-            final = Path(os.path.realpath(path)) if path.is_symlink() else path
-            tmp = temporary(final)
-            staged.append((tmp, final))
-            try:
-                tmp.write_bytes(data)
-            except OSError as exc:
-                raise ConfigError(
-                    f"{name} must be a writable file path, got {str(path)!r} ({exc.strerror})"
-                ) from None
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+def write_atomic(path: Path, data: bytes, name: str = "out") -> None:
+    """Write a report file, with its mark (`statelab.written`): through a hidden temporary, so a
+    reader never sees a half-written file; a symbolic link is written through, to the file it
+    names. ConfigError naming `name` if it cannot be written (a full disk, a read-only folder)."""
+    write_file(path, data, name)
 
 
 # A sweep's report directory holds this file: statelab wrote the folder and may rewrite it.
 REPORT_MARK = ".statelab-report"
-MARK_TEXT = "A sweep report written by statelab; `statelab report` rewrites the files of this folder.\n"
 
 
-def check_report_dir(out: str | Path, name: str = "out") -> Path:
-    """A report directory must be new, empty, or one statelab wrote (it holds REPORT_MARK):
-    statelab never writes into, or removes from, a folder of other files. Checked before any work;
-    `name` is the parameter that gave it (`--out`; `report` from Python)."""
+REPORT_FILES = ("summary.csv", "trials.csv", "report.html")  # and heatmap*.png, memory*.png
+
+
+def report_files(out: Path) -> list[Path]:
+    """The files of a report directory a report writes over or removes: its fixed files and every
+    heatmap*.png and memory*.png there now (the facets of an earlier report)."""
+    drawn = sorted({*out.glob("heatmap*.png"), *out.glob("memory*.png")})
+    return [*(out / name for name in REPORT_FILES), *drawn]
+
+
+def check_report_dir(out: str | Path, name: str = "out", overwrite: bool = False) -> Path:
+    """A report directory must be new, empty, or one statelab wrote (it holds REPORT_MARK), and
+    every file a report would write over or remove there must be one statelab can prove it wrote
+    (`statelab.written`), unless `overwrite`: statelab never writes into, or removes from, a folder
+    of other files. Checked before any work; `name` is the parameter that gave it (`--out`;
+    `report` from Python)."""
     out = check_output_path(name, out, "directory")
     if out.is_dir() and not (out / REPORT_MARK).is_file():
         try:
@@ -89,7 +68,13 @@ def check_report_dir(out: str | Path, name: str = "out") -> Path:
                 f"{name} must be a new or empty directory, or a report directory statelab wrote (with "
                 f"{REPORT_MARK}), got {str(out)!r} (it holds other files)"
             )
+    if out.is_dir():
+        for path in report_files(out):
+            check_replace(name, path, overwrite)
     return out
+
+
+MARK_TEXT = "A sweep report written by statelab; `statelab report` rewrites the files of this folder.\n"
 
 
 def claim_report_dir(out: Path) -> None:
@@ -97,6 +82,6 @@ def claim_report_dir(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         if not (out / REPORT_MARK).is_file():
-            write_atomic(out / REPORT_MARK, MARK_TEXT.encode())
+            write_file(out / REPORT_MARK, MARK_TEXT.encode(), marked=False)
     except OSError as exc:
         raise ConfigError(f"out must be a writable directory, got {str(out)!r} ({exc.strerror})") from None

@@ -9,6 +9,7 @@ cannot be read or drawn gets no report files at all, and no file is ever seen ha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
 from statelab.evaluate import expected_outcome, verdict
 from statelab.report.figures import render_figures
-from statelab.report.html import esc, fmt, image, page, span_text, table
+from statelab.report.html import esc, fmt, image, page, page_bytes, span_text, table
 from statelab.report.output import write_atomic
 from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
+from statelab.written import check_replace
 
 
 def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -257,7 +259,8 @@ def files_table(run_dir: Path, new: Mapping[str, int]) -> str:
     for name in sorted(sizes):
         note = FILE_NOTES.get(name, "trained parameters" if name.endswith(".npz") else "")
         size = "" if name == "report.html" else f"{sizes[name] / 1024:.1f} kB"
-        rows.append((name, size, note))
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")  # a name that is not UTF-8
+        rows.append((shown, size, note))
     return table(("file", "size", "content"), rows)
 
 
@@ -297,26 +300,36 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
 # Writing
 
 
+RUN_REPORT_FILES = ("input.png", "results.png", "history.png", "memory.png", "report.html")
+
+
 def write_run_report(
-    run_dir: Path, before_write: Callable[[], None] | None = None, drawn: Mapping[str, bytes] | None = None
+    run_dir: Path,
+    before_write: Callable[[], None] | None = None,
+    drawn: Mapping[str, bytes] | None = None,
+    overwrite: bool = False,
 ) -> None:
-    """Write input.png, results.png, history.png and report.html into a saved run directory.
+    """Write input.png, results.png, history.png, memory.png and report.html into a saved run
+    directory.
 
     Reads only the run's files (and regenerates the input series from its config); never trains.
-    A damaged run directory is a ConfigError, and nothing is written; `before_write` is called
-    between drawing and writing (Ctrl-C is checked there); `drawn`: figures drawn already
-    (`early_figures` of the run's config).
+    A damaged run directory is a ConfigError, and nothing is written; so is a file there that
+    statelab would write over and cannot prove it wrote (`statelab.written`), unless `overwrite`.
+    `before_write` is called between drawing and writing (Ctrl-C is checked there); `drawn`:
+    figures drawn already (`early_figures` of the run's config).
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    for name in RUN_REPORT_FILES:
+        check_replace("store", run_dir / name, overwrite)
     try:
         figures = render_figures(run, drawn)
         files = files_table(run_dir, {**{k: len(v) for k, v in figures.items()}, "report.html": 0})
-        report = render_html(run, figures, files).encode("utf-8")
+        report = page_bytes(render_html(run, figures, files))
     except (KeyError, TypeError, ValueError) as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ConfigError(f"store must be {RUN_RULE}, got {str(run_dir)!r} ({reason})") from None
     if before_write is not None:
         before_write()
     for name, data in {**figures, "report.html": report}.items():
-        write_atomic(run_dir / name, data)
+        write_atomic(run_dir / name, data, "store")

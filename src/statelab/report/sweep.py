@@ -47,11 +47,12 @@ from matplotlib.lines import Line2D
 from statelab import tasks, theory
 from statelab.config import ConfigError, from_mapping
 from statelab.names import MEMORY_NUMBERS, MODELS
-from statelab.report.html import esc, image, page, table
+from statelab.report.html import esc, image, page, page_bytes, table
 from statelab.report.output import check_report_dir, claim_report_dir, png_bytes, write_atomic
 from statelab.store import TrialRecord
 from statelab.tasks import get as get_task
 from statelab.theory import CONVERGED_NMSE, stateless_can_converge
+from statelab.written import check_replace, remove
 
 DIFFERENCE = "difference"  # stateful - stateless, per trial
 Y_PARAM = "lahead"  # the y axis, unless bptt varies
@@ -677,11 +678,19 @@ def render(records: Sequence[TrialRecord], source: str) -> dict[str, bytes]:
             titles[f"Memory: {label}" if label else "Memory"] = images[name]
     files = {
         **images,
-        "summary.csv": summary_csv(summary).encode(),
-        "trials.csv": trials_csv(records).encode(),
+        "summary.csv": csv_bytes(summary_csv(summary)),
+        "trials.csv": csv_bytes(trials_csv(records)),
     }
     html = render_html(summary, titles, source, [*files, "report.html"])
-    return {**files, "report.html": html.encode("utf-8")}
+    return {**files, "report.html": page_bytes(html)}
+
+
+def csv_bytes(text: str) -> bytes:
+    """A CSV file as UTF-8; a path that is not valid UTF-8 (a data file's) as the bytes it names."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate of another kind: shown escaped
+        return text.encode("utf-8", "backslashreplace")
 
 
 def write_report(
@@ -689,23 +698,27 @@ def write_report(
     out: str | Path,
     source: str = "",
     before_write: Callable[[], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Draw the report of `records` into directory `out`; returns the path of report.html.
 
     `out` must be new, empty, or a report directory statelab wrote (it is marked so); anything
     else is a ConfigError and nothing is written. Everything is rendered in memory first, so a
     failure leaves no partial report behind; `before_write` is called between rendering and
-    writing (Ctrl-C is checked there). Heatmaps of facets an earlier report drew and this one
-    does not are removed: in a marked directory, only statelab wrote them.
+    writing (Ctrl-C is checked there). A file there is written over only if statelab can prove it
+    wrote it (`statelab.written`), or with `overwrite`. Heatmaps of facets an earlier report drew
+    and this one does not are removed if statelab can prove it wrote them, and left otherwise.
     """
-    out = check_report_dir(out)
+    out = check_report_dir(out, overwrite=overwrite)
     files = render(list(records), source)
     if before_write is not None:
         before_write()
+    for name in files:  # checked again: a file may have appeared while the report was drawn
+        check_replace("out", out / name, overwrite)
     claim_report_dir(out)
     for name, data in files.items():
         write_atomic(out / name, data)
     for stale in [*out.glob("heatmap*.png"), *out.glob("memory*.png")]:
         if stale.name not in files:
-            stale.unlink()
+            remove(stale)
     return out / "report.html"

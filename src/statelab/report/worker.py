@@ -10,7 +10,8 @@ rest and report.html there, exactly as `write_run_report` does in-process.
 Protocol, one line each way: the main process writes the config (JSON); the worker prints
 `ready` once imported and drawn; the main process writes a directory path (a JSON string: a name
 may hold a newline); the worker answers
-`ok`, or `error <one-line message>` for a ConfigError. The
+`ok`, `error <one-line message>` for a ConfigError, or `fault <cause>` for a file it could not
+write (a full disk: the main process names its run directory, not the temporary). The
 worker ignores Ctrl-C (the main process decides what an interrupt means) and ends when its input
 closes, so it never outlives the command. If it cannot start, or dies, or answers anything else,
 the main process draws the report itself: the worker only ever saves time.
@@ -59,6 +60,8 @@ class ReportWorker:
             return
         if reply is not None and reply.startswith("error "):
             raise ConfigError(reply.removeprefix("error "))
+        if reply is not None and reply.startswith("fault "):
+            raise OSError(reply.removeprefix("fault "))
         from statelab.report.run import write_run_report  # the worker is gone: draw it here
 
         write_run_report(run_dir)
@@ -107,12 +110,15 @@ def main() -> None:
     from statelab.params import ConfigError
     from statelab.report.figures import early_figures
     from statelab.report.run import write_run_report
+    from statelab.written import WriteError
 
     drawn = early_figures(from_mapping(json.loads(sys.stdin.readline())))
     print(READY, flush=True)
     for line in sys.stdin:
         try:
             write_run_report(Path(json.loads(line)), drawn=drawn)
+        except WriteError as exc:
+            print(f"fault {exc.reason}", flush=True)
         except ConfigError as exc:
             print(f"error {str(exc).splitlines()[0]}", flush=True)
         else:

@@ -28,6 +28,29 @@ def _stats(values: np.ndarray) -> tuple[float, float]:
     return float(scaled.mean()) * top, (float(scaled.std()) * top) or 1.0
 
 
+# The largest standardised value a column may hold: the network computes in float32 and squares
+# its errors, so a value beyond the square root of float32's largest number would make the loss
+# infinite (and one beyond float32's range, an infinite input) after all of training.
+MAX_STANDARDISED = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def _standardised(values: np.ndarray, mean: float, scale: float, column: str, series: str) -> np.ndarray:
+    """(values - mean) / scale in float64; ConfigError naming the column, the series and the raw
+    value if one lies beyond MAX_STANDARDISED standard deviations (checked before training)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (values - mean) / scale
+    bad = ~(np.abs(z) <= MAX_STANDARDISED)
+    if bad.any():
+        value = float(values[np.flatnonzero(bad)[0]])
+        where = f" in series {shown(series)}" if series else ""
+        raise ConfigError(
+            f"column {column!r} must hold values within {MAX_STANDARDISED:.3g} standard deviations of "
+            f"its training mean (the network computes in float32; mean {mean:.6g}, standard deviation "
+            f"{scale:.6g}), got {value!r}{where}"
+        )
+    return z
+
+
 def min_rows(lahead: int, horizon: int) -> int:
     """The fewest values a series needs: a full window and a target for one training row and one
     test row."""
@@ -68,8 +91,8 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
         start += len(x)
         for j, f in enumerate(panel.feature_names):  # a column at a time: no float64 copy of x
             mean, scale = stats[f]
-            xs[:, j] = (x[:, j] - mean) / scale
-        ys = (y - t_mean) / t_scale
+            xs[:, j] = _standardised(x[:, j], mean, scale, f, name)
+        ys = _standardised(y, t_mean, t_scale, panel.target_name, name)
         target = np.append(ys[horizon:], np.full(horizon, np.nan))  # y[t] = target[t + horizon]
         out.append(Series(x=xs, y=target, last=ys, to_drop=lahead - 1, drop_end=horizon, name=name))
     notes = {**panel.notes, "horizon": horizon}

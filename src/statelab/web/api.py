@@ -9,6 +9,7 @@ FastAPI documents every route at /docs (served from installed files) and /openap
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from statelab import sweeps
+from statelab.config import ConfigError
 from statelab.web import lab as lab_work
 from statelab.web import stores, views
 from statelab.web.jobs import Job
@@ -199,7 +201,9 @@ async def job_events(
     job = find_job(request, job_id)
     queue = state(request).queue
     last = request.headers.get("last-event-id")
-    start = int(last) + 1 if last and last.isdigit() else after
+    if last is not None and not re.fullmatch(r"[0-9]{1,18}", last):  # "²" is a digit to str.isdigit
+        raise ConfigError(f"Last-Event-ID must be the id of an event (an integer >= 0), got {last[:40]!r}")
+    start = int(last) + 1 if last else after
 
     async def stream() -> AsyncIterator[str]:
         seen = start

@@ -10,10 +10,13 @@ so the first Run pays neither.
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +34,7 @@ from statelab.web.jobs import MAX_QUEUED, JobOver, JobQueue, QueueFull, field_of
 from statelab.web.paths import NotFound, Roots, store_names
 
 MAX_BODY = 64 * 1024  # bytes: a run's parameters or a grid take well under 1 kB
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # methods that change nothing
 STOP_WAIT_S = 10.0  # on shutdown, how long a running job may take to stop (a run's save: ~1 s)
 
 
@@ -54,6 +58,58 @@ def preload(cache_dir: Path | None) -> None:
         train.enable_compilation_cache(cache_dir)
 
 
+class Answer(JSONResponse):
+    """Every JSON answer: non-ASCII characters escaped (`\\u00e9`), so text that is not valid
+    Unicode (a lone surrogate sent in a request, a file name that is not UTF-8) is still valid
+    JSON instead of a failure to encode it; NaN and infinities are refused."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+class SameOrigin:
+    """Refuse (403) a request that changes something (any method but GET, HEAD and OPTIONS) sent
+    by a page of another origin. Its `Origin` header, or without one its `Referer`, must name this
+    server: the scheme, host and port the request was sent to (its Host header). A request with
+    neither (curl, a script, the API client) is taken: browsers say where a page's requests come
+    from, so a web page elsewhere cannot make the lab train or cancel, whatever the browser's own
+    cross-origin rules let through."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            headers = dict(scope["headers"])
+            source = headers.get(b"origin", headers.get(b"referer"))
+            if source is not None and not self.own(source, headers.get(b"host"), scope.get("scheme", "http")):
+                shown = source.decode("latin-1")[:200]
+                which = "origin" if b"origin" in headers else "referer"
+                detail = f"{which} must be this server's own page, got {shown!r}"
+                await Answer({"detail": detail, "field": None}, 403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def own(source: bytes, host: bytes | None, scheme: str) -> bool:
+        """Whether the URL `source` (an Origin or a Referer) is of this server: the same scheme,
+        host name and port as the Host header the request was sent to."""
+        if host is None:
+            return False
+        try:
+            theirs = urllib.parse.urlsplit(source.decode("latin-1"))
+            mine = urllib.parse.urlsplit(f"{scheme}://{host.decode('latin-1')}")
+            default = {"http": 80, "https": 443}
+            return (
+                theirs.scheme == mine.scheme
+                and theirs.hostname is not None
+                and theirs.hostname == mine.hostname
+                and (theirs.port or default.get(theirs.scheme)) == (mine.port or default.get(mine.scheme))
+            )
+        except ValueError:  # a port that is not a number, a malformed address
+            return False
+
+
 class BodyLimit:
     """Refuse request bodies over `limit` bytes with 413, by their declared length or as they come."""
 
@@ -66,7 +122,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await JSONResponse(self._detail(), 413)(scope, receive, send)
+            await Answer(self._detail(), 413)(scope, receive, send)
             return
         seen = 0
 
@@ -204,6 +260,7 @@ def create_app(
         description="Runs, sweeps and jobs of a statelab lab. Every parameter is a `statelab run` "
         "flag without its dashes; errors are the command line's one-line messages.",
         lifespan=lifespan,
+        default_response_class=Answer,
         static_url="/static/docs",
         # No /redoc: its bundle draws a logo from cdn.redoc.ly and searches in a blob: worker, which
         # the policy refuses (console errors); /docs documents the same schema from installed files.
@@ -217,32 +274,33 @@ def create_app(
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.exception_handler(ConfigError)
-    async def bad_input(request: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": field_of(str(exc))}, 400)
+    async def bad_input(request: Request, exc: ConfigError) -> Answer:
+        return Answer({"detail": str(exc), "field": field_of(str(exc))}, 400)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": request_error(exc), "field": None}, 400)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Answer:
+        return Answer({"detail": request_error(exc), "field": None}, 400)
 
     @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": "not found"}, 404)
+    async def not_found(request: Request, exc: NotFound) -> Answer:
+        return Answer({"detail": "not found"}, 404)
 
     @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
-        return JSONResponse({"detail": f"the job queue is full ({exc}); try again when a job ends"}, 429)
+    async def queue_full(request: Request, exc: QueueFull) -> Answer:
+        return Answer({"detail": f"the job queue is full ({exc}); try again when a job ends"}, 429)
 
     @app.exception_handler(JobOver)
-    async def job_over(request: Request, exc: JobOver) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 409)
+    async def job_over(request: Request, exc: JobOver) -> Answer:
+        return Answer({"detail": str(exc)}, 409)
 
     @app.exception_handler(Exception)
-    async def failure(request: Request, exc: Exception) -> JSONResponse:
+    async def failure(request: Request, exc: Exception) -> Answer:
         # An unexpected failure (a bug): one line here, the traceback in the server's log.
         detail = f"the server failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return JSONResponse({"detail": detail.rstrip(": ")}, 500, headers=SecurityHeaders.for_page())
+        return Answer({"detail": detail.rstrip(": ")}, 500, headers=SecurityHeaders.for_page())
 
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(SameOrigin)  # before the body is read: a refused request costs nothing
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.add_middleware(SecurityHeaders)  # the outermost: a refused Host's 400 carries them too

@@ -7,6 +7,7 @@ written) is answered as if the thing did not exist: `NotFound`, a 404.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -75,10 +76,11 @@ def store_names(paths: list[Path]) -> dict[str, Path]:
     """Short URL names for store files: the file name, with `-2`, `-3` ... for repeats."""
     names: dict[str, Path] = {}
     for path in paths:
-        name, n = path.name, 1
+        base = os.fsencode(path.name).decode("utf-8", "backslashreplace")  # a name a URL can hold
+        name, n = base, 1
         while name in names:
             n += 1
-            name = f"{path.name}-{n}"
+            name = f"{base}-{n}"
         names[name] = path
     return names
 

@@ -35,7 +35,7 @@ from statelab.report.sweep import (
 from statelab.store import Store, TrialRecord
 from statelab.web.figures import Figure, layout_base
 from statelab.web.paths import Roots
-from statelab.web.views import jsonable
+from statelab.web.views import jsonable, shown_name
 
 MAX_FAILURES_SHOWN = 20
 
@@ -300,7 +300,7 @@ def stores_view(roots: Roots) -> list[dict[str, Any]]:
     for name, path in roots.stores.items():
         entry: dict[str, Any] = {
             "name": name,
-            "path": str(path),
+            "path": shown_name(str(path)),
             "exists": path.exists(),
             "ok": 0,
             "failed": 0,
@@ -346,7 +346,7 @@ def store_view(roots: Roots, name: str, version: str | None = None) -> dict[str,
     return jsonable(
         {
             "name": name,
-            "path": str(path),
+            "path": shown_name(str(path)),
             "version": _version(counts),
             "unchanged": False,
             "exists": path.exists(),

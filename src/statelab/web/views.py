@@ -10,6 +10,7 @@ decides. (Stores: web/stores.py.)
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -204,12 +205,21 @@ def run_dirs(roots: Roots) -> list[Path]:
     return found
 
 
+def shown_name(name: str) -> str:
+    """A file name as the lab shows it: itself, or, if it is not valid UTF-8 (bytes a file system
+    allows), with those bytes written as \\xNN: text every page and JSON reader can take."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def run_summary(run_dir: Path) -> dict[str, Any]:
-    """One line of the runs list: when, what, and the verdict. Reads config.json and metrics.json."""
+    """One line of the runs list: when, what, and the verdict. Reads config.json and metrics.json.
+    A run whose name is not valid UTF-8 is listed escaped, as unreadable: rename it to open it."""
     entry: dict[str, Any] = {
-        "name": run_dir.name,
+        "name": shown_name(run_dir.name),
         "modified": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rundir.modified(run_dir))),
     }
+    if entry["name"] != run_dir.name:
+        return {**entry, "error": "unreadable: its name is not valid UTF-8 (rename it to open it here)"}
     try:
         config, metrics = rundir.read_summary(run_dir)
         said = verdict(metrics)
@@ -243,7 +253,7 @@ def run_detail(roots: Roots, name: str) -> dict[str, Any]:
             inside(run_dir, relative)  # what the server may serve: nothing hidden, no link out
         except NotFound:
             continue
-        files.append({"path": relative, "bytes": size})
+        files.append({"path": shown_name(relative), "bytes": size})
     return jsonable(
         {
             "name": name,
