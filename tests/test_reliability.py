@@ -120,10 +120,19 @@ def test_report_rewrites_a_report_directory_it_wrote_and_removes_only_its_own_fi
     out = tmp_path / "report"
     assert run_cli(["report", str(small_store), "--out", str(out)])[0] == 0
     assert (out / ".statelab-report").is_file()
-    (out / "heatmap-gone.png").write_bytes(b"a facet an earlier report drew")
+    from statelab.written import write_file
+
+    write_file(out / "heatmap-gone.png", b"a facet an earlier report drew")  # with its mark
     first = (out / "summary.csv").read_bytes()
     assert run_cli(["report", str(small_store), "--out", str(out)])[0] == 0
     assert (out / "summary.csv").read_bytes() == first and not (out / "heatmap-gone.png").exists()
+    assert not (out / ".heatmap-gone.png.statelab").exists()
+    # A heatmap statelab cannot prove it drew is neither removed nor written over: refused first.
+    (out / "heatmap-mine.png").write_bytes(b"a picture of the user's")
+    before = snapshot(out)
+    code, _, err = run_cli(["report", str(small_store), "--out", str(out)])
+    one_line_error(code, err, "out must be a new file or one statelab wrote", "heatmap-mine.png")
+    assert snapshot(out) == before
 
 
 @pytest.mark.parametrize("command", ["sweep", "report"])

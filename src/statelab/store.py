@@ -645,6 +645,7 @@ def _create_file(path: Path) -> None:
     scratch.remove_stale(path.parent)
     tmp = scratch.temporary(path)
     try:
+        open(tmp, "xb").close()  # the OS's reason ("Read-only file system"), not SQLite's "unable to open"
         db = sqlite3.connect(tmp)
         try:
             db.execute("PRAGMA journal_mode=WAL")
