@@ -28,6 +28,7 @@ def stored(path) -> dict[str, tuple[dict, int]]:
     }
 
 
+@pytest.mark.slow
 def test_a_python_sweep_stores_what_the_cli_sweep_stores(small_sweep, tmp_path, capsys):
     cli_store = tmp_path / "cli.sqlite"
     args = ["--task", "moving-average,delay", "--tsteps", "1,2", "--delay", "1", "--lahead", "2,1"]
@@ -183,6 +184,7 @@ def run_imports(tmp_path_factory) -> dict[str, set[str]]:
     }
 
 
+@pytest.mark.slow
 def test_statelab_run_imports_no_dataframes_cluster_web_server_or_statistics_library(run_imports):
     for process, modules in run_imports.items():
         assert not modules & set(NOT_FOR_A_RUN), process
@@ -193,6 +195,7 @@ def test_statelab_run_imports_no_dataframes_cluster_web_server_or_statistics_lib
     reason="predictions.csv is written with Arrow (experiment.write_predictions -> data.write_csv) "
     "and read back with it for the report (report.run.read_predictions -> data.header)",
 )
+@pytest.mark.slow
 def test_statelab_run_imports_no_pyarrow(run_imports):
     assert "pyarrow" not in run_imports["run"] and "pyarrow" not in run_imports["report"]
 

@@ -37,6 +37,7 @@ def test_backend_is_jax():
     assert keras.backend.backend() == "jax" and keras.__version__.startswith("3.")
 
 
+@pytest.mark.slow
 def test_the_stateful_model_fed_window_by_window_gives_statelabs_test_predictions(trained, tmp_path):
     config, result, run_dir = trained
     path = export(run_dir, tmp_path / "model.keras", model="stateful")
@@ -56,6 +57,7 @@ def test_the_stateless_model_predicts_every_window_from_zero(trained, tmp_path):
     np.testing.assert_allclose(got, result.test_pred["stateless"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_reset_state_starts_the_stream_over(trained, tmp_path):
     config, _, run_dir = trained
     model = keras.saving.load_model(export(run_dir, tmp_path / "model.keras"))
@@ -67,6 +69,7 @@ def test_reset_state_starts_the_stream_over(trained, tmp_path):
     assert [float(model(w[None])[0, 0]) for w in windows] == first
 
 
+@pytest.mark.slow
 def test_a_real_series_export_reads_raw_features_and_predicts_in_the_targets_units(panel_run, tmp_path):
     """Standardisation is part of the exported model: raw values in, the target's units out, as
     the predictor; each series is its own stream (reset between series)."""
