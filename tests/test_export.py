@@ -11,15 +11,39 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import jax
 import keras
 import numpy as np
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from statelab import experiment, predict, rundir
 from statelab.config import ConfigError, from_mapping
 from statelab.export import export
 
 SMALL = {"input_len": 120, "tsteps": 3, "lahead": 2, "units": 8, "epochs": 2}  # 24 test windows
+CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_once(tmp_path_factory):
+    """Keras on JAX compiles a recurrent layer's loop anew at every call of the model, the same
+    program each time (about 0.4 s a call, most of this module's time). JAX's persistent cache, in
+    a directory of this module's, makes every compile after the first a read of that program;
+    the numbers are those of the same executable. The process's cache is put back afterwards."""
+    before = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+    compilation_cache.reset_cache()
+    for name, value in before.items():
+        jax.config.update(name, value)
 
 
 @pytest.fixture(scope="module", params=[("lstm", 2), ("gru", 2), ("simple", 2)], ids=str)
