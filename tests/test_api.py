@@ -192,8 +192,8 @@ def test_statelab_run_imports_no_dataframes_cluster_web_server_or_statistics_lib
 
 @pytest.mark.xfail(
     strict=True,
-    reason="predictions.csv is written with Arrow (experiment.write_predictions -> data.write_csv) "
-    "and read back with it for the report (report.run.read_predictions -> data.header)",
+    reason="predictions.csv is written with Arrow (rundir.write_predictions) and read back with it "
+    "for the report in the helper process (rundir.read_predictions -> data.files.header)",
 )
 @pytest.mark.slow
 def test_statelab_run_imports_no_pyarrow(run_imports):
