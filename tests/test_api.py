@@ -30,6 +30,7 @@ def stored(path) -> dict[str, tuple[dict, int]]:
     }
 
 
+@pytest.mark.slow
 def test_a_python_sweep_stores_what_the_cli_sweep_stores(small_sweep, tmp_path, capsys):
     cli_store = tmp_path / "cli.sqlite"
     args = ["--task", "moving-average,delay", "--tsteps", "1,2", "--delay", "1", "--lahead", "2,1"]
@@ -152,6 +153,53 @@ def test_import_statelab_and_its_cli_load_neither_jax_nor_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
     assert "tsteps must be an integer >= 1, got 0" in out.stderr
+
+
+NOT_FOR_A_RUN = ("pandas", "dask", "distributed", "fastapi", "uvicorn", "starlette", "scipy", "statsmodels")
+LISTED = "print(' '.join(m for m in sys.argv[1:] if m in sys.modules))"
+
+
+@pytest.fixture(scope="module")
+def run_imports(tmp_path_factory) -> dict[str, set[str]]:
+    """The heavy packages a one-epoch `statelab run` (every other setting its default) imports, in
+    its own process and in the helper process that draws its report (statelab.report.worker).
+
+    The run is `statelab.cli.main` in a fresh interpreter; the helper's part is replayed after it
+    by the helper's own `main`, fed what the run fed it: the config, then the run directory."""
+    out = tmp_path_factory.mktemp("imports") / "run"
+    watched = [*NOT_FOR_A_RUN, "pyarrow"]
+    argv = ["run", "--epochs", "1", "--out", str(out)]
+    run = f"import sys, statelab.cli\nassert statelab.cli.main({argv!r}) == 0\n"
+    ran = subprocess.run(
+        [sys.executable, "-c", run + LISTED, *watched], capture_output=True, text=True, check=True
+    )
+    helper = f"import sys\nfrom statelab.report.worker import main\nmain()\n{LISTED}"
+    config = (out / "config.json").read_text()
+    feed = json.dumps(json.loads(config)) + "\n" + json.dumps(str(out)) + "\n"
+    drew = subprocess.run(
+        [sys.executable, "-c", helper, *watched], input=feed, capture_output=True, text=True, check=True
+    )
+    assert drew.stdout.splitlines()[:2] == ["ready", "ok"], drew.stdout + drew.stderr
+    return {
+        "run": set(ran.stdout.splitlines()[-1].split()),
+        "report": set(drew.stdout.splitlines()[2].split()),
+    }
+
+
+@pytest.mark.slow
+def test_statelab_run_imports_no_dataframes_cluster_web_server_or_statistics_library(run_imports):
+    for process, modules in run_imports.items():
+        assert not modules & set(NOT_FOR_A_RUN), process
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="predictions.csv is written with Arrow (rundir.write_predictions) and read back with it "
+    "for the report in the helper process (rundir.read_predictions -> data.files.header)",
+)
+@pytest.mark.slow
+def test_statelab_run_imports_no_pyarrow(run_imports):
+    assert "pyarrow" not in run_imports["run"] and "pyarrow" not in run_imports["report"]
 
 
 def test_import_statelab_loads_no_numpy_so_the_cli_handles_ctrl_c_before_anything_heavy():

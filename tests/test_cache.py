@@ -36,6 +36,7 @@ def test_the_cache_is_turned_off_by_the_flag_or_the_environment(clean_env, value
     assert (cache.compilation_cache() is None) is off
 
 
+@pytest.mark.slow
 def test_run_experiment_and_sweep_fill_the_cache_by_default_and_not_with_cache_false(tmp_path):
     # A process of its own: JAX sets its cache up once per process.
     directory = tmp_path / "cache"

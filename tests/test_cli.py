@@ -163,6 +163,7 @@ def test_console_script_and_python_dash_m_run(tmp_path):
     assert result.returncode == 0 and result.stdout.startswith("statelab ")
 
 
+@pytest.mark.slow
 def test_python_dash_m_run_exits_zero_with_all_output_and_files(tmp_path):
     """The fast exit after a run loses neither printed output nor written files."""
     out = tmp_path / "r"

@@ -8,6 +8,7 @@ import runpy
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -26,6 +27,7 @@ def _text(cell: nbformat.NotebookNode, name: str = "stdout") -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == name)
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs_top_to_bottom_and_answers_its_questions(tmp_path):
     notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
     client = NotebookClient(

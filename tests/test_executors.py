@@ -30,6 +30,7 @@ def in_process_metrics(tmp_path_factory) -> dict[str, str]:
     return {h: r["metrics"] for h, r in store_rows(path).items()}
 
 
+@pytest.mark.slow
 def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path, in_process_metrics, capsys):
     store = tmp_path / "s.sqlite"
     flags = [f"--{k.replace('_', '-')}" if i == 0 else v for k, v in DASK_GRID.items() for i in (0, 1)]
@@ -43,6 +44,7 @@ def test_a_local_dask_cluster_gives_the_metrics_of_an_in_process_sweep(tmp_path,
     assert f"{os.uname().nodename}:{os.getpid()}" not in workers  # computed in worker processes
 
 
+@pytest.mark.slow
 def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, in_process_metrics):
     import logging
 
@@ -84,6 +86,7 @@ def test_an_existing_cluster_reruns_the_trials_of_a_worker_that_died(tmp_path, i
 
 
 @pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"], ids=["silent", "http"])
+@pytest.mark.slow
 def test_a_port_held_by_another_program_is_bad_input_within_the_wait(tmp_path, answer):
     """Something listens at the address but is no scheduler: it never answers the handshake (Dask's
     Client would wait for it forever, holding the lab's job queue too), or answers in another protocol."""

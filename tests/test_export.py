@@ -11,15 +11,39 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import jax
 import keras
 import numpy as np
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from statelab import experiment, predict, rundir
 from statelab.config import ConfigError, from_mapping
 from statelab.export import export
 
 SMALL = {"input_len": 120, "tsteps": 3, "lahead": 2, "units": 8, "epochs": 2}  # 24 test windows
+CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_once(tmp_path_factory):
+    """Keras on JAX compiles a recurrent layer's loop anew at every call of the model, the same
+    program each time (about 0.4 s a call, most of this module's time). JAX's persistent cache, in
+    a directory of this module's, makes every compile after the first a read of that program;
+    the numbers are those of the same executable. The process's cache is put back afterwards."""
+    before = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+    compilation_cache.reset_cache()
+    for name, value in before.items():
+        jax.config.update(name, value)
 
 
 @pytest.fixture(scope="module", params=[("lstm", 2), ("gru", 2), ("simple", 2)], ids=str)
@@ -37,6 +61,7 @@ def test_backend_is_jax():
     assert keras.backend.backend() == "jax" and keras.__version__.startswith("3.")
 
 
+@pytest.mark.slow
 def test_the_stateful_model_fed_window_by_window_gives_statelabs_test_predictions(trained, tmp_path):
     config, result, run_dir = trained
     path = export(run_dir, tmp_path / "model.keras", model="stateful")
@@ -56,6 +81,7 @@ def test_the_stateless_model_predicts_every_window_from_zero(trained, tmp_path):
     np.testing.assert_allclose(got, result.test_pred["stateless"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_reset_state_starts_the_stream_over(trained, tmp_path):
     config, _, run_dir = trained
     model = keras.saving.load_model(export(run_dir, tmp_path / "model.keras"))
@@ -67,6 +93,7 @@ def test_reset_state_starts_the_stream_over(trained, tmp_path):
     assert [float(model(w[None])[0, 0]) for w in windows] == first
 
 
+@pytest.mark.slow
 def test_a_real_series_export_reads_raw_features_and_predicts_in_the_targets_units(panel_run, tmp_path):
     """Standardisation is part of the exported model: raw values in, the target's units out, as
     the predictor; each series is its own stream (reset between series)."""

@@ -63,6 +63,7 @@ def reference():
     return run_experiment(from_mapping({}))
 
 
+@pytest.mark.slow
 def test_a_stateless_profile_is_exactly_zero_beyond_its_window():
     for lahead in (1, 3):
         result = run_experiment(from_mapping({"tsteps": 4, "lahead": lahead, "input_len": 300, "epochs": 2}))
@@ -95,6 +96,7 @@ def test_the_converged_stateful_model_remembers_what_the_moving_average_needs(re
         {"batch_size": 4, "test_start": "continue", "input_len": 403},
     ],
 )
+@pytest.mark.slow
 def test_profiles_agree_with_finite_differences_of_the_test_pass(flat):
     config = from_mapping({"input_len": 300, "epochs": 2, **flat})
     dataset = prepare(config)

@@ -90,6 +90,7 @@ def test_stateful_model_beats_the_stateless_floor_on_delay():
     assert result.claim_held is True
 
 
+@pytest.mark.slow
 def test_stateless_error_on_ema_falls_as_the_window_grows():
     nmse = [
         statelab.run_experiment(from_mapping({"task": "ema", "alpha": 0.3, "lahead": n}))
@@ -115,6 +116,7 @@ def test_sunspots_load_offline(monkeypatch):
     assert list(values[:4]) == [5.0, 11.0, 16.0, 23.0]  # the yearly numbers of 1700..1703
 
 
+@pytest.mark.slow
 def test_a_run_on_sunspots_reports_both_baselines_and_no_floor():
     result = statelab.run_experiment(from_mapping({"task": "sunspots", "lahead": 3, "epochs": 5}))
     metrics = result.metrics_dict()
@@ -129,6 +131,7 @@ def test_a_run_on_sunspots_reports_both_baselines_and_no_floor():
     assert metrics["baselines"]["linear_ar"]["test_mse"] < metrics["baselines"]["last_value"]["test_mse"]
 
 
+@pytest.mark.slow
 def test_a_run_on_a_users_csv(tmp_path):
     t = np.arange(400)
     path = tmp_path / "wave.csv"

@@ -282,6 +282,7 @@ def other_models():
 
 
 @pytest.mark.parametrize("key", ["cell", "units", "lahead", "window_order", "weights"])
+@pytest.mark.slow
 def test_a_state_of_another_model_is_refused(run_dir, series, other_models, key):
     other = other_models[key]
     other.predict(series[:10])
@@ -388,6 +389,7 @@ def test_predict_command_resumes_from_its_state_file(panel_run, panel_file, tmp_
     ) == (by_series(whole))
 
 
+@pytest.mark.slow
 def test_two_predicts_sharing_a_state_file_take_turns_and_lose_no_update(
     panel_run, panel_file, tmp_path, run_cli
 ):

@@ -28,8 +28,12 @@ TINY = ["--input-len", "200", "--epochs", "1"]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    """The environment of a statelab process: one compilation cache for the whole module."""
-    return {**os.environ, "STATELAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    """The environment of a statelab process: one compilation cache for the whole module (the
+    session turns the cache off for everything else: STATELAB_NO_CACHE is lifted here)."""
+    return {
+        **{k: v for k, v in os.environ.items() if k != "STATELAB_NO_CACHE"},
+        "STATELAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+    }
 
 
 def statelab(*args: str, cwd: Path | None = None, env: dict | None = None, **kwargs) -> subprocess.Popen:
@@ -189,6 +193,7 @@ def committed(store: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_at_random_moments_leaves_a_sound_store_that_a_rerun_completes(tmp_path, env):
     """Fault injection: SIGKILL a real sweep 20 times. Twelve kills come at random moments of its
     first 1.5 s (five within 50 ms: before and while the store is created, then start-up), eight
@@ -248,6 +253,7 @@ def test_a_sweep_killed_at_random_moments_leaves_a_sound_store_that_a_rerun_comp
 # Concurrency
 
 
+@pytest.mark.slow
 def test_two_identical_runs_at_once_are_both_saved_under_distinct_names(tmp_path, env):
     procs = [statelab("run", *TINY, cwd=tmp_path, env=env) for _ in range(2)]
     results = [finish(p) for p in procs]
@@ -273,6 +279,7 @@ def test_runs_of_one_config_in_one_second_get_distinct_names(small_run, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same", "same-2"]
 
 
+@pytest.mark.slow
 def test_two_sweeps_started_together_on_a_new_store_both_succeed(tmp_path, env):
     store = tmp_path / "new.sqlite"
     argv = ["sweep", *TINY, "--tsteps", "1,2", "--store", str(store)]
@@ -284,6 +291,7 @@ def test_two_sweeps_started_together_on_a_new_store_both_succeed(tmp_path, env):
     assert db.execute("SELECT COUNT(*) FROM trials WHERE status = 'ok'").fetchone() == (2,)
 
 
+@pytest.mark.slow
 def test_two_concurrent_sweeps_on_one_store_train_each_trial_once(tmp_path, env):
     store = tmp_path / "s.sqlite"
     assert cli.main(["sweep", *TINY, "--tsteps", "1", "--store", str(store), "--no-cache"]) == 0
@@ -320,14 +328,33 @@ def wait_for(proc: subprocess.Popen, text: str, timeout: float = 60) -> str:
     raise AssertionError(f"{text!r} did not appear")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime in ticks
+
+
+def wait_cpu(proc: subprocess.Popen, seconds: float) -> None:
+    """Wait until `proc` has used `seconds` of CPU (or has ended). A moment measured in the
+    process's own CPU time falls in the same phase of its work however busy the machine is; on
+    a loaded machine 0.15 s of wall time can end before the interpreter has even found statelab."""
+    if not Path(f"/proc/{proc.pid}/stat").exists():  # no procfs: wall time, as good as it gets
+        time.sleep(seconds)
+        return
+    while proc.poll() is None and cpu_seconds(proc.pid) < seconds:
+        time.sleep(0.002)
+
+
 @pytest.mark.parametrize("moment", [0.15, 0.3, 0.8, "Input shape", "epoch  1/"])
+@pytest.mark.slow
 def test_ctrl_c_at_any_moment_of_a_run_exits_130_and_leaves_nothing(moment, tmp_path, env):
-    """SIGINT during start-up (its imports), data preparation, compilation and training."""
+    """SIGINT during start-up (its imports), data preparation, compilation and training: after
+    0.15, 0.3 and 0.8 s of the process's CPU time, and when it prints a line."""
     proc = statelab("run", "--input-len", "2000", "--epochs", "30", cwd=tmp_path, env=env)
     if isinstance(moment, str):
         wait_for(proc, moment)
     else:
-        time.sleep(moment)
+        wait_cpu(proc, moment)
     proc.send_signal(signal.SIGINT)
     code, _, err = finish(proc)
     assert code == 130, err
@@ -336,6 +363,7 @@ def test_ctrl_c_at_any_moment_of_a_run_exits_130_and_leaves_nothing(moment, tmp_
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_sweep_exits_130_and_keeps_the_committed_trials(tmp_path, env):
     store = tmp_path / "s.sqlite"
     argv = ["sweep", "--input-len", "1000", "--epochs", "20", "--tsteps", "1:4", "--lahead", "1:4"]
@@ -361,6 +389,7 @@ def test_ctrl_c_during_a_sweep_exits_130_and_keeps_the_committed_trials(tmp_path
     assert not (tmp_path / "s-report").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_runs_temporary_is_removed_by_the_next_run(tmp_path, env):
     proc = statelab("run", "--input-len", "2000", "--epochs", "30", cwd=tmp_path, env=env)
     wait_for(proc, "Test results")  # the run is being saved: its temporary exists
@@ -659,6 +688,7 @@ def test_a_runs_config_json_reads_back_as_a_config_file(small_run, tmp_path, run
     assert (out / "metrics.json").read_bytes() == (small_run / "metrics.json").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_relative_data_path_is_stored_resolved_and_its_run_reports_from_elsewhere(tmp_path, env):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir()

@@ -146,6 +146,7 @@ def test_exit_status_counts_failures_but_never_says_bad_input():
     assert all(sw.exit_status(n) not in (1, 2) for n in range(500))
 
 
+@pytest.mark.slow
 def test_sweep_metrics_are_those_of_single_runs_and_a_rerun_skips_them(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     assert (
@@ -174,6 +175,7 @@ def test_sweep_metrics_are_those_of_single_runs_and_a_rerun_skips_them(tmp_path,
     assert (tmp_path / "s-report" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_with_its_error_and_the_sweep_goes_on(tmp_path, monkeypatch, capsys):
     real = experiment.evaluate_fit
 
@@ -219,6 +221,7 @@ def test_a_group_that_fails_to_train_is_retried_trial_by_trial(monkeypatch):
     assert records[0].timings["group_size"] == 1  # trained alone, after the group failed
 
 
+@pytest.mark.slow
 def test_a_data_file_edited_during_its_trial_is_recorded_as_failed_and_a_rerun_trains_it(
     tmp_path, monkeypatch
 ):
@@ -256,6 +259,7 @@ def test_a_data_file_edited_during_its_trial_is_recorded_as_failed_and_a_rerun_t
         assert (rerun.ran, rerun.failed) == (2, 0)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_loses_no_finished_trial_and_a_rerun_completes_the_grid(tmp_path, capsys):
     store = tmp_path / "s.sqlite"
     grid = ["--tsteps", "1:3", "--lahead", "1:7", *SMALL, "--store", str(store)]
@@ -307,6 +311,7 @@ def wait_for_rows(store: Path, proc: subprocess.Popen, timeout: float) -> int:
     raise AssertionError("no trial finished in time")
 
 
+@pytest.mark.slow
 def test_the_phase_diagram_shows_the_boundary_lahead_equals_tsteps(tmp_path):
     """Reference size (1000 rows, batch 1, 10 epochs), tsteps x lahead 1..3, two seeds."""
     store = tmp_path / "s.sqlite"

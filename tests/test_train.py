@@ -69,6 +69,7 @@ def _leaves_equal(a, b) -> bool:
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple"])
+@pytest.mark.slow
 def test_train_step_updates_every_parameter(cell):
     config = ModelConfig(cell=cell, units=8, layers=2)
     ts = _single(train.create_train_state(config))
@@ -88,6 +89,7 @@ def test_train_step_updates_every_parameter(cell):
         assert step.max() <= lr * 1.001
 
 
+@pytest.mark.slow
 def test_train_step_loss_is_the_batch_mse_before_the_update():
     config = ModelConfig(units=5)
     ts = _single(train.create_train_state(config))
@@ -136,6 +138,7 @@ def test_carry_state_cuts_the_gradient_but_keeps_the_value():
 # Keras Adam
 
 
+@pytest.mark.slow
 def test_keras_adam_matches_float64_keras_update():
     lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-7
     rng = np.random.default_rng(6)
@@ -247,6 +250,7 @@ def test_stateful_outputs_depend_on_earlier_batches(stream):
     assert np.abs(before[3:] - after[3:]).max() > 1e-5
 
 
+@pytest.mark.slow
 def test_train_epoch_carries_state_between_batches_as_a_loop_would():
     config = ModelConfig(units=5)
     rng = np.random.default_rng(9)
@@ -345,6 +349,7 @@ def trials():
     return configs, datasets, results, seen
 
 
+@pytest.mark.slow
 def test_fit_trials_equals_fit_of_each_alone(trials):
     configs, datasets, together, _ = trials
     assert len(together) == len(configs)
@@ -410,6 +415,7 @@ def test_fit_trials_rejects_configs_of_different_shapes():
         train.fit_trials([a, b], [prepare(a), prepare(b)])
 
 
+@pytest.mark.slow
 def test_continued_test_changes_only_the_stateful_test_predictions():
     base = {"input_len": 203, "epochs": 2, "batch_size": 4}  # 162 train rows, 2 dropped
     reset = from_mapping(base)
@@ -464,17 +470,23 @@ def _history_of(x, valid):
     return train.History(x, jnp.zeros(x.shape[:2], bool), jnp.asarray(valid))
 
 
+@pytest.mark.slow
 def test_window_loss_runs_the_history_before_the_batch_and_differentiates_through_it(stream):
     config, params, x = stream
     y = jnp.asarray(np.random.default_rng(12).uniform(-0.1, 0.1, 3), jnp.float32)
     start = _random_state(config, 3, seed=13)
     no_reset = jnp.zeros(3, bool)
 
-    def loss(p, history, stateful=True):
-        return train.window_loss(p, start, history, x[3], y, no_reset, jnp.asarray(stateful), "lstm")
+    # Compiled, as inside train_step (op by op, the same checks compile some 80 small programs).
+    def loss_from(p, state, history, stateful):
+        return train.window_loss(p, state, history, x[3], y, no_reset, stateful, "lstm")
+
+    value_of = jax.jit(loss_from)
+    grad_of = jax.jit(jax.grad(lambda *args: loss_from(*args)[0]))
 
     full = _history_of(x[1:3], [True, True])
-    value, (final, after_oldest) = loss(params, full)
+    none = _history_of(x[:0], [])
+    value, (final, after_oldest) = value_of(params, start, full, True)
     # The value: the two history batches run from the start state, then the batch itself.
     state, _ = _apply(params, start, x[1], cell="lstm")
     want_oldest = state
@@ -486,19 +498,15 @@ def test_window_loss_runs_the_history_before_the_batch_and_differentiates_throug
 
     # The gradient reaches back through the history: it differs from the cut (bptt 1) gradient
     # from the same state, and an invalid history entry passes the state through untouched.
-    cut = jax.grad(
-        lambda p: train.window_loss(p, state, _history_of(x[:0], []), x[3], y, no_reset, True, "lstm")[0]
-    )
-    through = jax.grad(lambda p: loss(p, full)[0])(params)
-    assert not _leaves_equal(cut(params), through)
-    skipped = loss(params, _history_of(x[1:3], [False, False]))[0]
-    direct = train.window_loss(params, start, _history_of(x[:0], []), x[3], y, no_reset, True, "lstm")[0]
+    cut = grad_of(params, state, none, True)
+    through = grad_of(params, start, full, True)
+    assert not _leaves_equal(cut, through)
+    skipped = value_of(params, start, _history_of(x[1:3], [False, False]), True)[0]
+    direct = value_of(params, start, none, True)[0]
     np.testing.assert_allclose(float(skipped), float(direct), rtol=1e-6)
     # A stateless model's loss and gradient ignore the history entirely.
-    stateless = jax.grad(lambda p: loss(p, full, stateful=False)[0])(params)
-    alone = jax.grad(
-        lambda p: train.window_loss(p, start, _history_of(x[:0], []), x[3], y, no_reset, False, "lstm")[0]
-    )(params)
+    stateless = grad_of(params, start, full, False)
+    alone = grad_of(params, start, none, False)
     for a, b in zip(jax.tree.leaves(stateless), jax.tree.leaves(alone)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-12)
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import statelab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,7 @@ def _cache(request, tmp_path, name):
     return request.config.cache.mkdir(name) if hasattr(request.config, "cache") else tmp_path / f".{name}"
 
 
+@pytest.mark.slow
 def test_mypy_reports_nothing_on_the_package(tmp_path, request):
     result = subprocess.run(
         [
@@ -60,6 +63,7 @@ def test_mypy_reports_nothing_on_the_package(tmp_path, request):
     assert result.stdout.startswith("Success: no issues found"), result.stdout
 
 
+@pytest.mark.slow
 def test_mypy_strict_passes_the_example_and_catches_every_planted_error(tmp_path, request):
     good = tmp_path / "typed_api.py"
     shutil.copy(EXAMPLE, good)

@@ -162,6 +162,7 @@ def test_a_data_file_outside_the_runs_directory_is_refused(lab, tmp_path):
         assert response.json()["detail"].startswith("data must be a file inside the runs directory")
 
 
+@pytest.mark.slow
 def test_a_run_whose_data_or_memory_the_command_would_refuse_is_a_400_and_queues_nothing(lab, run_cli):
     data = lab.runs / "short.csv"
     data.write_text("a,y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(30)))
@@ -677,6 +678,7 @@ def test_when_the_server_stops_a_jobs_stream_still_carries_its_last_word(tmp_pat
     assert [e["type"] for e in seen[0]] == ["queued", "running", "cancelled"]
 
 
+@pytest.mark.slow
 def test_a_cancelled_sweep_keeps_the_groups_it_committed_and_a_relaunch_finishes_it(lab):
     body = {
         "store": "a.sqlite",
@@ -714,6 +716,7 @@ def test_every_answer_carries_the_security_headers_and_pages_allow_no_inline_scr
     assert "script-src 'self' 'unsafe-inline'" in docs  # the bundled Swagger UI starts inline
 
 
+@pytest.mark.slow
 def test_a_lab_started_with_workers_runs_its_sweeps_on_a_local_dask_cluster(tmp_path):
     app = create_app(tmp_path / "runs", [tmp_path / "dask.sqlite"], executor="local:1")
     assert app.state.lab.executor == LocalDask(1)

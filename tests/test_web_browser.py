@@ -18,6 +18,7 @@ from statelab.store import Store
 from statelab.web.app import create_app
 from statelab.web.server import running
 
+pytestmark = pytest.mark.slow  # a live lab, a sweep and Chromium for the module
 TIMEOUT_MS = 90_000  # first compilations on a loaded 2-core machine
 
 

@@ -40,6 +40,7 @@ def post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_run_stops_the_server_cleanly_and_writes_nothing(tmp_path):
     server = start(tmp_path, "--runs", "runs")
     try:
@@ -63,6 +64,7 @@ def test_ctrl_c_during_a_run_stops_the_server_cleanly_and_writes_nothing(tmp_pat
     assert not runs.exists() or list(runs.iterdir()) == []  # no run directory, not even a hidden one
 
 
+@pytest.mark.slow
 def test_a_host_other_than_loopback_prints_a_warning(tmp_path):
     server = start(tmp_path, "--host", "0.0.0.0")
     try:
