@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from statelab import evaluate, memory, rundir, theory, train
+from statelab import dynamics, evaluate, memory, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
@@ -185,6 +185,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     t0 = time.perf_counter()
     k = memory.lags(config)
     truth, kind = memory.true_profile(config, dataset, k)
+    initial = dynamics.initial_params(config, dataset)
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         preds[name] = fitted.test_pred[i][test.scored][order]
@@ -198,9 +199,11 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             final_val_loss=fitted.val_loss[i, -1],
             best_nmse=best_nmse,
         )
-        memories[name] = memory.profile(
-            fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
+        profiled = memory.profile(fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth)
+        held, reach = dynamics.profile(
+            fitted.params[i], initial, config, dataset, fitted.test_start[i], stateful, k
         )
+        memories[name] = dataclasses.replace(profiled, capacity=held, gradient_reach=reach)
         release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
     newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)

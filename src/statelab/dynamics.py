@@ -1,0 +1,486 @@
+"""What a model's state holds, and whether a gradient gets back to it: two profiles per model,
+k = 0..K (the lags of its memory profile, `memory.lags`), beside the sensitivity s(k).
+
+State capacity r2(k): how well x[t-k] (the profiled feature) is read back from the state by the
+best linear readout,
+
+    r2(k) = max(0, 1 - SSE_k / SST_k)   on the test rows the profile averages over,
+
+the readout fitted by ridge regression on the training stream's states. The state is the last
+layer's: h, or h and c concatenated for an LSTM (D = units, or 2 units, numbers). Both streams
+run as the model was tested: the same layout and resets, the stateful model carrying its state
+(the training stream from zero, the test stream from the state its test pass started from), the
+stateless model from zero for every window. The fit uses the training rows with K values of
+history in their series; each state number is scaled to unit variance on them, and the ridge is
+RIDGE on that scale (it only steadies numbers that move together or hardly at all). Its total,
+sum_k r2(k), is the short-term memory capacity of Jaeger (2001, "Short term memory in echo state
+networks", GMD Report 152): for an i.i.d. input it is at most D. The profile tells "the state
+holds x[t-2] and the readout leaves it unused" (r2(2) high, s(2) near 0) from "the state never
+held it" (both near 0). A stateless model's state is a function of its window alone, so on an
+i.i.d. input its r2(k) is about 0 for k >= lahead.
+
+Gradient reach g(k): the size of the Jacobian of the last layer's state k steps on with respect
+to the state k steps back, through the recurrence the test pass runs (one step is one row of a
+test lane, `stride` lags apart, as in `memory.profile_sums`; a lag between two rows of a lane
+has no path and g is 0 there),
+
+    g(k) = |d h[t0 + k] / d h[t0]|_F / sqrt(D)   (the root mean square of its singular values),
+
+averaged over up to SAMPLES start steps t0 spread evenly over the test stream (those with k steps
+after them in their lane and no reset between), with the initial weights (the run's model_seed,
+the test stream run from a zero state) and the trained ones. g(0) = 1. Above MAX_EXACT state
+numbers the Frobenius norm is estimated from PROBES random sign vectors v (E |J v|^2 = |J|_F^2).
+Where g stays large but training cut the gradient at bptt batches, truncation is what stopped
+the model; where g has vanished (or exploded) within bptt, the dynamics are (Pascanu, Mikolov and
+Bengio 2013, "On the difficulty of training recurrent neural networks"). A stateless model starts
+every window from zero: its g(k) is 0 for k >= 1, by construction.
+
+Both are cheap next to training: one forward pass over each stream in chunks of at most
+CHUNK_NUMBERS state numbers (the states go to the host, where the readout is fitted in float64),
+and K Jacobian-vector steps per start step.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from statelab import cells
+from statelab.batching import Batches, Dataset
+from statelab.config import ExperimentConfig, ModelConfig
+from statelab.memory import profiled_feature
+from statelab.metrics import Capacity, GradientReach
+from statelab.train import carry_state, device_windows, keep_state, reset_lanes, take_windows
+
+RIDGE = 1e-3  # on the state numbers scaled to unit variance
+SAMPLES = 64  # start steps of the gradient reach
+MAX_EXACT = 64  # state numbers up to which the Jacobian's Frobenius norm is exact
+PROBES = 32  # random sign vectors that estimate it above that
+CHUNK_NUMBERS = 1 << 22  # state numbers a chunk of a stream brings to the host (16 MiB)
+
+
+def state_size(model: ModelConfig) -> int:
+    """D: the numbers of the last layer's state (h, and c for an LSTM)."""
+    return model.units * _components(model.cell)
+
+
+def _components(cell: str) -> int:
+    return 2 if cell == "lstm" else 1
+
+
+def initial_params(config: ExperimentConfig, dataset: Dataset) -> cells.Params:
+    """The weights both models started from: Keras' initialisers drawn from the model seed."""
+    return cells.init_params(np.random.default_rng(config.model.model_seed), config.model, dataset.n_features)
+
+
+# ---------------------------------------------------------------------------------------------
+# The states of a stream
+
+
+def _flat(state: cells.RnnState) -> jax.Array:
+    """Every layer's state as one row per lane, (B, S): layer after layer, h before c."""
+    return jnp.concatenate([part for layer in state for part in layer], axis=-1)
+
+
+def _unflat(flat: jax.Array, layers: int, components: int) -> cells.RnnState:
+    """`_flat` undone: (B, S) -> one tuple of `components` (B, H) arrays per layer."""
+    parts = jnp.split(flat, layers * components, axis=-1)
+    return tuple(tuple(parts[i * components : (i + 1) * components]) for i in range(layers))
+
+
+class Moments(NamedTuple):
+    """Weighted sums of the last layer's state z (D,) and the lagged inputs x (K+1,) over rows:
+    their count, means, and the sums of products of their deviations from those means."""
+
+    n: Any  # ()
+    mean_z: Any  # (D,)
+    mean_x: Any  # (K+1,)
+    zz: Any  # (D, D)
+    zx: Any  # (D, K+1)
+
+    def __add__(self, other: Moments) -> Moments:  # type: ignore[override]
+        """The moments of both sets of rows (Chan, Golub and LeVeque's pairwise update), float64."""
+        n = self.n + other.n
+        if n == 0:
+            return self
+        dz, dx, share = other.mean_z - self.mean_z, other.mean_x - self.mean_x, self.n * other.n / n
+        return Moments(
+            n,
+            self.mean_z + dz * other.n / n,
+            self.mean_x + dx * other.n / n,
+            self.zz + other.zz + np.outer(dz, dz) * share,
+            self.zx + other.zx + np.outer(dz, dx) * share,
+        )
+
+
+def no_moments(d: int, k: int) -> Moments:
+    return Moments(0.0, np.zeros(d), np.zeros(k + 1), np.zeros((d, d)), np.zeros((d, k + 1)))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1}
+)
+def stream_pass(params, start, windows, rows, reset, stateful, lagged, weight, *, cell: str):
+    """The test pass's recurrence over batches of rows (C, B) from `start`, keeping every state.
+
+    lagged: (C, B, K+1) x[t-j] of each row, weight: (C, B) 1 on the rows to take moments over.
+    Returns (final state, (C, B, S) flat states after each row, their `Moments`, float32). Rows of
+    -1 read zeros. The moments are taken about this chunk's own means, so that a state number far
+    from 0 that hardly moves keeps its variance in float32."""
+
+    def body(state, batch):
+        row, reset_k = batch
+        x = take_windows(windows, row)  # (B, T, F)
+        state, _ = cells.apply(params, carry_state(reset_lanes(state, reset_k), stateful), x, cell)
+        return state, _flat(state)
+
+    final, flat = jax.lax.scan(body, start, (rows, reset))
+    d = params["dense"]["kernel"].shape[0] * _components(cell)
+    z = flat[..., -d:].reshape(-1, d)  # (C B, D) the last layer's state
+    x = lagged.reshape(-1, lagged.shape[-1])
+    w = weight.reshape(-1, 1)
+    n = jnp.sum(w)
+    mean_z, mean_x = jnp.sum(w * z, 0) / jnp.maximum(n, 1.0), jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
+    zc, xc = w * (z - mean_z), x - mean_x
+    return final, flat, Moments(n, mean_z, mean_x, zc.T @ (z - mean_z), zc.T @ xc)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """How a model runs over a stream's batches: its weights, whether it carries its state, and the
+    float32 windows its rows index."""
+
+    params: cells.Params
+    cell: str
+    stateful: bool
+    windows: np.ndarray
+
+
+def chunk_length(dataset: Dataset, model: ModelConfig) -> int:
+    """Batches per chunk, C: one length for the training and the test stream (one compiled program
+    serves both when their lanes agree), a power of two that covers both streams or keeps a
+    chunk's states under CHUNK_NUMBERS."""
+    longest = max(dataset.train.shape[0], dataset.test.shape[0], 1)
+    lanes = max(dataset.train.shape[1], dataset.test.shape[1])
+    numbers = lanes * model.layers * model.units * _components(model.cell)
+    cap = max(1, CHUNK_NUMBERS // numbers)
+    return min(1 << math.ceil(math.log2(longest)), 1 << int(math.log2(cap)))
+
+
+Weigh = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # rows (c, B) -> lagged, weight
+
+
+def stream(
+    run: Pass, batches: Batches, start: cells.RnnState, chunk: int, k: int, weigh: Weigh | None = None
+) -> Iterator[tuple[np.ndarray, Moments]]:
+    """The flat states after every batch of `batches`, chunk by chunk, (c, B, S) with c <= C, and
+    the moments of the rows `weigh` picks (float64; none without it).
+
+    Every chunk has C batches (the last padded with rows of -1, whose states are dropped), so one
+    compiled program runs them all."""
+    for first in range(0, batches.shape[0], chunk):
+        rows = batches.row[first : first + chunk].astype(np.int32)
+        reset = batches.reset[first : first + chunk]
+        n = len(rows)
+        if n < chunk:
+            rows = np.concatenate([rows, np.full((chunk - n, rows.shape[1]), -1, np.int32)])
+            reset = np.concatenate([reset, np.zeros((chunk - n, reset.shape[1]), bool)])
+        if weigh is None:
+            lagged, weight = np.zeros((*rows.shape, k + 1), np.float32), np.zeros(rows.shape, np.float32)
+        else:
+            lagged, weight = weigh(rows)
+        start, flat, moments = stream_pass(
+            run.params, start, run.windows, rows, reset, np.asarray(run.stateful), lagged, weight, cell=run.cell
+        )
+        yield np.asarray(flat[:n]), Moments(*(np.asarray(m, np.float64) for m in moments))
+
+
+# ---------------------------------------------------------------------------------------------
+# What the state holds
+
+
+@dataclass(frozen=True)
+class Lags:
+    """The profiled feature's values, to read x[t-k] for any row: each series' values end to end."""
+
+    x: np.ndarray  # (L,) float64
+    newest: np.ndarray  # (N,) index into x of each row's newest value x[t]
+    history: np.ndarray  # (N,) how many values of its series come before x[t]
+
+    def of(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x[t-j] for j = 0..K, whether the series reaches back that far): both (n, K+1)."""
+        back = np.arange(k + 1)
+        valid = self.history[rows, None] >= back
+        return self.x[np.where(valid, self.newest[rows, None] - back, 0)], valid
+
+
+def lags_of(dataset: Dataset, feature: int, window_order: str) -> Lags:
+    """Each series' values read back from its windows: its first window holds its first lahead
+    values, and every later row adds its newest one."""
+    windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
+    lahead = windows.shape[1]
+    counts = np.bincount(dataset.series, minlength=len(dataset.names))
+    firsts = np.cumsum(counts) - counts
+    parts = []
+    for first, n in zip(firsts, counts):
+        parts += [windows[first, :, feature], windows[first + 1 : first + n, -1, feature]]
+    x = np.concatenate(parts).astype(np.float64)
+    offsets = np.cumsum(counts + lahead - 1) - (counts + lahead - 1)  # where each series starts in x
+    position = np.arange(len(dataset.series)) - firsts[dataset.series]  # row's place in its series
+    history = lahead - 1 + position
+    return Lags(x, offsets[dataset.series] + history, history)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """x[t-k] ~ (z - mean) @ weights + intercept for k = 0..K, z the last layer's state (D,)."""
+
+    mean: np.ndarray  # (D,)
+    weights: np.ndarray  # (D, K+1)
+    intercept: np.ndarray  # (K+1,)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return (z - self.mean) @ self.weights + self.intercept
+
+
+def fit_readout(moments: Moments, ridge: float = RIDGE) -> Readout | None:
+    """Ridge regression of x (K+1,) on z (D,) from their moments, in float64.
+
+    The state numbers are centred and scaled to unit variance, those that do not vary are left
+    out, and `ridge` is added to the diagonal of their correlation matrix. None when there is no
+    row, or a moment is not finite (a diverged model's)."""
+    if moments.n == 0 or not all(np.all(np.isfinite(m)) for m in moments):
+        return None
+    scale = np.sqrt(np.maximum(np.diag(moments.zz) / moments.n, 0.0))
+    varies = scale > 1e-7  # a state number that never moves holds nothing (and would not scale)
+    weights = np.zeros(moments.zx.shape)
+    if varies.any():
+        s = scale[varies]
+        corr = moments.zz[np.ix_(varies, varies)] / moments.n / np.outer(s, s)
+        corr[np.diag_indices_from(corr)] += ridge
+        weights[varies] = np.linalg.solve(corr, moments.zx[varies] / moments.n / s[:, None]) / s[:, None]
+    return Readout(moments.mean_z, weights, moments.mean_x)
+
+
+def readout_of(
+    run: Pass, config: ExperimentConfig, dataset: Dataset, lags: Lags, chunk: int, k: int
+) -> Readout | None:
+    """The readout of x[t-k], k = 0..K, from the last layer's state, fitted on the training stream
+    run from a zero state, over its rows with K values of history in their series."""
+    train = dataset.train
+
+    def weigh(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        real = np.maximum(rows, 0)
+        lagged, _ = lags.of(real.ravel(), k)
+        weight = (rows >= 0) & (lags.history[real] >= k)  # every lag is there
+        return lagged.reshape(*rows.shape, k + 1).astype(np.float32), weight.astype(np.float32)
+
+    total = no_moments(state_size(config.model), k)
+    for _, moments in stream(run, train, cells.zero_state(config.model, train.shape[1]), chunk, k, weigh):
+        total = total + moments
+    return fit_readout(total)
+
+
+class Score:
+    """The readout's squared errors on test rows, per lag, summed chunk by chunk: r2(k) at the end."""
+
+    def __init__(self, readout: Readout, lags: Lags, d: int, k: int) -> None:
+        self.readout, self.lags, self.d, self.k = readout, lags, d, k
+        self.n, self.sum_x, self.sum_xx, self.sse = (np.zeros(k + 1) for _ in range(4))
+
+    def add(self, rows: np.ndarray, flat: np.ndarray) -> None:
+        """rows: (n,) test rows scored; flat: (n, S) the states after them."""
+        x, valid = self.lags.of(rows, self.k)
+        predicted = self.readout(np.asarray(flat[:, -self.d :], np.float64))
+        error = np.where(valid, x - predicted, 0.0)
+        centred = np.where(valid, x - self.readout.intercept, 0.0)  # about the training mean: no cancellation
+        self.n += valid.sum(0)
+        self.sum_x += centred.sum(0)
+        self.sum_xx += (centred**2).sum(0)
+        self.sse += (error**2).sum(0)
+
+    def capacity(self) -> Capacity:
+        """r2(k) = 1 - SSE/SST (NaN for a lag no test row reaches back to), and max(0, sum r2(k))."""
+        if not np.all(np.isfinite(self.sse)):
+            return Capacity([math.nan] * (self.k + 1), None, self.d)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sst = self.sum_xx - self.sum_x**2 / self.n
+            r2 = np.where((self.n > 0) & (sst > 0), 1.0 - self.sse / sst, math.nan)
+        # Summed as measured: clipping each lag at 0 would add up the positive half of every
+        # lag's sampling noise (with many lags that the state does not hold, a sizeable bias).
+        total = max(0.0, float(r2[np.isfinite(r2)].sum()))
+        return Capacity([float(v) for v in r2], total, self.d)
+
+
+def test_states(
+    run: Pass,
+    test: Batches,
+    start: cells.RnnState,
+    chunk: int,
+    k: int,
+    picks: tuple[np.ndarray, np.ndarray],
+    score: Score | None = None,
+    scored: np.ndarray | None = None,
+) -> np.ndarray:
+    """Run the test stream; return the flat states after the picked (batch, lane) steps, (n, S),
+    scoring the rows of `scored` (Kt, Bt) on the way. Without a score it stops after the last
+    pick."""
+    batch, lane = picks
+    if score is None and len(batch) == 0:
+        return np.zeros((0, 0), np.float32)
+    picked: np.ndarray | None = None
+    last = int(batch.max()) if len(batch) else -1
+    first = 0
+    for flat, _ in stream(run, test, start, chunk, k):
+        if picked is None:
+            picked = np.zeros((len(batch), flat.shape[-1]), np.float32)
+        if score is not None and scored is not None:
+            use = scored[first : first + len(flat)]
+            score.add(test.row[first : first + len(flat)][use], flat[use])
+        inside = (batch >= first) & (batch < first + len(flat))
+        picked[inside] = flat[batch[inside] - first, lane[inside]]
+        first += len(flat)
+        if score is None and first > last:
+            break
+    return picked if picked is not None else np.zeros((0, 0), np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whether the gradient gets there
+
+
+def probes(d: int) -> np.ndarray:
+    """The tangent directions, (P, D): the unit vectors (exact), or above MAX_EXACT numbers,
+    PROBES fixed random sign vectors (an unbiased estimate of |J|_F^2, the same every run)."""
+    if d <= MAX_EXACT:
+        return np.eye(d, dtype=np.float32)
+    return np.random.default_rng(0).choice(np.array([-1.0, 1.0], np.float32), (PROBES, d))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1}
+)
+def reach_norms(params, start, windows, rows, stateful, directions, *, cell: str):
+    """g for 1..m steps on, averaged over start steps: (m,).
+
+    start: (n, S) flat states at n start steps; rows: (m, n) the rows each start step's lane reads
+    next; directions: (P, D) tangents of the last layer's state. Forward mode carries the P
+    tangents J v through the m steps (lower layers' tangents are 0 and stay 0);
+    g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
+    layers = len(params["cells"])
+    components = _components(cell)
+    state = _unflat(start, layers, components)
+    p, n = directions.shape[0], start.shape[0]
+    top = jnp.split(jnp.broadcast_to(directions[:, None, :], (p, n, directions.shape[1])), components, -1)
+    tangents = tuple(
+        tuple(top) if i == layers - 1 else tuple(jnp.zeros((p, *s.shape), s.dtype) for s in layer)
+        for i, layer in enumerate(state)
+    )
+    size = jnp.sum(directions**2)
+
+    def body(carry, row):
+        state, tangents = carry
+        x = take_windows(windows, row)
+
+        def step(s):
+            return cells.apply(params, keep_state(s, stateful), x, cell)[0]
+
+        def jvp(t):
+            return jax.jvp(step, (state,), (t,))
+
+        state, tangents = jax.vmap(jvp, out_axes=(None, 0))(tangents)
+        moved = sum(jnp.sum(t**2, axis=(0, 2)) for t in tangents[-1])  # (n,)
+        return (state, tangents), jnp.mean(jnp.sqrt(moved / size))
+
+    _, g = jax.lax.scan(body, (state, tangents), rows)
+    return g
+
+
+def start_steps(test: Batches, steps: int, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `samples` start steps (batch index, lane), spread evenly over those with `steps`
+    real rows after them in their lane and no reset among them: ((n,), (n,))."""
+    k, lanes = test.shape
+    if k <= steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ok = np.ones((k - steps, lanes), bool)
+    ok &= test.row[: k - steps] >= 0
+    for j in range(1, steps + 1):
+        ok &= (test.row[j : k - steps + j] >= 0) & ~test.reset[j : k - steps + j]
+    batch, lane = np.nonzero(ok)
+    if len(batch) > samples:
+        pick = np.unique(np.linspace(0, len(batch) - 1, samples).round().astype(np.int64))
+        batch, lane = batch[pick], lane[pick]
+    return batch, lane
+
+
+def reach(run: Pass, test: Batches, picks: tuple[np.ndarray, np.ndarray], start: np.ndarray, stride: int, k: int) -> list[float]:
+    """g(k), k = 0..K, of one model's weights: `start` (n, S) the flat states at the start steps
+    `picks` (`start_steps`). Lags between two rows of a lane are 0; with no start step, NaN."""
+    steps = k // stride
+    g = np.zeros(k + 1)
+    g[0] = 1.0
+    if steps == 0:
+        return [float(v) for v in g]  # no lane step within K lags: nothing reaches back
+    batch, lane = picks
+    if len(batch) == 0:
+        return [math.nan] * (k + 1)  # a test stream too short to take K steps in
+    rows = np.stack([test.row[batch + j, lane] for j in range(1, steps + 1)]).astype(np.int32)  # (m, n)
+    d = run.params["dense"]["kernel"].shape[0] * _components(run.cell)
+    norms = reach_norms(
+        run.params, start, run.windows, rows, np.asarray(run.stateful), probes(d), cell=run.cell
+    )
+    norms = np.asarray(norms, np.float64)
+    if not np.all(np.isfinite(norms)):
+        return [math.nan] * (k + 1)  # a diverged model's: no number of it is known
+    g[stride : steps * stride + 1 : stride] = norms
+    return [float(v) for v in g]
+
+
+# ---------------------------------------------------------------------------------------------
+# Both profiles of a model
+
+
+def profile(
+    params: cells.Params,
+    initial: cells.Params,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    start: cells.RnnState,
+    stateful: bool,
+    k: int,
+) -> tuple[Capacity, GradientReach]:
+    """A model's state capacity and gradient reach, k = 0..K.
+
+    params: its trained weights; initial: the weights it started from (`initial_params`);
+    start: the state its test pass started from (zero, or the end of training)."""
+    windows = device_windows(dataset)
+    cell, d = config.model.cell, state_size(config.model)
+    trained = Pass(params, cell, stateful, windows)
+    chunk = chunk_length(dataset, config.model)
+    test = dataset.test
+    # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
+    stride = test.shape[1] if config.train.layout == "seed" else 1
+    picks = start_steps(test, k // stride)
+    lags = lags_of(dataset, profiled_feature(dataset, dataset.target_name), config.train.window_order)
+    readout = readout_of(trained, config, dataset, lags, chunk, k)
+    score = None if readout is None else Score(readout, lags, d, k)
+    scored = test.scored.copy()
+    if stateful and config.train.test_start == "reset":
+        scored &= ~dataset.warm  # the rows the sensitivity averages over
+    at = test_states(trained, test, start, chunk, k, picks, score, scored)
+    held = Capacity([math.nan] * (k + 1), None, d) if score is None else score.capacity()
+    untrained = Pass(initial, cell, stateful, windows)
+    at_first = test_states(untrained, test, cells.zero_state(config.model, test.shape[1]), chunk, k, picks)
+    gradient = GradientReach(
+        initial=reach(untrained, test, picks, at_first, stride, k),
+        trained=reach(trained, test, picks, at, stride, k),
+        samples=len(picks[0]) if k // stride else 0,
+    )
+    return held, gradient
