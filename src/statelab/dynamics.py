@@ -124,9 +124,7 @@ def no_moments(d: int, k: int) -> Moments:
     return Moments(0.0, np.zeros(d), np.zeros(k + 1), np.zeros((d, d)), np.zeros((d, k + 1)))
 
 
-@functools.partial(
-    jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1}
-)
+@functools.partial(jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1})
 def stream_pass(params, start, windows, rows, reset, stateful, lagged, weight, *, cell: str):
     """The test pass's recurrence over batches of rows (C, B) from `start`, keeping every state.
 
@@ -197,7 +195,15 @@ def stream(
         else:
             lagged, weight = weigh(rows)
         start, flat, moments = stream_pass(
-            run.params, start, run.windows, rows, reset, np.asarray(run.stateful), lagged, weight, cell=run.cell
+            run.params,
+            start,
+            run.windows,
+            rows,
+            reset,
+            np.asarray(run.stateful),
+            lagged,
+            weight,
+            cell=run.cell,
         )
         yield np.asarray(flat[:n]), Moments(*(np.asarray(m, np.float64) for m in moments))
 
@@ -364,9 +370,7 @@ def probes(d: int) -> np.ndarray:
     return np.random.default_rng(0).choice(np.array([-1.0, 1.0], np.float32), (PROBES, d))
 
 
-@functools.partial(
-    jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1}
-)
+@functools.partial(jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1})
 def reach_norms(params, start, windows, rows, stateful, directions, *, cell: str):
     """g for 1..m steps on, averaged over start steps: (m,).
 
@@ -420,7 +424,9 @@ def start_steps(test: Batches, steps: int, samples: int = SAMPLES) -> tuple[np.n
     return batch, lane
 
 
-def reach(run: Pass, test: Batches, picks: tuple[np.ndarray, np.ndarray], start: np.ndarray, stride: int, k: int) -> list[float]:
+def reach(
+    run: Pass, test: Batches, picks: tuple[np.ndarray, np.ndarray], start: np.ndarray, stride: int, k: int
+) -> list[float]:
     """g(k), k = 0..K, of one model's weights: `start` (n, S) the flat states at the start steps
     `picks` (`start_steps`). Lags between two rows of a lane are 0; with no start step, NaN."""
     steps = k // stride

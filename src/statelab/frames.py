@@ -14,7 +14,9 @@ columns (named as in the store's SQL `results` view wherever both have one):
                                                 test_nmse, test_mse_all, test_nmse_all,
                                                 warmup_excluded, floor_mse, floor_nmse, converged,
                                                 expected_converged, final_train_loss,
-                                                final_val_loss, diverged, span, profile_error
+                                                final_val_loss, diverged, span, profile_error,
+                                                capacity (the total of the state capacity,
+                                                sum_k r2(k), at most the state size)
     <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar
     var_y, claim_held, n_train, n_test, dropped_train_rows
     data_s, train_s, evaluate_s, group_train_s, group_size
@@ -97,6 +99,16 @@ def _model_memory(model: str, key: str) -> Reader:
     return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
 
 
+def _model_capacity(model: str) -> Reader:
+    """The total of the model's state capacity, sum r2(k); None before statelab measured it."""
+
+    def read(r: TrialRecord) -> Any:
+        memory = _metrics(r).get("models", {}).get(model, {}).get("memory") or {}
+        return (memory.get("capacity") or {}).get("total")
+
+    return read
+
+
 def _baseline(baseline: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("baselines", {}).get(baseline, {}).get(key)
 
@@ -126,6 +138,7 @@ def _schema() -> dict[str, Column]:
             columns[f"{model}_{f.name}"] = (_metric_dtype(f.type), _model_metric(model, f.name))
         for key, dtype in MEMORY_NUMBERS.items():
             columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
+        columns[f"{model}_capacity"] = ("float64", _model_capacity(model))
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
             columns[f"{baseline}_{f.name.removeprefix('test_')}"] = ("float64", _baseline(baseline, f.name))

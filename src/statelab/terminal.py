@@ -6,6 +6,7 @@ Console, which drops colour and live progress bars when the output is not a term
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -234,6 +235,7 @@ def results(console: Console, result: ExperimentResult) -> None:
         )
     console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
     memory_lines(console, result)
+    state_lines(console, result)
     for name, m in result.models.items():
         if m.diverged:
             console.print(
@@ -263,6 +265,40 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
             soft_wrap=True,
             markup=False,
         )
+
+
+def state_lines(console: Console, result: ExperimentResult) -> None:
+    """One line per model: what its state holds (r2 of x[t-k], and their total against the state
+    size) and how far back a gradient reaches through it (g at the oldest lag profiled)."""
+    held = {name: mem for name, mem in result.memory.items() if mem.capacity and mem.gradient_reach}
+    if not held:
+        return
+    k = len(result.task_profile) - 1
+    console.print(
+        f"State: r² of x[t-k] read back from the state (total at most its size); "
+        f"gradient reach g({k}) = |dh[t] / dh[t-{k}]|",
+        soft_wrap=True,
+        markup=False,
+    )
+    shown = min(k + 1, 8)
+    for name, mem in held.items():
+        capacity, reach = mem.capacity, mem.gradient_reach
+        assert capacity is not None and reach is not None
+        total = "n/a" if capacity.total is None else f"{capacity.total:.2f}"
+        r2 = "[" + " ".join(_number(v) for v in capacity.r2[:shown]) + "]"
+        console.print(
+            f"  {name:<9} r² {r2}  total {total} of {capacity.state_size}, "
+            f"g({k}) {_number(reach.trained[k])} (initial weights {_number(reach.initial[k])})",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text  # a sliver of sampling noise below 0
 
 
 def _profile(values) -> str:

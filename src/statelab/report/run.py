@@ -152,19 +152,47 @@ def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
 
 
 def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
-    """The memory section: the profiles figure and each model's span and profile error."""
+    """The memory section: the profiles figure and each model's span and profile error, and where
+    the run measured them, what its state holds and how far back a gradient reaches."""
     if "memory.png" not in figures:
         return ""
     truth = metrics.get("task_profile_kind") == "truth"
+    k = len(metrics.get("task_profile") or []) - 1
+    memories = {name: m.get("memory") or {} for name, m in metrics["models"].items()}
+    state = all(mem.get("capacity") and mem.get("gradient_reach") for mem in memories.values())
+    header: tuple[str, ...] = ("model", "span", "profile error")
+    if state:
+        header += ("state capacity Σ r²", f"gradient reach g({k}), trained", "initial weights")
     rows = []
-    for name, m in metrics["models"].items():
-        mem = m.get("memory") or {}
-        rows.append((name, fmt(mem.get("span")), fmt(mem.get("profile_error"))))
+    for name, mem in memories.items():
+        row = (name, fmt(mem.get("span")), fmt(mem.get("profile_error")))
+        if state:
+            held, reach = mem["capacity"], mem["gradient_reach"]
+            row += (
+                f"{fmt(held['total'])} of {held['state_size']}",
+                fmt(reach["trained"][k]),
+                fmt(reach["initial"][k]),
+            )
+        rows.append(row)
     note = (
         "The bars are the target's own dependence on each past input."
         if truth
         else "The bars are the coefficients of a linear autoregression on the training part: a linear "
         "reference, not a truth."
+    )
+    held_text = (
+        "<p>Beneath, what each model's state holds: r²(k), how well x[t−k] is read back from the last "
+        "layer's state (h, and c for an LSTM) by a linear readout fitted by ridge regression on the "
+        "training stream and scored on the same test rows; its total Σ r²(k) is the short-term memory "
+        "capacity, at most the state's size for an i.i.d. input. A state can hold an input the "
+        "prediction does not use (r² high, sensitivity near 0). And the gradient reach g(k) = "
+        "|∂h[t] / ∂h[t−k]| (Frobenius norm / √size), averaged over "
+        f"{_samples(memories)} start steps of the test stream, with the trained weights (solid) and "
+        "the initial ones (dashed): where it stays large but training cut the gradient after bptt "
+        "batches, truncation kept the model from learning a longer memory; where it has vanished, the "
+        "dynamics did.</p>"
+        if state
+        else ""
     )
     return (
         "<h2>Memory</h2>"
@@ -172,9 +200,14 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         "d yhat[t] / d x[t−k] averaged over the test rows (exact, through the carried state). "
         f"{note} Span: the oldest lag with at least 10% of the largest true weight; profile error: "
         "Σ(s − true)² / Σ true².</p>"
+        + held_text
         + image(figures["memory.png"], "Memory profiles")
-        + table(("model", "span", "profile error"), rows)
+        + table(header, rows)
     )
+
+
+def _samples(memories: Mapping[str, Mapping[str, Any]]) -> str:
+    return str(max(mem["gradient_reach"].get("samples", 0) for mem in memories.values()))
 
 
 MAX_SERIES_LISTED = 12  # a Data section lists this many series one by one; more are summarised
