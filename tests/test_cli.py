@@ -70,8 +70,9 @@ def test_run_prints_what_each_models_state_holds_and_its_gradient_reach_as_saved
     code, out, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "r")])
     assert code == 0, err
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
-    k = len(metrics["task_profile"]) - 1
-    assert f"gradient reach g({k}) = |dh[t] / dh[t-{k}]|" in out
+    k = 1  # the moving average of 2 inputs needs x[t-1]
+    assert metrics["task_profile"][:3] == [0.5, 0.5, 0.0]
+    assert f"gradient reach g(1) = |dh[t] / dh[t-1]| (the oldest lag the target needs)" in out
     for name, m in metrics["models"].items():
         held, reach = m["memory"]["capacity"], m["memory"]["gradient_reach"]
         (line,) = [line for line in out.splitlines() if line.startswith(f"  {name:<9} r² [")]

@@ -14,7 +14,7 @@ Importing statelab is cheap: JAX loads with the first training, pandas with the 
 from statelab import display as _display
 from statelab.api import load_history, load_results, run_experiment, save_run, sweep
 from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
-from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
+from statelab.metrics import BaselineMetrics, Capacity, GradientReach, Memory, ModelMetrics
 from statelab.result import EpochLogs, ExperimentResult
 from statelab.theory import CONVERGED_NMSE
 from statelab.version import __version__
@@ -24,10 +24,12 @@ _display.register_notebook()  # in a Jupyter kernel: results show their verdict,
 __all__ = [
     "CONVERGED_NMSE",
     "BaselineMetrics",
+    "Capacity",
     "ConfigError",
     "EpochLogs",
     "ExperimentConfig",
     "ExperimentResult",
+    "GradientReach",
     "Memory",
     "ModelConfig",
     "ModelMetrics",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -60,6 +61,15 @@ class GradientReach:
     initial: list[float]  # g(k), k = 0..K, with the untrained weights (the run's model_seed)
     trained: list[float]  # g(k) with the trained weights
     samples: int  # start steps of the test stream averaged over
+
+
+def needed_lag(profile: Sequence[float], fraction: float = 0.1) -> int:
+    """The oldest lag k whose weight in `profile` (index = lag) is at least `fraction` of the
+    largest: how far back a gradient has to reach to teach a model the target. The last lag when
+    the profile is all 0."""
+    top = max((abs(v) for v in profile), default=0.0)
+    needed = [k for k, v in enumerate(profile) if top > 0 and abs(v) >= fraction * top]
+    return needed[-1] if needed else len(profile) - 1
 
 
 @dataclass(frozen=True)

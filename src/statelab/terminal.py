@@ -19,6 +19,7 @@ from rich.table import Table
 
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
+from statelab.metrics import needed_lag
 from statelab.names import BASELINE_LABELS
 from statelab.result import RESULT_COLUMNS, result_rows
 from statelab.theory import CONVERGED_NMSE, threshold_text
@@ -269,14 +270,14 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
 
 def state_lines(console: Console, result: ExperimentResult) -> None:
     """One line per model: what its state holds (r2 of x[t-k], and their total against the state
-    size) and how far back a gradient reaches through it (g at the oldest lag profiled)."""
+    size) and how far back a gradient reaches through it (g at the oldest lag the target needs)."""
     held = {name: mem for name, mem in result.memory.items() if mem.capacity and mem.gradient_reach}
     if not held:
         return
-    k = len(result.task_profile) - 1
+    k = needed_lag(result.task_profile)
     console.print(
         f"State: r² of x[t-k] read back from the state (total at most its size); "
-        f"gradient reach g({k}) = |dh[t] / dh[t-{k}]|",
+        f"gradient reach g({k}) = |dh[t] / dh[t-{k}]| (the oldest lag the target needs)",
         soft_wrap=True,
         markup=False,
     )

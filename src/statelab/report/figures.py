@@ -170,7 +170,7 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
     state = any(mem.get("capacity") and mem.get("gradient_reach") for mem in models.values())
     fig = Figure(figsize=(8.0, 6.0 if state else 3.2))
     if state:
-        ax = fig.add_gridspec(1, 1, left=0.09, right=0.74, top=0.94, bottom=0.6).subplots()
+        ax = fig.add_subplot(fig.add_gridspec(1, 1, left=0.09, right=0.74, top=0.94, bottom=0.6)[0, 0])
         below = fig.add_gridspec(1, 2, left=0.09, right=0.97, top=0.44, bottom=0.08, wspace=0.3)
     else:
         fig.subplots_adjust(left=0.09, right=0.74, top=0.88, bottom=0.16)

@@ -17,6 +17,7 @@ import numpy as np
 
 from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
+from statelab.metrics import needed_lag
 from statelab.report.figures import render_figures
 from statelab.report.html import esc, fmt, image, page, table
 from statelab.report.output import write_atomic
@@ -157,7 +158,7 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
     if "memory.png" not in figures:
         return ""
     truth = metrics.get("task_profile_kind") == "truth"
-    k = len(metrics.get("task_profile") or []) - 1
+    k = needed_lag(metrics.get("task_profile") or [0.0])
     memories = {name: m.get("memory") or {} for name, m in metrics["models"].items()}
     state = all(mem.get("capacity") and mem.get("gradient_reach") for mem in memories.values())
     header: tuple[str, ...] = ("model", "span", "profile error")
@@ -165,7 +166,7 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         header += ("state capacity Σ r²", f"gradient reach g({k}), trained", "initial weights")
     rows = []
     for name, mem in memories.items():
-        row = (name, fmt(mem.get("span")), fmt(mem.get("profile_error")))
+        row: tuple[str, ...] = (name, fmt(mem.get("span")), fmt(mem.get("profile_error")))
         if state:
             held, reach = mem["capacity"], mem["gradient_reach"]
             row += (
