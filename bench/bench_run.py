@@ -1,6 +1,7 @@
 """Benchmark of `statelab run`: per-step cost, compile time, and end-to-end wall time.
 
     python bench/bench_run.py            # prints a Markdown section for bench/RESULTS.md
+    python bench/bench_run.py --state    # only the state profiles' cost
 
 Measured:
 - steady-state microseconds per batch-1 training step (compile excluded; fastest and slowest of
@@ -11,6 +12,10 @@ Measured:
 - compile time of the epoch program (JAX's persistent cache off);
 - the memory profiles of both models: compile and run (`memory.profile`, cache off), and their
   whole cost to a run: `run_experiment` in a fresh process without and with them;
+- the state profiles of both models (state capacity and gradient reach, `dynamics.profile`):
+  compile and run (cache off), and their share of a reference run with the compilation cache
+  warm: the seconds spent in them inside `run_experiment`, in fresh processes, against the run's
+  seconds and against `statelab run`'s wall time (`--state` measures only these);
 - end-to-end wall time of `statelab run` on its defaults as a subprocess, with a cold and a warm
   persistent compilation cache (median of several runs).
 """
@@ -29,7 +34,7 @@ import jax
 import numpy as np
 
 from machine import describe  # bench/machine.py (scripts run from bench/)
-from statelab import experiment, memory, train
+from statelab import dynamics, experiment, memory, train
 from statelab.config import ExperimentConfig
 
 
@@ -92,16 +97,113 @@ def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
     return first, min(times)
 
 
+def state_cost(config: ExperimentConfig) -> tuple[float, float]:
+    """(first call, steady call) seconds of both models' state profiles after a real fit."""
+    dataset = experiment.prepare(config)
+    fitted = train.fit(config, dataset)
+    k = memory.lags(config)
+    initial = dynamics.initial_params(config, dataset)
+
+    def both() -> None:
+        for i, name in enumerate(train.MODELS):
+            dynamics.profile(
+                fitted.params[i], initial, config, dataset, fitted.test_start[i], name == "stateful", k
+            )
+
+    t0 = time.perf_counter()
+    both()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        both()
+        times.append(time.perf_counter() - t0)
+    return first, min(times)
+
+
+STATE_SHARE = """
+import sys, time
+from statelab import dynamics, experiment, train
+from statelab.config import ExperimentConfig
+train.enable_compilation_cache(sys.argv[1])
+spent = []
+profile = dynamics.profile
+def timed(*args, **kwargs):
+    t0 = time.perf_counter()
+    out = profile(*args, **kwargs)
+    spent.append(time.perf_counter() - t0)
+    return out
+dynamics.profile = timed
+t0 = time.perf_counter()
+experiment.run_experiment(ExperimentConfig(), cache=False)
+print(time.perf_counter() - t0, sum(spent))
+"""
+
+
+def state_share(runs: int = 7) -> tuple[list[float], list[float], list[float]]:
+    """With a warm compilation cache, in fresh processes: seconds of the reference
+    `run_experiment`, seconds of it spent in both models' state profiles, and the wall time of
+    `statelab run` (the two interleaved, `runs` of each)."""
+    run_s, state_s, walls = [], [], []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "STATELAB_CACHE_DIR": cache}
+        subprocess.run([sys.executable, "-c", STATE_SHARE, cache], check=True, capture_output=True)
+        wall(["run"], env, runs=1)  # both caches warm
+        for _ in range(runs):
+            done = subprocess.run([sys.executable, "-c", STATE_SHARE, cache], capture_output=True, check=True)
+            total, spent = (float(v) for v in done.stdout.split())
+            run_s.append(total)
+            state_s.append(spent)
+            walls.append(wall(["run"], env, runs=1))
+    return run_s, state_s, walls
+
+
+def load() -> str:
+    """The load averages over 1, 5 and 15 minutes: the machine is shared."""
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def state_section() -> None:
+    config = ExperimentConfig()
+    jax.config.update("jax_enable_compilation_cache", False)
+    before = load()
+    first, steady = state_cost(config)
+    run_s, state_s, walls = state_share()
+    share = [s / r for s, r in zip(state_s, run_s)]
+    print(f"## State profiles: capacity and gradient reach ({time.strftime('%Y-%m-%d %H:%M')})\n")
+    print(f"Machine: {describe()}; load average {before} before, {load()} after\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| state profiles of both models, first call (compile included, cache off) | {first:.3f} s |")
+    print(f"| state profiles of both models, compiled | {steady * 1000:.1f} ms |")
+    print(
+        f"| warm cache: `run_experiment` / its state profiles (median of {len(run_s)}) "
+        f"| {statistics.median(run_s):.3f} s / {statistics.median(state_s):.3f} s |"
+    )
+    print(
+        f"| warm cache: state profiles' share of `run_experiment` (median, range) "
+        f"| {statistics.median(share):.1%} ({min(share):.1%}-{max(share):.1%}) |"
+    )
+    print(
+        f"| warm cache: `statelab run` end to end (median, range) "
+        f"| {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}) |"
+    )
+    print(
+        f"| warm cache: state profiles' share of `statelab run` (medians) "
+        f"| {statistics.median(state_s) / statistics.median(walls):.1%} |"
+    )
+
+
 SHARE = """
 import sys, time
 import jax
 jax.config.update("jax_enable_compilation_cache", False)
 import numpy as np
-from statelab import experiment, memory
+from statelab import dynamics, experiment, memory
 from statelab.metrics import Memory
 from statelab.config import ExperimentConfig
 if sys.argv[1] == "without":
     memory.profile = lambda *a, **k: Memory([0.0], None, None)
+    dynamics.profile = lambda *a, **k: (None, None)
 t0 = time.perf_counter()
 experiment.run_experiment(ExperimentConfig(), cache=False)
 print(time.perf_counter() - t0)
@@ -110,7 +212,7 @@ print(time.perf_counter() - t0)
 
 def profile_share(runs: int = 5) -> tuple[float, float]:
     """Median seconds of a reference `run_experiment` in a fresh process, cache off (everything
-    compiled), without and with the memory profiles: their whole cost to a run."""
+    compiled), without and with the memory and state profiles: their whole cost to a run."""
     out = {}
     for variant in ("without", "with"):
         times = [
@@ -168,7 +270,8 @@ def main() -> None:
     print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
     print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
     print(
-        f"| `run_experiment` in a fresh process, cache off, without / with the profiles (median of 5) "
+        f"| `run_experiment` in a fresh process, cache off, without / with the memory and state profiles "
+        f"(median of 5) "
         f"| {without:.2f} s / {with_profiles:.2f} s |"
     )
     for label, times in (("cold", cold), ("warm", warm)):
@@ -177,4 +280,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--state" in sys.argv[1:]:
+        state_section()
+    else:
+        main()
+        print()
+        state_section()

@@ -281,7 +281,7 @@ def state_lines(console: Console, result: ExperimentResult) -> None:
         soft_wrap=True,
         markup=False,
     )
-    shown = min(k + 1, 8)
+    shown = min(len(result.task_profile), 8)
     for name, mem in held.items():
         capacity, reach = mem.capacity, mem.gradient_reach
         assert capacity is not None and reach is not None
