@@ -209,8 +209,8 @@ def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = No
         A DataFrame indexed by `trial` (the trial's place in the store's grid order) with columns
         config_hash, status, every config field, per model (stateful_, stateless_) test_mse,
         test_nmse, test_mse_all, test_nmse_all, warmup_excluded, floor_mse, floor_nmse,
-        converged, expected_converged, final_train_loss, final_val_loss, diverged, span and
-        profile_error, the baselines (last_value_mse, last_value_nmse, linear_ar_mse,
+        converged, expected_converged, final_train_loss, final_val_loss, diverged, span,
+        profile_error and capacity (the total state capacity), the baselines (last_value_mse, last_value_nmse, linear_ar_mse,
         linear_ar_nmse), var_y, claim_held, n_train, n_test, dropped_train_rows, the timings
         (data_s, train_s, evaluate_s, group_train_s, group_size), error, statelab_version,
         worker and finished_at. A failed trial's metrics are <NA>.

@@ -75,6 +75,15 @@ def _components(cell: str) -> int:
     return 2 if cell == "lstm" else 1
 
 
+def zero_state(model: ModelConfig, lanes: int) -> cells.RnnState:
+    """`cells.zero_state` in NumPy: a JAX array made outside a compiled program costs a small
+    compiled program of its own."""
+    return tuple(
+        tuple(np.zeros((lanes, model.units), np.float32) for _ in range(_components(model.cell)))
+        for _ in range(model.layers)
+    )
+
+
 def initial_params(config: ExperimentConfig, dataset: Dataset) -> cells.Params:
     """The weights both models started from: Keras' initialisers drawn from the model seed."""
     return cells.init_params(np.random.default_rng(config.model.model_seed), config.model, dataset.n_features)
@@ -205,7 +214,7 @@ def stream(
             weight,
             cell=run.cell,
         )
-        yield np.asarray(flat[:n]), Moments(*(np.asarray(m, np.float64) for m in moments))
+        yield np.asarray(flat)[:n], Moments(*(np.asarray(m, np.float64) for m in moments))  # sliced by NumPy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +298,7 @@ def readout_of(
         return lagged.reshape(*rows.shape, k + 1).astype(np.float32), weight.astype(np.float32)
 
     total = no_moments(state_size(config.model), k)
-    for _, moments in stream(run, train, cells.zero_state(config.model, train.shape[1]), chunk, k, weigh):
+    for _, moments in stream(run, train, zero_state(config.model, train.shape[1]), chunk, k, weigh):
         total = total + moments
     return fit_readout(total)
 
@@ -376,31 +385,28 @@ def reach_norms(params, start, windows, rows, stateful, directions, *, cell: str
 
     start: (n, S) flat states at n start steps; rows: (m, n) the rows each start step's lane reads
     next; directions: (P, D) tangents of the last layer's state. Forward mode carries the P
-    tangents J v through the m steps (lower layers' tangents are 0 and stay 0);
-    g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
-    layers = len(params["cells"])
-    components = _components(cell)
-    state = _unflat(start, layers, components)
+    tangents J v through the m steps, as P n lanes of one Jacobian-vector product (the start
+    states repeated P times: cheaper to trace than a vmap over tangents); lower layers' tangents
+    are 0 and stay 0. g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
+    layers, components = len(params["cells"]), _components(cell)
     p, n = directions.shape[0], start.shape[0]
-    top = jnp.split(jnp.broadcast_to(directions[:, None, :], (p, n, directions.shape[1])), components, -1)
+    state = _unflat(jnp.tile(start, (p, 1)), layers, components)  # lane p n + i: start i, direction p
+    top = jnp.split(jnp.repeat(directions, n, axis=0), components, axis=-1)  # (P n, H) each
     tangents = tuple(
-        tuple(top) if i == layers - 1 else tuple(jnp.zeros((p, *s.shape), s.dtype) for s in layer)
+        tuple(top) if i == layers - 1 else tuple(jnp.zeros_like(s) for s in layer)
         for i, layer in enumerate(state)
     )
     size = jnp.sum(directions**2)
 
     def body(carry, row):
         state, tangents = carry
-        x = take_windows(windows, row)
+        x = take_windows(windows, jnp.tile(row, p))  # (P n, T, F)
 
         def step(s):
             return cells.apply(params, keep_state(s, stateful), x, cell)[0]
 
-        def jvp(t):
-            return jax.jvp(step, (state,), (t,))
-
-        state, tangents = jax.vmap(jvp, out_axes=(None, 0))(tangents)
-        moved = sum(jnp.sum(t**2, axis=(0, 2)) for t in tangents[-1])  # (n,)
+        state, tangents = jax.jvp(step, (state,), (tangents,))
+        moved = sum(jnp.sum(t.reshape(p, n, -1) ** 2, axis=(0, 2)) for t in tangents[-1])  # (n,)
         return (state, tangents), jnp.mean(jnp.sqrt(moved / size))
 
     _, g = jax.lax.scan(body, (state, tangents), rows)
@@ -483,7 +489,7 @@ def profile(
     at = test_states(trained, test, start, chunk, k, picks, score, scored)
     held = Capacity([math.nan] * (k + 1), None, d) if score is None else score.capacity()
     untrained = Pass(initial, cell, stateful, windows)
-    at_first = test_states(untrained, test, cells.zero_state(config.model, test.shape[1]), chunk, k, picks)
+    at_first = test_states(untrained, test, zero_state(config.model, test.shape[1]), chunk, k, picks)
     gradient = GradientReach(
         initial=reach(untrained, test, picks, at_first, stride, k),
         trained=reach(trained, test, picks, at, stride, k),

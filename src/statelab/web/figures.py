@@ -250,7 +250,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                 "title": {"text": "|dh[t] / dh[t-k]|"},
             },
             annotations=[
-                _corner("What the state holds: r² of x[t-k] from a linear readout", "x2", "y2"),
+                _corner("What the state holds: r² of x[t-k]", "x2", "y2"),
                 _corner("Gradient reach (dotted: initial weights)", "x3", "y3"),
             ],
         )
