@@ -53,8 +53,9 @@ def largest_lag_correlation(x: np.ndarray, newest: np.ndarray, k: int) -> float:
 # What the state holds
 
 
-def test_capacity_is_a_ridge_readout_fitted_on_training_states_and_scored_on_test_rows():
-    config = from_mapping({"tsteps": 3, "input_len": 400, "epochs": 2, "units": 6})
+@pytest.mark.parametrize("flat", [{}, {"lahead": 3, "window_order": "newest-first"}])
+def test_capacity_is_a_ridge_readout_fitted_on_training_states_and_scored_on_test_rows(flat):
+    config = from_mapping({"tsteps": 3, "input_len": 400, "epochs": 2, "units": 6, **flat})
     dataset = prepare(config)
     fit = train.fit(config, dataset)
     k = memory.lags(config)
