@@ -4,7 +4,7 @@ k = 0..K (the lags of its memory profile, `memory.lags`), beside the sensitivity
 State capacity r2(k): how well x[t-k] (the profiled feature) is read back from the state by the
 best linear readout,
 
-    r2(k) = max(0, 1 - SSE_k / SST_k)   on the test rows the profile averages over,
+    r2(k) = 1 - SSE_k / SST_k   on the test rows the sensitivity averages over,
 
 the readout fitted by ridge regression on the training stream's states. The state is the last
 layer's: h, or h and c concatenated for an LSTM (D = units, or 2 units, numbers). Both streams
@@ -12,12 +12,14 @@ run as the model was tested: the same layout and resets, the stateful model carr
 (the training stream from zero, the test stream from the state its test pass started from), the
 stateless model from zero for every window. The fit uses the training rows with K values of
 history in their series; each state number is scaled to unit variance on them, and the ridge is
-RIDGE on that scale (it only steadies numbers that move together or hardly at all). Its total,
-sum_k r2(k), is the short-term memory capacity of Jaeger (2001, "Short term memory in echo state
-networks", GMD Report 152): for an i.i.d. input it is at most D. The profile tells "the state
-holds x[t-2] and the readout leaves it unused" (r2(2) high, s(2) near 0) from "the state never
-held it" (both near 0). A stateless model's state is a function of its window alone, so on an
-i.i.d. input its r2(k) is about 0 for k >= lahead.
+RIDGE on that scale (it only steadies numbers that move together or hardly at all). The total,
+max(0, sum_k r2(k)), is the short-term memory capacity of Jaeger (2001, "Short term memory in echo
+state networks", GMD Report 152): for an i.i.d. input it is at most D. The lags are summed as
+measured, a little below 0 where the readout does worse on the test rows than their mean:
+clipping each at 0 would add up the positive half of every lag's sampling noise. The profile
+tells "the state holds x[t-2] and the prediction leaves it unused" (r2(2) high, s(2) near 0) from
+"the state never held it" (both near 0). A stateless model's state is a function of its window
+alone, so on an i.i.d. input its r2(k) is about 0 for k >= lahead.
 
 Gradient reach g(k): the size of the Jacobian of the last layer's state k steps on with respect
 to the state k steps back, through the recurrence the test pass runs (one step is one row of a
@@ -26,18 +28,18 @@ has no path and g is 0 there),
 
     g(k) = |d h[t0 + k] / d h[t0]|_F / sqrt(D)   (the root mean square of its singular values),
 
-averaged over up to SAMPLES start steps t0 spread evenly over the test stream (those with k steps
-after them in their lane and no reset between), with the initial weights (the run's model_seed,
-the test stream run from a zero state) and the trained ones. g(0) = 1. Above MAX_EXACT state
-numbers the Frobenius norm is estimated from PROBES random sign vectors v (E |J v|^2 = |J|_F^2).
-Where g stays large but training cut the gradient at bptt batches, truncation is what stopped
-the model; where g has vanished (or exploded) within bptt, the dynamics are (Pascanu, Mikolov and
-Bengio 2013, "On the difficulty of training recurrent neural networks"). A stateless model starts
-every window from zero: its g(k) is 0 for k >= 1, by construction.
+averaged over up to SAMPLES start steps t0 spread evenly over the test stream's first chunk
+(those with k steps after them in their lane and no reset between), with the initial weights
+(the run's model_seed, the test stream run from a zero state) and the trained ones. g(0) = 1.
+Above MAX_EXACT state numbers the Frobenius norm is estimated from PROBES random sign vectors v
+(E |J v|^2 = |J|_F^2). Where g stays large but training cut the gradient at bptt batches,
+truncation is what stopped the model; where g has vanished (or exploded) within bptt, the
+dynamics did (Pascanu, Mikolov and Bengio 2013, "On the difficulty of training recurrent neural
+networks"). A stateless model starts every window from zero: its g(k) is 0 for k >= 1.
 
-Both are cheap next to training: one forward pass over each stream in chunks of at most
-CHUNK_NUMBERS state numbers (the states go to the host, where the readout is fitted in float64),
-and K Jacobian-vector steps per start step.
+Both are cheap next to training: one compiled program runs a stream chunk by chunk (each chunk's
+states at most CHUNK_NUMBERS numbers, brought to the host, where the readout is fitted in
+float64), and from the first chunk of the test stream, the K Jacobian-vector steps of the reach.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def initial_params(config: ExperimentConfig, dataset: Dataset) -> cells.Params:
 
 
 # ---------------------------------------------------------------------------------------------
-# The states of a stream
+# The compiled program: a stream's states, their moments, and the reach from its first chunk
 
 
 def _flat(state: cells.RnnState) -> jax.Array:
@@ -129,18 +131,57 @@ class Moments(NamedTuple):
         )
 
 
-def no_moments(d: int, k: int) -> Moments:
-    return Moments(0.0, np.zeros(d), np.zeros(k + 1), np.zeros((d, d)), np.zeros((d, k + 1)))
+def _moments(z: jax.Array, x: jax.Array, w: jax.Array) -> Moments:
+    """Moments of z (N, D) and x (N, K+1) over rows weighted w (N, 1), about their own means, so
+    that a state number far from 0 that hardly moves keeps its variance in float32."""
+    n = jnp.sum(w)
+    mean_z, mean_x = jnp.sum(w * z, 0) / jnp.maximum(n, 1.0), jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
+    zc = w * (z - mean_z)
+    return Moments(n, mean_z, mean_x, zc.T @ (z - mean_z), zc.T @ (x - mean_x))
+
+
+def _reach(params, start, windows, ahead, stateful, directions, cell: str) -> jax.Array:
+    """g for 1..m steps on, averaged over start steps: (m,).
+
+    start: (n, S) flat states at n start steps; ahead: (m, n) the rows each start step's lane
+    reads next; directions: (P, D) tangents of the last layer's state. Forward mode carries the P
+    tangents J v through the m steps, as P n lanes of one Jacobian-vector product (the start
+    states repeated P times: cheaper to trace than a vmap over tangents); lower layers' tangents
+    are 0 and stay 0. g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
+    layers, components = len(params["cells"]), _components(cell)
+    p, n = directions.shape[0], start.shape[0]
+    state = _unflat(jnp.tile(start, (p, 1)), layers, components)  # lane p n + i: start i, direction p
+    top = jnp.split(jnp.repeat(directions, n, axis=0), components, axis=-1)  # (P n, H) each
+    tangents = tuple(
+        tuple(top) if i == layers - 1 else tuple(jnp.zeros_like(s) for s in layer)
+        for i, layer in enumerate(state)
+    )
+    size = jnp.sum(directions**2)
+
+    def body(carry, row):
+        state, tangents = carry
+        x = take_windows(windows, jnp.tile(row, p))  # (P n, T, F)
+
+        def step(s):
+            return cells.apply(params, keep_state(s, stateful), x, cell)[0]
+
+        state, tangents = jax.jvp(step, (state,), (tangents,))
+        moved = sum(jnp.sum(t.reshape(p, n, -1) ** 2, axis=(0, 2)) for t in tangents[-1])  # (n,)
+        return (state, tangents), jnp.mean(jnp.sqrt(moved / size))
+
+    _, g = jax.lax.scan(body, (state, tangents), ahead)
+    return g
 
 
 @functools.partial(jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1})
-def stream_pass(params, start, windows, rows, reset, stateful, lagged, weight, *, cell: str):
-    """The test pass's recurrence over batches of rows (C, B) from `start`, keeping every state.
+def state_pass(params, start, windows, rows, reset, stateful, lagged, weight, probe, reach, *, cell: str):
+    """A chunk of a stream as the test pass runs it: rows, reset (C, B), from `start`.
 
-    lagged: (C, B, K+1) x[t-j] of each row, weight: (C, B) 1 on the rows to take moments over.
-    Returns (final state, (C, B, S) flat states after each row, their `Moments`, float32). Rows of
-    -1 read zeros. The moments are taken about this chunk's own means, so that a state number far
-    from 0 that hardly moves keeps its variance in float32."""
+    lagged: (C, B, K+1) x[t-j] of each row, weight: (C, B) 1 on the rows to take moments over;
+    probe: the reach's start steps in this chunk and what it reads (`Probe`), run when `reach`.
+    Returns (final state, (C, B, S) flat states after each row, their `Moments`, g (m,) or 0).
+    Rows of -1 read zeros. One program for both streams and both weights, so a run compiles it
+    once."""
 
     def body(state, batch):
         row, reset_k = batch
@@ -150,13 +191,53 @@ def stream_pass(params, start, windows, rows, reset, stateful, lagged, weight, *
 
     final, flat = jax.lax.scan(body, start, (rows, reset))
     d = params["dense"]["kernel"].shape[0] * _components(cell)
-    z = flat[..., -d:].reshape(-1, d)  # (C B, D) the last layer's state
-    x = lagged.reshape(-1, lagged.shape[-1])
-    w = weight.reshape(-1, 1)
-    n = jnp.sum(w)
-    mean_z, mean_x = jnp.sum(w * z, 0) / jnp.maximum(n, 1.0), jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
-    zc, xc = w * (z - mean_z), x - mean_x
-    return final, flat, Moments(n, mean_z, mean_x, zc.T @ (z - mean_z), zc.T @ xc)
+    moments = _moments(
+        flat[..., -d:].reshape(-1, d), lagged.reshape(-1, lagged.shape[-1]), weight.reshape(-1, 1)
+    )
+    starts = flat[probe.batch, probe.lane]  # (n, S)
+    g = jax.lax.cond(
+        reach,
+        lambda: _reach(params, starts, windows, probe.ahead, stateful, probe.directions, cell),
+        lambda: jnp.zeros(probe.ahead.shape[0], flat.dtype),
+    )
+    return final, flat, moments, g
+
+
+class Probe(NamedTuple):
+    """Where the reach starts and what it reads: n start steps (batch in the first chunk, lane),
+    the rows each one's lane reads in the m steps after it, the P tangent directions."""
+
+    batch: Any  # (n,) int32
+    lane: Any  # (n,) int32
+    ahead: Any  # (m, n) int32
+    directions: Any  # (P, D) float32
+
+
+def probes(d: int) -> np.ndarray:
+    """The tangent directions, (P, D): the unit vectors (exact), or above MAX_EXACT numbers,
+    PROBES fixed random sign vectors (an unbiased estimate of |J|_F^2, the same every run)."""
+    if d <= MAX_EXACT:
+        return np.eye(d, dtype=np.float32)
+    return np.random.default_rng(0).choice(np.array([-1.0, 1.0], np.float32), (PROBES, d))
+
+
+def probe_of(test: Batches, steps: int, chunk: int, d: int, samples: int = SAMPLES) -> Probe:
+    """Up to `samples` start steps spread evenly over the test stream's first chunk: those with
+    `steps` real rows after them in their lane and no reset among them."""
+    k, lanes = test.shape
+    ok = np.zeros((max(min(k - steps, chunk), 0), lanes), bool)
+    if len(ok):
+        ok[:] = test.row[: len(ok)] >= 0
+        for j in range(1, steps + 1):
+            ok &= (test.row[j : len(ok) + j] >= 0) & ~test.reset[j : len(ok) + j]
+    batch, lane = np.nonzero(ok)
+    if len(batch) > samples:
+        pick = np.unique(np.linspace(0, len(batch) - 1, samples).round().astype(np.int64))
+        batch, lane = batch[pick], lane[pick]
+    ahead = np.stack([test.row[batch + j, lane] for j in range(1, steps + 1)]) if steps else None
+    if ahead is None:
+        ahead = np.zeros((0, len(batch)), np.int64)
+    return Probe(batch.astype(np.int32), lane.astype(np.int32), ahead.astype(np.int32), probes(d))
 
 
 @dataclass(frozen=True)
@@ -184,14 +265,25 @@ def chunk_length(dataset: Dataset, model: ModelConfig) -> int:
 Weigh = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # rows (c, B) -> lagged, weight
 
 
-def stream(
-    run: Pass, batches: Batches, start: cells.RnnState, chunk: int, k: int, weigh: Weigh | None = None
-) -> Iterator[tuple[np.ndarray, Moments]]:
-    """The flat states after every batch of `batches`, chunk by chunk, (c, B, S) with c <= C, and
-    the moments of the rows `weigh` picks (float64; none without it).
+class Chunk(NamedTuple):
+    flat: np.ndarray  # (c, B, S) the states after each row, c <= C
+    moments: Moments  # of the rows `weigh` picked, float64
+    reach: np.ndarray | None  # (m,) g from the probe's start steps (the first chunk, when asked)
 
-    Every chunk has C batches (the last padded with rows of -1, whose states are dropped), so one
-    compiled program runs them all."""
+
+def stream(
+    run: Pass,
+    batches: Batches,
+    start: cells.RnnState,
+    chunk: int,
+    k: int,
+    probe: Probe,
+    weigh: Weigh | None = None,
+    reach: bool = False,
+) -> Iterator[Chunk]:
+    """`batches` run chunk by chunk. Every chunk has C batches (the last padded with rows of -1,
+    whose states are dropped), so one compiled program runs them all; the reach is run in the
+    first one when asked."""
     for first in range(0, batches.shape[0], chunk):
         rows = batches.row[first : first + chunk].astype(np.int32)
         reset = batches.reset[first : first + chunk]
@@ -203,18 +295,14 @@ def stream(
             lagged, weight = np.zeros((*rows.shape, k + 1), np.float32), np.zeros(rows.shape, np.float32)
         else:
             lagged, weight = weigh(rows)
-        start, flat, moments = stream_pass(
-            run.params,
-            start,
-            run.windows,
-            rows,
-            reset,
-            np.asarray(run.stateful),
-            lagged,
-            weight,
-            cell=run.cell,
+        asked = reach and first == 0 and probe.ahead.size > 0
+        args = (run.params, start, run.windows, rows, reset, np.asarray(run.stateful), lagged, weight)
+        start, flat, moments, g = state_pass(*args, probe, np.asarray(asked), cell=run.cell)
+        yield Chunk(
+            np.asarray(flat)[:n],  # sliced by NumPy: slicing a JAX array compiles a program
+            Moments(*(np.asarray(m, np.float64) for m in moments)),
+            np.asarray(g, np.float64) if asked else None,
         )
-        yield np.asarray(flat)[:n], Moments(*(np.asarray(m, np.float64) for m in moments))  # sliced by NumPy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,25 +372,6 @@ def fit_readout(moments: Moments, ridge: float = RIDGE) -> Readout | None:
     return Readout(moments.mean_z, weights, moments.mean_x)
 
 
-def readout_of(
-    run: Pass, config: ExperimentConfig, dataset: Dataset, lags: Lags, chunk: int, k: int
-) -> Readout | None:
-    """The readout of x[t-k], k = 0..K, from the last layer's state, fitted on the training stream
-    run from a zero state, over its rows with K values of history in their series."""
-    train = dataset.train
-
-    def weigh(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        real = np.maximum(rows, 0)
-        lagged, _ = lags.of(real.ravel(), k)
-        weight = (rows >= 0) & (lags.history[real] >= k)  # every lag is there
-        return lagged.reshape(*rows.shape, k + 1).astype(np.float32), weight.astype(np.float32)
-
-    total = no_moments(state_size(config.model), k)
-    for _, moments in stream(run, train, zero_state(config.model, train.shape[1]), chunk, k, weigh):
-        total = total + moments
-    return fit_readout(total)
-
-
 class Score:
     """The readout's squared errors on test rows, per lag, summed chunk by chunk: r2(k) at the end."""
 
@@ -328,135 +397,25 @@ class Score:
         with np.errstate(invalid="ignore", divide="ignore"):
             sst = self.sum_xx - self.sum_x**2 / self.n
             r2 = np.where((self.n > 0) & (sst > 0), 1.0 - self.sse / sst, math.nan)
-        # Summed as measured: clipping each lag at 0 would add up the positive half of every
-        # lag's sampling noise (with many lags that the state does not hold, a sizeable bias).
-        total = max(0.0, float(r2[np.isfinite(r2)].sum()))
+        total = max(0.0, float(r2[np.isfinite(r2)].sum()))  # each lag as measured: see the docstring
         return Capacity([float(v) for v in r2], total, self.d)
-
-
-def test_states(
-    run: Pass,
-    test: Batches,
-    start: cells.RnnState,
-    chunk: int,
-    k: int,
-    picks: tuple[np.ndarray, np.ndarray],
-    score: Score | None = None,
-    scored: np.ndarray | None = None,
-) -> np.ndarray:
-    """Run the test stream; return the flat states after the picked (batch, lane) steps, (n, S),
-    scoring the rows of `scored` (Kt, Bt) on the way. Without a score it stops after the last
-    pick."""
-    batch, lane = picks
-    if score is None and len(batch) == 0:
-        return np.zeros((0, 0), np.float32)
-    picked: np.ndarray | None = None
-    last = int(batch.max()) if len(batch) else -1
-    first = 0
-    for flat, _ in stream(run, test, start, chunk, k):
-        if picked is None:
-            picked = np.zeros((len(batch), flat.shape[-1]), np.float32)
-        if score is not None and scored is not None:
-            use = scored[first : first + len(flat)]
-            score.add(test.row[first : first + len(flat)][use], flat[use])
-        inside = (batch >= first) & (batch < first + len(flat))
-        picked[inside] = flat[batch[inside] - first, lane[inside]]
-        first += len(flat)
-        if score is None and first > last:
-            break
-    return picked if picked is not None else np.zeros((0, 0), np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
-# Whether the gradient gets there
-
-
-def probes(d: int) -> np.ndarray:
-    """The tangent directions, (P, D): the unit vectors (exact), or above MAX_EXACT numbers,
-    PROBES fixed random sign vectors (an unbiased estimate of |J|_F^2, the same every run)."""
-    if d <= MAX_EXACT:
-        return np.eye(d, dtype=np.float32)
-    return np.random.default_rng(0).choice(np.array([-1.0, 1.0], np.float32), (PROBES, d))
-
-
-@functools.partial(jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1})
-def reach_norms(params, start, windows, rows, stateful, directions, *, cell: str):
-    """g for 1..m steps on, averaged over start steps: (m,).
-
-    start: (n, S) flat states at n start steps; rows: (m, n) the rows each start step's lane reads
-    next; directions: (P, D) tangents of the last layer's state. Forward mode carries the P
-    tangents J v through the m steps, as P n lanes of one Jacobian-vector product (the start
-    states repeated P times: cheaper to trace than a vmap over tangents); lower layers' tangents
-    are 0 and stay 0. g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
-    layers, components = len(params["cells"]), _components(cell)
-    p, n = directions.shape[0], start.shape[0]
-    state = _unflat(jnp.tile(start, (p, 1)), layers, components)  # lane p n + i: start i, direction p
-    top = jnp.split(jnp.repeat(directions, n, axis=0), components, axis=-1)  # (P n, H) each
-    tangents = tuple(
-        tuple(top) if i == layers - 1 else tuple(jnp.zeros_like(s) for s in layer)
-        for i, layer in enumerate(state)
-    )
-    size = jnp.sum(directions**2)
-
-    def body(carry, row):
-        state, tangents = carry
-        x = take_windows(windows, jnp.tile(row, p))  # (P n, T, F)
-
-        def step(s):
-            return cells.apply(params, keep_state(s, stateful), x, cell)[0]
-
-        state, tangents = jax.jvp(step, (state,), (tangents,))
-        moved = sum(jnp.sum(t.reshape(p, n, -1) ** 2, axis=(0, 2)) for t in tangents[-1])  # (n,)
-        return (state, tangents), jnp.mean(jnp.sqrt(moved / size))
-
-    _, g = jax.lax.scan(body, (state, tangents), rows)
-    return g
-
-
-def start_steps(test: Batches, steps: int, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """Up to `samples` start steps (batch index, lane), spread evenly over those with `steps`
-    real rows after them in their lane and no reset among them: ((n,), (n,))."""
-    k, lanes = test.shape
-    if k <= steps:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    ok = np.ones((k - steps, lanes), bool)
-    ok &= test.row[: k - steps] >= 0
-    for j in range(1, steps + 1):
-        ok &= (test.row[j : k - steps + j] >= 0) & ~test.reset[j : k - steps + j]
-    batch, lane = np.nonzero(ok)
-    if len(batch) > samples:
-        pick = np.unique(np.linspace(0, len(batch) - 1, samples).round().astype(np.int64))
-        batch, lane = batch[pick], lane[pick]
-    return batch, lane
-
-
-def reach(
-    run: Pass, test: Batches, picks: tuple[np.ndarray, np.ndarray], start: np.ndarray, stride: int, k: int
-) -> list[float]:
-    """g(k), k = 0..K, of one model's weights: `start` (n, S) the flat states at the start steps
-    `picks` (`start_steps`). Lags between two rows of a lane are 0; with no start step, NaN."""
-    steps = k // stride
-    g = np.zeros(k + 1)
-    g[0] = 1.0
-    if steps == 0:
-        return [float(v) for v in g]  # no lane step within K lags: nothing reaches back
-    batch, lane = picks
-    if len(batch) == 0:
-        return [math.nan] * (k + 1)  # a test stream too short to take K steps in
-    rows = np.stack([test.row[batch + j, lane] for j in range(1, steps + 1)]).astype(np.int32)  # (m, n)
-    d = run.params["dense"]["kernel"].shape[0] * _components(run.cell)
-    norms = reach_norms(
-        run.params, start, run.windows, rows, np.asarray(run.stateful), probes(d), cell=run.cell
-    )
-    norms = np.asarray(norms, np.float64)
-    if not np.all(np.isfinite(norms)):
-        return [math.nan] * (k + 1)  # a diverged model's: no number of it is known
-    g[stride : steps * stride + 1 : stride] = norms
-    return [float(v) for v in g]
 
 
 # ---------------------------------------------------------------------------------------------
 # Both profiles of a model
+
+
+def _reach_profile(g: np.ndarray | None, steps: int, stride: int, k: int) -> list[float]:
+    """g(k), k = 0..K, from the reach of the m = K // stride lane steps: a lag between two rows of
+    a lane is 0. NaN throughout when it is not known (no start step; a diverged model)."""
+    out = np.zeros(k + 1)
+    out[0] = 1.0
+    if steps == 0:
+        return [float(v) for v in out]  # no lane step within K lags: nothing reaches back
+    if g is None or not np.all(np.isfinite(g)):
+        return [math.nan] * (k + 1)
+    out[stride : steps * stride + 1 : stride] = g
+    return [float(v) for v in out]
 
 
 def profile(
@@ -473,26 +432,48 @@ def profile(
     params: its trained weights; initial: the weights it started from (`initial_params`);
     start: the state its test pass started from (zero, or the end of training)."""
     windows = device_windows(dataset)
-    cell, d = config.model.cell, state_size(config.model)
-    trained = Pass(params, cell, stateful, windows)
-    chunk = chunk_length(dataset, config.model)
-    test = dataset.test
+    model, d = config.model, state_size(config.model)
+    trained, untrained = (
+        Pass(params, model.cell, stateful, windows),
+        Pass(initial, model.cell, stateful, windows),
+    )
+    chunk = chunk_length(dataset, model)
+    train, test = dataset.train, dataset.test
     # The rows of a lane are consecutive in time (streams), or a batch apart (seed layout).
     stride = test.shape[1] if config.train.layout == "seed" else 1
-    picks = start_steps(test, k // stride)
+    steps = k // stride
+    probe = probe_of(test, steps, chunk, d)
     lags = lags_of(dataset, profiled_feature(dataset, dataset.target_name), config.train.window_order)
-    readout = readout_of(trained, config, dataset, lags, chunk, k)
+
+    def weigh(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the training rows with K lags
+        real = np.maximum(rows, 0)
+        lagged, _ = lags.of(real.ravel(), k)
+        weight = (rows >= 0) & (lags.history[real] >= k)
+        return lagged.reshape(*rows.shape, k + 1).astype(np.float32), weight.astype(np.float32)
+
+    total = Moments(0.0, np.zeros(d), np.zeros(k + 1), np.zeros((d, d)), np.zeros((d, k + 1)))
+    for part in stream(trained, train, zero_state(model, train.shape[1]), chunk, k, probe, weigh):
+        total = total + part.moments
+    readout = fit_readout(total)
     score = None if readout is None else Score(readout, lags, d, k)
     scored = test.scored.copy()
     if stateful and config.train.test_start == "reset":
         scored &= ~dataset.warm  # the rows the sensitivity averages over
-    at = test_states(trained, test, start, chunk, k, picks, score, scored)
+    g_trained, first = None, 0
+    for part in stream(trained, test, start, chunk, k, probe, reach=True):
+        g_trained = part.reach if part.reach is not None else g_trained
+        if score is not None:
+            use = scored[first : first + len(part.flat)]
+            score.add(test.row[first : first + len(part.flat)][use], part.flat[use])
+        first += len(part.flat)
     held = Capacity([math.nan] * (k + 1), None, d) if score is None else score.capacity()
-    untrained = Pass(initial, cell, stateful, windows)
-    at_first = test_states(untrained, test, zero_state(config.model, test.shape[1]), chunk, k, picks)
+    # The initial weights' reach needs the first chunk of the test stream only.
+    untrained_first = next(
+        stream(untrained, test, zero_state(model, test.shape[1]), chunk, k, probe, reach=True)
+    )
     gradient = GradientReach(
-        initial=reach(untrained, test, picks, at_first, stride, k),
-        trained=reach(trained, test, picks, at, stride, k),
-        samples=len(picks[0]) if k // stride else 0,
+        initial=_reach_profile(untrained_first.reach, steps, stride, k),
+        trained=_reach_profile(g_trained, steps, stride, k),
+        samples=len(probe.batch) if steps else 0,
     )
     return held, gradient
