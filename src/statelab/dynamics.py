@@ -131,13 +131,28 @@ class Moments(NamedTuple):
         )
 
 
+SMALL_CHUNK = 1 << 13  # rows up to which the moments' sums of products are reductions, not dots
+
+
 def _moments(z: jax.Array, x: jax.Array, w: jax.Array) -> Moments:
     """Moments of z (N, D) and x (N, K+1) over rows weighted w (N, 1), about their own means, so
-    that a state number far from 0 that hardly moves keeps its variance in float32."""
+    that a state number far from 0 that hardly moves keeps its variance in float32.
+
+    Up to SMALL_CHUNK rows the sums of products are a fused multiply and reduce: XLA's matrix
+    product there costs more on its first run in a process (about 0.03 s of CPU time) than the
+    whole reduction does at the reference size."""
     n = jnp.sum(w)
     mean_z, mean_x = jnp.sum(w * z, 0) / jnp.maximum(n, 1.0), jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
-    zc = w * (z - mean_z)
-    return Moments(n, mean_z, mean_x, zc.T @ (z - mean_z), zc.T @ (x - mean_x))
+    zc, zd, xd = w * (z - mean_z), z - mean_z, x - mean_x
+    if z.shape[0] <= SMALL_CHUNK:
+        return Moments(
+            n,
+            mean_z,
+            mean_x,
+            jnp.sum(zc[:, :, None] * zd[:, None, :], 0),
+            jnp.sum(zc[:, :, None] * xd[:, None, :], 0),
+        )
+    return Moments(n, mean_z, mean_x, zc.T @ zd, zc.T @ xd)
 
 
 def _reach(params, start, windows, ahead, stateful, directions, cell: str) -> jax.Array:
@@ -145,28 +160,30 @@ def _reach(params, start, windows, ahead, stateful, directions, cell: str) -> ja
 
     start: (n, S) flat states at n start steps; ahead: (m, n) the rows each start step's lane
     reads next; directions: (P, D) tangents of the last layer's state. Forward mode carries the P
-    tangents J v through the m steps, as P n lanes of one Jacobian-vector product (the start
-    states repeated P times: cheaper to trace than a vmap over tangents); lower layers' tangents
-    are 0 and stay 0. g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
+    tangents J v through the m steps, one Jacobian-vector product per tangent (vmapped; lower
+    layers' tangents are 0 and stay 0). g^2 = sum_p |J v_p|^2 / sum_p |v_p|^2 per start step."""
     layers, components = len(params["cells"]), _components(cell)
     p, n = directions.shape[0], start.shape[0]
-    state = _unflat(jnp.tile(start, (p, 1)), layers, components)  # lane p n + i: start i, direction p
-    top = jnp.split(jnp.repeat(directions, n, axis=0), components, axis=-1)  # (P n, H) each
+    state = _unflat(start, layers, components)
+    top = jnp.split(jnp.broadcast_to(directions[:, None, :], (p, n, directions.shape[1])), components, -1)
     tangents = tuple(
-        tuple(top) if i == layers - 1 else tuple(jnp.zeros_like(s) for s in layer)
+        tuple(top) if i == layers - 1 else tuple(jnp.zeros((p, *s.shape), s.dtype) for s in layer)
         for i, layer in enumerate(state)
     )
     size = jnp.sum(directions**2)
 
     def body(carry, row):
         state, tangents = carry
-        x = take_windows(windows, jnp.tile(row, p))  # (P n, T, F)
+        x = take_windows(windows, row)  # (n, T, F)
 
         def step(s):
             return cells.apply(params, keep_state(s, stateful), x, cell)[0]
 
-        state, tangents = jax.jvp(step, (state,), (tangents,))
-        moved = sum(jnp.sum(t.reshape(p, n, -1) ** 2, axis=(0, 2)) for t in tangents[-1])  # (n,)
+        def jvp(t):
+            return jax.jvp(step, (state,), (t,))
+
+        state, tangents = jax.vmap(jvp, out_axes=(None, 0))(tangents)
+        moved = sum(jnp.sum(t**2, axis=(0, 2)) for t in tangents[-1])  # (n,)
         return (state, tangents), jnp.mean(jnp.sqrt(moved / size))
 
     _, g = jax.lax.scan(body, (state, tangents), ahead)
