@@ -23,7 +23,9 @@ Measured:
 from __future__ import annotations
 
 import functools
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -122,40 +124,50 @@ def state_cost(config: ExperimentConfig) -> tuple[float, float]:
 
 
 STATE_SHARE = """
-import sys, time
-from statelab import dynamics, experiment, train
+import json, sys, time
+from statelab import dynamics, experiment, memory, train
 from statelab.config import ExperimentConfig
 train.enable_compilation_cache(sys.argv[1])
-spent = []
-profile = dynamics.profile
-def timed(*args, **kwargs):
-    t0 = time.perf_counter()
-    out = profile(*args, **kwargs)
-    spent.append(time.perf_counter() - t0)
-    return out
-dynamics.profile = timed
-t0 = time.perf_counter()
+spent = {"state_s": 0.0, "state_cpu": 0.0, "memory_s": 0.0, "memory_cpu": 0.0}
+def timed(module, name, key):
+    function = getattr(module, name)
+    def call(*args, **kwargs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = function(*args, **kwargs)
+        spent[key + "_s"] += time.perf_counter() - t0
+        spent[key + "_cpu"] += time.process_time() - c0
+        return out
+    setattr(module, name, call)
+timed(dynamics, "profile", "state")
+timed(memory, "profile", "memory")
+t0, c0 = time.perf_counter(), time.process_time()
 experiment.run_experiment(ExperimentConfig(), cache=False)
-print(time.perf_counter() - t0, sum(spent))
+print(json.dumps({"run_s": time.perf_counter() - t0, "run_cpu": time.process_time() - c0, **spent}))
 """
 
 
-def state_share(runs: int = 7) -> tuple[list[float], list[float], list[float]]:
-    """With a warm compilation cache, in fresh processes: seconds of the reference
-    `run_experiment`, seconds of it spent in both models' state profiles, and the wall time of
-    `statelab run` (the two interleaved, `runs` of each)."""
-    run_s, state_s, walls = [], [], []
+def cpu_wall(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU seconds) of `python -m statelab ARGS --out TMP`, its helper process included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = wall(args, env, runs=1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def state_share(runs: int = 7) -> tuple[list[dict[str, float]], list[tuple[float, float]]]:
+    """With a warm compilation cache, in fresh processes: the reference `run_experiment`'s seconds
+    (wall and CPU) and those spent in both models' state profiles and memory profiles; and
+    `statelab run` end to end (wall and CPU). The two interleaved, `runs` of each."""
+    inside, outside = [], []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "STATELAB_CACHE_DIR": cache}
         subprocess.run([sys.executable, "-c", STATE_SHARE, cache], check=True, capture_output=True)
         wall(["run"], env, runs=1)  # both caches warm
         for _ in range(runs):
             done = subprocess.run([sys.executable, "-c", STATE_SHARE, cache], capture_output=True, check=True)
-            total, spent = (float(v) for v in done.stdout.split())
-            run_s.append(total)
-            state_s.append(spent)
-            walls.append(wall(["run"], env, runs=1))
-    return run_s, state_s, walls
+            inside.append(json.loads(done.stdout))
+            outside.append(cpu_wall(["run"], env))
+    return inside, outside
 
 
 def load() -> str:
@@ -168,28 +180,51 @@ def state_section() -> None:
     jax.config.update("jax_enable_compilation_cache", False)
     before = load()
     first, steady = state_cost(config)
-    run_s, state_s, walls = state_share()
-    share = [s / r for s, r in zip(state_s, run_s)]
+    cold = profile_share(variants=("without-state", "with"))
+    inside, outside = state_share()
+
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in inside)
+
+    share = [run["state_s"] / run["run_s"] for run in inside]
+    share_cpu = [run["state_cpu"] / run["run_cpu"] for run in inside]
+    walls, cpus = [w for w, _ in outside], [c for _, c in outside]
     print(f"## State profiles: capacity and gradient reach ({time.strftime('%Y-%m-%d %H:%M')})\n")
     print(f"Machine: {describe()}; load average {before} before, {load()} after\n")
     print("| measure | value |\n|---|---|")
     print(f"| state profiles of both models, first call (compile included, cache off) | {first:.3f} s |")
     print(f"| state profiles of both models, compiled | {steady * 1000:.1f} ms |")
     print(
-        f"| warm cache: `run_experiment` / its state profiles (median of {len(run_s)}) "
-        f"| {statistics.median(run_s):.3f} s / {statistics.median(state_s):.3f} s |"
+        f"| cache off: `run_experiment` in a fresh process without / with the state profiles (median of 5) "
+        f"| {cold['without-state']:.2f} s / {cold['with']:.2f} s |"
     )
     print(
-        f"| warm cache: state profiles' share of `run_experiment` (median, range) "
-        f"| {statistics.median(share):.1%} ({min(share):.1%}-{max(share):.1%}) |"
+        f"| warm cache: `run_experiment`, wall / CPU (median of {len(inside)}) "
+        f"| {median('run_s'):.3f} s / {median('run_cpu'):.3f} s |"
     )
     print(
-        f"| warm cache: `statelab run` end to end (median, range) "
-        f"| {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}) |"
+        f"| warm cache: in it, the state profiles, wall / CPU "
+        f"| {median('state_s'):.3f} s / {median('state_cpu'):.3f} s |"
     )
     print(
-        f"| warm cache: state profiles' share of `statelab run` (medians) "
-        f"| {statistics.median(state_s) / statistics.median(walls):.1%} |"
+        f"| warm cache: in it, the memory profiles (s(k)), wall / CPU "
+        f"| {median('memory_s'):.3f} s / {median('memory_cpu'):.3f} s |"
+    )
+    print(
+        f"| warm cache: the state profiles' share of `run_experiment`, wall / CPU (median, range) "
+        f"| {statistics.median(share):.1%} ({min(share):.1%}-{max(share):.1%}) / "
+        f"{statistics.median(share_cpu):.1%} ({min(share_cpu):.1%}-{max(share_cpu):.1%}) |"
+    )
+    print(
+        f"| warm cache: `statelab run` end to end, wall / CPU (median, range) "
+        f"| {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}) / "
+        f"{statistics.median(cpus):.2f} s ({min(cpus):.2f}-{max(cpus):.2f}) |"
+    )
+    of_wall = median("state_s") / statistics.median(walls)
+    of_cpu = median("state_cpu") / statistics.median(cpus)
+    print(
+        f"| warm cache: the state profiles' share of `statelab run`, wall / CPU (medians) "
+        f"| {of_wall:.1%} / {of_cpu:.1%} |"
     )
 
 
@@ -203,6 +238,7 @@ from statelab.metrics import Memory
 from statelab.config import ExperimentConfig
 if sys.argv[1] == "without":
     memory.profile = lambda *a, **k: Memory([0.0], None, None)
+if sys.argv[1] in ("without", "without-state"):
     dynamics.profile = lambda *a, **k: (None, None)
 t0 = time.perf_counter()
 experiment.run_experiment(ExperimentConfig(), cache=False)
@@ -210,19 +246,16 @@ print(time.perf_counter() - t0)
 """
 
 
-def profile_share(runs: int = 5) -> tuple[float, float]:
+def profile_share(runs: int = 5, variants: tuple[str, ...] = ("without", "with")) -> dict[str, float]:
     """Median seconds of a reference `run_experiment` in a fresh process, cache off (everything
-    compiled), without and with the memory and state profiles: their whole cost to a run."""
-    out = {}
-    for variant in ("without", "with"):
-        times = [
-            float(
-                subprocess.run([sys.executable, "-c", SHARE, variant], capture_output=True, check=True).stdout
-            )
-            for _ in range(runs)
-        ]
-        out[variant] = statistics.median(times)
-    return out["without"], out["with"]
+    compiled), per variant: without the memory and state profiles ("without"), without the state
+    profiles ("without-state"), with both ("with"). The variants interleaved."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(runs):
+        for variant in variants:
+            done = subprocess.run([sys.executable, "-c", SHARE, variant], capture_output=True, check=True)
+            times[variant].append(float(done.stdout))
+    return {variant: statistics.median(t) for variant, t in times.items()}
 
 
 def wall(args: list[str], env: dict[str, str], runs: int) -> float:
@@ -247,7 +280,8 @@ def main() -> None:
     compile_two, us_two, slow_two = step_cost(config, models=2)
     bptt = {k: step_cost(config.replace(bptt=k), models=2) for k in (1, 2, 4, 8)}
     profile_first, profile_steady = profile_cost(config)
-    without, with_profiles = profile_share()
+    shares = profile_share()
+    without, with_profiles = shares["without"], shares["with"]
 
     cold, warm = [], []
     for _ in range(3):
