@@ -1,12 +1,11 @@
-"""metrics.py: a memory record is strict JSON, with its state profiles when it has them; the lag a
-gradient has to reach is the oldest one the target leans on."""
+"""metrics.py: a memory record is strict JSON, with its state profiles when it has them."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from statelab.metrics import Capacity, GradientReach, Memory, needed_lag
+from statelab.metrics import Capacity, GradientReach, Memory
 
 
 def test_a_memory_record_writes_its_state_profiles_and_a_diverged_ones_as_null():
@@ -29,11 +28,3 @@ def test_a_memory_record_writes_its_state_profiles_and_a_diverged_ones_as_null()
 
 def test_a_memory_record_without_state_profiles_writes_no_keys_for_them():
     assert set(Memory([0.5], 0, 0.0).to_dict()) == {"sensitivity", "span", "profile_error"}
-
-
-def test_the_lag_a_gradient_must_reach_is_the_oldest_the_target_leans_on():
-    assert needed_lag([0.5, 0.5, 0.0, 0.0]) == 1  # a moving average of two inputs
-    assert needed_lag([0.0, 0.0, 1.0, 0.0, 0.0]) == 2  # a delay of 2
-    assert needed_lag([0.3, 0.21, 0.147, 0.103, 0.072, 0.05, 0.035, 0.025]) == 6  # an EMA: >= 10% of 0.3
-    assert needed_lag([-0.8, 0.05, 0.1]) == 2  # by size, whatever the sign
-    assert needed_lag([0.0, 0.0, 0.0]) == 2  # no weight: the oldest lag profiled

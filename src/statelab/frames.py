@@ -58,7 +58,8 @@ T = TypeVar("T")
 
 MODELS = ("stateful", "stateless")
 BASELINES = ("last_value", "linear_ar")
-MEMORY_NUMBERS = {"span": "Int64", "profile_error": "float64"}  # the scalars of a memory profile
+# The scalars of a memory profile; a span is NaN where undefined (a diffuse or diverged profile).
+MEMORY_DTYPES = {"span": "float64", "profile_error": "float64"}
 TIMINGS = {"data_s": "float64", "train_s": "float64", "evaluate_s": "float64"}
 TIMINGS |= {"group_train_s": "float64", "group_size": "Int64"}
 RUN_NUMBERS = {"var_y": "float64", "claim_held": "boolean", "n_train": "Int64", "n_test": "Int64"}
@@ -68,8 +69,11 @@ KIND_DTYPES = {"int": "Int64", "float": "float64"}  # config fields; words and l
 
 
 def _metric_dtype(annotation: Any) -> str:
-    """A ModelMetrics field's dtype from its annotation: 'float | None' -> float64, and so on."""
+    """A ModelMetrics field's dtype from its annotation: 'float | None' -> float64, 'str | None' ->
+    string, and so on."""
     text = str(annotation)
+    if text.startswith("str"):
+        return "string"
     return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "float64"
 
 
@@ -95,8 +99,16 @@ def _model_metric(model: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("models", {}).get(model, {}).get(key)
 
 
+def _model_diagnosis(model: str) -> Reader:
+    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("diagnosis") or {}).get("kind")
+
+
 def _model_memory(model: str, key: str) -> Reader:
-    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+    def read(r: TrialRecord) -> Any:
+        value = (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+        return None if key == "span" and value is not None and value < 0 else value  # 0.2 wrote -1
+
+    return read
 
 
 def _model_capacity(model: str) -> Reader:
@@ -135,8 +147,11 @@ def _schema() -> dict[str, Column]:
         columns[name] = (KIND_DTYPES.get(field_kind(name)), _config_field(section, name))
     for model in MODELS:
         for f in dataclasses.fields(ModelMetrics):
+            if f.name == "diagnosis":  # a record: its kind is the column
+                columns[f"{model}_diagnosis"] = ("string", _model_diagnosis(model))
+                continue
             columns[f"{model}_{f.name}"] = (_metric_dtype(f.type), _model_metric(model, f.name))
-        for key, dtype in MEMORY_NUMBERS.items():
+        for key, dtype in MEMORY_DTYPES.items():
             columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
         columns[f"{model}_capacity"] = ("float64", _model_capacity(model))
     for baseline in BASELINES:
@@ -148,13 +163,18 @@ def _schema() -> dict[str, Column]:
     return columns
 
 
-RESULT_COLUMNS = _schema()
+def result_columns() -> dict[str, Column]:
+    """Every column of a results frame (`_schema`), read afresh: a task registered later brings its
+    parameters' columns."""
+    return _schema()
+
+
 HISTORY_FRAME_COLUMNS = ("trial", "config_hash", *HISTORY_COLUMNS)
 
 
 def trial_row(record: TrialRecord) -> dict[str, Any]:
     """One trial as a flat row: {column: value}, None where the trial has no value."""
-    return {name: read(record) for name, (_, read) in RESULT_COLUMNS.items()}
+    return {name: read(record) for name, (_, read) in result_columns().items()}
 
 
 def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
@@ -185,10 +205,15 @@ def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | Non
     """The results frame of `records` (in their order; the index counts them from 0), keeping
     the trials that match `where`. See the module docstring for the columns."""
     keep = matches(where)
-    rows = {i: row for i, record in enumerate(records) if keep(row := trial_row(record))}
-    frame = pd.DataFrame.from_records(list(rows.values()), columns=list(RESULT_COLUMNS))
+    columns = result_columns()
+    rows = {
+        i: row
+        for i, record in enumerate(records)
+        if keep(row := {name: read(record) for name, (_, read) in columns.items()})
+    }
+    frame = pd.DataFrame.from_records(list(rows.values()), columns=list(columns))
     frame.index = pd.Index(list(rows), name="trial", dtype="int64")
-    return frame.astype({name: dtype for name, (dtype, _) in RESULT_COLUMNS.items() if dtype is not None})
+    return frame.astype({name: dtype for name, (dtype, _) in columns.items() if dtype is not None})
 
 
 def history_frame(

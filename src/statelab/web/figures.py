@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from statelab.report.figures import COLOURS, TARGET_COLOUR, panel_title
-from statelab.report.html import fmt
+from statelab.report.html import fmt, span_text
 from statelab.rundir import RunFiles
 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
@@ -221,7 +221,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "mode": "lines+markers",
                         "x": lags,
                         "y": values(mem["sensitivity"]),
-                        "name": _tag(label, f"{name} (span {fmt(mem['span'])})"),
+                        "name": _tag(label, f"{name} (span {span_text(mem)})"),
                         "line": line,
                     }
                 )

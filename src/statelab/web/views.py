@@ -167,6 +167,13 @@ def result_view(run: RunFiles) -> dict[str, Any]:
                 "floor_nmse",
                 "converged",
                 "expected_converged",
+                "expected",
+                "expected_reason",
+                "realised_floor_nmse",
+                "floor_low",
+                "floor_high",
+                "at_floor",
+                "diagnosis",
             )
         }
         | {"warmup_excluded": m.get("warmup_excluded"), "diverged": m.get("diverged", False)}
