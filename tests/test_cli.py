@@ -78,7 +78,7 @@ def test_run_prints_what_each_models_state_holds_and_its_gradient_reach_as_saved
     for name, m in metrics["models"].items():
         held, reach = m["memory"]["capacity"], m["memory"]["gradient_reach"]
         (line,) = [line for line in out.splitlines() if line.startswith(f"  {name:<9} r² [")]
-        shown = [f"{v:.2f}".replace("-0.00", "0.00") for v in held["r2"]]  # every lag, K = 4
+        shown = [f"{v:.2f}" for v in held["r2"]]  # every lag, K = 4
         assert len(shown) == 5 and f"r² [{' '.join(shown)}]  total {held['total']:.2f} of 40" in line
         assert f"g({k}) {reach['trained'][k]:.2f} (initial weights {reach['initial'][k]:.2f})" in line
 

@@ -4,19 +4,19 @@ k = 0..K (the lags of its memory profile, `memory.lags`), beside the sensitivity
 State capacity r2(k): how well x[t-k] (the profiled feature) is read back from the state by the
 best linear readout,
 
-    r2(k) = 1 - SSE_k / SST_k   on the test rows the sensitivity averages over,
+    r2(k) = corr(x[t-k], readout_k(h[t]))^2   over the test rows the sensitivity averages over,
 
-the readout fitted by ridge regression on the training stream's states. The state is the last
-layer's: h, or h and c concatenated for an LSTM (D = units, or 2 units, numbers). Both streams
-run as the model was tested: the same layout and resets, the stateful model carrying its state
-(the training stream from zero, the test stream from the state its test pass started from), the
-stateless model from zero for every window. The fit uses the training rows with K values of
-history in their series; each state number is scaled to unit variance on them, and the ridge is
-RIDGE on that scale (it only steadies numbers that move together or hardly at all). The total,
-max(0, sum_k r2(k)), is the short-term memory capacity of Jaeger (2001, "Short term memory in echo
-state networks", GMD Report 152): for an i.i.d. input it is at most D. The lags are summed as
-measured, a little below 0 where the readout does worse on the test rows than their mean:
-clipping each at 0 would add up the positive half of every lag's sampling noise. The profile
+the readout fitted by ridge regression on the training stream's states (Jaeger's measure: the
+squared correlation, blind to a readout's offset and scale, which a state that drifts after a
+reset puts off on the test rows; a lag the state does not hold scores about 1/n on n rows). The
+state is the last layer's: h, or h and c concatenated for an LSTM (D = units, or 2 units,
+numbers). Both streams run as the model was tested: the same layout and resets, the stateful
+model carrying its state (the training stream from zero, the test stream from the state its test
+pass started from), the stateless model from zero for every window. The fit uses the training
+rows with K values of history in their series; each state number is scaled to unit variance on
+them, and the ridge is RIDGE on that scale (it only steadies numbers that move together or hardly
+at all). The total, sum_k r2(k), is the short-term memory capacity of Jaeger (2001, "Short term
+memory in echo state networks", GMD Report 152): for an i.i.d. input it is at most D. The profile
 tells "the state holds x[t-2] and the prediction leaves it unused" (r2(2) high, s(2) near 0) from
 "the state never held it" (both near 0). A stateless model's state is a function of its window
 alone, so on an i.i.d. input its r2(k) is about 0 for k >= lahead.
@@ -390,32 +390,34 @@ def fit_readout(moments: Moments, ridge: float = RIDGE) -> Readout | None:
 
 
 class Score:
-    """The readout's squared errors on test rows, per lag, summed chunk by chunk: r2(k) at the end."""
+    """The readout's predictions against the lagged inputs on test rows, per lag, summed chunk by
+    chunk: r2(k), their squared correlation, at the end."""
 
     def __init__(self, readout: Readout, lags: Lags, d: int, k: int) -> None:
         self.readout, self.lags, self.d, self.k = readout, lags, d, k
-        self.n, self.sum_x, self.sum_xx, self.sse = (np.zeros(k + 1) for _ in range(4))
+        self.sums = np.zeros((6, k + 1))  # n, x, y, xx, yy, xy per lag
 
     def add(self, rows: np.ndarray, flat: np.ndarray) -> None:
         """rows: (n,) test rows scored; flat: (n, S) the states after them."""
         x, valid = self.lags.of(rows, self.k)
-        predicted = self.readout(np.asarray(flat[:, -self.d :], np.float64))
-        error = np.where(valid, x - predicted, 0.0)
-        centred = np.where(valid, x - self.readout.intercept, 0.0)  # about the training mean: no cancellation
-        self.n += valid.sum(0)
-        self.sum_x += centred.sum(0)
-        self.sum_xx += (centred**2).sum(0)
-        self.sse += (error**2).sum(0)
+        # Both about the training mean of the lagged input: sums without cancellation.
+        x = np.where(valid, x - self.readout.intercept, 0.0)
+        y = np.where(
+            valid, self.readout(np.asarray(flat[:, -self.d :], np.float64)) - self.readout.intercept, 0.0
+        )
+        self.sums += np.stack([valid, x, y, x * x, y * y, x * y]).sum(1)
 
     def capacity(self) -> Capacity:
-        """r2(k) = 1 - SSE/SST (NaN for a lag no test row reaches back to), and max(0, sum r2(k))."""
-        if not np.all(np.isfinite(self.sse)):
+        """r2(k) = corr(x[t-k], readout)^2 (NaN for a lag no test row reaches back to; 0 where the
+        readout is constant), and their sum."""
+        n, x, y, xx, yy, xy = self.sums
+        if not np.all(np.isfinite(self.sums)):
             return Capacity([math.nan] * (self.k + 1), None, self.d)
         with np.errstate(invalid="ignore", divide="ignore"):
-            sst = self.sum_xx - self.sum_x**2 / self.n
-            r2 = np.where((self.n > 0) & (sst > 0), 1.0 - self.sse / sst, math.nan)
-        total = max(0.0, float(r2[np.isfinite(r2)].sum()))  # each lag as measured: see the docstring
-        return Capacity([float(v) for v in r2], total, self.d)
+            cov, var_x, var_y = xy - x * y / n, xx - x * x / n, yy - y * y / n
+            r2 = np.where(var_y > 1e-12 * np.maximum(var_x, 1e-300), cov**2 / (var_x * var_y), 0.0)
+            r2 = np.where((n > 1) & (var_x > 0), np.clip(r2, 0.0, 1.0), math.nan)
+        return Capacity([float(v) for v in r2], float(r2[np.isfinite(r2)].sum()), self.d)
 
 
 # ---------------------------------------------------------------------------------------------

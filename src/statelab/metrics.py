@@ -76,7 +76,7 @@ class BaselineMetrics:
 class Capacity:
     """What a model's state holds: how well x[t-k] is read back from it by a linear readout."""
 
-    r2: list[float]  # r2(k), k = 0..K, on the test rows (NaN: not known, a diverged model's)
+    r2: list[float]  # r2(k), k = 0..K: squared correlation on the test rows (NaN: not known, diverged)
     total: float | None  # sum of r2(k): the short-term memory capacity; None for a diverged model
     state_size: int  # the numbers the readout reads (an LSTM's h and c): the capacity's bound
 

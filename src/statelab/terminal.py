@@ -331,10 +331,7 @@ def state_lines(console: Console, result: ExperimentResult) -> None:
 
 
 def _number(value: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    text = f"{value:.2f}"
-    return "0.00" if text == "-0.00" else text  # a sliver of sampling noise below 0
+    return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
 
 def _profile(values) -> str:
