@@ -274,7 +274,7 @@ def test_a_wide_states_reach_is_estimated_from_random_signs_close_to_the_exact_n
     run = dynamics.Pass(fit.params[i], "lstm", True, train.device_windows(dataset))
     g = {}
     for name, probe in (("exact", exact), ("estimate", estimated)):
-        first = next(dynamics.stream(run, dataset.test, fit.test_start[i], chunk, k, probe, reach=True))
+        first = next(dynamics.stream(run, dataset.test, fit.test_start[i], chunk, probe, reach=True))
         g[name] = first.reach
     assert len(g["exact"]) == k and np.all(g["exact"] > 0)
     np.testing.assert_allclose(g["estimate"], g["exact"], rtol=0.1)

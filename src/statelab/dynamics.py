@@ -92,7 +92,7 @@ def initial_params(config: ExperimentConfig, dataset: Dataset) -> cells.Params:
 
 
 # ---------------------------------------------------------------------------------------------
-# The compiled program: a stream's states, their moments, and the reach from its first chunk
+# The compiled program: a stream's states, and the reach from its first chunk
 
 
 def _flat(state: cells.RnnState) -> jax.Array:
@@ -131,28 +131,31 @@ class Moments(NamedTuple):
         )
 
 
-SMALL_CHUNK = 1 << 13  # rows up to which the moments' sums of products are reductions, not dots
+SMALL_CHUNK = 1 << 13  # rows up to which the sums of products are einsums, not BLAS products
 
 
-def _moments(z: jax.Array, x: jax.Array, w: jax.Array) -> Moments:
-    """Moments of z (N, D) and x (N, K+1) over rows weighted w (N, 1), about their own means, so
-    that a state number far from 0 that hardly moves keeps its variance in float32.
+def moments_of(z: np.ndarray, x: np.ndarray) -> Moments:
+    """Moments of z (n, D) and x (n, K+1), float64, about their own means.
 
-    Up to SMALL_CHUNK rows the sums of products are a fused multiply and reduce: XLA's matrix
-    product there costs more on its first run in a process (about 0.03 s of CPU time) than the
-    whole reduction does at the reference size."""
-    n = jnp.sum(w)
-    mean_z, mean_x = jnp.sum(w * z, 0) / jnp.maximum(n, 1.0), jnp.sum(w * x, 0) / jnp.maximum(n, 1.0)
-    zc, zd, xd = w * (z - mean_z), z - mean_z, x - mean_x
-    if z.shape[0] <= SMALL_CHUNK:
+    In NumPy, on the states the chunk brought to the host: in the compiled program they cost more
+    to compile than the stream itself. A few rows' sums of products are einsums: OpenBLAS's
+    threads, woken for so little work, can wait tens of milliseconds for a loaded core."""
+    n = len(z)
+    if n == 0:
         return Moments(
-            n,
-            mean_z,
-            mean_x,
-            jnp.sum(zc[:, :, None] * zd[:, None, :], 0),
-            jnp.sum(zc[:, :, None] * xd[:, None, :], 0),
+            0.0,
+            np.zeros(z.shape[1]),
+            np.zeros(x.shape[1]),
+            np.zeros((z.shape[1],) * 2),
+            np.zeros((z.shape[1], x.shape[1])),
         )
-    return Moments(n, mean_z, mean_x, zc.T @ zd, zc.T @ xd)
+    mean_z, mean_x = z.mean(0), x.mean(0)
+    zd, xd = z - mean_z, x - mean_x
+    if n <= SMALL_CHUNK:
+        return Moments(
+            float(n), mean_z, mean_x, np.einsum("nd,ne->de", zd, zd), np.einsum("nd,ne->de", zd, xd)
+        )
+    return Moments(float(n), mean_z, mean_x, zd.T @ zd, zd.T @ xd)
 
 
 def _reach(params, start, windows, ahead, stateful, directions, cell: str) -> jax.Array:
@@ -191,14 +194,12 @@ def _reach(params, start, windows, ahead, stateful, directions, cell: str) -> ja
 
 
 @functools.partial(jax.jit, static_argnames=("cell",), compiler_options={"xla_backend_optimization_level": 1})
-def state_pass(params, start, windows, rows, reset, stateful, lagged, weight, probe, reach, *, cell: str):
-    """A chunk of a stream as the test pass runs it: rows, reset (C, B), from `start`.
+def state_pass(params, start, windows, rows, reset, stateful, probe, reach, *, cell: str):
+    """A chunk of a stream as the test pass runs it: rows, reset (C, B), from `start`; and, when
+    `reach`, the reach from the probe's start steps in it (`Probe`).
 
-    lagged: (C, B, K+1) x[t-j] of each row, weight: (C, B) 1 on the rows to take moments over;
-    probe: the reach's start steps in this chunk and what it reads (`Probe`), run when `reach`.
-    Returns (final state, (C, B, S) flat states after each row, their `Moments`, g (m,) or 0).
-    Rows of -1 read zeros. One program for both streams and both weights, so a run compiles it
-    once."""
+    Returns (final state, (C, B, S) flat states after each row, g (m,) or 0). Rows of -1 read
+    zeros. One program for both streams and both weights, so a run compiles it once."""
 
     def body(state, batch):
         row, reset_k = batch
@@ -207,17 +208,13 @@ def state_pass(params, start, windows, rows, reset, stateful, lagged, weight, pr
         return state, _flat(state)
 
     final, flat = jax.lax.scan(body, start, (rows, reset))
-    d = params["dense"]["kernel"].shape[0] * _components(cell)
-    moments = _moments(
-        flat[..., -d:].reshape(-1, d), lagged.reshape(-1, lagged.shape[-1]), weight.reshape(-1, 1)
-    )
     starts = flat[probe.batch, probe.lane]  # (n, S)
     g = jax.lax.cond(
         reach,
         lambda: _reach(params, starts, windows, probe.ahead, stateful, probe.directions, cell),
         lambda: jnp.zeros(probe.ahead.shape[0], flat.dtype),
     )
-    return final, flat, moments, g
+    return final, flat, g
 
 
 class Probe(NamedTuple):
@@ -279,12 +276,12 @@ def chunk_length(dataset: Dataset, model: ModelConfig) -> int:
     return min(1 << math.ceil(math.log2(longest)), 1 << int(math.log2(cap)))
 
 
-Weigh = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # rows (c, B) -> lagged, weight
+Weigh = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # rows (c, B) -> lagged (c, B, K+1), use (c, B)
 
 
 class Chunk(NamedTuple):
     flat: np.ndarray  # (c, B, S) the states after each row, c <= C
-    moments: Moments  # of the rows `weigh` picked, float64
+    moments: Moments | None  # of the rows `weigh` picked (None without it)
     reach: np.ndarray | None  # (m,) g from the probe's start steps (the first chunk, when asked)
 
 
@@ -293,7 +290,6 @@ def stream(
     batches: Batches,
     start: cells.RnnState,
     chunk: int,
-    k: int,
     probe: Probe,
     weigh: Weigh | None = None,
     reach: bool = False,
@@ -308,18 +304,25 @@ def stream(
         if n < chunk:
             rows = np.concatenate([rows, np.full((chunk - n, rows.shape[1]), -1, np.int32)])
             reset = np.concatenate([reset, np.zeros((chunk - n, reset.shape[1]), bool)])
-        if weigh is None:
-            lagged, weight = np.zeros((*rows.shape, k + 1), np.float32), np.zeros(rows.shape, np.float32)
-        else:
-            lagged, weight = weigh(rows)
         asked = reach and first == 0 and probe.ahead.size > 0
-        args = (run.params, start, run.windows, rows, reset, np.asarray(run.stateful), lagged, weight)
-        start, flat, moments, g = state_pass(*args, probe, np.asarray(asked), cell=run.cell)
-        yield Chunk(
-            np.asarray(flat)[:n],  # sliced by NumPy: slicing a JAX array compiles a program
-            Moments(*(np.asarray(m, np.float64) for m in moments)),
-            np.asarray(g, np.float64) if asked else None,
+        args = (
+            run.params,
+            start,
+            run.windows,
+            rows,
+            reset,
+            np.asarray(run.stateful),
+            probe,
+            np.asarray(asked),
         )
+        start, flat, g = state_pass(*args, cell=run.cell)
+        flat = np.asarray(flat)[:n]  # sliced by NumPy: slicing a JAX array compiles a program
+        moments = None
+        if weigh is not None:
+            lagged, use = weigh(rows[:n])
+            d = run.params["dense"]["kernel"].shape[0] * _components(run.cell)
+            moments = moments_of(np.asarray(flat[use][:, -d:], np.float64), lagged[use])
+        yield Chunk(flat, moments, np.asarray(g, np.float64) if asked else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,11 +470,11 @@ def profile(
     def weigh(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the training rows with K lags
         real = np.maximum(rows, 0)
         lagged, _ = lags.of(real.ravel(), k)
-        weight = (rows >= 0) & (lags.history[real] >= k)
-        return lagged.reshape(*rows.shape, k + 1).astype(np.float32), weight.astype(np.float32)
+        return lagged.reshape(*rows.shape, k + 1), (rows >= 0) & (lags.history[real] >= k)
 
-    total = Moments(0.0, np.zeros(d), np.zeros(k + 1), np.zeros((d, d)), np.zeros((d, k + 1)))
-    for part in stream(trained, train, zero_state(model, train.shape[1]), chunk, k, probe, weigh):
+    total = moments_of(np.zeros((0, d)), np.zeros((0, k + 1)))
+    for part in stream(trained, train, zero_state(model, train.shape[1]), chunk, probe, weigh):
+        assert part.moments is not None
         total = total + part.moments
     readout = fit_readout(total)
     score = None if readout is None else Score(readout, lags, d, k)
@@ -479,7 +482,7 @@ def profile(
     if stateful and config.train.test_start == "reset":
         scored &= ~dataset.warm  # the rows the sensitivity averages over
     g_trained, first = None, 0
-    for part in stream(trained, test, start, chunk, k, probe, reach=True):
+    for part in stream(trained, test, start, chunk, probe, reach=True):
         g_trained = part.reach if part.reach is not None else g_trained
         if score is not None:
             use = scored[first : first + len(part.flat)]
@@ -488,7 +491,7 @@ def profile(
     held = Capacity([math.nan] * (k + 1), None, d) if score is None else score.capacity()
     # The initial weights' reach needs the first chunk of the test stream only.
     untrained_first = next(
-        stream(untrained, test, zero_state(model, test.shape[1]), chunk, k, probe, reach=True)
+        stream(untrained, test, zero_state(model, test.shape[1]), chunk, probe, reach=True)
     )
     gradient = GradientReach(
         initial=_reach_profile(untrained_first.reach, steps, stride, k),

@@ -150,11 +150,11 @@ def memory_html(config: ExperimentConfig, metrics: Mapping[str, Any], figures: M
     )
     held_text = (
         "<p>Beneath, what each model's state holds: r²(k), how well x[t−k] is read back from the last "
-        "layer's state (h, and c for an LSTM) by a linear readout fitted by ridge regression on the "
-        "training stream and scored on the same test rows; its total Σ r²(k) is the short-term memory "
-        "capacity, at most the state's size for an i.i.d. input. A state can hold an input the "
-        "prediction does not use (r² high, sensitivity near 0). And the gradient reach g(k) = "
-        "|∂h[t] / ∂h[t−k]| (Frobenius norm / √size), averaged over "
+        "layer's state (h, and c for an LSTM), the squared correlation on the same test rows between "
+        "x[t−k] and a linear readout fitted by ridge regression on the training stream; its total "
+        "Σ r²(k) is the short-term memory capacity, at most the state's size for an i.i.d. input. "
+        "A state can hold an input the prediction does not use (r² high, sensitivity near 0). "
+        "And the gradient reach g(k) = |∂h[t] / ∂h[t−k]| (Frobenius norm / √size), averaged over "
         f"{_samples(memories)} start steps of the test stream, with the trained weights (solid) and "
         "the initial ones (dashed): where it stays large but training cut the gradient after bptt "
         "batches, truncation kept the model from learning a longer memory; where it has vanished, the "
