@@ -1,6 +1,7 @@
 """Benchmark of `statelab run`: per-step cost, compile time, and end-to-end wall time.
 
     python bench/bench_run.py            # prints a Markdown section for bench/RESULTS.md
+    python bench/bench_run.py --state    # only the state profiles' cost
 
 Measured:
 - steady-state microseconds per batch-1 training step (compile excluded; fastest and slowest of
@@ -11,6 +12,10 @@ Measured:
 - compile time of the epoch program (JAX's persistent cache off);
 - the memory profiles of both models: compile and run (`memory.profile`, cache off), and their
   whole cost to a run: `run_experiment` in a fresh process without and with them;
+- the state profiles of both models (state capacity and gradient reach, `dynamics.profile`):
+  compile and run (cache off), and their share of a reference run with the compilation cache
+  warm: the seconds spent in them inside `run_experiment`, in fresh processes, against the run's
+  seconds and against `statelab run`'s wall time (`--state` measures only these);
 - end-to-end wall time of `statelab run` on its defaults as a subprocess, with a cold and a warm
   persistent compilation cache (median of several runs).
 """
@@ -18,7 +23,9 @@ Measured:
 from __future__ import annotations
 
 import functools
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,7 +36,7 @@ import jax
 import numpy as np
 
 from machine import describe  # bench/machine.py (scripts run from bench/)
-from statelab import experiment, memory, train
+from statelab import dynamics, experiment, memory, train
 from statelab.config import ExperimentConfig
 
 
@@ -92,35 +99,163 @@ def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
     return first, min(times)
 
 
+def state_cost(config: ExperimentConfig) -> tuple[float, float]:
+    """(first call, steady call) seconds of both models' state profiles after a real fit."""
+    dataset = experiment.prepare(config)
+    fitted = train.fit(config, dataset)
+    k = memory.lags(config)
+    initial = dynamics.initial_params(config, dataset)
+
+    def both() -> None:
+        for i, name in enumerate(train.MODELS):
+            dynamics.profile(
+                fitted.params[i], initial, config, dataset, fitted.test_start[i], name == "stateful", k
+            )
+
+    t0 = time.perf_counter()
+    both()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        both()
+        times.append(time.perf_counter() - t0)
+    return first, min(times)
+
+
+STATE_SHARE = """
+import json, sys, time
+from statelab import dynamics, experiment, memory, train
+from statelab.config import ExperimentConfig
+train.enable_compilation_cache(sys.argv[1])
+spent = {"state_s": 0.0, "state_cpu": 0.0, "memory_s": 0.0, "memory_cpu": 0.0}
+def timed(module, name, key):
+    function = getattr(module, name)
+    def call(*args, **kwargs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = function(*args, **kwargs)
+        spent[key + "_s"] += time.perf_counter() - t0
+        spent[key + "_cpu"] += time.process_time() - c0
+        return out
+    setattr(module, name, call)
+timed(dynamics, "profile", "state")
+timed(memory, "profile", "memory")
+t0, c0 = time.perf_counter(), time.process_time()
+experiment.run_experiment(ExperimentConfig(), cache=False)
+print(json.dumps({"run_s": time.perf_counter() - t0, "run_cpu": time.process_time() - c0, **spent}))
+"""
+
+
+def cpu_wall(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU seconds) of `python -m statelab ARGS --out TMP`, its helper process included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = wall(args, env, runs=1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def state_share(runs: int = 7) -> tuple[list[dict[str, float]], list[tuple[float, float]]]:
+    """With a warm compilation cache, in fresh processes: the reference `run_experiment`'s seconds
+    (wall and CPU) and those spent in both models' state profiles and memory profiles; and
+    `statelab run` end to end (wall and CPU). The two interleaved, `runs` of each."""
+    inside, outside = [], []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "STATELAB_CACHE_DIR": cache}
+        subprocess.run([sys.executable, "-c", STATE_SHARE, cache], check=True, capture_output=True)
+        wall(["run"], env, runs=1)  # both caches warm
+        for _ in range(runs):
+            done = subprocess.run([sys.executable, "-c", STATE_SHARE, cache], capture_output=True, check=True)
+            inside.append(json.loads(done.stdout))
+            outside.append(cpu_wall(["run"], env))
+    return inside, outside
+
+
+def load() -> str:
+    """The load averages over 1, 5 and 15 minutes: the machine is shared."""
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def state_section() -> None:
+    config = ExperimentConfig()
+    jax.config.update("jax_enable_compilation_cache", False)
+    before = load()
+    first, steady = state_cost(config)
+    cold = profile_share(variants=("without-state", "with"))
+    inside, outside = state_share()
+
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in inside)
+
+    share = [run["state_s"] / run["run_s"] for run in inside]
+    share_cpu = [run["state_cpu"] / run["run_cpu"] for run in inside]
+    walls, cpus = [w for w, _ in outside], [c for _, c in outside]
+    print(f"## State profiles: capacity and gradient reach ({time.strftime('%Y-%m-%d %H:%M')})\n")
+    print(f"Machine: {describe()}; load average {before} before, {load()} after\n")
+    print("| measure | value |\n|---|---|")
+    print(f"| state profiles of both models, first call (compile included, cache off) | {first:.3f} s |")
+    print(f"| state profiles of both models, compiled | {steady * 1000:.1f} ms |")
+    print(
+        f"| cache off: `run_experiment` in a fresh process without / with the state profiles (median of 5) "
+        f"| {cold['without-state']:.2f} s / {cold['with']:.2f} s |"
+    )
+    print(
+        f"| warm cache: `run_experiment`, wall / CPU (median of {len(inside)}) "
+        f"| {median('run_s'):.3f} s / {median('run_cpu'):.3f} s |"
+    )
+    print(
+        f"| warm cache: in it, the state profiles, wall / CPU "
+        f"| {median('state_s'):.3f} s / {median('state_cpu'):.3f} s |"
+    )
+    print(
+        f"| warm cache: in it, the memory profiles (s(k)), wall / CPU "
+        f"| {median('memory_s'):.3f} s / {median('memory_cpu'):.3f} s |"
+    )
+    print(
+        f"| warm cache: the state profiles' share of `run_experiment`, wall / CPU (median, range) "
+        f"| {statistics.median(share):.1%} ({min(share):.1%}-{max(share):.1%}) / "
+        f"{statistics.median(share_cpu):.1%} ({min(share_cpu):.1%}-{max(share_cpu):.1%}) |"
+    )
+    print(
+        f"| warm cache: `statelab run` end to end, wall / CPU (median, range) "
+        f"| {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}) / "
+        f"{statistics.median(cpus):.2f} s ({min(cpus):.2f}-{max(cpus):.2f}) |"
+    )
+    of_wall = median("state_s") / statistics.median(walls)
+    of_cpu = median("state_cpu") / statistics.median(cpus)
+    print(
+        f"| warm cache: the state profiles' share of `statelab run`, wall / CPU (medians) "
+        f"| {of_wall:.1%} / {of_cpu:.1%} |"
+    )
+
+
 SHARE = """
 import sys, time
 import jax
 jax.config.update("jax_enable_compilation_cache", False)
 import numpy as np
-from statelab import experiment, memory
+from statelab import dynamics, experiment, memory
 from statelab.metrics import Memory
 from statelab.config import ExperimentConfig
 if sys.argv[1] == "without":
     memory.profile = lambda *a, **k: Memory([0.0], None, None)
+if sys.argv[1] in ("without", "without-state"):
+    dynamics.profile = lambda *a, **k: (None, None)
 t0 = time.perf_counter()
 experiment.run_experiment(ExperimentConfig(), cache=False)
 print(time.perf_counter() - t0)
 """
 
 
-def profile_share(runs: int = 5) -> tuple[float, float]:
+def profile_share(runs: int = 5, variants: tuple[str, ...] = ("without", "with")) -> dict[str, float]:
     """Median seconds of a reference `run_experiment` in a fresh process, cache off (everything
-    compiled), without and with the memory profiles: their whole cost to a run."""
-    out = {}
-    for variant in ("without", "with"):
-        times = [
-            float(
-                subprocess.run([sys.executable, "-c", SHARE, variant], capture_output=True, check=True).stdout
-            )
-            for _ in range(runs)
-        ]
-        out[variant] = statistics.median(times)
-    return out["without"], out["with"]
+    compiled), per variant: without the memory and state profiles ("without"), without the state
+    profiles ("without-state"), with both ("with"). The variants interleaved."""
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(runs):
+        for variant in variants:
+            done = subprocess.run([sys.executable, "-c", SHARE, variant], capture_output=True, check=True)
+            times[variant].append(float(done.stdout))
+    return {variant: statistics.median(t) for variant, t in times.items()}
 
 
 def wall(args: list[str], env: dict[str, str], runs: int) -> float:
@@ -145,7 +280,8 @@ def main() -> None:
     compile_two, us_two, slow_two = step_cost(config, models=2)
     bptt = {k: step_cost(config.replace(bptt=k), models=2) for k in (1, 2, 4, 8)}
     profile_first, profile_steady = profile_cost(config)
-    without, with_profiles = profile_share()
+    shares = profile_share()
+    without, with_profiles = shares["without"], shares["with"]
 
     cold, warm = [], []
     for _ in range(3):
@@ -168,7 +304,8 @@ def main() -> None:
     print(f"| memory profiles of both models, first call (compile included) | {profile_first:.3f} s |")
     print(f"| memory profiles of both models, compiled | {profile_steady * 1000:.1f} ms |")
     print(
-        f"| `run_experiment` in a fresh process, cache off, without / with the profiles (median of 5) "
+        f"| `run_experiment` in a fresh process, cache off, without / with the memory and state profiles "
+        f"(median of 5) "
         f"| {without:.2f} s / {with_profiles:.2f} s |"
     )
     for label, times in (("cold", cold), ("warm", warm)):
@@ -177,4 +314,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--state" in sys.argv[1:]:
+        state_section()
+    else:
+        main()
+        print()
+        state_section()

@@ -70,6 +70,21 @@ def test_run_prints_banner_table_and_a_last_line_with_the_verdict(tmp_path, run_
     assert lines[-1].startswith("Expected outcome")
 
 
+def test_run_prints_what_each_models_state_holds_and_its_gradient_reach_as_saved(tmp_path, run_cli):
+    code, out, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "r")])
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    k = 1  # the moving average of 2 inputs needs x[t-1]
+    assert metrics["task_profile"][:3] == [0.5, 0.5, 0.0]
+    assert "gradient reach g(1) = |dh[t] / dh[t-1]| (the oldest lag the target needs)" in out
+    for name, m in metrics["models"].items():
+        held, reach = m["memory"]["capacity"], m["memory"]["gradient_reach"]
+        (line,) = [line for line in out.splitlines() if line.startswith(f"  {name:<9} r² [")]
+        shown = [f"{v:.2f}" for v in held["r2"]]  # every lag, K = 4
+        assert len(shown) == 5 and f"r² [{' '.join(shown)}]  total {held['total']:.2f} of 40" in line
+        assert f"g({k}) {reach['trained'][k]:.2f} (initial weights {reach['initial'][k]:.2f})" in line
+
+
 def test_config_file_is_read_and_flags_override_it(tmp_path, run_cli):
     config = tmp_path / "exp.toml"
     config.write_text("input_len = 200\nepochs = 3\n[train]\nbatch_size = 2\n")

@@ -58,6 +58,9 @@ def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(smal
             span = getattr(row, f"{model}_span")  # <NA> where a profile has none (diffuse)
             assert (pd.isna(span) and m["memory"]["span"] is None) or span == m["memory"]["span"]
             assert getattr(row, f"{model}_expected") == m["expected"]
+            # The state capacity's total: a number of at most the state size (20 units: h and c).
+            assert getattr(row, f"{model}_capacity") == m["memory"]["capacity"]["total"]
+            assert 0.0 < getattr(row, f"{model}_capacity") <= m["memory"]["capacity"]["state_size"] == 40
         assert row.linear_ar_nmse == metrics["baselines"]["linear_ar"]["test_nmse"]
         assert row.stateful_test_nmse == pytest.approx(row.stateful_test_mse / row.var_y)
         # The stateless floor from theory: (tsteps - lahead) / tsteps for the moving average,
@@ -70,6 +73,9 @@ def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(smal
         assert row.stateful_floor_nmse == 0.0
         assert row.status == "ok" and pd.isna(row.error) and row.group_size >= 1 and row.train_s > 0
     assert frame["stateful_converged"].dtype == "boolean" and frame["units"].dtype == "Int64"
+    assert frame["stateful_capacity"].dtype == "float64"
+    view = dict(db.execute("SELECT config_hash, stateless_capacity FROM results").fetchall())
+    assert view == dict(zip(frame.config_hash, frame.stateless_capacity))
 
 
 def test_where_keeps_the_trials_that_match_and_keeps_their_trial_numbers(small_sweep):

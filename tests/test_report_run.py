@@ -71,6 +71,31 @@ def test_html_shows_each_model_nmse_as_in_the_table(run_dir: Path) -> None:
         assert cells == numbers + verdicts
 
 
+def test_the_memory_section_shows_each_models_state_capacity_and_gradient_reach(run_dir: Path) -> None:
+    html = html_of(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    k = 1  # the moving average of 2 inputs needs x[t-1]
+    memory = html[html.index("<h2>Memory</h2>") :]
+    assert f"gradient reach g({k}), trained" in memory and "short-term memory capacity" in memory
+    for name, m in metrics["models"].items():
+        held, reach = m["memory"]["capacity"], m["memory"]["gradient_reach"]
+        row = re.search(rf"<tr><td>{name}</td>(.*?)</tr>", memory)
+        assert row is not None, name
+        cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+        expected = [f"{fmt(held['total'])} of 40", fmt(reach["trained"][k]), fmt(reach["initial"][k])]
+        assert cells[2:] == expected
+
+
+def test_the_memory_figure_draws_the_state_panels_only_when_the_run_measured_them(run_dir: Path) -> None:
+    from statelab.report.figures import memory_figure
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert len(memory_figure(metrics).axes) == 3
+    for m in metrics["models"].values():  # a run of an earlier statelab
+        del m["memory"]["capacity"], m["memory"]["gradient_reach"]
+    assert len(memory_figure(metrics).axes) == 1
+
+
 def test_verdict_box_states_the_claim_and_each_models_expected_outcome_and_why(run_dir: Path) -> None:
     html = html_of(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())

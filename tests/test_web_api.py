@@ -210,6 +210,15 @@ def test_a_run_job_reports_each_epoch_then_the_verdict_then_its_saved_directory(
         assert m["test_nmse"] == pytest.approx(metrics["models"][name]["test_nmse"])
         assert m["floor_nmse"] == metrics["models"][name]["floor_nmse"]
     assert set(result["figures"]) == {"floors", "predictions", "loss", "memory"}
+    memory = {trace["name"]: trace for trace in result["figures"]["memory"]["data"]}
+    for name, m in metrics["models"].items():
+        held, reach = m["memory"]["capacity"], m["memory"]["gradient_reach"]
+        r2 = memory[f"{name}: r² (total {held['total']:.2f} of 40)"]
+        assert r2["yaxis"] == "y2" and r2["y"] == pytest.approx(held["r2"])
+        trained = memory[f"{name}: gradient reach, trained weights"]
+        assert trained["yaxis"] == "y3" and trained["y"][0] == 1.0
+        assert [v or 0.0 for v in trained["y"]] == pytest.approx(reach["trained"])  # 0: not drawn (log)
+    assert result["figures"]["memory"]["layout"]["yaxis3"]["type"] == "log"
 
 
 def test_the_saved_run_directory_is_the_one_statelab_run_writes(lab, two_runs, run_cli, tmp_path):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr_
     from statelab.batching import Dataset
     from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
     from statelab.executors import Executor
-    from statelab.metrics import BaselineMetrics, Diagnosis, Memory, ModelMetrics
+    from statelab.metrics import BaselineMetrics, Capacity, Diagnosis, GradientReach, Memory, ModelMetrics
     from statelab.result import EpochLogs, ExperimentResult
     from statelab.store import Store, TrialRecord
     from statelab.sweeps import SweepProgress
@@ -48,6 +48,8 @@ _EXPORTS = {
     "TrainConfig": "statelab.config",
     "BaselineMetrics": "statelab.metrics",
     "Diagnosis": "statelab.metrics",
+    "Capacity": "statelab.metrics",
+    "GradientReach": "statelab.metrics",
     "Memory": "statelab.metrics",
     "ModelMetrics": "statelab.metrics",
     "EpochLogs": "statelab.result",
@@ -66,6 +68,7 @@ _EXPORTS = {
 __all__ = [
     "CONVERGED_NMSE",
     "BaselineMetrics",
+    "Capacity",
     "ConfigError",
     "Dataset",
     "Diagnosis",
@@ -74,6 +77,7 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "Floors",
+    "GradientReach",
     "Memory",
     "ModelConfig",
     "ModelMetrics",

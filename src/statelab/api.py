@@ -214,10 +214,12 @@ def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = No
         A DataFrame indexed by `trial` (the trial's place in the store's grid order) with columns
         config_hash, status, every config field, per model (stateful_, stateless_) test_mse,
         test_nmse, test_mse_all, test_nmse_all, warmup_excluded, floor_mse, floor_nmse,
-        converged, expected_converged, final_train_loss, final_val_loss, diverged, span and
-        profile_error, the baselines (last_value_mse, last_value_nmse, linear_ar_mse,
-        linear_ar_nmse), var_y, claim_held, n_train, n_test, dropped_train_rows, the timings
-        (data_s, train_s, evaluate_s, group_train_s, group_size), error, statelab_version,
+        converged, expected_converged, final_train_loss, final_val_loss, diverged, expected,
+        expected_reason, realised_floor_nmse, floor_low, floor_high, at_floor, diagnosis, span,
+        profile_error and capacity (the total state capacity), the baselines (last_value_mse,
+        last_value_nmse, linear_ar_mse, linear_ar_nmse), var_y, claim_held, n_train, n_test,
+        dropped_train_rows, the timings (data_s, train_s, evaluate_s, group_train_s, group_size),
+        error, statelab_version,
         worker and finished_at. Each column has its own dtype whatever the rows (the README's
         table of columns): categorical choice fields and status, nullable Int64, Float64 and
         boolean numbers, string text, a UTC timestamp; ar_coefs and features hold tuples. A

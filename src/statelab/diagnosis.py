@@ -103,7 +103,7 @@ def diagnose(
         return Diagnosis(
             "truncation",
             f"at bptt {config.train.bptt} its gradient reaches {lag_name(reach)}; the target needs "  # type: ignore[arg-type]
-            f"{lag_name(need)}" + _leaning(memory, need),  # type: ignore[arg-type]
+            f"{lag_name(need)}" + _leaning(memory, need) + _held(memory, need),  # type: ignore[arg-type]
             f"let the gradient reach it: --bptt {k}",
             {"bptt": k},
         )
@@ -155,7 +155,8 @@ def diagnose(
             f", though its gradient reaches {lag_name(reach)}"
             if model == "stateful" and reach is not None
             else ""
-        ),
+        )
+        + (_held(memory, need) if model == "stateful" and need is not None else ""),
         f"start from other weights (--model-seed {config.model.model_seed + 1}) or train with a smaller "
         f"learning rate (--learning-rate {smaller_rate(lr, 3):g}); statelab doctor tries both",
         {"model_seed": config.model.model_seed + 1},
@@ -167,3 +168,21 @@ def _leaning(memory: Memory | None, lag: int) -> str:
     if memory is None or lag >= len(memory.sensitivity) or memory.sensitivity[lag] is None:
         return ""
     return f", and its prediction leans on {lag_name(lag)} by {memory.sensitivity[lag]:+.2f}"
+
+
+def _held(memory: Memory | None, lag: int) -> str:
+    """'; its state holds x[t-2] at r² 0.42 and the gradient from there is g(2) = 0.66 (initial
+    weights 0.45)': what the state profiles say of that lag, when the run measured them. A
+    gradient that arrives (g well above 0) under truncation says the cut stopped the model, not
+    its dynamics; a state that holds the lag while the prediction ignores it says the readout did."""
+    held = None if memory is None else memory.capacity
+    reach = None if memory is None else memory.gradient_reach
+    if held is None or reach is None or lag >= len(held.r2) or lag < 1:
+        return ""
+    r2, g, g0 = held.r2[lag], reach.trained[lag], reach.initial[lag]
+    if not all(math.isfinite(v) for v in (r2, g, g0)):
+        return ""
+    return (
+        f"; its state holds {lag_name(lag)} at r² {r2:.2f} and the gradient from there is "
+        f"g({lag}) = {g:.2f} (initial weights {g0:.2f})"
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from statelab import evaluate, memory, rundir, theory, train
+from statelab import dynamics, evaluate, memory, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
@@ -209,6 +209,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     t0 = time.perf_counter()
     k = memory.lags(config)
     truth, kind = memory.true_profile(config, dataset, k)
+    initial = dynamics.initial_params(config, dataset)
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         skip = warm if stateful and reset else np.zeros(len(target), bool)
@@ -232,9 +233,11 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             expectation=expected[name],
             realised=None if realised is None else realised[kind_of],
         )
-        memories[name] = memory.profile(
-            fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
+        profiled = memory.profile(fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth)
+        held, reach = dynamics.profile(
+            fitted.params[i], initial, config, dataset, fitted.test_start[i], stateful, k
         )
+        memories[name] = dataclasses.replace(profiled, capacity=held, gradient_reach=reach)
         models[name] = dataclasses.replace(
             models[name],
             diagnosis=diagnose(

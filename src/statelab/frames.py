@@ -17,7 +17,8 @@ SQL `results` view wherever both have one):
                                                 final_val_loss, diverged, expected,
                                                 expected_reason, realised_floor_nmse, floor_low,
                                                 floor_high, at_floor, diagnosis (its kind), span,
-                                                profile_error
+                                                profile_error, capacity (the total of the state capacity,
+                                                sum_k r2(k), at most the state size)
     <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar
     var_y, claim_held, n_train, n_test, dropped_train_rows
     data_s, train_s, evaluate_s, group_train_s, group_size
@@ -129,6 +130,16 @@ def _model_memory(model: str, key: str) -> Reader:
     return read
 
 
+def _model_capacity(model: str) -> Reader:
+    """The total of the model's state capacity, sum r2(k); None before statelab measured it."""
+
+    def read(r: TrialRecord) -> Any:
+        memory = _metrics(r).get("models", {}).get(model, {}).get("memory") or {}
+        return (memory.get("capacity") or {}).get("total")
+
+    return read
+
+
 def _baseline(baseline: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("baselines", {}).get(baseline, {}).get(key)
 
@@ -176,6 +187,7 @@ def result_columns() -> dict[str, Column]:
             columns[f"{model}_{f.name}"] = _metric_column(model, f)
         for key in MEMORY_NUMBERS:
             columns[f"{model}_{key}"] = Column(MEMORY_DTYPES[key], _model_memory(model, key))
+        columns[f"{model}_capacity"] = Column("Float64", _model_capacity(model))
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
             columns[f"{baseline}_{f.name.removeprefix('test_')}"] = Column(

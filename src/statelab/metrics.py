@@ -82,19 +82,41 @@ class BaselineMetrics:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """What a model's state holds: how well x[t-k] is read back from it by a linear readout."""
+
+    r2: list[float]  # r2(k), k = 0..K: squared correlation on the test rows (NaN: not known, diverged)
+    total: float | None  # sum of r2(k): the short-term memory capacity; None for a diverged model
+    state_size: int  # the numbers the readout reads (an LSTM's h and c): the capacity's bound
+
+
+@dataclass(frozen=True)
+class GradientReach:
+    """How far back a gradient reaches through the state: |d h[t] / d h[t-k]| per lag k."""
+
+    initial: list[float]  # g(k), k = 0..K, with the untrained weights (the run's model_seed)
+    trained: list[float]  # g(k) with the trained weights
+    samples: int  # start steps of the test stream averaged over
+
+
+@dataclass(frozen=True)
 class Memory:
-    """A model's memory profile and its two summary numbers."""
+    """A model's memory profile and its two summary numbers; what its state holds and how far a
+    gradient reaches back through it."""
 
     sensitivity: list[float]  # s(k), k = 0..K, with respect to the profiled feature
     span: int | None  # largest k with |s(k)| >= 10% of the largest true weight; None: diffuse (or diverged)
     profile_error: float | None  # sum (s - true)^2 / sum true^2; None when the truth is all 0
     by_feature: dict[str, list[float]] | None = None  # every input feature, when there are several
+    capacity: Capacity | None = None  # None: not measured (a run of an earlier statelab)
+    gradient_reach: GradientReach | None = None
 
     def to_dict(self) -> dict:
         """For metrics.json: a NaN or infinite value (a diverged model's) is null, as JSON has none."""
         out = json_numbers(asdict(self))
-        if self.by_feature is None:
-            del out["by_feature"]
+        for key in ("by_feature", "capacity", "gradient_reach"):
+            if out[key] is None:
+                del out[key]
         return out
 
 

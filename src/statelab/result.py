@@ -60,7 +60,8 @@ class ExperimentResult:
         test_input: ndarray (N, F), the newest input of each test row's window.
         test_target: ndarray (N,) float64, the targets.
         test_pred: dict[str, ndarray (N,) float32], per model, its predictions.
-        memory: dict[str, Memory], per model, its memory profile (s(k) for k = 0..K).
+        memory: dict[str, Memory], per model, its memory profile (s(k) for k = 0..K), what its
+            state holds (capacity r2(k)) and its gradient reach g(k), over the same lags.
         task_profile: ndarray (K + 1,), the task's true profile, or a linear reference.
         task_profile_kind: str, "truth" or "linear reference".
         n_train: int, training rows; dropped: int, training rows that did not fill a batch.

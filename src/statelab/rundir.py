@@ -71,7 +71,7 @@ FILE_NOTES = {  # the files statelab writes, for the report's list
     "input.png": "first inputs and expected output",
     "results.png": "test targets and errors",
     "history.png": "loss curves",
-    "memory.png": "memory profiles against the task's own",
+    "memory.png": "memory profiles against the task's own; what the state holds, the gradient reach",
     "report.html": "this page",
     "models/config.json": "the configuration the models were built with",
 }

@@ -125,6 +125,7 @@ def _results_view() -> str:
         columns.append(f"json_extract(metrics, '$.models.{model}.diagnosis.kind') AS {model}_diagnosis")
         for key in ("span", "profile_error"):
             columns.append(f"json_extract(metrics, '$.models.{model}.memory.{key}') AS {model}_{key}")
+        columns.append(f"json_extract(metrics, '$.models.{model}.memory.capacity.total') AS {model}_capacity")
     for baseline in ("last_value", "linear_ar"):
         columns.append(f"json_extract(metrics, '$.baselines.{baseline}.test_nmse') AS {baseline}_nmse")
     columns += [

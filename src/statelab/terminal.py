@@ -11,6 +11,7 @@ bars) is shown as wrapped lines of text instead when the terminal is too narrow 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from statelab import theory
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.names import BASELINE_LABELS, MODELS
-from statelab.report.html import span_text
+from statelab.report.html import reach_lag, span_text
 from statelab.result import RESULT_COLUMNS, result_rows
 from statelab.theory import IMPOSSIBLE, NOT_PROMISED, PROMISED, threshold_text
 
@@ -284,6 +285,7 @@ def results(console: Console, result: ExperimentResult) -> None:
     console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
     floor_lines(console, result)
     memory_lines(console, result)
+    state_lines(console, result)
     for name, m in result.models.items():
         if m.diverged:
             console.print(
@@ -378,6 +380,37 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
             soft_wrap=_soft(console),
             markup=False,
         )
+
+
+def state_lines(console: Console, result: ExperimentResult) -> None:
+    """One line per model: what its state holds (r2 of x[t-k], and their total against the state
+    size) and how far back a gradient reaches through it (g at the oldest lag the target needs)."""
+    held = {name: mem for name, mem in result.memory.items() if mem.capacity and mem.gradient_reach}
+    if not held:
+        return
+    k = reach_lag(result.config, len(result.task_profile) - 1)
+    console.print(
+        f"State: r² of x[t-k] read back from the state (total at most its size); "
+        f"gradient reach g({k}) = |dh[t] / dh[t-{k}]| (the oldest lag the target needs)",
+        soft_wrap=True,
+        markup=False,
+    )
+    shown = min(len(result.task_profile), 8)
+    for name, mem in held.items():
+        capacity, reach = mem.capacity, mem.gradient_reach
+        assert capacity is not None and reach is not None
+        total = "n/a" if capacity.total is None else f"{capacity.total:.2f}"
+        r2 = "[" + " ".join(_number(v) for v in capacity.r2[:shown]) + "]"
+        console.print(
+            f"  {name:<9} r² {r2}  total {total} of {capacity.state_size}, "
+            f"g({k}) {_number(reach.trained[k])} (initial weights {_number(reach.initial[k])})",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
 
 def _profile(values) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from statelab.config import ExperimentConfig
 from statelab.report.html import fmt, span_text
@@ -162,20 +162,27 @@ def history_figure(
 
 
 def memory_figure(metrics: Mapping[str, Any]) -> Figure:
-    """Each model's sensitivity d yhat[t] / d x[t-k] against lag k, beside the task's profile."""
+    """Each model's sensitivity d yhat[t] / d x[t-k] against lag k, beside the task's profile; and
+    beneath it, when the run measured them, what each model's state holds (r2 of x[t-k]) and how
+    far back a gradient reaches through it (g(k), trained weights solid, initial dashed)."""
     truth = np.asarray(metrics.get("task_profile") or [], float)
     label = "task (truth)" if metrics.get("task_profile_kind") == "truth" else "linear AR reference"
-    fig = Figure(figsize=(8.0, 3.2))
-    fig.subplots_adjust(left=0.09, right=0.74, top=0.88, bottom=0.16)
-    ax = fig.subplots()
+    models = {name: m.get("memory") or {} for name, m in metrics["models"].items()}
+    state = any(mem.get("capacity") and mem.get("gradient_reach") for mem in models.values())
+    fig = Figure(figsize=(8.0, 6.0 if state else 3.2))
+    if state:
+        ax = fig.add_subplot(fig.add_gridspec(1, 1, left=0.09, right=0.74, top=0.94, bottom=0.6)[0, 0])
+        below = fig.add_gridspec(1, 2, left=0.09, right=0.97, top=0.44, bottom=0.08, wspace=0.3)
+    else:
+        fig.subplots_adjust(left=0.09, right=0.74, top=0.88, bottom=0.16)
+        ax = fig.subplots()
     lags = np.arange(len(truth))
     ax.bar(lags, truth, width=0.8, color="#d0d7de", label=label)
-    for name, m in metrics["models"].items():
-        mem = m.get("memory")
+    for name, mem in models.items():
         if mem:
             ax.plot(
                 lags,
-                [np.nan if v is None else v for v in mem["sensitivity"]],  # null: a diverged model
+                _values(mem["sensitivity"]),
                 "o-",
                 color=COLOURS.get(name),
                 ms=4,
@@ -188,7 +195,46 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
     ax.set_title("Memory profile: what each model's prediction leans on", y=TITLE_Y)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if state:
+        _state_panels(fig.add_subplot(below[0, 0]), fig.add_subplot(below[0, 1]), models, lags)
     return fig
+
+
+def _values(values: Any) -> list[float]:
+    return [np.nan if v is None else v for v in values]  # null: a diverged model's
+
+
+def _state_panels(held: Any, reach: Any, models: Mapping[str, Mapping[str, Any]], lags: np.ndarray) -> None:
+    """r2(k) of x[t-k] from each model's state; g(k) = |dh[t]/dh[t-k]|, on a log scale (a
+    stateless model's g is 0 beyond k = 0, and is not drawn there)."""
+    for name, mem in models.items():
+        capacity, gradient = mem.get("capacity"), mem.get("gradient_reach")
+        if not capacity or not gradient:
+            continue
+        colour = COLOURS.get(name)
+        total = "n/a" if capacity["total"] is None else f"{capacity['total']:.2f}"
+        held.plot(lags, _values(capacity["r2"]), "o-", color=colour, ms=4, label=f"{name} (total {total})")
+        for key, style in (("trained", "o-"), ("initial", "o--")):
+            g = np.asarray(_values(gradient[key]), float)
+            g[~(g > 0)] = np.nan
+            reach.plot(lags, g, style, color=colour, ms=3, alpha=1.0 if key == "trained" else 0.6)
+    size = next(m["capacity"]["state_size"] for m in models.values() if m.get("capacity"))
+    held.set_ylim(-0.05, 1.05)
+    held.set_xticks(lags)
+    held.set_xlabel("lag k")
+    held.set_ylabel("r² of x[t-k]")
+    held.set_title(f"What the state holds (of {size} numbers)", y=TITLE_Y, fontsize=10)
+    held.grid(alpha=0.3, axis="y")
+    held.legend(fontsize=7, loc="center right")
+    reach.set_yscale("log")
+    reach.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    reach.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    reach.yaxis.set_minor_formatter(NullFormatter())
+    reach.set_xticks(lags)
+    reach.set_xlabel("lag k")
+    reach.set_ylabel("|dh[t] / dh[t-k]|")
+    reach.set_title("Gradient reach (dashed: initial weights)", y=TITLE_Y, fontsize=10)
+    reach.grid(alpha=0.3, which="both", axis="y")
 
 
 def early_figures(config: ExperimentConfig) -> dict[str, bytes]:

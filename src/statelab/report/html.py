@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from statelab.config import ExperimentConfig
+from statelab.theory import needed_lag
+
 STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24;
        max-width: 1040px; margin: 2em auto; padding: 0 1em; }
@@ -64,6 +67,14 @@ def fmt(value: float | None, digits: int = 4) -> str:
     None (a quantity a task does not define, such as the floor of a real series) shows as a dash.
     """
     return "—" if value is None else f"{value:.{digits}g}"
+
+
+def reach_lag(config: ExperimentConfig, profiled: int) -> int:
+    """The lag k a gradient reach g(k) is shown at, of the K = `profiled` lags: the oldest input the
+    target needs (`theory.needed_lag`), and at least 1 (g(0) is 1 by definition); K where theory
+    names none (a real series)."""
+    need = needed_lag(config.task)
+    return profiled if need is None else min(max(need, 1), profiled)
 
 
 def span_text(memory: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
 from statelab.evaluate import expected_outcome, verdict
 from statelab.report.figures import render_figures
-from statelab.report.html import esc, fmt, image, page, page_bytes, span_text, table
+from statelab.report.html import esc, fmt, image, page, page_bytes, reach_lag, span_text, table
 from statelab.report.output import write_atomic
 from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
 from statelab.written import check_replace
@@ -121,20 +121,48 @@ def why_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     return f"<p>{config.task.record.why(config.task, metrics)}</p>"
 
 
-def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
-    """The memory section: the profiles figure and each model's span and profile error."""
+def memory_html(config: ExperimentConfig, metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
+    """The memory section: the profiles figure and each model's span and profile error, and where
+    the run measured them, what its state holds and how far back a gradient reaches."""
     if "memory.png" not in figures:
         return ""
     truth = metrics.get("task_profile_kind") == "truth"
+    k = reach_lag(config, len(metrics.get("task_profile") or [0.0]) - 1)
+    memories = {name: m.get("memory") or {} for name, m in metrics["models"].items()}
+    state = all(mem.get("capacity") and mem.get("gradient_reach") for mem in memories.values())
+    header: tuple[str, ...] = ("model", "span", "profile error")
+    if state:
+        header += ("state capacity Σ r²", f"gradient reach g({k}), trained", "initial weights")
     rows = []
-    for name, m in metrics["models"].items():
-        mem = m.get("memory") or {}
-        rows.append((name, span_text(mem), fmt(mem.get("profile_error"))))
+    for name, mem in memories.items():
+        row: tuple[str, ...] = (name, span_text(mem), fmt(mem.get("profile_error")))
+        if state:
+            held, reach = mem["capacity"], mem["gradient_reach"]
+            row += (
+                f"{fmt(held['total'])} of {held['state_size']}",
+                fmt(reach["trained"][k]),
+                fmt(reach["initial"][k]),
+            )
+        rows.append(row)
     note = (
         "The bars are the target's own dependence on each past input."
         if truth
         else "The bars are the coefficients of a linear autoregression on the training part: a linear "
         "reference, not a truth."
+    )
+    held_text = (
+        "<p>Beneath, what each model's state holds: r²(k), how well x[t−k] is read back from the last "
+        "layer's state (h, and c for an LSTM), the squared correlation on the same test rows between "
+        "x[t−k] and a linear readout fitted by ridge regression on the training stream; its total "
+        "Σ r²(k) is the short-term memory capacity, at most the state's size for an i.i.d. input. "
+        "A state can hold an input the prediction does not use (r² high, sensitivity near 0). "
+        "And the gradient reach g(k) = |∂h[t] / ∂h[t−k]| (Frobenius norm / √size), averaged over "
+        f"{_samples(memories)} start steps of the test stream, with the trained weights (solid) and "
+        "the initial ones (dashed): where it stays large but training cut the gradient after bptt "
+        "batches, truncation kept the model from learning a longer memory; where it has vanished, the "
+        "dynamics did.</p>"
+        if state
+        else ""
     )
     return (
         "<h2>Memory</h2>"
@@ -144,9 +172,14 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         "profile leans where the truth does (at least half its energy on the lags the truth weighs; "
         "otherwise none: diffuse); profile error: "
         "Σ(s − true)² / Σ true².</p>"
+        + held_text
         + image(figures["memory.png"], "Memory profiles")
-        + table(("model", "span", "profile error"), rows)
+        + table(header, rows)
     )
+
+
+def _samples(memories: Mapping[str, Mapping[str, Any]]) -> str:
+    return str(max(mem["gradient_reach"].get("samples", 0) for mem in memories.values()))
 
 
 MAX_SERIES_LISTED = 12  # a Data section lists this many series one by one; more are summarised
@@ -283,7 +316,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         image(figures["results.png"], "Expected output and each model's error on the test rows"),
         "<h2>Training history</h2>",
         image(figures["history.png"], "Train and validation loss per epoch"),
-        memory_html(metrics, figures),
+        memory_html(config, metrics, figures),
         "<h2>Configuration</h2>",
         config_table(config),
         "<h2>Timings</h2>",

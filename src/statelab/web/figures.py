@@ -188,9 +188,14 @@ def _level(ends: list[int], y: float, name: str, colour: str | None) -> dict[str
 
 def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
     """Each model's sensitivity d yhat[t] / d x[t-k] against the lag k, over the task's own
-    profile (bars); None when no run has a memory profile."""
+    profile (bars); beneath it, when the runs measured them, what each model's state holds (r2 of
+    x[t-k]) and its gradient reach |dh[t]/dh[t-k]| (log scale; initial weights dotted). None when
+    no run has a memory profile."""
     if not any(run.metrics.get("task_profile") for _, run in runs):
         return None
+    state = all(
+        (m.get("memory") or {}).get("capacity") for _, run in runs for m in run.metrics["models"].values()
+    )
     data = []
     for r, (label, run) in enumerate(runs):
         truth = run.metrics.get("task_profile") or []
@@ -209,6 +214,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
         for name, m in run.metrics["models"].items():
             mem = m.get("memory")
             if mem:
+                line = {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]}
                 data.append(
                     {
                         "type": "scatter",
@@ -216,9 +222,11 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "x": lags,
                         "y": values(mem["sensitivity"]),
                         "name": _tag(label, f"{name} (span {span_text(mem)})"),
-                        "line": {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]},
+                        "line": line,
                     }
                 )
+                if state:
+                    data += _state_traces(_tag(label, name), mem, lags, line)
     layout = layout_base(
         height=340,
         barmode="overlay",
@@ -228,7 +236,79 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
         legend={"orientation": "v", "x": 1.02, "y": 1},
         margin={"l": 60, "r": 10, "t": 40, "b": 45},
     )
+    if state:
+        layout.update(
+            height=620,
+            yaxis={"title": {"text": "d prediction / d x[t-k]"}, "domain": [0.6, 1.0]},
+            xaxis2={"anchor": "y2", "domain": [0.0, 0.45], "dtick": 1, "title": {"text": "lag k"}},
+            yaxis2={"anchor": "x2", "domain": [0.0, 0.4], "title": {"text": "r² of x[t-k]"}},
+            xaxis3={"anchor": "y3", "domain": [0.55, 1.0], "dtick": 1, "title": {"text": "lag k"}},
+            yaxis3={
+                "anchor": "x3",
+                "domain": [0.0, 0.4],
+                "type": "log",
+                "title": {"text": "|dh[t] / dh[t-k]|"},
+            },
+            annotations=[
+                _corner("What the state holds: r² of x[t-k]", "x2", "y2"),
+                _corner("Gradient reach (dotted: initial weights)", "x3", "y3"),
+            ],
+        )
     return {"data": data, "layout": layout}
+
+
+def _state_traces(
+    name: str, mem: dict[str, Any], lags: list[int], line: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """r2(k) in the lower left panel; g(k), trained and initial, in the lower right (0 is left
+    out: a log scale has no place for it)."""
+    held, reach = mem["capacity"], mem["gradient_reach"]
+    total = "n/a" if held["total"] is None else f"{held['total']:.2f}"
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": lags,
+            "y": values(held["r2"]),
+            "name": f"{name}: r² (total {total} of {held['state_size']})",
+            "line": line,
+            "xaxis": "x2",
+            "yaxis": "y2",
+            "showlegend": False,
+        }
+    ]
+    for key in ("trained", "initial"):
+        g = [v if v is not None and v > 0 else None for v in values(reach[key])]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": lags,
+                "y": g,
+                "name": f"{name}: gradient reach, {key} weights",
+                "line": line if key == "trained" else {**line, "dash": "dot"},
+                "opacity": 1.0 if key == "trained" else 0.6,
+                "xaxis": "x3",
+                "yaxis": "y3",
+                "showlegend": False,
+            }
+        )
+    return traces
+
+
+def _corner(text: str, x: str, y: str) -> dict[str, Any]:
+    """A panel's title, over its top left corner."""
+    return {
+        "text": text,
+        "x": 0,
+        "xref": f"{x} domain",
+        "xanchor": "left",
+        "y": 1,
+        "yref": f"{y} domain",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 12},
+    }
 
 
 def floors_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
