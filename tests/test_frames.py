@@ -73,7 +73,7 @@ def test_results_hold_each_models_metrics_as_stored_and_the_analytic_floors(smal
         assert row.stateful_floor_nmse == 0.0
         assert row.status == "ok" and pd.isna(row.error) and row.group_size >= 1 and row.train_s > 0
     assert frame["stateful_converged"].dtype == "boolean" and frame["units"].dtype == "Int64"
-    assert frame["stateful_capacity"].dtype == "float64"
+    assert frame["stateful_capacity"].dtype == "Float64"
     view = dict(db.execute("SELECT config_hash, stateless_capacity FROM results").fetchall())
     assert view == dict(zip(frame.config_hash, frame.stateless_capacity))
 
