@@ -693,3 +693,16 @@ def test_an_output_or_state_file_in_a_missing_folder_is_refused_before_anything_
         assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
         assert f"{flag[2:]} must be in an existing directory, got" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_accepts_missing_and_interpolates_a_gap(run_dir, tmp_path, run_cli):
+    data = write_csv(tmp_path / "gap.csv", ["x"], [[0.01], [""], [0.03], [0.02]])
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data)])
+    assert code == 2 and "or drop, interpolate" in err
+    code, out, err = run_cli(["predict", str(run_dir), "--input", str(data), "--missing", "interpolate"])
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "t,input,prediction" and len(rows) == 5
+    assert float(rows[2].split(",")[1]) == pytest.approx(0.02)
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), "--missing", "guess"])
+    assert code == 2 and "missing must be one of error, drop, interpolate, got 'guess'" in err

@@ -84,14 +84,15 @@ class TaskConfig:
 
     def __init__(
         self,
-        task: str = tasks.REFERENCE_TASK,
+        task: str | None = None,
         lahead: Any = 1,
         train_fraction: Any = 0.8,
         own: Sequence[tuple[str, Any]] = (),
         **params: Any,
     ) -> None:
-        record = tasks.get(task)
         given_params = {**dict(own), **params}
+        # No task named: the reference task, or the file task for a config that names a data file.
+        record = tasks.get(tasks.implied({"task": task, **given_params}))
         for name, value in given_params.items():
             if name not in tasks.PARAMS:
                 raise ConfigError(f"unknown parameter {shown_name(name)} = {value!r}")
@@ -112,6 +113,8 @@ class TaskConfig:
         object.__setattr__(self, "lahead", check_int("lahead", lahead, 1))
         fraction = check_float("train_fraction", train_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         object.__setattr__(self, "train_fraction", fraction)
+        if record.check is not None:
+            record.check(self)
         if self.input_len is not None:
             self.check_rows([self.input_len])
 

@@ -208,7 +208,7 @@ def _memory_numbers(memory: Mapping[str, Any]) -> dict[str, float]:
 
 def x_param(params: Mapping[str, Any]) -> str | None:
     try:
-        return get_task(params.get("task", tasks.REFERENCE_TASK)).x_axis
+        return get_task(tasks.implied(params)).x_axis
     except ConfigError:
         return None
 

@@ -122,6 +122,9 @@ class Task:
     optimal: Callable[[np.ndarray, TaskView], np.ndarray] | None = None  # E[y | window], (N,)
     x_axis: str | None = None  # the parameter on a sweep heatmap's x axis
     floor_formula: str = ""  # " = (tsteps - lahead) / tsteps", shown after the stateless floor
+    # Rules between the task's own parameters (and lahead), checked when a config is built:
+    # raises ConfigError naming the parameter, the rule and the value.
+    check: Callable[[TaskView], None] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

@@ -30,8 +30,8 @@ def _stats(values: np.ndarray) -> tuple[float, float]:
 
 def min_rows(lahead: int, horizon: int) -> int:
     """The fewest values a series needs: a full window and a target for one training row and one
-    test row."""
-    return lahead + horizon + 1
+    test row (and before a nowcast's first row, the target's last value)."""
+    return lahead + max(horizon, 1) + 1
 
 
 def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> TaskData:
@@ -43,14 +43,16 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
     """
     fit_x, fit_y = [], []  # per series: what the training windows read, and read or predict
     for s, (x, y) in enumerate(zip(panel.features, panel.target)):
-        n_rows = len(x) - (lahead - 1) - horizon
+        n_rows = len(x) - (lahead - 1 if horizon else lahead) - horizon
         if n_rows < 2:
             name = f"series {shown(panel.names[s])}" if panel.names[s] else "the series"
+            rule = "lahead + horizon + 1" if horizon else "lahead + 2 (a nowcast)"
             raise ConfigError(
-                f"data must give {name} at least lahead + horizon + 1 = {min_rows(lahead, horizon)} values "
+                f"data must give {name} at least {rule} = {min_rows(lahead, horizon)} values "
                 f"(a window and a target for one training and one test row), got {len(x)}"
             )
-        reads = lahead - 1 + split_rows(n_rows, train_fraction)[0]  # inputs of the training windows
+        # inputs of the training windows
+        reads = (lahead - 1 if horizon else lahead) + split_rows(n_rows, train_fraction)[0]
         fit_x.append(x[:reads])
         fit_y.append(y[: reads + horizon])  # up to the last training target
     # Each column once, with the same statistics wherever it appears.
@@ -71,7 +73,10 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
             xs[:, j] = (x[:, j] - mean) / scale
         ys = (y - t_mean) / t_scale
         target = np.append(ys[horizon:], np.full(horizon, np.nan))  # y[t] = target[t + horizon]
-        out.append(Series(x=xs, y=target, last=ys, to_drop=lahead - 1, drop_end=horizon, name=name))
+        # The last value known when the forecast is made: the target now, or before a nowcast.
+        last = ys if horizon else np.append(np.nan, ys[:-1])
+        drop = lahead - 1 if horizon else lahead  # a nowcast's first row has no last value
+        out.append(Series(x=xs, y=target, last=last, to_drop=drop, drop_end=horizon, name=name))
     notes = {**panel.notes, "horizon": horizon}
     scaling = {name: stats[name] for name in (*panel.feature_names, panel.target_name)}
     return TaskData(out, features=panel.feature_names, target=panel.target_name, notes=notes, scaling=scaling)

@@ -11,19 +11,27 @@ imported), so they work offline:
 - `sunspots`: yearly sunspot numbers 1700-2008 (public domain), one series.
 - `macrodata`: quarterly US macroeconomic series 1959-2009 (public domain): several features.
 - `grunfeld`: investment of 11 US firms over 1935-1954 (public domain): a panel of short series.
+- `co2`: weekly atmospheric CO2 at Mauna Loa, 1958-2001 (public domain; Keeling and Whorf, via
+  statsmodels): a trending, seasonal series with gaps, which are interpolated by default.
 - `file`: the user's own CSV or Parquet file (`csv` is another name for it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statelab.params import ConfigError, Param, check_choice, check_int, check_strs, given
 from statelab.tasks.base import Task, TaskData, TaskView
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from statelab.data import Panel
 
 MAX_HORIZON = 10_000
 
@@ -49,8 +57,17 @@ HORIZON = Param(
     "horizon",
     "int",
     1,
-    "real series: predict the target this many steps ahead",
-    lambda v: check_int("horizon", v, 1, MAX_HORIZON),
+    "real series: predict the target this many steps ahead (0: estimate it now from the features, "
+    "when the target is not one of them)",
+    lambda v: check_int("horizon", v, 0, MAX_HORIZON),
+)
+SEASON = Param(
+    "season",
+    "int",
+    1,
+    "real series: the seasonal period in steps (52: weekly data with a yearly cycle; 1: none), for "
+    "the seasonal naive forecast, the MASE scale and the peers",
+    lambda v: check_int("season", v, 1, MAX_HORIZON),
 )
 DATA = Param(
     "data",
@@ -87,6 +104,17 @@ MISSING = Param(
 )
 
 
+def check_forecast(task: TaskView) -> None:
+    """The rules between a real series' parameters: a nowcast (horizon 0) must not read the value
+    it estimates."""
+    features = task.features or (task.target,)
+    if task.horizon == 0 and (task.target is None or task.target in features):
+        raise ConfigError(
+            "horizon must be >= 1 when the target is one of the features (it would read the value it "
+            f"predicts; give --features without {task.target or 'the target'} for a nowcast), got 0"
+        )
+
+
 def statsmodels_dataset(name: str, file: str) -> Path:
     """A CSV shipped inside the installed statsmodels (found, not imported: no network, no import)."""
     spec = importlib.util.find_spec("statsmodels")
@@ -101,7 +129,10 @@ def _forecast(
     series: str | None = None,
     time: str | None = None,
     target: str | None = None,
+    times: Callable[[Panel], list[np.ndarray]] | None = None,
 ) -> TaskData:
+    """Read a file and cut it into forecasting data. times: the series' time values in their own
+    units, where the file's time column does not hold them as such (a date written as a number)."""
     from statelab import data
     from statelab.tasks.forecast import forecast
 
@@ -113,7 +144,33 @@ def _forecast(
         time=time,
         missing=task.missing or "error",
     )
+    if times is not None:
+        panel = dataclasses.replace(panel, times=times(panel), time_name=panel.time_name or "time")
     return forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
+
+
+def _yyyymmdd(panel: Panel) -> list[np.ndarray]:
+    """Dates written as numbers, 19580329, as dates."""
+    import numpy as np
+
+    def dates(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, np.int64)
+        text = [f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}" for d in v]
+        return np.asarray(text, dtype="datetime64[D]")
+
+    return [dates(t) for t in panel.times or []]
+
+
+def _quarters(first: str) -> Callable[[Panel], list[np.ndarray]]:
+    """The quarter each row of a complete quarterly series starts, from the first one's month."""
+
+    def times(panel: Panel) -> list[np.ndarray]:
+        import numpy as np
+
+        start = np.datetime64(first, "M")
+        return [(start + 3 * np.arange(len(y))).astype("datetime64[D]") for y in panel.target]
+
+    return times
 
 
 def _ahead(task: TaskView) -> str:
@@ -183,16 +240,19 @@ def _file_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
 SUNSPOTS = Task(
     name="sunspots",
     summary="yearly sunspot numbers 1700-2008 (ships with statsmodels; offline)",
-    params=(HORIZON,),
-    generate=lambda t: _forecast(t, statsmodels_dataset("sunspots", "sunspots.csv"), target="SUNACTIVITY"),
+    params=(HORIZON, SEASON),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("sunspots", "sunspots.csv"), time="YEAR", target="SUNACTIVITY"
+    ),
     describe=lambda t: f"the target is the {_ahead(t)} of the yearly sunspot numbers 1700-2008",
     why=_sunspots_why,
+    check=check_forecast,
 )
 
 FILE = Task(
     name="file",
     summary="a column of your CSV or Parquet file (features, series, time order, missing values)",
-    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING),
+    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON),
     generate=lambda t: _forecast(t, given(t.data), t.series, t.time),
     describe=lambda t: (
         f"the target is the {_ahead(t)} of "
@@ -201,6 +261,7 @@ FILE = Task(
         + (f", per series of {t.series}" if t.series else "")
     ),
     why=_file_why,
+    check=check_forecast,
 )
 
 MACRODATA = Task(
@@ -210,10 +271,14 @@ MACRODATA = Task(
         Param("target", "str", "infl", TARGET.help, TARGET.check),
         Param("features", "strs", ("infl", "unemp", "tbilrate"), FEATURES.help, FEATURES.check),
         HORIZON,
+        Param("season", "int", 4, SEASON.help, SEASON.check),
     ),
-    generate=lambda t: _forecast(t, statsmodels_dataset("macrodata", "macrodata.csv")),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("macrodata", "macrodata.csv"), times=_quarters("1959-01")
+    ),
     describe=lambda t: f"the target is the {_ahead(t)} of US quarterly {t.target}{_columns(t)}",
     why=_macrodata_why,
+    check=check_forecast,
 )
 
 GRUNFELD = Task(
@@ -223,12 +288,43 @@ GRUNFELD = Task(
         Param("target", "str", "invest", TARGET.help, TARGET.check),
         Param("features", "strs", ("invest", "value", "capital"), FEATURES.help, FEATURES.check),
         HORIZON,
+        SEASON,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("grunfeld", "grunfeld.csv"), series="firm", time="year"
     ),
     describe=lambda t: f"the target is the {_ahead(t)} of each firm's yearly {t.target}{_columns(t)}",
     why=_grunfeld_why,
+    check=check_forecast,
 )
 
-RECORDS = (SUNSPOTS, FILE, MACRODATA, GRUNFELD)
+
+def _co2_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
+    return (
+        "Weekly atmospheric CO2 at Mauna Loa, March 1958 to December 2001 (2,284 weeks, 59 of them "
+        "missing and interpolated by default): a steady rise with a yearly cycle of about 52 weeks. "
+        "The test part, the last fifth, lies above everything the training part saw, so a model of "
+        "the levels must extrapolate, which a standardised network cannot do; differencing the "
+        "series (--transform diff) turns the rise into a level that stays in range, and the "
+        "seasonal naive forecast (the value 52 weeks before) and the classical peers are the "
+        "measures to beat. " + _baselines_why(task)
+    )
+
+
+CO2 = Task(
+    name="co2",
+    summary="weekly Mauna Loa CO2 1958-2001: trending, seasonal, with gaps (ships with statsmodels)",
+    params=(
+        HORIZON,
+        Param("missing", "str", "interpolate", MISSING.help, MISSING.check),
+        Param("season", "int", 52, SEASON.help, SEASON.check),
+    ),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("co2", "co2.csv"), time="date", target="co2", times=_yyyymmdd
+    ),
+    describe=lambda t: f"the target is the {_ahead(t)} of the weekly Mauna Loa CO2 concentration (ppm)",
+    why=_co2_why,
+    check=check_forecast,
+)
+
+RECORDS = (SUNSPOTS, FILE, MACRODATA, GRUNFELD, CO2)
