@@ -90,3 +90,162 @@ def test_co2_with_missing_error_names_its_first_gap():
     config = from_mapping({"task": "co2", "missing": "error"})
     with pytest.raises(ConfigError, match="got an empty cell in column 'co2' on line"):
         config.task.record.generate(config.task)
+
+
+# --- transforms, inverted exactly ---------------------------------------------------------------
+
+
+def _trending(n: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
+    """A positive series with a trend and a season of 12, and a feature that is sometimes negative."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 50 + 0.2 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.standard_normal(n)
+    return {"time": t, "b": rng.standard_normal(n), "y": y}
+
+
+@pytest.mark.parametrize("transform", ["none", "diff", "log", "logdiff", "sdiff", "logsdiff"])
+@pytest.mark.parametrize(("horizon", "features"), [(1, "y,b"), (3, "y"), (13, "y"), (0, "b")])
+def test_inverting_the_transformed_targets_gives_the_files_values(tmp_path, transform, horizon, features):
+    columns = _trending()
+    path = write_frame(tmp_path / "trend.csv", columns)
+    config = from_mapping(
+        {
+            "data": str(path),
+            "target": "y",
+            "features": features,
+            "time": "time",
+            "horizon": horizon,
+            "transform": transform,
+            "season": 12,
+            "lahead": 2,
+        }
+    )
+    data = config.task.record.generate(config.task)
+    (series,) = data.series
+    levels = data.levels
+    rows = np.arange(series.to_drop, len(series.x) - series.drop_end)
+    zero = np.zeros(len(rows), np.int64)
+    raw = columns["y"][rows + horizon]
+    np.testing.assert_allclose(levels.target(zero, rows), raw, rtol=0, atol=0)
+    # The networks' targets, turned back into the data's units, are the file's values.
+    np.testing.assert_allclose(levels.to_data(series.y[rows], zero, rows), raw, rtol=1e-12)
+    np.testing.assert_allclose(levels.standardised(raw, zero, rows), series.y[rows], rtol=1e-9, atol=1e-9)
+    # Each row's time is its target's; the last value known is the one now (before a nowcast).
+    np.testing.assert_array_equal(levels.time(zero, rows), rows + horizon)
+    np.testing.assert_array_equal(levels.last(zero, rows), columns["y"][rows - (0 if horizon else 1)])
+    assert np.all(np.isfinite(series.x[series.to_drop - 1 :]))
+
+
+def test_every_transform_tests_the_same_rows(tmp_path):
+    path = write_frame(tmp_path / "trend.csv", _trending())
+    times = {}
+    for transform in ("none", "diff", "sdiff", "logsdiff"):
+        config = from_mapping({"data": str(path), "target": "y", "time": "time", "transform": transform})
+        config = config.replace(season=12)
+        from statelab import experiment
+
+        dataset = experiment.prepare(config)
+        rows = dataset.test.row[dataset.test.scored]
+        times[transform] = dataset.levels.time(dataset.series[rows], dataset.positions(rows))
+    assert all(np.array_equal(times["none"], t) for t in times.values())
+    assert len(times["none"]) == 60
+
+
+def test_a_differenced_series_is_differenced_and_standardised_on_its_training_part(tmp_path):
+    columns = _trending()
+    path = write_frame(tmp_path / "trend.csv", columns)
+    config = from_mapping({"data": str(path), "target": "y", "features": "y,b", "transform": "diff"})
+    data = config.task.record.generate(config.task)
+    (series,) = data.series
+    y = columns["y"]
+    dy = np.diff(y)  # dy[t - 1] = y[t] - y[t - 1]
+    mean, scale = data.scaling["y"]
+    train = np.arange(series.to_drop, series.to_drop + 238)  # int(298 * 0.8) - 1 lost row
+    assert mean == pytest.approx(np.mean(dy[train]))  # the targets y[t + 1] - y[t] of the training rows
+    np.testing.assert_allclose(series.x[train, 0], (dy[train - 1] - mean) / scale, rtol=1e-5, atol=1e-6)
+    b_mean, b_scale = data.scaling["b"]
+    np.testing.assert_allclose(
+        series.x[train, 1], (np.diff(columns["b"])[train - 1] - b_mean) / b_scale, rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("transform", ["log", "logdiff", "logsdiff"])
+def test_a_log_of_a_target_that_is_not_positive_is_a_one_line_error(tmp_path, transform):
+    columns = _trending()
+    columns["y"][7] = -1.0
+    path = write_frame(tmp_path / "neg.csv", columns)
+    config = from_mapping({"data": str(path), "target": "y", "transform": transform})
+    with pytest.raises(ConfigError, match=rf"transform {transform} needs a target > 0 \(its log\), got -1.0"):
+        config.task.record.generate(config.task)
+
+
+def test_a_feature_that_is_not_positive_is_differenced_not_logged(tmp_path):
+    columns = _trending()
+    path = write_frame(tmp_path / "trend.csv", columns)
+    config = from_mapping({"data": str(path), "target": "y", "features": "y,b", "transform": "logdiff"})
+    data = config.task.record.generate(config.task)
+    assert data.notes["not_logged"] == ["b"]
+
+
+def test_an_unknown_transform_is_a_one_line_error(tmp_path, run_cli):
+    code, _, err = run_cli(["run", "--task", "sunspots", "--transform", "cube", "--out", str(tmp_path / "r")])
+    assert (
+        code == 2 and "transform must be one of none, diff, log, logdiff, sdiff, logsdiff, got 'cube'" in err
+    )
+
+
+# --- errors in the data's units -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def co2_diff():
+    """The co2 series differenced, a short training (the errors are checked, not their size)."""
+    import statelab
+
+    return statelab.run_experiment({"task": "co2", "transform": "diff", "epochs": 2})
+
+
+def _co2_values() -> np.ndarray:
+    """The co2 column as the file holds it, its gaps interpolated linearly (independently here)."""
+    from statelab.tasks.real import statsmodels_dataset
+
+    raw = np.genfromtxt(statsmodels_dataset("co2", "co2.csv"), delimiter=",", skip_header=1)[:, 1]
+    known = np.flatnonzero(~np.isnan(raw))
+    return np.interp(np.arange(len(raw)), known, raw[known])
+
+
+def test_co2_predictions_and_errors_are_in_ppm(co2_diff):
+    result = co2_diff
+    values = _co2_values()
+    # The test rows are the last 457 weeks' targets, each one week after its last input.
+    np.testing.assert_allclose(result.test_target, values[-457:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.test_input[:, 0], values[-458:-1], rtol=0, atol=1e-12)
+    assert str(result.test_time[0]) == "1993-04-03" and str(result.test_time[-1]) == "2001-12-29"
+    assert result.var_y == pytest.approx(np.var(values[-457:]))
+    train_end = len(values) - 457  # every value before the first test target is training data
+    scale = np.mean(np.abs(values[52:train_end] - values[: train_end - 52]))  # seasonal naive in-sample
+    for name, m in result.models.items():
+        error = result.test_pred[name] - result.test_target
+        assert m.rmse == pytest.approx(np.sqrt(np.mean(error**2)))
+        assert m.mae == pytest.approx(np.mean(np.abs(error)))
+        assert m.mase == pytest.approx(np.mean(np.abs(error)) / scale)
+        assert m.test_mse == pytest.approx(np.mean(error**2))
+        assert m.test_nmse == pytest.approx(m.test_mse / result.var_y)
+    last = result.baselines["last_value"]
+    assert last.rmse == pytest.approx(np.sqrt(np.mean((values[-458:-1] - values[-457:]) ** 2)))
+    # On the differenced scale the networks predict changes; converted back they track the level.
+    assert np.all(np.abs(result.test_pred["stateful"] - result.test_input[:, 0]) < 5)
+
+
+def test_the_linear_ar_of_a_differenced_series_is_converted_back_exactly(co2_diff):
+    """linear AR(1) on the differences, refitted by hand on the training rows, in ppm."""
+    values = _co2_values()
+    dy = np.diff(values)  # dy[t - 1] = y[t] - y[t - 1]
+    train_end = len(values) - 457
+    t = np.arange(1, train_end - 1)  # rows t with a difference x[t] - x[t-1] and a target y[t+1] - y[t]
+    design = np.column_stack([dy[t - 1], np.ones(len(t))])
+    coef, *_ = np.linalg.lstsq(design, dy[t], rcond=None)
+    test_t = np.arange(train_end - 1, len(values) - 1)
+    pred = values[test_t] + coef[0] * dy[test_t - 1] + coef[1]
+    mse = np.mean((pred - values[test_t + 1]) ** 2)
+    assert co2_diff.baselines["linear_ar"].test_mse == pytest.approx(mse, rel=1e-6)

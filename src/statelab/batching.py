@@ -43,12 +43,15 @@ state. With one series this is one lane: the test series read in time order at b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from statelab.config import ExperimentConfig
 from statelab.tasks import TaskData
+
+if TYPE_CHECKING:
+    from statelab.tasks.transforms import Levels
 
 GATHER_CHUNK = 1 << 16  # rows gathered into the batches at a time
 
@@ -127,6 +130,8 @@ class Dataset:
     target_name: str = "y"
     notes: dict[str, Any] = field(default_factory=dict)  # how the task's data were read (TaskData.notes)
     scaling: dict[str, tuple[float, float]] | None = None  # (mean, scale) per column (TaskData.scaling)
+    # A real series: its target in the data's units and times, by position (TaskData.levels)
+    levels: Levels | None = None
     prepare_s: float = 0.0  # seconds spent reading and cutting the data (set by experiment.prepare)
     # The parameters it was laid out for (`layout_of`): a dataset serves any config that has them.
     layout_params: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +139,33 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return self.windows.shape[2]
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """The position t within its series of each row (N,) int64: where `levels` reads it."""
+        counts = np.bincount(self.series, minlength=len(self.names))
+        starts = np.cumsum(counts) - counts
+        first = 0 if self.levels is None else self.levels.first
+        return first + rows - starts[self.series[rows]]
+
+    def in_data_units(self, standardised: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Predictions of rows `rows` as values in the data's units (float64): the transform and
+        the standardisation undone, exactly; a generated series' values are its units already."""
+        if self.levels is None:
+            return np.asarray(standardised, np.float64)
+        return self.levels.to_data(standardised, self.series[rows], self.positions(rows))
+
+    def data_target(self, rows: np.ndarray) -> np.ndarray:
+        """The targets of rows `rows` in the data's units: the file's values (float64)."""
+        if self.levels is None:
+            return np.asarray(self.target[rows], np.float64)
+        return self.levels.target(self.series[rows], self.positions(rows))
+
+    def data_last(self, rows: np.ndarray) -> np.ndarray:
+        """The last value of the target known at each row, in the data's units (the last-value
+        baseline's prediction)."""
+        if self.levels is None:
+            return np.asarray(self.last[rows], np.float64)
+        return self.levels.last(self.series[rows], self.positions(rows))
 
     @property
     def fill(self) -> float:
@@ -247,6 +279,8 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     """
     task, train = config.task, config.train
     counts = [s.n_rows for s in data.series]
+    # Rows before each series' test part: the split is taken over the rows a transform lost too.
+    before = [task.split(s.split_rows)[0] - s.lost for s in data.series]
     first = data.series[0]
     window = aligned_empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
     target, last, best = np.empty(len(window)), np.empty(len(window)), np.full(len(window), np.nan)
@@ -261,7 +295,7 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         if series.best is not None:
             best[part] = series.best[series.to_drop : series.to_drop + n]
         owner[part] = s
-        train_mask[part] = np.arange(n) < task.split(n)[0]
+        train_mask[part] = np.arange(n) < before[s]
         start += n
     rows = np.arange(len(target))
     train_rows, test_rows = rows[train_mask], rows[~train_mask]
@@ -274,7 +308,7 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
             test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
             scored = test_index >= n_train
         else:
-            n_test = [n - task.split(n)[0] for n in counts]
+            n_test = [n - b for n, b in zip(counts, before)]
             segments = np.split(test_rows, np.cumsum(n_test)[:-1])  # each series' test rows
             test_index = pack_lanes(segments, min(b, len(segments)))
             scored = test_index >= 0
@@ -301,5 +335,6 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         target_name=data.target,
         notes=dict(data.notes),
         scaling=data.scaling,
+        levels=data.levels,
         layout_params=layout_of(config),
     )

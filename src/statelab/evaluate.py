@@ -121,6 +121,31 @@ def blocks_of(rows: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
         yield rows[start : start + size]
 
 
+def baseline_predictions(
+    windows: np.ndarray,
+    target: np.ndarray,
+    last: np.ndarray,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Two predictors that see the same window as the networks and remember nothing, on the
+    networks' scale (the transformed, standardised target of a real series):
+
+    - `last_value`: the newest value of the series (for a forecast, the target's value now).
+    - `linear_ar`: y ~ w . window + b over every input of the window (all features), fitted by
+      least squares on the training rows of every series: the best linear window-limited
+      predictor, so for the synthetic tasks it reaches the stateless floor.
+
+    windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool, the rows fitted
+    on; test_rows: indices of the scored test rows. Returns {name: (len(test_rows),)}.
+    """
+    flat = windows.reshape(len(windows), -1)  # (N, lahead * F), a view
+    fit_rows = np.flatnonzero(train_rows)
+    coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows))
+    linear = np.concatenate([flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows)] or [[]])
+    return {"last_value": last[test_rows], "linear_ar": linear}
+
+
 def baselines(
     windows: np.ndarray,
     target: np.ndarray,
@@ -129,26 +154,53 @@ def baselines(
     test_rows: np.ndarray,
     var_y: float,
 ) -> dict[str, BaselineMetrics]:
-    """Two predictors that see the same window as the networks and remember nothing.
-
-    - `last_value`: the newest value of the series (for a forecast, the target's value now).
-    - `linear_ar`: y ~ w . window + b over every input of the window (all features), fitted by
-      least squares on the training rows of every series: the best linear window-limited
-      predictor, so for the synthetic tasks it reaches the stateless floor.
-
-    windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool; test_rows:
-    indices of the scored test rows.
-    """
-    flat = windows.reshape(len(windows), -1)  # (N, lahead * F), a view
-    fit_rows = np.flatnonzero(train_rows)
-    coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows))
-    linear = np.concatenate([flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows)] or [[]])
-    preds = {"last_value": last[test_rows], "linear_ar": linear}
+    """The MSE of each of `baseline_predictions` on the test rows, on the networks' scale."""
+    preds = baseline_predictions(windows, target, last, train_rows, test_rows)
     out = {}
     for name, pred in preds.items():
         error = mse(pred, target[test_rows])
         out[name] = BaselineMetrics(test_mse=error, test_nmse=error / var_y)
     return out
+
+
+@dataclass(frozen=True)
+class DataErrors:
+    """Errors in the data's own units on the test rows: root mean squared, mean absolute, and
+    mean absolute scaled (MASE: each series' MAE over the in-sample MAE of its seasonal naive
+    forecast on its training part, averaged over series, as the M4 competition scores)."""
+
+    rmse: float | None
+    mae: float | None
+    mase: float | None
+
+
+def seasonal_scales(history: np.ndarray, starts: np.ndarray, ends: np.ndarray, season: int) -> np.ndarray:
+    """Per series (S,): the mean absolute error of the seasonal naive forecast y[i] ~ y[i - season]
+    over the series' training part, positions [season, end): MASE's denominator. NaN where the
+    part is shorter than a season or the forecast is exact (a constant series)."""
+    out = np.full(len(starts), np.nan)
+    for s, (start, end) in enumerate(zip(starts, ends)):
+        part = history[start : start + end]
+        if len(part) > season:
+            scale = float(np.mean(np.abs(part[season:] - part[:-season])))
+            out[s] = scale if scale > 0 else np.nan
+    return out
+
+
+def data_errors(pred: np.ndarray, target: np.ndarray, series: np.ndarray, scales: np.ndarray) -> DataErrors:
+    """RMSE, MAE and MASE of predictions `pred` of `target` (N,), rows of series `series` (N,),
+    each series' MASE scale in `scales` (S,). None where not finite (a diverged model)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = np.asarray(pred, np.float64) - target
+        rmse = finite(float(np.sqrt(np.mean(error**2)))) if len(error) else None
+        mae = finite(float(np.mean(np.abs(error)))) if len(error) else None
+        per_series = []
+        for s in np.unique(series):
+            scale = scales[s]
+            if np.isfinite(scale):
+                per_series.append(float(np.mean(np.abs(error[series == s]))) / scale)
+        mase = finite(float(np.mean(per_series))) if per_series else None
+    return DataErrors(rmse=rmse, mae=mae, mase=mase)
 
 
 @dataclass(frozen=True)
@@ -208,3 +260,25 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
     if claim:
         return Verdict(f"Expected outcome held: {said}.", True)
     return Verdict(f"Expected outcome did NOT hold: {said}.", False)
+
+
+# A test part with more than this share of its targets outside the training targets' range gets
+# a hint to difference the series, when no transform is on.
+OUTSIDE_RANGE_HINT = 0.05
+
+
+def range_hint(metrics: Mapping[str, Any], season: int = 1) -> str | None:
+    """One sentence when a real series' test targets leave the training range and no transform
+    is on (a network of the levels cannot extrapolate), from the content of metrics.json; None
+    otherwise."""
+    data = metrics.get("data", {})
+    share = data.get("outside_training_range")
+    if share is None or share <= OUTSIDE_RANGE_HINT or data.get("transform", "none") != "none":
+        return None
+    low, high = data["training_range"]
+    seasonal = f", or --transform sdiff (a difference at --season {season})" if season > 1 else ""
+    return (
+        f"Hint: {share:.0%} of the test targets lie outside the training targets' range "
+        f"[{low:.4g}, {high:.4g}]; a network of the levels cannot extrapolate there: try "
+        f"--transform diff{seasonal}."
+    )

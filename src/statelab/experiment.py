@@ -22,6 +22,7 @@ from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.diagnosis import diagnose
 from statelab.host import release_memory
+from statelab.metrics import BaselineMetrics
 from statelab.names import MODELS
 from statelab.params import check_callable, check_flag, check_output_path
 from statelab.resources import check_memory
@@ -38,7 +39,7 @@ def prepare(config: ExperimentConfig) -> Dataset:
         check_memory(config)  # before a synthetic series is drawn
     start = time.perf_counter()
     data = config.task.record.generate(config.task)
-    config.check_rows([s.n_rows for s in data.series], [s.name for s in data.series])
+    config.check_rows([s.split_rows for s in data.series], [s.name for s in data.series])
     if config.task.input_len is None:
         check_memory(config, rows=sum(s.n_rows for s in data.series))
     dataset = make_dataset(data, config)
@@ -95,7 +96,18 @@ def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
 
 
 def target_variance(config: ExperimentConfig, dataset: Dataset) -> float:
-    """var(y): the analytic variance of a synthetic task's target, or that of the test targets."""
+    """var(y): the analytic variance of a synthetic task's target, or that of the test targets in
+    the data's units (the denominator of every NMSE of a real series)."""
+    floors = config.task.record.floors(config.task)
+    if floors is not None:
+        return floors.var_y
+    return float(np.var(dataset.data_target(dataset.test.row[dataset.test.scored])))
+
+
+def validation_variance(config: ExperimentConfig, dataset: Dataset) -> float:
+    """The denominator of the history's val_nmse: var(y) of a synthetic task, or the variance of
+    the validation targets on the scale the networks train on (a real series' val_loss is the
+    MSE of its transformed, standardised target)."""
     floors = config.task.record.floors(config.task)
     if floors is not None:
         return floors.var_y
@@ -127,7 +139,7 @@ def run_experiment(
         train.enable_compilation_cache(directory)
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
-    callback = None if on_epoch is None else epoch_logs(target_variance(config, dataset), on_epoch)
+    callback = None if on_epoch is None else epoch_logs(validation_variance(config, dataset), on_epoch)
     fitted = train.fit(config, dataset, callback)
     release_memory()
     t2 = time.perf_counter()
@@ -168,6 +180,9 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
         out["notes"] = dict(dataset.notes)
     if dataset.scaling is not None:
         out["scaling"] = {name: {"mean": m, "scale": s} for name, (m, s) in dataset.scaling.items()}
+    if dataset.levels is not None:
+        out["transform"] = dataset.levels.transform.name
+        out["time"] = dataset.levels.time_name
     return out
 
 
@@ -193,18 +208,49 @@ def realised_floors(
     }
 
 
+def mase_scales(config: ExperimentConfig, dataset: Dataset) -> np.ndarray:
+    """Per series (S,): the in-sample MAE of the seasonal naive forecast over its training part
+    (every value the rows before its test part read or predict), at the task's season."""
+    levels = dataset.levels
+    assert levels is not None
+    before = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    ends = levels.first + before + levels.horizon  # the training part's last target, + 1
+    return evaluate.seasonal_scales(levels.history, levels.starts, ends, config.task.season or 1)
+
+
+def training_range(dataset: Dataset, rows: np.ndarray) -> dict[str, Any]:
+    """The range of the training part's targets (in the data's units), and the share of the test
+    targets `rows` outside it: where a model of the levels would have to extrapolate."""
+    seen = dataset.data_target(np.flatnonzero(dataset.train_rows))
+    test = dataset.data_target(rows)
+    low, high = float(seen.min()), float(seen.max())
+    share = float(np.mean((test < low) | (test > high))) if len(test) else 0.0
+    return {"training_range": [low, high], "outside_training_range": share}
+
+
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:
     """Metrics of both models against the floors of their kinds (expected, and as the test rows
-    show them), what theory expected of each, their memory, and a diagnosis of each miss."""
+    show them), what theory expected of each, their memory, and a diagnosis of each miss. A real
+    series' predictions and errors are in the data's units, the transform and the
+    standardisation undone."""
     floors = config.task.record.floors(config.task)
     test = dataset.test
     order = np.argsort(test.row[test.scored], kind="stable")  # time order within each series
     rows = test.row[test.scored][order]
-    target = dataset.target[rows]
+    target = dataset.data_target(rows)
     var_y = target_variance(config, dataset)
     reset = config.train.test_start == "reset"
     warm = dataset.warm[test.scored][order]
     expected = theory.expectations(config, dataset.n_train)
+    real = dataset.levels is not None
+    scales = mase_scales(config, dataset) if real else None
+    row_series = dataset.series[rows]
+
+    def errors(pred: np.ndarray) -> dict[str, Any]:
+        if scales is None:
+            return {}
+        return dataclasses.asdict(evaluate.data_errors(pred, target, row_series, scales))
+
     models, preds, memories = {}, {}, {}
     t0 = time.perf_counter()
     k = memory.lags(config)
@@ -212,7 +258,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         skip = warm if stateful and reset else np.zeros(len(target), bool)
-        preds[name] = fitted.test_pred[i][test.scored][order]
+        preds[name] = dataset.in_data_units(fitted.test_pred[i][test.scored][order], rows)
         # The floors as this model's scored rows show them (a reset stateful model skips its warm-up).
         realised = realised_floors(config, dataset, rows[~skip], target[~skip])
         kind_of = theory.floor_kind(config, name)
@@ -246,18 +292,36 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
                 memories[name],
                 None if realised is None else realised[kind_of],
             ),
+            **errors(preds[name]),
         )
         release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
-    newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
+    base_preds = evaluate.baseline_predictions(
+        dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows
+    )
+    if real:  # in the data's units: the last value as the file holds it, the AR's transform undone
+        base_preds = {
+            "last_value": dataset.data_last(rows),
+            "linear_ar": dataset.in_data_units(base_preds["linear_ar"], rows),
+        }
+    baselines = {}
+    for name, pred in base_preds.items():
+        error = evaluate.mse(pred, target)
+        baselines[name] = BaselineMetrics(test_mse=error, test_nmse=error / var_y, **errors(pred))
+    raw = None if dataset.levels is None else dataset.levels.raw_inputs(row_series, dataset.positions(rows))
+    if raw is not None:  # a real series' inputs as the file holds them
+        newest = raw
+    else:
+        newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
+    data = data_summary(dataset)
+    if real:
+        data.update(training_range(dataset, rows))
     return ExperimentResult(
         config=config,
         var_y=var_y,
         floors=floors,
         models=models,
-        baselines=evaluate.baselines(
-            dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
-        ),
+        baselines=baselines,
         claim_held=theory.claim_held(
             {n: m.expected for n, m in models.items()}, {n: bool(m.converged) for n, m in models.items()}
         ),
@@ -265,7 +329,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(MODELS)},
         val_loss={name: fitted.val_loss[i] for i, name in enumerate(MODELS)},
         test_row=rows,
-        test_series=dataset.series[rows],
+        test_series=row_series,
         test_input=newest,
         test_target=target,
         test_pred=preds,
@@ -274,9 +338,11 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         task_profile_kind=kind,
         n_train=dataset.n_train,
         dropped=dataset.dropped,
-        data=data_summary(dataset),
+        data=data,
         params=dict(zip(MODELS, fitted.params)),
         timings={"memory_s": memory_s},
+        val_var_y=validation_variance(config, dataset) if real else None,
+        test_time=None if not real else dataset.levels.time(row_series, dataset.positions(rows)),  # type: ignore[union-attr]
     )
 
 

@@ -93,6 +93,10 @@ class ExperimentResult:
     timings: dict[str, float] = field(default_factory=dict)
     # the floors as the scored test rows show them: "windowed" and "unbounded" (None: a real series)
     realised_floors: dict[str, RealisedFloor] | None = None
+    # A real series: the denominator of the history's val_nmse (the variance of the validation
+    # targets on the networks' scale; None: var_y), and each test row's time in the file's units
+    val_var_y: float | None = None
+    test_time: np.ndarray | None = None
 
     @property
     def history(self) -> pd.DataFrame:
@@ -141,7 +145,7 @@ def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
             "epoch": epoch,
             "train_loss": float(tl),
             "val_loss": float(vl),
-            "val_nmse": float(vl) / result.var_y,
+            "val_nmse": float(vl) / (result.var_y if result.val_var_y is None else result.val_var_y),
         }
         for name in result.models
         for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), 1)
@@ -181,14 +185,24 @@ def setup_line(result: ExperimentResult) -> str:
 
 
 RESULT_COLUMNS = ("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")
+# A real series has no floor: errors in the data's units, rank by test MSE, skill against the best
+# non-network forecaster (1 - MSE / MSE of the best baseline or peer).
+REAL_COLUMNS = ("model", "RMSE", "MAE", "MASE", "NMSE", "rank", "skill")
+
+
+def result_columns(result: ExperimentResult) -> tuple[str, ...]:
+    """The result table's columns: with floors and verdicts, or a real series' errors."""
+    return RESULT_COLUMNS if result.floors is not None else REAL_COLUMNS
 
 
 def result_rows(
     result: ExperimentResult, baseline_labels: dict[str, str] | None = None
 ) -> list[tuple[str, ...]]:
-    """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
+    """The result table's rows as text, models then baselines (`result_columns`): what the
     terminal, a result's repr and its notebook HTML all show."""
     labels = baseline_labels or BASELINE_LABELS
+    if result.floors is None:
+        return _real_rows(result, labels)
     rows: list[tuple[str, ...]] = [
         (
             name,
@@ -207,9 +221,29 @@ def result_rows(
     return rows
 
 
+def _errors(m: Any, diverged: bool = False) -> tuple[str, ...]:
+    if diverged:
+        return ("diverged", "", "", "", _number(m.rank, "d"), "")
+    return (
+        _number(m.rmse, "#.4g"),
+        _number(m.mae, "#.4g"),
+        _number(m.mase, ".3f"),
+        _number(m.test_nmse, ".4f"),
+        _number(m.rank, "d"),
+        _number(getattr(m, "skill", None), "+.3f"),
+    )
+
+
+def _real_rows(result: ExperimentResult, labels: dict[str, str]) -> list[tuple[str, ...]]:
+    """Every model, baseline and peer with its errors in the data's units (`REAL_COLUMNS`)."""
+    rows = [(name, *_errors(m, m.diverged)) for name, m in result.models.items()]
+    rows += [(labels.get(name, name), *_errors(b)) for name, b in result.baselines.items()]
+    return rows
+
+
 def result_text(result: ExperimentResult) -> str:
     """The repr of a result: a handful of lines, every number a researcher looks at first."""
-    rows = [RESULT_COLUMNS, *result_rows(result)]
+    rows = [result_columns(result), *result_rows(result)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = [
         "  "
@@ -219,10 +253,15 @@ def result_text(result: ExperimentResult) -> str:
         for row in rows
     ]
     threshold = threshold_text(result.floors)
+    said = (
+        f"converged: NMSE < {threshold}"
+        if result.floors is not None
+        else f"errors in the data's units, transform {result.data.get('transform', 'none')}"
+    )
     return "\n".join(
         [
             f"<ExperimentResult {setup_line(result)}: {outcome_line(result)}",
             *(line.rstrip() for line in table),
-            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; converged: NMSE < {threshold}>",
+            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; {said}>",
         ]
     )

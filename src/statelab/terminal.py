@@ -21,7 +21,7 @@ from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.names import BASELINE_LABELS, MODELS
 from statelab.report.html import span_text
-from statelab.result import RESULT_COLUMNS, result_rows
+from statelab.result import result_columns, result_rows
 from statelab.theory import IMPOSSIBLE, NOT_PROMISED, PROMISED, threshold_text
 
 if TYPE_CHECKING:
@@ -205,9 +205,12 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
 def results(console: Console, result: ExperimentResult) -> None:
     """The result table and the last line: did the expected outcome hold?"""
     title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
+    if result.floors is None:
+        target = result.data.get("target", "y")
+        title = f"Test results, {escape(str(target))} in its own units   (NMSE = MSE / var(y))"
     table = Table(title=title, title_justify="left")
-    for name in RESULT_COLUMNS:
-        justify: JustifyMethod = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
+    for name in result_columns(result):
+        justify: JustifyMethod = "left" if name in ("model", "converged", "expected") else "right"
         table.add_column(name, justify=justify, no_wrap=True)
     labels = {**BASELINE_LABELS, "linear_ar": f"linear AR({result.config.task.lahead})"}
     for row in result_rows(result, labels):
@@ -228,7 +231,10 @@ def results(console: Console, result: ExperimentResult) -> None:
             f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
             f"history for them); with them its normalised MSE is {all_nmse:.4f}."
         )
-    console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
+    if result.floors is not None:
+        console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
+    else:
+        real_series_lines(console, result)
     floor_lines(console, result)
     memory_lines(console, result)
     for name, m in result.models.items():
@@ -239,6 +245,28 @@ def results(console: Console, result: ExperimentResult) -> None:
                 style="bold red",
                 soft_wrap=True,
             )
+
+
+def real_series_lines(console: Console, result: ExperimentResult) -> None:
+    """A real series: the transform the networks trained on, what MASE is scaled by, and a hint
+    when the test part leaves the training range with no transform on."""
+    from statelab.evaluate import range_hint
+
+    task = result.config.task
+    transform = result.data.get("transform", "none")
+    trained = (
+        "the standardised series" if transform == "none" else f"the {transform} of the series, standardised"
+    )
+    console.print(
+        f"Transform: {transform} (the networks trained on {trained}, standardised; every error above is in "
+        f"the data's units). MASE: MAE / the in-sample MAE of the seasonal naive forecast (season "
+        f"{task.season}) on the training part.",
+        soft_wrap=True,
+        markup=False,
+    )
+    hint = range_hint(result.metrics_dict(), task.season or 1)
+    if hint is not None:
+        console.print(hint, style="bold yellow", soft_wrap=True, markup=False)
 
 
 def floor_lines(console: Console, result: ExperimentResult) -> None:

@@ -392,18 +392,8 @@ def shape_key(config: ExperimentConfig) -> tuple:
     t, m, tr = config.task, config.model, config.train
     if t.synthetic:
         rows: tuple = (t.input_len, t.train_fraction)
-    else:  # a real series' shapes depend on its file and columns
-        rows = (
-            t.task,
-            t.data,
-            t.target,
-            t.features,
-            t.series,
-            t.time,
-            t.horizon,
-            t.missing,
-            t.train_fraction,
-        )
+    else:  # a real series' shapes depend on its file, its columns and every parameter of its cut
+        rows = tuple(t.fields().items())
     shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt)
     return (*shapes, tr.epochs, tr.test_start)
 

@@ -34,27 +34,60 @@ def min_rows(lahead: int, horizon: int) -> int:
     return lahead + max(horizon, 1) + 1
 
 
-def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> TaskData:
+def forecast(
+    panel: Panel,
+    lahead: int,
+    horizon: int,
+    train_fraction: float,
+    transform: str = "none",
+    season: int = 1,
+) -> TaskData:
     """Forecasting data: the window of features ending at t predicts target[t + horizon].
 
-    Each series is split in time (its first `train_fraction` of windows trains). Every column is
+    Each series is transformed (`statelab.tasks.transforms`: none, a difference, a log, ...) and
+    split in time (its first `train_fraction` of windows trains; the rows a transform leaves
+    without a window count in the split, so every transform tests the same rows). Every column is
     standardised with the statistics of the values the training windows read or predict. Inputs
-    are float32 (L_s, F) views of one array; targets float64.
+    are float32 (L_s, F) views of one array; targets float64. Each series keeps its values in the
+    data's units (`Levels`), from which every prediction is turned back into them.
     """
+    from statelab.tasks.transforms import Levels, forward, logged, targets, transform_of
+
+    how = transform_of(transform, season)
+    plain_first = transform_of("none", season).first_row(lahead, horizon)  # the rows' split
+    first = how.first_row(lahead, horizon)
+    lost = first - plain_first
+    logs = [
+        logged(np.concatenate([x[:, j] for x in panel.features]), how)
+        for j in range(len(panel.feature_names))
+    ]
+    plans = []  # per series: (training rows, z, base)
     fit_x, fit_y = [], []  # per series: what the training windows read, and read or predict
     for s, (x, y) in enumerate(zip(panel.features, panel.target)):
-        n_rows = len(x) - (lahead - 1 if horizon else lahead) - horizon
+        name = f"series {shown(panel.names[s])}" if panel.names[s] else "the series"
+        n_rows = len(x) - plain_first - horizon
         if n_rows < 2:
-            name = f"series {shown(panel.names[s])}" if panel.names[s] else "the series"
             rule = "lahead + horizon + 1" if horizon else "lahead + 2 (a nowcast)"
             raise ConfigError(
                 f"data must give {name} at least {rule} = {min_rows(lahead, horizon)} values "
                 f"(a window and a target for one training and one test row), got {len(x)}"
             )
-        # inputs of the training windows
-        reads = (lahead - 1 if horizon else lahead) + split_rows(n_rows, train_fraction)[0]
-        fit_x.append(x[:reads])
-        fit_y.append(y[: reads + horizon])  # up to the last training target
+        n_train = split_rows(n_rows, train_fraction)[0] - lost
+        if n_train < 1:
+            raise ConfigError(
+                f"transform must leave {name} a training row (its first {lost} rows have no window of "
+                f"{how.name} values), got {transform!r}"
+            )
+        z, base = targets(y, how, horizon, panel.target_name, panel.names[s])
+        plans.append((n_train, z, base))
+        reads = first + n_train  # inputs of the training windows end here
+        if how.name == "none":
+            fit_x.append(x[:reads])
+            fit_y.append(y[: reads + horizon])  # up to the last training target
+        else:
+            window = slice(first - (lahead - 1), reads)
+            fit_x.append(np.stack([forward(x[:, j], how, logs[j])[window] for j in range(x.shape[1])], 1))
+            fit_y.append(z[first:reads])
     # Each column once, with the same statistics wherever it appears.
     stats = {panel.target_name: _stats(np.concatenate(fit_y))}
     for j, name in enumerate(panel.feature_names):
@@ -65,18 +98,49 @@ def forecast(panel: Panel, lahead: int, horizon: int, train_fraction: float) -> 
     lengths = [len(x) for x in panel.features]
     inputs = np.empty((sum(lengths), len(panel.feature_names)), np.float32)
     out, start = [], 0
-    for name, x, y in zip(panel.names, panel.features, panel.target):
+    for s, (name, x) in enumerate(zip(panel.names, panel.features)):
+        z, base = plans[s][1:]
         xs = inputs[start : start + len(x)]
         start += len(x)
         for j, f in enumerate(panel.feature_names):  # a column at a time: no float64 copy of x
             mean, scale = stats[f]
-            xs[:, j] = (x[:, j] - mean) / scale
-        ys = (y - t_mean) / t_scale
-        target = np.append(ys[horizon:], np.full(horizon, np.nan))  # y[t] = target[t + horizon]
-        # The last value known when the forecast is made: the target now, or before a nowcast.
-        last = ys if horizon else np.append(np.nan, ys[:-1])
-        drop = lahead - 1 if horizon else lahead  # a nowcast's first row has no last value
-        out.append(Series(x=xs, y=target, last=last, to_drop=drop, drop_end=horizon, name=name))
+            values = x[:, j] if how.name == "none" else forward(x[:, j], how, logs[j])
+            xs[:, j] = (values - mean) / scale
+        target = (z - t_mean) / t_scale  # row t's target, y[t + horizon] transformed
+        # The last value known when the forecast is made (the target now, or before a nowcast),
+        # as the transformed target reads it: the last-value baseline.
+        y = panel.target[s]
+        known = y if horizon else np.append(np.nan, y[:-1])
+        last = ((np.log(known) if how.log else known) - base - t_mean) / t_scale
+        out.append(Series(x=xs, y=target, last=last, to_drop=first, drop_end=horizon, name=name, lost=lost))
     notes = {**panel.notes, "horizon": horizon}
+    if how.name != "none":
+        notes["transform"] = how.name
+        unlogged = [f for f, ok in zip(panel.feature_names, logs) if how.log and not ok]
+        if unlogged:
+            notes["not_logged"] = unlogged  # features with values <= 0: differenced only
     scaling = {name: stats[name] for name in (*panel.feature_names, panel.target_name)}
-    return TaskData(out, features=panel.feature_names, target=panel.target_name, notes=notes, scaling=scaling)
+    tails = [first + plan[0] for plan in plans]  # each series' first test row
+    levels = Levels(
+        history=np.concatenate(panel.target),
+        starts=np.cumsum(lengths) - lengths,
+        first=first,
+        horizon=horizon,
+        transform=how,
+        mean=t_mean,
+        scale=t_scale,
+        times=None if panel.times is None else np.concatenate(panel.times),
+        time_name=panel.time_name,
+        inputs=np.concatenate([x[tail:] for x, tail in zip(panel.features, tails)]),
+        inputs_starts=np.cumsum([len(x) - tail for x, tail in zip(panel.features, tails)])
+        - [len(x) - tail for x, tail in zip(panel.features, tails)],
+        inputs_from=np.asarray(tails, np.int64),
+    )
+    return TaskData(
+        out,
+        features=panel.feature_names,
+        target=panel.target_name,
+        notes=notes,
+        scaling=scaling,
+        levels=levels,
+    )

@@ -61,6 +61,17 @@ HORIZON = Param(
     "when the target is not one of them)",
     lambda v: check_int("horizon", v, 0, MAX_HORIZON),
 )
+# statelab.tasks.transforms: none, a difference (lag 1), a log, both, a seasonal difference (lag
+# season), a log and a seasonal difference.
+TRANSFORMS = ("none", "diff", "log", "logdiff", "sdiff", "logsdiff")
+TRANSFORM = Param(
+    "transform",
+    "str",
+    "none",
+    "real series: none, diff, log, logdiff, sdiff (a seasonal difference at --season), logsdiff; the "
+    "networks train on the transformed series, every error is in the data's units",
+    lambda v: check_choice("transform", v, TRANSFORMS),
+)
 SEASON = Param(
     "season",
     "int",
@@ -146,7 +157,14 @@ def _forecast(
     )
     if times is not None:
         panel = dataclasses.replace(panel, times=times(panel), time_name=panel.time_name or "time")
-    return forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
+    return forecast(
+        panel,
+        task.lahead,
+        given(task.horizon),
+        task.train_fraction,
+        task.transform or "none",
+        task.season or 1,
+    )
 
 
 def _yyyymmdd(panel: Panel) -> list[np.ndarray]:
@@ -240,7 +258,7 @@ def _file_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
 SUNSPOTS = Task(
     name="sunspots",
     summary="yearly sunspot numbers 1700-2008 (ships with statsmodels; offline)",
-    params=(HORIZON, SEASON),
+    params=(HORIZON, SEASON, TRANSFORM),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("sunspots", "sunspots.csv"), time="YEAR", target="SUNACTIVITY"
     ),
@@ -252,7 +270,7 @@ SUNSPOTS = Task(
 FILE = Task(
     name="file",
     summary="a column of your CSV or Parquet file (features, series, time order, missing values)",
-    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON),
+    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON, TRANSFORM),
     generate=lambda t: _forecast(t, given(t.data), t.series, t.time),
     describe=lambda t: (
         f"the target is the {_ahead(t)} of "
@@ -272,6 +290,7 @@ MACRODATA = Task(
         Param("features", "strs", ("infl", "unemp", "tbilrate"), FEATURES.help, FEATURES.check),
         HORIZON,
         Param("season", "int", 4, SEASON.help, SEASON.check),
+        TRANSFORM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("macrodata", "macrodata.csv"), times=_quarters("1959-01")
@@ -289,6 +308,7 @@ GRUNFELD = Task(
         Param("features", "strs", ("invest", "value", "capital"), FEATURES.help, FEATURES.check),
         HORIZON,
         SEASON,
+        TRANSFORM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("grunfeld", "grunfeld.csv"), series="firm", time="year"
@@ -318,6 +338,7 @@ CO2 = Task(
         HORIZON,
         Param("missing", "str", "interpolate", MISSING.help, MISSING.check),
         Param("season", "int", 52, SEASON.help, SEASON.check),
+        TRANSFORM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("co2", "co2.csv"), time="date", target="co2", times=_yyyymmdd
