@@ -103,7 +103,12 @@ def _metrics(converged: dict, claim, nmse: dict | None = None, expected: dict | 
     floor = None if expected is None else 0.0  # no expected outcomes: a real series, without floors
     return {
         "models": {
-            m: {"converged": c, "test_nmse": nmse[m], "floor_nmse": floor, "expected": (expected or {}).get(m)}
+            m: {
+                "converged": c,
+                "test_nmse": nmse[m],
+                "floor_nmse": floor,
+                "expected": (expected or {}).get(m),
+            }
             for m, c in converged.items()
         },
         "claim_held": claim,

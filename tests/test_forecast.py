@@ -249,3 +249,106 @@ def test_the_linear_ar_of_a_differenced_series_is_converted_back_exactly(co2_dif
     pred = values[test_t] + coef[0] * dy[test_t - 1] + coef[1]
     mse = np.mean((pred - values[test_t + 1]) ** 2)
     assert co2_diff.baselines["linear_ar"].test_mse == pytest.approx(mse, rel=1e-6)
+
+
+# --- the validation split and early stopping ------------------------------------------------------
+
+
+def test_a_real_series_validates_on_the_tail_of_each_series_training_part(panel_file):
+    from conftest import PANEL_RUN
+    from statelab import experiment, train
+
+    config = from_mapping({**PANEL_RUN, "data": str(panel_file)})
+    assert config.val_share == 0.2 and config.train.val_fraction is None
+    dataset = experiment.prepare(config)
+    for s in range(len(dataset.names)):
+        mine = dataset.series == s
+        train_rows, val_rows = (
+            np.flatnonzero(mine & dataset.train_rows),
+            np.flatnonzero(mine & dataset.val_rows),
+        )
+        test_rows = np.flatnonzero(mine & ~dataset.before_test)
+        before = len(train_rows) + len(val_rows)
+        assert before == int(296 * 0.8) and len(val_rows) == round(before * 0.2)
+        assert train_rows.max() < val_rows.min() and val_rows.max() < test_rows.min()  # in time order
+    # What the epochs read: the training rows and the validation rows, never a test row.
+    data = train.epoch_data(config, dataset)
+    read = np.concatenate([data.train.row[data.train.row >= 0], data.val.row[data.val.row >= 0]])
+    assert not np.any(~dataset.before_test[read])
+    assert set(data.val.row[data.val.weight > 0]) == set(np.flatnonzero(dataset.val_rows))
+    assert set(dataset.test.row[dataset.test.scored]) == set(np.flatnonzero(~dataset.before_test))
+
+
+def test_a_synthetic_task_still_validates_on_its_test_rows_as_the_original():
+    from statelab import experiment
+
+    config = from_mapping({})
+    assert config.val_share == 0.0
+    dataset = experiment.prepare(config)
+    assert not dataset.separate_validation and dataset.validation is dataset.test
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"early_stopping": 3}, "early_stopping must be left out when val_fraction is 0"),
+        ({"task": "sunspots", "val_fraction": 0, "early_stopping": 3}, "early_stopping must be left out"),
+        ({"layout": "seed", "batch_size": 2, "val_fraction": 0.1}, "layout must be streams when validating"),
+        ({"val_fraction": 1.0}, "val_fraction must be in [0, 1), got 1.0"),
+        (
+            {"early_stopping": 0, "val_fraction": 0.1},
+            "early_stopping must be an integer in [1, 1000000], got 0",
+        ),
+    ],
+)
+def test_validation_rules_are_one_line_errors(params, words):
+    with pytest.raises(ConfigError) as info:
+        from_mapping(params)
+    assert words in str(info.value)
+
+
+def test_a_validation_split_leaving_a_series_no_training_row_is_named(tmp_path):
+    from statelab import experiment
+
+    path = write_frame(tmp_path / "short.csv", {"y": np.arange(6.0)})
+    config = from_mapping({"data": str(path), "val_fraction": 0.9})
+    with pytest.raises(ConfigError, match="val_fraction must be small enough to leave training rows"):
+        experiment.prepare(config)
+
+
+@pytest.fixture(scope="module")
+def stopped():
+    """sunspots with early stopping: a short patience on many epochs."""
+    import statelab
+
+    return statelab.run_experiment(
+        {"task": "sunspots", "lahead": 2, "epochs": 40, "learning_rate": 0.03, "early_stopping": 3}
+    )
+
+
+def test_early_stopping_keeps_each_models_best_validation_epoch(stopped):
+    history = stopped.history
+    epochs_run = history["epoch"].max()
+    assert epochs_run < 40  # it stopped
+    for name, m in stopped.models.items():
+        losses = history[history["model"] == name]["val_loss"].to_numpy()
+        assert m.best_epoch == int(np.argmin(losses)) + 1
+    # Training stops once every model has gone `patience` epochs without improving.
+    assert epochs_run - max(m.best_epoch for m in stopped.models.values()) == 3
+
+
+def test_the_test_predictions_are_those_of_the_weights_kept(stopped):
+    """A predictor built from the kept weights, fed the test part of the series from a reset state
+    (with the one value before it that the first test window reads), predicts what the run
+    reported."""
+    from statelab.data import read_panel
+    from statelab.predict import Predictor
+    from statelab.tasks.real import statsmodels_dataset
+
+    values = read_panel(statsmodels_dataset("sunspots", "sunspots.csv"), "SUNACTIVITY").target[0]
+    n_test = len(stopped.test_target)
+    inputs = values[-n_test - 2 : -1]  # the test rows' windows: x[t0 - 1], x[t0], ..., x[-2]
+    np.testing.assert_array_equal(inputs[1:], stopped.test_input[:, 0])
+    for name in ("stateful", "stateless"):
+        got = Predictor.from_result(stopped, name).predict(inputs)
+        np.testing.assert_allclose(got[1:], stopped.test_pred[name], rtol=2e-5)

@@ -157,8 +157,9 @@ def test_a_real_series_is_profiled_against_a_linear_reference():
     # The reference is least squares of the standardised next value on the last K+1 values.
     task = result.config.task
     (series,) = task.record.generate(task).series
-    n_train = result.n_train
-    t = np.arange(series.to_drop, series.to_drop + n_train)
+    part = result.data["series"][0]
+    n_before = part["train"] + part["validation"]  # every row before the test part
+    t = np.arange(series.to_drop, series.to_drop + n_before)
     t = t[t >= k]
     design = np.column_stack([*(series.x[t - j, 0] for j in range(k + 1)), np.ones(len(t))])
     coef, *_ = np.linalg.lstsq(design, series.y[t], rcond=None)

@@ -111,7 +111,8 @@ def validation_variance(config: ExperimentConfig, dataset: Dataset) -> float:
     floors = config.task.record.floors(config.task)
     if floors is not None:
         return floors.var_y
-    return float(np.var(dataset.target[dataset.test.row[dataset.test.scored]]))
+    val = dataset.validation
+    return float(np.var(dataset.target[val.row[val.scored]]))
 
 
 def run_experiment(
@@ -173,9 +174,11 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
     if dataset.scaling is not None or len(dataset.names) > 1 or dataset.notes:
         rows = np.bincount(dataset.series, minlength=len(dataset.names))
         train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+        before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
         out["series"] = [
-            {"name": name, "rows": int(r), "train": int(t), "test": int(r - t)}
-            for name, r, t in zip(dataset.names, rows, train_rows)
+            {"name": name, "rows": int(r), "train": int(t), "test": int(r - k)}
+            | ({"validation": int(k - t)} if dataset.separate_validation else {})
+            for name, r, t, k in zip(dataset.names, rows, train_rows, before)
         ]
         out["notes"] = dict(dataset.notes)
     if dataset.scaling is not None:
@@ -213,7 +216,7 @@ def mase_scales(config: ExperimentConfig, dataset: Dataset) -> np.ndarray:
     (every value the rows before its test part read or predict), at the task's season."""
     levels = dataset.levels
     assert levels is not None
-    before = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
     ends = levels.first + before + levels.horizon  # the training part's last target, + 1
     return evaluate.seasonal_scales(levels.history, levels.starts, ends, config.task.season or 1)
 
@@ -221,7 +224,7 @@ def mase_scales(config: ExperimentConfig, dataset: Dataset) -> np.ndarray:
 def training_range(dataset: Dataset, rows: np.ndarray) -> dict[str, Any]:
     """The range of the training part's targets (in the data's units), and the share of the test
     targets `rows` outside it: where a model of the levels would have to extrapolate."""
-    seen = dataset.data_target(np.flatnonzero(dataset.train_rows))
+    seen = dataset.data_target(np.flatnonzero(dataset.before_test))
     test = dataset.data_target(rows)
     low, high = float(seen.min()), float(seen.max())
     share = float(np.mean((test < low) | (test > high))) if len(test) else 0.0
@@ -293,11 +296,12 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
                 None if realised is None else realised[kind_of],
             ),
             **errors(preds[name]),
+            best_epoch=None if fitted.best_epoch is None else fitted.best_epoch[i],
         )
         release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
     base_preds = evaluate.baseline_predictions(
-        dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows
+        dataset.windows, dataset.target, dataset.last, dataset.before_test, rows
     )
     if real:  # in the data's units: the last value as the file holds it, the AR's transform undone
         base_preds = {

@@ -80,7 +80,7 @@ def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first
     windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
     lahead = windows.shape[1]
     counts = np.bincount(dataset.series, minlength=len(dataset.names))
-    n_train = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    n_train = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
     firsts = np.cumsum(counts) - counts
 
     def blocks():

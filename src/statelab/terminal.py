@@ -127,9 +127,15 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
             table.add_row(*where, str(i - firsts[s] + offset), *cells, f"{dataset.target[i]:.6f}")
         console.print(table)
     b = config.train.batch_size
+    validation = ""
+    if dataset.separate_validation:
+        validation = (
+            f"   validation: {int(dataset.validation.scored.sum())} rows (the last "
+            f"{config.val_share:.0%} of each series' training part)"
+        )
     console.print(
         f"train: {dataset.train.shape[0]} batches x {b} rows ({config.train.layout} layout, "
-        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows",
+        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows{validation}",
         soft_wrap=True,
     )
     if several or dataset.n_features > 1:

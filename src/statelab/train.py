@@ -118,10 +118,10 @@ class EpochData:
 
     windows: Any  # (N, T, F) float32 every window of the trial; the streams index it
     train: Stream
-    test: Stream
-    warm: Any  # (Kt, Bt) float32: 1 on the test rows a reset stateful model has no history for
+    val: Stream  # the rows scored after every epoch: the validation rows, or the test's (the original)
+    val_warm: Any  # (Kv, Bv) float32: 1 on the val rows a reset stateful model has no history for
     learning_rate: Any  # () float32
-    continue_test: Any  # () bool: the stateful test pass continues from the end of training
+    continue_test: Any  # () bool: the stateful passes after training continue from its end
 
 
 def take_windows(windows: jax.Array, row: jax.Array) -> jax.Array:
@@ -140,16 +140,20 @@ def device_windows(dataset: Dataset) -> np.ndarray:
     return windows
 
 
+def stream_of(batches) -> Stream:
+    """A `batching.Batches` as the compiled programs read it."""
+    return Stream(batches.row.astype(np.int32), batches.y, batches.scored.astype(np.float32), batches.reset)
+
+
 def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
     """The NumPy arrays of one trial's epoch (no leading trial axis)."""
-    f32 = np.float32
-    train, test = dataset.train, dataset.test
+    train, val = dataset.train, dataset.validation
     return EpochData(
         windows=device_windows(dataset),
-        train=Stream(train.row.astype(np.int32), train.y, train.scored.astype(f32), train.reset),
-        test=Stream(test.row.astype(np.int32), test.y, test.scored.astype(f32), test.reset),
-        warm=dataset.warm.astype(f32),
-        learning_rate=np.asarray(config.train.learning_rate, f32),
+        train=stream_of(train),
+        val=stream_of(val),
+        val_warm=dataset.validation_warm.astype(np.float32),
+        learning_rate=np.asarray(config.train.learning_rate, np.float32),
         continue_test=np.asarray(config.train.test_start == "continue"),
     )
 
@@ -168,8 +172,8 @@ def epoch_shapes(dataset: Dataset) -> EpochData:
     return EpochData(
         windows=spec(dataset.windows.shape, np.float32),
         train=stream(dataset.train),
-        test=stream(dataset.test),
-        warm=spec(dataset.warm.shape, np.float32),
+        val=stream(dataset.validation),
+        val_warm=spec(dataset.validation_warm.shape, np.float32),
         learning_rate=spec((), np.float32),
         continue_test=spec((), bool),
     )
@@ -315,12 +319,14 @@ def test_pass(params, windows, test: Stream, stateful, start: cells.RnnState, ce
 
 
 def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: int):
-    """One epoch over the training batches from a reset state, then one pass over the test.
+    """One epoch over the training batches from a reset state, then one pass over the validation
+    rows (the test rows where there are none, as the original).
 
-    stateful: () bool. Returns (train state, mean training loss, validation loss, test
-    predictions (Kt, Bt), the state the test pass started from). The validation loss is the MSE
-    over the scored test rows, without a reset stateful model's warm-up rows: the rows of
-    `test_mse`, so the last epoch's validation loss is the test MSE (in float32).
+    stateful: () bool. Returns (train state, mean training loss, validation loss, validation
+    predictions (Kv, Bv), the state the pass started from). The validation loss is the MSE over
+    the scored validation rows, without a reset stateful model's warm-up rows; validating on the
+    test rows, those of `test_mse`, so the last epoch's validation loss is the test MSE (in
+    float32).
     """
     train = data.train
     batch = train.row.shape[1]
@@ -339,11 +345,11 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
     carry = (ts, zero, empty_history(batches, bptt), zero)
     (ts, _, _, final), losses = jax.lax.scan(body, carry, (train.row, train.y, train.reset))
 
-    start = test_start_state(final, data.continue_test, data.test.row.shape[1])
-    preds = test_pass(ts.params, data.windows, data.test, stateful, start, cell)
+    start = test_start_state(final, data.continue_test, data.val.row.shape[1])
+    preds = test_pass(ts.params, data.windows, data.val, stateful, start, cell)
     skip_warm = stateful & jnp.logical_not(data.continue_test)
-    weight = data.test.weight * jnp.where(skip_warm, 1.0 - data.warm, 1.0)
-    val_loss = jnp.sum(weight * (preds - data.test.y) ** 2) / jnp.sum(weight)
+    weight = data.val.weight * jnp.where(skip_warm, 1.0 - data.val_warm, 1.0)
+    val_loss = jnp.sum(weight * (preds - data.val.y) ** 2) / jnp.sum(weight)
     return ts, jnp.mean(losses), val_loss, preds, start
 
 
@@ -351,7 +357,7 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
 # read batch by batch (the scan over batches then reads each trial's data in place; a leading
 # trial axis would make XLA transpose them first), first on the windows and the scalars.
 TRIAL_AXES = EpochData(
-    windows=0, train=Stream(1, 1, 1, 1), test=Stream(1, 1, 1, 1), warm=1, learning_rate=0, continue_test=0
+    windows=0, train=Stream(1, 1, 1, 1), val=Stream(1, 1, 1, 1), val_warm=1, learning_rate=0, continue_test=0
 )
 
 
@@ -368,15 +374,43 @@ def train_trials_epoch(ts, stateful, data: EpochData, *, cell: str, bptt: int):
     return jax.vmap(models, in_axes=(0, None, TRIAL_AXES))(ts, stateful, data)
 
 
+@functools.partial(jax.jit, static_argnames=("cell",))
+def test_trials(params, stateful, windows, test: Stream, start, *, cell: str):
+    """The test pass of T trials of M models each, once training is over: (T, M, Kt, Bt).
+
+    Where validation rows of their own are scored after every epoch, the test rows are read by
+    this program alone, once. params, start: (T, M, ...); stateful: (M,); windows: (T, N, lahead,
+    F); test: a Stream with its trial axis after the batch axis, as `TRIAL_AXES` puts it."""
+
+    def one(p, flag, state, win, stream):
+        return test_pass(p, win, stream, flag, state, cell)
+
+    models = jax.vmap(one, in_axes=(0, 0, 0, None, None))
+    return jax.vmap(models, in_axes=(0, None, 0, 0, Stream(1, 1, 1, 1)))(
+        params, stateful, start, windows, test
+    )
+
+
 @dataclass(frozen=True)
 class FitResult:
     """What training produced, for the models of `MODELS` in order."""
 
-    params: list[cells.Params]  # one parameter tree per model
-    train_loss: np.ndarray  # (M, epochs)
-    val_loss: np.ndarray  # (M, epochs)
-    test_pred: np.ndarray  # (M, Kt, Bt) predictions after the last epoch
-    test_start: list[cells.RnnState]  # per model: the state its last test pass started from
+    params: list[cells.Params]  # one parameter tree per model: the last epoch's, or the best kept
+    train_loss: np.ndarray  # (M, epochs run)
+    val_loss: np.ndarray  # (M, epochs run)
+    test_pred: np.ndarray  # (M, Kt, Bt) test predictions of those parameters
+    test_start: list[cells.RnnState]  # per model: the state its test pass started from
+    best_epoch: list[int] | None = None  # early stopping: per model the epoch kept (from 1)
+
+
+def _keep(kept: Any, new: Any, better: np.ndarray) -> Any:
+    """Leaves of `new` (T, M, ...) where `better` (T, M) holds, else those of `kept` (on the host)."""
+
+    def pick(k: np.ndarray, n: Any) -> np.ndarray:
+        n = np.asarray(n)
+        return np.where(better.reshape(better.shape + (1,) * (n.ndim - 2)), n, k)
+
+    return jax.tree.map(pick, kept, new)
 
 
 # on_epoch(epoch, train_loss (T, M), val_loss (T, M)) after every epoch
@@ -394,8 +428,8 @@ def shape_key(config: ExperimentConfig) -> tuple:
         rows: tuple = (t.input_len, t.train_fraction)
     else:  # a real series' shapes depend on its file, its columns and every parameter of its cut
         rows = tuple(t.fields().items())
-    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt)
-    return (*shapes, tr.epochs, tr.test_start)
+    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt, config.val_share)
+    return (*shapes, tr.epochs, tr.test_start, tr.early_stopping)
 
 
 def stack(arrays: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
@@ -442,14 +476,34 @@ def fit_trials(
         *[epoch_data(c, d) for c, d in zip(configs, datasets)],
     )
     train_hist, val_hist = [], []
+    patience = first.train.early_stopping
+    best_loss = best_epoch = kept_params = kept_start = None
     for epoch in range(first.train.epochs):
         ts, train_loss, val_loss, preds, start = epoch_program(ts, stateful, data)
         train_hist.append(np.asarray(train_loss))  # (T, M)
         val_hist.append(np.asarray(val_loss))
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], val_hist[-1])
-    host = jax.tree.map(np.asarray, ts.params)
-    start = jax.tree.map(np.asarray, start)
+        if patience is None:
+            continue
+        # Early stopping: a host copy of each model's parameters (and the state its test pass
+        # starts from) at its best validation loss so far; NaN is never better.
+        loss = np.where(np.isnan(val_hist[-1]), np.inf, val_hist[-1])
+        if best_loss is None or best_epoch is None:
+            kept_params = jax.tree.map(np.asarray, ts.params)
+            kept_start = jax.tree.map(np.asarray, start)
+            best_loss, best_epoch = loss, np.ones(loss.shape, np.int64)
+        elif (better := loss < best_loss).any():
+            kept_params = _keep(kept_params, ts.params, better)
+            kept_start = _keep(kept_start, start, better)
+            best_loss, best_epoch = np.where(better, loss, best_loss), np.where(better, epoch + 1, best_epoch)
+        if np.all(epoch + 1 - best_epoch >= patience):
+            break
+    host = jax.tree.map(np.asarray, ts.params) if kept_params is None else kept_params
+    start = jax.tree.map(np.asarray, start) if kept_start is None else kept_start
+    if datasets[0].separate_validation:  # the test rows, read once, by the parameters kept
+        test = jax.tree.map(lambda *a: jax.device_put(stack(a, 1)), *[stream_of(d.test) for d in datasets])
+        preds = test_trials(host, stateful, data.windows, test, start, cell=first.model.cell)
     train_loss, val_loss, preds = np.stack(train_hist, -1), np.stack(val_hist, -1), np.asarray(preds)
     return [
         FitResult(
@@ -458,6 +512,7 @@ def fit_trials(
             val_loss=val_loss[t],
             test_pred=preds[t],
             test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], start) for m in range(n_models)],
+            best_epoch=None if best_epoch is None else [int(e) for e in best_epoch[t]],
         )
         for t in range(len(configs))
     ]
