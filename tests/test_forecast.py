@@ -352,3 +352,65 @@ def test_the_test_predictions_are_those_of_the_weights_kept(stopped):
     for name in ("stateful", "stateless"):
         got = Predictor.from_result(stopped, name).predict(inputs)
         np.testing.assert_allclose(got[1:], stopped.test_pred[name], rtol=2e-5)
+
+
+# --- peers and the verdict of a series without a floor --------------------------------------------
+
+
+def test_every_model_baseline_and_peer_is_ranked_on_the_same_rows(co2_diff):
+    metrics = co2_diff.metrics_dict()
+    assert set(metrics["peers"]) == {"seasonal-naive", "ets", "arima"}
+    assert all(p["status"] == "ok" for p in metrics["peers"].values())
+    assert metrics["peers"]["seasonal-naive"]["detail"] == "the value 52 steps before the target"
+    values = _co2_values()
+    naive = values[-457 - 52 : -52]  # the value 52 weeks before each test target
+    assert metrics["peers"]["seasonal-naive"]["test_mse"] == pytest.approx(
+        np.mean((naive - values[-457:]) ** 2)
+    )
+    every = {**metrics["models"], **metrics["baselines"], **metrics["peers"]}
+    verdict = metrics["verdict"]
+    assert sorted(verdict["ranking"], key=lambda n: every[n]["test_mse"]) == verdict["ranking"]
+    assert [every[n]["rank"] for n in verdict["ranking"]] == list(range(1, 8))
+    best_peer = verdict["best_peer"]
+    assert (
+        best_peer not in ("stateful", "stateless")
+        and best_peer
+        == verdict["ranking"][
+            min(i for i, n in enumerate(verdict["ranking"]) if n not in ("stateful", "stateless"))
+        ]
+    )
+    for name in ("stateful", "stateless"):
+        m = metrics["models"][name]
+        assert m["skill"] == pytest.approx(1 - m["test_mse"] / every[best_peer]["test_mse"])
+        assert m["converged"] is None and m["floor_nmse"] is None  # no floor: no verdict of convergence
+    memory = verdict["memory"]
+    assert (memory["first"], memory["second"]) == ("stateful", "stateless") and 0 <= memory["p_value"] <= 1
+    assert verdict["text"].startswith("On this data memory ")
+    from statelab.evaluate import verdict as last_line
+
+    assert last_line(metrics).text == verdict["text"]
+
+
+def test_a_peer_that_cannot_be_fitted_is_reported_failed_never_dropped(tmp_path, run_cli):
+    rng = np.random.default_rng(1)
+    n = 14  # 8 training values per series: too few to fit ets or arima, enough for seasonal naive
+    columns = {
+        "id": np.repeat(["a", "b"], n),
+        "t": np.tile(np.arange(n), 2),
+        "y": rng.standard_normal(2 * n).cumsum(),
+    }
+    path = write_frame(tmp_path / "short.csv", columns)
+    out = tmp_path / "r"
+    argv = ["run", "--data", str(path), "--target", "y", "--series", "id", "--time", "t", "--epochs", "1"]
+    code, text, err = run_cli([*argv, "--out", str(out)])
+    assert code == 0, err
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["peers"]["seasonal-naive"]["status"] == "ok"
+    for name in ("ets", "arima"):
+        peer = metrics["peers"][name]
+        assert peer["status"] == "failed" and peer["test_mse"] is None and peer["rank"] is None
+        assert "a training part of at least 10 values is needed" in peer["detail"]
+        assert f"Peer {name} failed on series 'a': a training part of at least 10 values" in text
+        assert name not in metrics["verdict"]["ranking"]

@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from statelab import evaluate, memory, rundir, theory, train
+from statelab import evaluate, memory, peers, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.diagnosis import diagnose
 from statelab.host import release_memory
-from statelab.metrics import BaselineMetrics
-from statelab.names import MODELS
+from statelab.identity import file_sha256
+from statelab.metrics import BaselineMetrics, PeerMetrics
+from statelab.names import BASELINE_LABELS, MODELS
 from statelab.params import check_callable, check_flag, check_output_path
 from statelab.resources import check_memory
 from statelab.result import EpochLogs, ExperimentResult
@@ -147,12 +148,13 @@ def run_experiment(
     result = evaluate_fit(config, dataset, fitted)
     release_memory()
     t3 = time.perf_counter()
+    peers_s = result.timings.get("peers_s", 0.0)
     timings = {
         "data_s": dataset.prepare_s,
         "train_s": t2 - t1,
-        "evaluate_s": t3 - t2 - result.timings["memory_s"],
+        "evaluate_s": t3 - t2 - result.timings["memory_s"] - peers_s,
         "memory_s": result.timings["memory_s"],
-    }
+    } | ({"peers_s": peers_s} if "peers_s" in result.timings else {})
     result = dataclasses.replace(result, timings=timings)
     if out is not None:
         save_run(result, out)
@@ -186,6 +188,28 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
     if dataset.levels is not None:
         out["transform"] = dataset.levels.transform.name
         out["time"] = dataset.levels.time_name
+        cut = time_cut(dataset)
+        if cut:
+            out["cut"] = cut
+    return out
+
+
+def time_cut(dataset: Dataset) -> dict[str, list[str]]:
+    """Where the split falls in the file's time: {"train" | "validation" | "test": [the earliest,
+    the latest target time of its rows over every series]}, as text; empty without a time column."""
+    levels = dataset.levels
+    if levels is None or levels.times is None:
+        return {}
+    parts = {"train": dataset.train_rows, "test": ~dataset.before_test}
+    if dataset.separate_validation and dataset.val_rows is not None:
+        parts = {"train": dataset.train_rows, "validation": dataset.val_rows, "test": ~dataset.before_test}
+    out = {}
+    for label, mask in parts.items():
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            times = levels.time(dataset.series[rows], dataset.positions(rows))
+            assert times is not None
+            out[label] = [str(min(times)), str(max(times))]
     return out
 
 
@@ -229,6 +253,128 @@ def training_range(dataset: Dataset, rows: np.ndarray) -> dict[str, Any]:
     low, high = float(seen.min()), float(seen.max())
     share = float(np.mean((test < low) | (test > high))) if len(test) else 0.0
     return {"training_range": [low, high], "outside_training_range": share}
+
+
+def peer_series(dataset: Dataset, rows: np.ndarray) -> list[peers.PeerSeries]:
+    """Each series of a real dataset as the peers see it: its values in the data's units, its
+    training part (every value before its first test target) and the origins of its test rows
+    `rows` (the last position known: the row's own, or the one before for a nowcast)."""
+    levels = dataset.levels
+    assert levels is not None
+    lengths = np.diff(np.append(levels.starts, len(levels.history)))
+    before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
+    row_series, positions = dataset.series[rows], dataset.positions(rows)
+    out = []
+    for s in np.unique(row_series):
+        start = levels.starts[s]
+        out.append(
+            peers.PeerSeries(
+                name=dataset.names[s],
+                values=levels.history[start : start + lengths[s]],
+                fit_end=int(levels.first + before[s] + levels.horizon),
+                origins=positions[row_series == s] - (0 if levels.horizon else 1),
+            )
+        )
+    return out
+
+
+# The peers' forecasts depend on the data and its cut alone, not on the networks: kept for the
+# trials of a sweep (or runs of a session) that share them. {key: (PeerMetrics, pred, seconds)}
+_PEER_CACHE: dict[tuple, tuple[PeerMetrics, np.ndarray | None, float]] = {}
+PEER_CACHE_SIZE = 32
+
+
+def _peer_key(config: ExperimentConfig, name: str) -> tuple:
+    """What a peer's forecasts depend on: every task parameter but the transform and the peers
+    (the peers forecast the series as the file holds it, on rows every transform shares), and a
+    data file's content."""
+    task = config.task
+    fields = tuple((k, v) for k, v in task.fields().items() if k not in ("transform", "peers"))
+    return (name, fields, None if task.data is None else file_sha256(task.data))
+
+
+def peer_results(
+    config: ExperimentConfig,
+    dataset: Dataset,
+    rows: np.ndarray,
+    target: np.ndarray,
+    var_y: float,
+    scales: np.ndarray,
+) -> tuple[dict[str, PeerMetrics], dict[str, np.ndarray], float]:
+    """Every peer of the config on the test rows `rows`, in the data's units: ({name: metrics},
+    {name: predictions (N,)} of those that did not fail, seconds spent fitting them)."""
+    names = [n for n in (config.task.peers or ()) if n != "none"]
+    metrics, preds, seconds = {}, {}, 0.0
+    series: list[peers.PeerSeries] | None = None
+    for name in names:
+        key = _peer_key(config, name)
+        if key not in _PEER_CACHE:
+            series = peer_series(dataset, rows) if series is None else series
+            t0 = time.perf_counter()
+            entry: tuple[PeerMetrics, np.ndarray | None, float]
+            try:
+                done = peers.forecast(name, series, dataset.levels.horizon, config.task.season or 1)  # type: ignore[union-attr]
+            except peers.PeerFailure as exc:
+                entry = (PeerMetrics(status="failed", detail=str(exc)), None, time.perf_counter() - t0)
+            else:
+                error = evaluate.mse(done.pred, target)
+                errors = evaluate.data_errors(done.pred, target, dataset.series[rows], scales)
+                peer = PeerMetrics(
+                    status="ok",
+                    detail=done.detail,
+                    test_mse=error,
+                    test_nmse=error / var_y,
+                    **dataclasses.asdict(errors),
+                )
+                entry = (peer, done.pred, time.perf_counter() - t0)
+            while len(_PEER_CACHE) >= PEER_CACHE_SIZE:
+                _PEER_CACHE.pop(next(iter(_PEER_CACHE)))
+            _PEER_CACHE[key] = entry
+        peer, pred, spent = _PEER_CACHE[key]
+        metrics[name] = peer
+        if pred is not None:
+            preds[name] = pred
+        seconds += spent
+    return metrics, preds, seconds
+
+
+def real_verdict(
+    config: ExperimentConfig,
+    forecasts: dict[str, np.ndarray],
+    target: np.ndarray,
+    series: np.ndarray,
+    models: dict[str, Any],
+    baselines: dict[str, BaselineMetrics],
+    peer_metrics: dict[str, PeerMetrics],
+) -> dict[str, Any]:
+    """The verdict of a series without a floor: every model, baseline and peer ranked by test MSE;
+    each network's skill against the best non-network forecaster (the best "peer": a baseline or
+    a classical peer); Diebold-Mariano tests on the same rows of stateful vs stateless and of the
+    best network vs the best peer; and the sentence saying what they mean."""
+    mses: dict[str, float | None] = {n: m.test_mse for n, m in models.items() if not m.diverged}
+    mses |= {n: b.test_mse for n, b in baselines.items()}
+    mses |= {n: p.test_mse for n, p in peer_metrics.items() if p.ok}
+    order = evaluate.ranking(mses)
+    networks = [n for n in order if n in models]
+    others = [n for n in order if n not in models]
+    best_network = networks[0] if networks else None
+    best_peer = others[0] if others else None
+    horizon = config.task.horizon or 0
+
+    def test(a: str, b: str) -> dict[str, Any]:
+        dm = evaluate.diebold_mariano(forecasts[a] - target, forecasts[b] - target, horizon, series)
+        return evaluate.compared(a, b, dm)
+
+    verdict: dict[str, Any] = {
+        "ranking": order,
+        "best_network": best_network,
+        "best_peer": best_peer,
+        "skill": {n: evaluate.skill(mses.get(n), mses.get(best_peer or "")) for n in models},
+        "memory": test("stateful", "stateless") if len(networks) == len(models) == 2 else None,
+        "network_vs_peer": test(best_network, best_peer) if best_network and best_peer else None,
+    }
+    verdict["text"] = evaluate.real_verdict_text(verdict, BASELINE_LABELS)
+    return verdict
 
 
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:
@@ -318,8 +464,23 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     else:
         newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
     data = data_summary(dataset)
-    if real:
+    peer_metrics, peer_preds, peers_s = None, None, 0.0
+    if real and scales is not None:
         data.update(training_range(dataset, rows))
+        peer_metrics, peer_preds, peers_s = peer_results(config, dataset, rows, target, var_y, scales)
+    verdict = None
+    if real:
+        forecasts = (
+            {n: preds[n] for n, m in models.items() if not m.diverged} | base_preds | (peer_preds or {})
+        )
+        verdict = real_verdict(config, forecasts, target, row_series, models, baselines, peer_metrics or {})
+        ranks = {name: i + 1 for i, name in enumerate(verdict["ranking"])}
+        models = {
+            n: dataclasses.replace(m, rank=ranks.get(n), skill=verdict["skill"].get(n))
+            for n, m in models.items()
+        }
+        baselines = {n: dataclasses.replace(b, rank=ranks.get(n)) for n, b in baselines.items()}
+        peer_metrics = {n: dataclasses.replace(p, rank=ranks.get(n)) for n, p in (peer_metrics or {}).items()}
     return ExperimentResult(
         config=config,
         var_y=var_y,
@@ -344,7 +505,10 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         dropped=dataset.dropped,
         data=data,
         params=dict(zip(MODELS, fitted.params)),
-        timings={"memory_s": memory_s},
+        timings={"memory_s": memory_s} | ({"peers_s": peers_s} if real else {}),
+        peers=peer_metrics,
+        peer_pred=peer_preds,
+        verdict=verdict,
         val_var_y=validation_variance(config, dataset) if real else None,
         test_time=None if not real else dataset.levels.time(row_series, dataset.positions(rows)),  # type: ignore[union-attr]
     )

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from statelab.config import ExperimentConfig
+from statelab.data import input_columns
 from statelab.identity import config_hash
-from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
+from statelab.metrics import BaselineMetrics, Memory, ModelMetrics, PeerMetrics
 from statelab.names import BASELINE_LABELS, HISTORY_COLUMNS
 from statelab.theory import CONVERGED_NMSE, RealisedFloor, threshold_text
 from statelab.version import __version__
@@ -97,6 +98,13 @@ class ExperimentResult:
     # targets on the networks' scale; None: var_y), and each test row's time in the file's units
     val_var_y: float | None = None
     test_time: np.ndarray | None = None
+    # A real series: the classical peers on the same test rows (statelab.peers), failed ones too,
+    # and the predictions (N,) of those that did not fail
+    peers: dict[str, PeerMetrics] | None = None
+    peer_pred: dict[str, np.ndarray] | None = None
+    # A real series: every model, baseline and peer ranked, each network's skill against the best
+    # non-network forecaster, Diebold-Mariano tests and the sentence (experiment.real_verdict)
+    verdict: dict[str, Any] | None = None
 
     @property
     def history(self) -> pd.DataFrame:
@@ -107,6 +115,17 @@ class ExperimentResult:
 
         frame = pd.DataFrame.from_records(history_rows(self), columns=list(HISTORY_COLUMNS))
         return frame.astype(HISTORY_DTYPES)
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The test rows as a DataFrame, in time order within each series, with the columns of
+        predictions.csv: row, series (a file of several series), time (the time of each target,
+        in the file's units, where the data have a time column), the newest input(s), target,
+        pred_<model> and, for a real series, pred_<peer> of every peer that did not fail. A real
+        series' values are in the data's units."""
+        import pandas as pd
+
+        return pd.DataFrame(prediction_columns(self))
 
     def metrics_dict(self) -> dict[str, Any]:
         """The content of metrics.json. Bit-identical for the same config on the same machine."""
@@ -131,10 +150,42 @@ class ExperimentResult:
             "task_profile": [float(v) for v in self.task_profile],
             "task_profile_kind": self.task_profile_kind,
             "data": self.data,
-        }
+        } | self._real_series_metrics()
+
+    def _real_series_metrics(self) -> dict[str, Any]:
+        """The keys only a real series' metrics.json has: its peers and its verdict."""
+        out: dict[str, Any] = {}
+        if self.peers is not None:
+            out["peers"] = {name: p.to_dict() for name, p in self.peers.items()}
+        if self.verdict is not None:
+            out["verdict"] = self.verdict
+        return out
 
     def __repr__(self) -> str:
         return result_text(self)
+
+
+def prediction_columns(result: ExperimentResult) -> dict[str, np.ndarray]:
+    """The columns of predictions.csv (and `ExperimentResult.predictions`), one value per scored
+    test row: row, [series,] [time,] input(s), target, pred_<model>..., [pred_<peer>...]. Series
+    ids and times of text are object arrays; times of dates are datetime64."""
+    import numpy as np
+
+    columns: dict[str, np.ndarray] = {"row": np.asarray(result.test_row, np.int64)}
+    series = result.data.get("series")
+    if series and any(s["name"] for s in series):  # a file with a series column
+        names = np.asarray([s["name"] for s in series], dtype=object)
+        columns["series"] = names[np.asarray(result.test_series, np.int64)]
+    if result.test_time is not None:
+        columns["time"] = np.asarray(result.test_time)
+    for j, name in enumerate(input_columns(result.data["features"])):
+        columns[name] = np.asarray(result.test_input[:, j], np.float64)
+    columns["target"] = np.asarray(result.test_target, np.float64)
+    for name, pred in result.test_pred.items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    for name, pred in (result.peer_pred or {}).items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    return columns
 
 
 def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
@@ -167,7 +218,7 @@ def _yes_no(value: bool | None) -> str:
 def outcome_line(result: ExperimentResult) -> str:
     """Whether the outcome theory predicts held, in a few words."""
     if result.floors is None:
-        return "no analytic floor (a real series): compare with the baselines"
+        return "no analytic floor (a real series): compared with the baselines and the peers"
     if result.claim_held is None:
         return "no outcome promised or ruled out by theory"
     return "expected outcome held" if result.claim_held else "expected outcome did NOT hold"
@@ -221,23 +272,25 @@ def result_rows(
     return rows
 
 
-def _errors(m: Any, diverged: bool = False) -> tuple[str, ...]:
-    if diverged:
-        return ("diverged", "", "", "", _number(m.rank, "d"), "")
+def _errors(m: Any, network: bool = False) -> tuple[str, ...]:
+    if network and m.diverged:
+        return ("diverged", "", "", "", "", "")
     return (
         _number(m.rmse, "#.4g"),
         _number(m.mae, "#.4g"),
         _number(m.mase, ".3f"),
         _number(m.test_nmse, ".4f"),
         _number(m.rank, "d"),
-        _number(getattr(m, "skill", None), "+.3f"),
+        _number(m.skill, "+.3f") if network else "",
     )
 
 
 def _real_rows(result: ExperimentResult, labels: dict[str, str]) -> list[tuple[str, ...]]:
     """Every model, baseline and peer with its errors in the data's units (`REAL_COLUMNS`)."""
-    rows = [(name, *_errors(m, m.diverged)) for name, m in result.models.items()]
+    rows = [(name, *_errors(m, network=True)) for name, m in result.models.items()]
     rows += [(labels.get(name, name), *_errors(b)) for name, b in result.baselines.items()]
+    for name, p in (result.peers or {}).items():
+        rows.append((name, *(_errors(p) if p.ok else ("failed", "", "", "", "", ""))))
     return rows
 
 

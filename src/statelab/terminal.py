@@ -228,8 +228,16 @@ def results(console: Console, result: ExperimentResult) -> None:
             style = "bold red" if m.expected_converged not in (None, m.converged) else None
         table.add_row(*row, style=style)
     table.caption = "last value, linear AR: baselines on the same window, with no memory"
+    if result.floors is None:
+        table.caption += "; rank by test MSE; skill = 1 - MSE / MSE of the best non-network forecaster"
     table.caption_justify = "left"
     console.print(table)
+    for name, peer in (result.peers or {}).items():
+        if not peer.ok:
+            sep = " " if peer.detail.startswith("on series") else ": "
+            console.print(
+                f"Peer {name} failed{sep}{peer.detail}", style="bold red", soft_wrap=True, markup=False
+            )
     warm = result.models["stateful"].warmup_excluded
     if warm and result.floors is not None and result.models["stateful"].test_nmse_all is not None:
         all_nmse = result.models["stateful"].test_nmse_all
@@ -260,9 +268,16 @@ def real_series_lines(console: Console, result: ExperimentResult) -> None:
 
     task = result.config.task
     transform = result.data.get("transform", "none")
-    trained = (
-        "the standardised series" if transform == "none" else f"the {transform} of the series, standardised"
-    )
+    trained = "the series" if transform == "none" else f"the {transform} of the series"
+    fitted = [f"{name}: {peer.detail}" for name, peer in (result.peers or {}).items() if peer.ok]
+    if fitted:
+        console.print(
+            "Peers, fitted on each series' training part, their parameters fixed over the test rows: "
+            + "; ".join(fitted)
+            + ".",
+            soft_wrap=True,
+            markup=False,
+        )
     console.print(
         f"Transform: {transform} (the networks trained on {trained}, standardised; every error above is in "
         f"the data's units). MASE: MAE / the in-sample MAE of the seasonal naive forecast (season "

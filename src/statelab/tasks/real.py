@@ -72,6 +72,28 @@ TRANSFORM = Param(
     "networks train on the transformed series, every error is in the data's units",
     lambda v: check_choice("transform", v, TRANSFORMS),
 )
+# statelab.peers: the classical forecasters every real series is compared with ("none": none).
+PEERS = ("seasonal-naive", "ets", "arima")
+
+
+def _check_peers(value: Any) -> tuple[str, ...]:
+    names = check_strs("peers", value)
+    if names == ("none",):
+        return names
+    for name in names:
+        if name not in PEERS:
+            raise ConfigError(f"peers must be some of {', '.join(PEERS)}, or none, got {name!r}")
+    return names
+
+
+PEERS_PARAM = Param(
+    "peers",
+    "strs",
+    PEERS,
+    "real series: the classical forecasters fitted on each series' training part and compared on the "
+    "same test rows: seasonal-naive, ets, arima (comma-separated), or none",
+    _check_peers,
+)
 SEASON = Param(
     "season",
     "int",
@@ -204,14 +226,20 @@ def _columns(task: TaskView) -> str:
 
 def _baselines_why(task: TaskView) -> str:
     return (
-        "A real series has no analytic floor: nobody knows the best error possible. Both networks are "
-        "compared instead with two baselines on the same test rows, which see the same window and "
-        "remember nothing: the last value, and a linear autoregression on the window (every feature) "
-        "fitted by least squares on the training rows. Normalised MSE is MSE / var(y) over the test "
-        "targets, so 1 is no better than predicting their mean. A network that beats the linear "
-        "baseline has learnt something nonlinear or something from beyond its window; the memory "
+        "A real series has no analytic floor: nobody knows the best error possible, so no model is "
+        "called converged. Both networks are compared instead, on the same test rows and in the "
+        "data's own units, with two baselines that see the same window and remember nothing (the last "
+        "value, and a linear autoregression on the window, every feature, fitted by least squares on "
+        "the training rows) and with the classical forecasters a practitioner tries first (seasonal "
+        "naive, exponential smoothing, ARIMA), each fitted on each series' training part and "
+        "forecasting the test rows with its parameters fixed. Every forecaster is ranked by test MSE; "
+        "a network's skill is 1 - MSE / MSE of the best of the others, and Diebold-Mariano tests say "
+        "whether memory helped (stateful vs stateless) and whether the best network beats the best "
+        "classical forecaster by more than chance. The networks train on the series transformed "
+        f"(--transform, here {task.transform}) and standardised, and choose nothing by the test rows: "
+        "their validation loss is measured on the tail of each series' training part. The memory "
         "profiles show which past inputs each model leans on, beside the coefficients of a linear "
-        "autoregression on the training part (a linear reference, not a truth)."
+        "distributed-lag regression on the training part (a linear reference, not a truth)."
     )
 
 
@@ -258,7 +286,7 @@ def _file_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
 SUNSPOTS = Task(
     name="sunspots",
     summary="yearly sunspot numbers 1700-2008 (ships with statsmodels; offline)",
-    params=(HORIZON, SEASON, TRANSFORM),
+    params=(HORIZON, SEASON, TRANSFORM, PEERS_PARAM),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("sunspots", "sunspots.csv"), time="YEAR", target="SUNACTIVITY"
     ),
@@ -270,7 +298,7 @@ SUNSPOTS = Task(
 FILE = Task(
     name="file",
     summary="a column of your CSV or Parquet file (features, series, time order, missing values)",
-    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON, TRANSFORM),
+    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON, TRANSFORM, PEERS_PARAM),
     generate=lambda t: _forecast(t, given(t.data), t.series, t.time),
     describe=lambda t: (
         f"the target is the {_ahead(t)} of "
@@ -291,6 +319,7 @@ MACRODATA = Task(
         HORIZON,
         Param("season", "int", 4, SEASON.help, SEASON.check),
         TRANSFORM,
+        PEERS_PARAM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("macrodata", "macrodata.csv"), times=_quarters("1959-01")
@@ -309,6 +338,7 @@ GRUNFELD = Task(
         HORIZON,
         SEASON,
         TRANSFORM,
+        PEERS_PARAM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("grunfeld", "grunfeld.csv"), series="firm", time="year"
@@ -339,6 +369,7 @@ CO2 = Task(
         Param("missing", "str", "interpolate", MISSING.help, MISSING.check),
         Param("season", "int", 52, SEASON.help, SEASON.check),
         TRANSFORM,
+        PEERS_PARAM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("co2", "co2.csv"), time="date", target="co2", times=_yyyymmdd
