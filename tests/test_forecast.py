@@ -393,7 +393,7 @@ def test_every_model_baseline_and_peer_is_ranked_on_the_same_rows(co2_diff):
 
 def test_a_peer_that_cannot_be_fitted_is_reported_failed_never_dropped(tmp_path, run_cli):
     rng = np.random.default_rng(1)
-    n = 14  # 8 training values per series: too few to fit ets or arima, enough for seasonal naive
+    n = 12  # 9 training values per series: too few to fit ets or arima, enough for seasonal naive
     columns = {
         "id": np.repeat(["a", "b"], n),
         "t": np.tile(np.arange(n), 2),
@@ -414,3 +414,96 @@ def test_a_peer_that_cannot_be_fitted_is_reported_failed_never_dropped(tmp_path,
         assert "a training part of at least 10 values is needed" in peer["detail"]
         assert f"Peer {name} failed on series 'a': a training part of at least 10 values" in text
         assert name not in metrics["verdict"]["ranking"]
+
+
+# --- time and identity in every output ------------------------------------------------------------
+
+
+def test_predictions_carry_series_ids_and_the_files_times(panel_run):
+    import pandas as pd
+
+    result, run_dir = panel_run
+    frame = result.predictions
+    assert list(frame.columns[:3]) == ["row", "series", "time"]
+    assert {"pred_stateful", "pred_stateless", "pred_seasonal-naive", "pred_ets", "pred_arima"} <= set(
+        frame.columns
+    )
+    saved = pd.read_csv(run_dir / "predictions.csv")
+    assert list(saved.columns) == list(frame.columns)
+    assert saved["series"].tolist() == frame["series"].tolist()
+    assert saved["time"].tolist() == frame["time"].tolist()
+    # Each row's time is its target's: the file's time one step after its newest input.
+    from conftest import panel_frame
+
+    columns = panel_frame(6, 300, seed=3)
+    for name in ("unit-0", "unit-5"):
+        mine = frame[frame["series"] == name]
+        in_file = columns["y"][columns["id"] == name]
+        times = columns["time"][columns["id"] == name]
+        np.testing.assert_array_equal(mine["target"], in_file[np.searchsorted(times, mine["time"])])
+        code = [s["name"] for s in result.data["series"]].index(name)
+        np.testing.assert_array_equal(
+            mine["pred_stateful"], result.test_pred["stateful"][result.test_series == code]
+        )
+
+
+def test_co2_predictions_csv_carries_dates_and_ppm(co2_diff, tmp_path):
+    import pandas as pd
+
+    from statelab.experiment import save_run
+
+    run_dir = save_run(co2_diff, tmp_path / "co2")
+    saved = pd.read_csv(run_dir / "predictions.csv")
+    assert list(saved.columns[:3]) == ["row", "time", "input"]
+    assert saved["time"].iloc[0] == "1993-04-03" and saved["time"].iloc[-1] == "2001-12-29"
+    np.testing.assert_array_equal(saved["target"].to_numpy(), co2_diff.test_target)
+    report = (run_dir / "report.html").read_text()
+    assert "train 1958-" in report and "test 1993-04-03 to 2001-12-29" in report
+    assert "peer: arima" in report and co2_diff.verdict["text"].split(",")[0] in report
+
+
+def test_a_model_trained_on_a_transformed_series_is_refused_by_the_predictor(co2_diff):
+    from statelab.predict import Predictor
+
+    with pytest.raises(
+        ConfigError, match="transform must be none for a saved model to predict from raw values"
+    ):
+        Predictor.from_result(co2_diff, "stateful")
+
+
+# --- sweeps: transforms and peers as axes and columns ---------------------------------------------
+
+
+def test_a_sweep_takes_transforms_and_peers_as_axes_and_their_errors_as_columns(tmp_path):
+    import sqlite3
+
+    import statelab
+
+    grid = {
+        "task": "sunspots",
+        "lahead": 2,
+        "epochs": 1,
+        "transform": ["none", "diff"],
+        "peers": [("seasonal-naive",), ("seasonal-naive", "ets")],
+    }
+    store = tmp_path / "s.sqlite"
+    frame = statelab.sweep(grid, seeds=1, store=store, progress=False)
+    assert len(frame) == 4 and (frame["status"] == "ok").all()
+    assert sorted(frame["transform"]) == ["diff", "diff", "none", "none"]
+    # The peers forecast the series as the file holds it, on rows every transform shares.
+    assert frame["seasonal_naive_nmse"].nunique() == 1 and frame["seasonal_naive_status"].eq("ok").all()
+    with_ets = frame[frame["peers"] == ("seasonal-naive", "ets")]
+    assert (
+        with_ets["ets_rmse"].notna().all()
+        and frame[frame["peers"] == ("seasonal-naive",)]["ets_rmse"].isna().all()
+    )
+    assert frame["stateful_rmse"].notna().all() and frame["best_peer"].notna().all()
+    assert frame["stateful_converged"].isna().all()  # no floor: no verdict of convergence
+    rows = (
+        sqlite3.connect(store)
+        .execute("SELECT transform, seasonal_naive_nmse, stateful_rmse FROM results")
+        .fetchall()
+    )
+    assert sorted(r[0] for r in rows) == ["diff", "diff", "none", "none"] and all(
+        r[1] is not None for r in rows
+    )

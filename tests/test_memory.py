@@ -154,7 +154,8 @@ def test_a_real_series_is_profiled_against_a_linear_reference():
     assert result.task_profile_kind == "linear reference"
     k = len(result.task_profile) - 1
     assert k == memory.lags(result.config)
-    # The reference is least squares of the standardised next value on the last K+1 values.
+    # The reference is least squares of the standardised next value on the last K+1 values, over
+    # every row before the test part.
     task = result.config.task
     (series,) = task.record.generate(task).series
     part = result.data["series"][0]
@@ -165,6 +166,24 @@ def test_a_real_series_is_profiled_against_a_linear_reference():
     coef, *_ = np.linalg.lstsq(design, series.y[t], rcond=None)
     np.testing.assert_allclose(result.task_profile, coef[:-1], rtol=1e-10, atol=1e-12)
     assert result.memory["stateful"].profile_error is not None
+    assert result.task_profile_by_feature is None  # one feature
+
+
+def test_the_reference_of_several_features_is_a_distributed_lag_regression_on_every_features_lags(panel_run):
+    """The panel's target is the mean of b's last three values: the reference weighs b's lags 0, 1
+    and 2 alike and nothing of a's, and the summary numbers are taken against b."""
+    result, _ = panel_run
+    by_feature = {f: np.asarray(v) for f, v in result.task_profile_by_feature.items()}
+    b, a = by_feature["b"], by_feature["a"]
+    assert np.all(np.abs(b[:3] - b[:3].mean()) < 0.02 * b[:3].mean()) and b[:3].mean() > 0.5
+    assert np.max(np.abs(b[3:])) < 0.02 and np.max(np.abs(a)) < 0.02
+    np.testing.assert_array_equal(result.task_profile, b)
+    # Each model's profile has a row per feature; the stateful one leans on b's older lags too,
+    # which a window of one step cannot show.
+    stateful, stateless = result.memory["stateful"].by_feature, result.memory["stateless"].by_feature
+    assert set(stateful) == {"a", "b"}
+    assert min(stateful["b"][:3]) > 0.15 and stateless["b"][1] == 0.0
+    np.testing.assert_array_equal(result.memory["stateful"].sensitivity, stateful["b"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -350,13 +350,14 @@ def test_predict_command_keeps_one_state_per_series(panel_run, panel_file, tmp_p
     assert code == 0, err
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["series", "t", "input_a", "input_b", "prediction"]
+    assert list(rows[0]) == ["series", "t", "time", "input_a", "input_b", "prediction"]
     panel = read_panel(panel_file, "y", ("a", "b"), series="id", time="time")
     predictor = predict.Predictor.from_result(result)
-    for name, x in zip(panel.names, panel.features):
+    for name, x, times in zip(panel.names, panel.features, panel.times):
         predictor.reset()
         mine = [r for r in rows if r["series"] == name]
         assert [int(r["t"]) for r in mine] == list(range(len(x)))
+        assert [int(r["time"]) for r in mine] == list(times)  # the file's time values, in order
         np.testing.assert_array_equal([float(r["prediction"]) for r in mine], predictor.predict(x))
 
 

@@ -403,7 +403,12 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
     models, preds, memories = {}, {}, {}
     t0 = time.perf_counter()
     k = memory.lags(config)
-    truth, kind = memory.true_profile(config, dataset, k)
+    reference, kind = memory.true_profile(config, dataset, k)  # (F, K+1)
+    profiled = memory.profiled_feature(dataset, reference) if len(reference) > 1 else 0
+    truth = reference[profiled]
+    by_feature = None
+    if len(reference) > 1:
+        by_feature = {name: [float(v) for v in reference[f]] for f, name in enumerate(dataset.features)}
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         skip = warm if stateful and reset else np.zeros(len(target), bool)
@@ -428,7 +433,13 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             realised=None if realised is None else realised[kind_of],
         )
         memories[name] = memory.profile(
-            fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
+            fitted.params[i],
+            config,
+            dataset,
+            fitted.test_start[i],
+            stateful,
+            truth,
+            None if by_feature is None else profiled,
         )
         models[name] = dataclasses.replace(
             models[name],
@@ -501,6 +512,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         memory=memories,
         task_profile=truth,
         task_profile_kind=kind,
+        task_profile_by_feature=by_feature,
         n_train=dataset.n_train,
         dropped=dataset.dropped,
         data=data,

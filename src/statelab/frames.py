@@ -14,8 +14,17 @@ columns (named as in the store's SQL `results` view wherever both have one):
                                                 test_nmse, test_mse_all, test_nmse_all,
                                                 warmup_excluded, floor_mse, floor_nmse, converged,
                                                 expected_converged, final_train_loss,
-                                                final_val_loss, diverged, span, profile_error
-    <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar
+                                                final_val_loss, diverged, span, profile_error;
+                                                a real series also rmse, mae, mase (in the
+                                                data's units), rank, skill, best_epoch
+    <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar; a real series'
+                                                also <baseline>_rmse, _mae, _mase, _rank
+    <peer>_status, _detail, _mse, _nmse, _rmse, _mae, _mase, _rank
+                                                a real series' classical peers: seasonal_naive,
+                                                ets, arima (status "ok" or "failed", detail: what
+                                                was fitted or why it failed); <NA> elsewhere
+    best_network, best_peer, memory_p_value, memory_better, network_vs_peer_p_value,
+    network_vs_peer_better                      a real series' verdict (Diebold-Mariano tests)
     var_y, claim_held, n_train, n_test, dropped_train_rows
     data_s, train_s, evaluate_s, group_train_s, group_size
                                                 seconds; a sweep trains a group of trials in one
@@ -44,10 +53,10 @@ import pandas as pd
 from statelab import tasks
 from statelab.config import FIELD_SECTION, field_kind
 from statelab.grid import axis_values
-from statelab.metrics import BaselineMetrics, ModelMetrics
+from statelab.metrics import BaselineMetrics, ModelMetrics, PeerMetrics
 from statelab.params import ConfigError
 from statelab.result import ExperimentResult, history_rows
-from statelab.store import HISTORY_COLUMNS, TrialRecord
+from statelab.store import HISTORY_COLUMNS, PEER_NAMES, TrialRecord, peer_column
 
 if TYPE_CHECKING:
     from statelab.store import Store
@@ -113,6 +122,31 @@ def _baseline(baseline: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("baselines", {}).get(baseline, {}).get(key)
 
 
+def _peer(peer: str, key: str) -> Reader:
+    return lambda r: (_metrics(r).get("peers") or {}).get(peer, {}).get(key)
+
+
+# A real series' verdict: {column: (dtype, path into metrics.json's "verdict")}
+VERDICT_COLUMNS = {
+    "best_network": ("string", ("best_network",)),
+    "best_peer": ("string", ("best_peer",)),
+    "memory_p_value": ("float64", ("memory", "p_value")),
+    "memory_better": ("string", ("memory", "better")),
+    "network_vs_peer_p_value": ("float64", ("network_vs_peer", "p_value")),
+    "network_vs_peer_better": ("string", ("network_vs_peer", "better")),
+}
+
+
+def _verdict(*path: str) -> Reader:
+    def read(r: TrialRecord) -> Any:
+        value: Any = _metrics(r).get("verdict")
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    return read
+
+
 def _run_number(key: str) -> Reader:
     return lambda r: _metrics(r).get(key)
 
@@ -143,7 +177,13 @@ def _schema() -> dict[str, Column]:
             columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
-            columns[f"{baseline}_{f.name.removeprefix('test_')}"] = ("float64", _baseline(baseline, f.name))
+            dtype = "Int64" if f.name == "rank" else "float64"
+            columns[f"{baseline}_{f.name.removeprefix('test_')}"] = (dtype, _baseline(baseline, f.name))
+    for peer in PEER_NAMES:  # a real series' classical peers: seasonal_naive_nmse, ...
+        for f in dataclasses.fields(PeerMetrics):
+            name = f"{peer_column(peer)}_{f.name.removeprefix('test_')}"
+            columns[name] = (_metric_dtype(f.type), _peer(peer, f.name))
+    columns |= {key: (dtype, _verdict(*path)) for key, (dtype, path) in VERDICT_COLUMNS.items()}
     columns |= {key: (dtype, _run_number(key)) for key, dtype in RUN_NUMBERS.items()}
     columns |= {key: (dtype, _timing(key)) for key, dtype in TIMINGS.items()}
     columns |= {key: (None, _attribute(key)) for key in TEXT}

@@ -105,6 +105,9 @@ class ExperimentResult:
     # A real series: every model, baseline and peer ranked, each network's skill against the best
     # non-network forecaster, Diebold-Mariano tests and the sentence (experiment.real_verdict)
     verdict: dict[str, Any] | None = None
+    # Several input features: the reference profile of each ({feature: (K+1,)}), of which
+    # task_profile is the one the summary numbers are taken against
+    task_profile_by_feature: dict[str, list[float]] | None = None
 
     @property
     def history(self) -> pd.DataFrame:
@@ -155,6 +158,8 @@ class ExperimentResult:
     def _real_series_metrics(self) -> dict[str, Any]:
         """The keys only a real series' metrics.json has: its peers and its verdict."""
         out: dict[str, Any] = {}
+        if self.task_profile_by_feature is not None:
+            out["task_profile_by_feature"] = self.task_profile_by_feature
         if self.peers is not None:
             out["peers"] = {name: p.to_dict() for name, p in self.peers.items()}
         if self.verdict is not None:

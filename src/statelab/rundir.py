@@ -325,13 +325,14 @@ def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndar
     Read as a stream of batches with Arrow's CSV reader: a run on a large file has hundreds of
     thousands of test rows.
 
-    report_only: only the columns the report draws (row, target, predictions, the first input)."""
+    report_only: only the columns the report draws (row, time, target, predictions, the first
+    input)."""
     from statelab.data import header, record_batches, series_ids, to_numpy
 
     names = header(path, "predictions")
     if report_only:
         first_input = [n for n in names if n.startswith("input")][:1]
-        names = [n for n in names if n in ("row", "target", *first_input) or n.startswith("pred_")]
+        names = [n for n in names if n in ("row", "time", "target", *first_input) or n.startswith("pred_")]
     text = ("series", "time")  # ids, and times in the file's units, as they are written
     numbers = tuple(n for n in names if n not in text)
     roles = {name: "series" if name in text else "predictions" for name in names}

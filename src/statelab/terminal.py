@@ -332,7 +332,7 @@ def diagnosis_lines(console: Console, result: ExperimentResult, run_dir: str | N
 def memory_lines(console: Console, result: ExperimentResult) -> None:
     """One line per model: what it remembers, against the task's own profile."""
     truth = result.task_profile
-    label = "true profile" if result.task_profile_kind == "truth" else "linear AR reference"
+    label = "true profile" if result.task_profile_kind == "truth" else "linear reference"
     shown = min(len(truth), 8)
     console.print(
         f"Memory: d prediction / d x[t-k] for k = 0..{len(truth) - 1} (report.html draws it); "
@@ -348,6 +348,23 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
             soft_wrap=True,
             markup=False,
         )
+    features = result.task_profile_by_feature
+    if features:  # s_f(k) of each feature, beside the reference's row for it
+        console.print(
+            "Memory per feature, d prediction / d f[t-k] (reference: a distributed-lag regression on every "
+            "feature's lags):",
+            soft_wrap=True,
+            markup=False,
+        )
+        width = max(len("reference"), *(len(n) for n in result.memory))
+        for feature in list(features)[:MAX_PREVIEW_FEATURES]:
+            console.print(f"  {feature}:", soft_wrap=True, markup=False)
+            rows = [("reference", features[feature])]
+            rows += [(name, (mem.by_feature or {}).get(feature, [])) for name, mem in result.memory.items()]
+            for label, values in rows:
+                console.print(
+                    f"    {label:<{width}} {_profile(values[:shown])}", soft_wrap=True, markup=False
+                )
 
 
 def _profile(values) -> str:
