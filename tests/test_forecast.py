@@ -507,3 +507,23 @@ def test_a_sweep_takes_transforms_and_peers_as_axes_and_their_errors_as_columns(
     assert sorted(r[0] for r in rows) == ["diff", "diff", "none", "none"] and all(
         r[1] is not None for r in rows
     )
+
+
+@pytest.mark.parametrize("task", ["sunspots", "macrodata", "grunfeld"])
+def test_each_packaged_real_series_reports_every_model_and_peer_in_its_units_with_the_verdict(task, tmp_path):
+    import json
+
+    import statelab
+
+    result = statelab.run_experiment({"task": task, "epochs": 1}, out=tmp_path / task)
+    metrics = json.loads((tmp_path / task / "metrics.json").read_text())
+    report = (tmp_path / task / "report.html").read_text()
+    assert set(metrics["peers"]) == {"seasonal-naive", "ets", "arima"}
+    for name, peer in metrics["peers"].items():
+        assert f"peer: {name}" in report
+        assert peer["status"] == "ok" or "failed" in report
+    for m in metrics["models"].values():
+        assert m["rmse"] is not None and m["mase"] is not None and m["rank"] is not None
+    assert result.verdict["text"] in report.replace("&#x27;", "'")
+    assert metrics["data"]["transform"] == "none"
+    assert np.all(np.isfinite(result.test_target)) and result.test_time is not None
