@@ -124,7 +124,8 @@ def test_verdict_says_whether_the_expected_outcome_held_and_names_each_models_ou
     )
     missed = evaluate.verdict(_metrics({"stateful": False, "stateless": False}, False, expected=expected))
     assert missed.text == (
-        "Expected outcome did NOT hold: stateful not converged (promised), stateless not converged (impossible)."
+        "Expected outcome did NOT hold: stateful not converged (promised), "
+        "stateless not converged (impossible)."
     )
     assert missed.held is False
     open_ = {"stateful": "not promised", "stateless": "not promised"}
