@@ -228,7 +228,8 @@ def test_a_stateless_profile_carried_over_the_window_only_equals_the_full_pass(p
 
 
 def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit, panel_file):
-    """Read back from the windows, it equals the regression on the file's values themselves."""
+    """Read back from the windows, it equals the distributed-lag regression on the file's values
+    themselves: the target on K + 1 lags of every feature, over the rows before the test part."""
     from statelab.data import read_panel
     from statelab.tasks.forecast import forecast
 
@@ -236,15 +237,15 @@ def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit
     k = 5
     got = memory.linear_reference(dataset, k, config.train.window_order)
     task = forecast(read_panel(panel_file, "y", ("a", "b"), series="id", time="time"), 2, 1, 0.8)
-    f = 0  # the model does not read the target: the first feature is profiled
     rows, targets = [], []
     for series in task.series:
-        n_train = int(series.n_rows * 0.8)
-        for t in range(max(k, series.to_drop), series.to_drop + n_train):
-            rows.append([series.x[t - j, f] for j in range(k + 1)] + [1.0])
+        n_before = int(series.n_rows * 0.8)
+        for t in range(max(k, series.to_drop), series.to_drop + n_before):
+            rows.append([series.x[t - j, f] for f in range(2) for j in range(k + 1)] + [1.0])
             targets.append(series.y[t])
     expected, *_ = np.linalg.lstsq(np.array(rows, np.float64), np.array(targets), rcond=None)
-    np.testing.assert_allclose(got, expected[:-1], rtol=1e-6, atol=1e-9)
+    assert got.shape == (2, k + 1)
+    np.testing.assert_allclose(got, expected[:-1].reshape(2, k + 1), rtol=1e-6, atol=1e-9)
 
 
 def test_a_profile_that_is_not_finite_has_no_span_and_no_error():

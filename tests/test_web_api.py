@@ -757,3 +757,19 @@ def test_an_unexpected_failure_is_a_500_that_carries_the_security_headers_too(tm
     assert answer.status_code == 500
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_real_series_run_shows_its_peers_verdict_and_times_in_the_lab(lab):
+    events = run_job(lab, task="sunspots", lahead="2", epochs="1", input_len="")
+    name = events[-1]["result"]["run"]
+    run = lab.get(f"/api/runs/{name}").json()
+    real = run["real_series"]
+    metrics = json.loads((lab.runs / name / "metrics.json").read_text())
+    assert real["peers"] == metrics["peers"] and set(real["peers"]) == {"seasonal-naive", "ets", "arima"}
+    assert real["verdict"]["text"] == run["verdict"]["text"] == metrics["verdict"]["text"]
+    assert real["time"] == "YEAR" and real["cut"]["test"][1] == "2008" and real["transform"] == "none"
+    assert run["models"]["stateful"]["rmse"] == metrics["models"]["stateful"]["rmse"]
+    expected = next(t for t in run["figures"]["predictions"]["data"] if t["name"] == "expected")
+    assert expected["x"][-1] == "2008"  # along the file's years, not row numbers
+    bars = [t for t in run["figures"]["floors"]["data"] if t["name"] == "baselines and peers"]
+    assert len(bars[0]["x"]) == 5  # two baselines and three peers beside the networks

@@ -58,9 +58,14 @@ def banner(console: Console, config: ExperimentConfig) -> None:
     console.print(RULE)
     if f is None:
         console.print(f"REAL SERIES: {describe(t)}.", style="bold")
+        peers = [n for n in (t.peers or ()) if n != "none"]
         console.print(
-            "No analytic floor exists here: both models are compared with two baselines on the same "
-            f"test rows, the last value and a linear autoregression on the same window of lahead={t.lahead}."
+            "No analytic floor exists here: both models are compared, on the same test rows and in the "
+            f"data's units, with two baselines (the last value and a linear autoregression on the same "
+            f"window of lahead={t.lahead})"
+            + (f" and the classical peers ({', '.join(peers)})" if peers else "")
+            + f"; transform {t.transform}.",
+            markup=False,
         )
         console.print(RULE)
         return
@@ -110,6 +115,8 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     n = len(dataset.target)
     rows = min(rows, n)
     scaled = " (standardised)" if dataset.scaling is not None else ""
+    if dataset.levels is not None and dataset.levels.transform.name != "none":
+        scaled = f" ({dataset.levels.transform.name}, standardised)"
     for label, index in (("head", np.arange(rows)), ("tail", np.arange(n - rows, n))):
         table = Table(
             title=f"Input and target{scaled}, {label}", title_justify="left", box=None, pad_edge=False
