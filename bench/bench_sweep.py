@@ -14,13 +14,15 @@ Each measurement is the wall time of `statelab sweep` as a subprocess, from proc
 - in-process with a warm compilation cache (a second sweep sharing the first one's cache).
 Cold runs point the compilation cache at a new empty directory. The median of `--repeats` runs
 is reported with the min and max; the machine's load average is printed beside them because the
-two cores may be shared.
+two cores may be shared, and so is the CPU time the command used (user + system, its children
+included): the work done, which other jobs on the machine inflate far less than the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -37,10 +39,16 @@ TRAININGS = 2 * TRIALS
 KERAS_MINUTES = 80
 
 
-def sweep_seconds(extra: list[str], cache: Path, workdir: Path) -> float:
-    """Wall time of one `statelab sweep` of the grid into a fresh store."""
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sweep_seconds(extra: list[str], cache: Path, workdir: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `statelab sweep` of the grid into a fresh store."""
     store = workdir / f"s{time.monotonic_ns()}.sqlite"
     env = {**os.environ, "STATELAB_CACHE_DIR": str(cache)}
+    cpu = cpu_of_children()
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "statelab", "sweep", *GRID, *extra, "--store", str(store)],
@@ -49,20 +57,23 @@ def sweep_seconds(extra: list[str], cache: Path, workdir: Path) -> float:
         stdout=subprocess.DEVNULL,
     )
     seconds = time.perf_counter() - start
+    cpu = cpu_of_children() - cpu
     (count,) = sqlite3.connect(store).execute("SELECT COUNT(*) FROM trials WHERE status = 'ok'").fetchone()
     assert count == TRIALS, f"{count} of {TRIALS} trials finished"
-    return seconds
+    return seconds, cpu
 
 
 def measure(name: str, extra: list[str], repeats: int, warm: bool, workdir: Path) -> dict:
-    times, loads = [], []
+    times, cpus, loads = [], [], []
     for _ in range(repeats):
         cache = Path(tempfile.mkdtemp(dir=workdir))
         if warm:
             sweep_seconds(extra, cache, workdir)  # fills the cache
         loads.append(os.getloadavg()[0])
-        times.append(sweep_seconds(extra, cache, workdir))
-    return {"name": name, "times": times, "load": max(loads)}
+        wall, cpu = sweep_seconds(extra, cache, workdir)
+        times.append(wall)
+        cpus.append(cpu)
+    return {"name": name, "times": times, "cpu": cpus, "load": max(loads)}
 
 
 def phase_table(workdir: Path) -> str:
@@ -86,20 +97,22 @@ def phase_table(workdir: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-dask", action="store_true", help="skip the local Dask cluster")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        results = [
-            measure("in-process (default), cold compile cache", [], args.repeats, False, workdir),
-            measure(
-                "local Dask cluster, `--workers 2`, cold cache",
-                ["--workers", "2"],
-                args.repeats,
-                False,
-                workdir,
-            ),
-            measure("in-process, warm compile cache", [], args.repeats, True, workdir),
-        ]
+        results = [measure("in-process (default), cold compile cache", [], args.repeats, False, workdir)]
+        if not args.no_dask:
+            results.append(
+                measure(
+                    "local Dask cluster, `--workers 2`, cold cache",
+                    ["--workers", "2"],
+                    args.repeats,
+                    False,
+                    workdir,
+                )
+            )
+        results.append(measure("in-process, warm compile cache", [], args.repeats, True, workdir))
         table = phase_table(workdir)
 
     print("## Sweep: the phase diagram (`bench/bench_sweep.py`)\n")
@@ -110,13 +123,14 @@ def main() -> None:
         f"store, report), median of {args.repeats} runs [min, max]; target <= 20 s. The original Keras "
         f"example would need about {KERAS_MINUTES} minutes for the same {TRAININGS} trainings.\n"
     )
-    print("| mode | wall time (s) | per trial (ms) | per training (ms) | load avg |")
-    print("|---|---|---|---|---|")
+    print("| mode | wall time (s) | CPU time (s) | per trial (ms) | per training (ms) | load avg |")
+    print("|---|---|---|---|---|---|")
     for r in results:
         med = statistics.median(r["times"])
         print(
             f"| {r['name']} | {med:.1f} [{min(r['times']):.1f}, {max(r['times']):.1f}] | "
-            f"{1000 * med / TRIALS:.0f} | {1000 * med / TRAININGS:.0f} | {r['load']:.2f} |"
+            f"{statistics.median(r['cpu']):.1f} | {1000 * med / TRIALS:.0f} | {1000 * med / TRAININGS:.0f} | "
+            f"{r['load']:.2f} |"
         )
     print("\nMedian normalised test MSE over 5 seeds, stateful / stateless (last run):\n")
     print(table)

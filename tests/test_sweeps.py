@@ -131,6 +131,15 @@ def test_plan_groups_keeps_one_shape_per_group_in_near_equal_chunks_whatever_the
     assert [[config_hash(c) for c in g] for g in shuffled] == [[config_hash(c) for c in g] for g in groups]
 
 
+def test_plan_groups_trains_trials_of_different_epochs_apart_though_they_share_a_program():
+    from statelab.train import shape_key
+
+    configs = gr.expand(gr.grid_from_inputs({"tsteps": "1:4", "epochs": "2,4", "input_len": "200"}))
+    assert len({shape_key(c) for c in configs}) == 1
+    groups = sw.plan_groups(configs)
+    assert sorted([c.train.epochs for c in g] for g in groups) == [[2, 2, 2], [4, 4, 4]]
+
+
 def test_exit_status_counts_failures_but_never_says_bad_input():
     assert sw.exit_status(0) == 0
     assert [sw.exit_status(n) for n in (1, 2, 3, 100, 5000)] == [3, 4, 5, 102, 102]

@@ -255,7 +255,7 @@ def test_train_epoch_carries_state_between_batches_as_a_loop_would():
     data = _epoch_data(x, y, x[:2, :1], y[:2, :1])
     for stateful in (True, False):
         ts = _single(train.create_train_state(config))
-        got, mean_loss, _, _, _ = jax.jit(train.train_epoch, static_argnames=("cell", "bptt"))(
+        got, batch_losses, _, _ = jax.jit(train.train_epoch, static_argnames=("cell", "bptt"))(
             ts, stateful, data, cell="lstm", bptt=1
         )
         state, losses = cells.zero_state(config, 2), []
@@ -263,7 +263,7 @@ def test_train_epoch_carries_state_between_batches_as_a_loop_would():
             carried = state if stateful else cells.zero_state(config, 2)
             ts, state, loss = _step(ts, carried, x[k], y[k], stateful, 1e-2)
             losses.append(float(loss))
-        np.testing.assert_allclose(float(mean_loss), np.mean(losses), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(batch_losses), losses, rtol=1e-5)
         for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(ts.params)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
@@ -367,6 +367,40 @@ def test_fit_trials_reports_every_epoch(trials):
         for t, r in enumerate(results):
             assert np.array_equal(train_loss[t], r.train_loss[:, epoch])
             assert np.array_equal(val_loss[t], r.val_loss[:, epoch])
+
+
+def _assert_same_fit(a: train.FitResult, b: train.FitResult) -> None:
+    assert np.array_equal(a.train_loss, b.train_loss)
+    assert np.array_equal(a.val_loss, b.val_loss)
+    assert np.array_equal(a.test_pred, b.test_pred)
+    assert _leaves_equal(a.params, b.params)
+    assert _leaves_equal(a.test_start, b.test_start)
+
+
+def test_a_trial_has_the_losses_of_training_it_alone_in_a_group_at_the_reference_size():
+    """1000 rows (800 batches an epoch): a mean taken in the compiled program over a group's
+    losses was summed in another order than over one trial's, and differed in its last bits."""
+    configs = [
+        from_mapping({"tsteps": 1 + i, "lahead": 2, "seed": 1986 + i, "model_seed": i, "epochs": 1})
+        for i in range(3)
+    ]
+    datasets = [prepare(c) for c in configs]
+    for config, data, joint in zip(configs, datasets, train.fit_trials(configs, datasets)):
+        _assert_same_fit(joint, train.fit(config, data))
+
+
+def test_fit_trials_takes_each_trial_after_its_own_last_epoch():
+    base = {"input_len": 200, "batch_size": 2, "lahead": 2}
+    configs = [from_mapping({**base, "epochs": e, "model_seed": e, "tsteps": e}) for e in (3, 1, 2)]
+    datasets = [prepare(c) for c in configs]
+    assert len({train.shape_key(c) for c in configs}) == 1  # the epochs are not part of the shape
+    seen = []
+    together = train.fit_trials(configs, datasets, on_epoch=lambda *a: seen.append(a))
+    for config, data, joint in zip(configs, datasets, together):
+        assert joint.train_loss.shape == joint.val_loss.shape == (2, config.train.epochs)
+        _assert_same_fit(joint, train.fit(config, data))
+    assert [epoch for epoch, _, _ in seen] == [0, 1, 2]  # every trial, up to the longest
+    assert np.array_equal(seen[0][1][1], together[1].train_loss[:, 0])
 
 
 def test_fit_trials_rejects_configs_of_different_shapes():

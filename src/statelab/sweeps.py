@@ -7,12 +7,13 @@ seeds and keeps every result in a SQLite store (`statelab.store`).
     grid (statelab.grid) --expand--> configs --skip done--> pending --plan_groups--> groups
          --run_group (statelab.executors: threads, Dask)--> TrialRecords --this process--> store
 
-Groups. Trials with equal `train.shape_key` run in one vmapped compiled program
+Groups. Trials with equal `train.shape_key` and epochs run in one vmapped compiled program
 (`train.fit_trials`), so a sweep compiles once per distinct shape, not once per trial. A shape's
 trials are sorted by config hash and cut into near-equal chunks of at most `max_group`: the
 groups depend only on the pending trials, never on where they run, so in-process and Dask sweeps
 compute the same programs on the same data and give bit-identical metrics. (fit_trials is also
-bit-identical to training each config alone, so a resumed sweep, whose groups differ, agrees too.)
+bit-identical to training each config alone, losses included, so a resumed sweep, whose groups
+differ, agrees too.)
 
 Progress: `run_sweep` reports through one callback, `progress(completed, finished, failed)`, which
 the terminal's bar and the web page's live view both consume.
@@ -54,15 +55,19 @@ def plan_groups(
 ) -> list[list[ExperimentConfig]]:
     """Cut configs into groups that each train as one compiled program.
 
-    A group holds configs of one `shape_key`, sorted by config hash, in near-equal chunks of at
-    most `max_group` (65 trials -> 33 + 32). The result depends only on the set of configs.
-    Largest groups first, so workers finish together.
+    A group holds configs of one `shape_key` and one number of epochs, sorted by config hash, in
+    near-equal chunks of at most `max_group` (65 trials -> 33 + 32). The result depends only on
+    the set of configs. Largest groups first, so workers finish together.
+
+    Trials of different epochs could share a group (`fit_trials` takes each after its own last
+    epoch), but every trial of a group costs about the same per epoch (the work is linear in the
+    trials: bench/RESULTS.md), so one that stops early would waste the group's remaining epochs.
     """
     from statelab.train import shape_key  # JAX; not needed to check a grid
 
     shapes: dict[tuple, list[ExperimentConfig]] = defaultdict(list)
     for config in configs:
-        shapes[shape_key(config)].append(config)
+        shapes[(shape_key(config), config.train.epochs)].append(config)
     groups: list[list[ExperimentConfig]] = []
     for members in shapes.values():
         members = sorted(members, key=config_hash)

@@ -14,6 +14,7 @@ optimiser) and the `cells.RnnState` (the network's hidden state, carried from ba
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,11 +148,10 @@ def stream_of(batches) -> Stream:
 
 def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
     """The NumPy arrays of one trial's epoch (no leading trial axis)."""
-    train, val = dataset.train, dataset.validation
     return EpochData(
         windows=device_windows(dataset),
-        train=stream_of(train),
-        val=stream_of(val),
+        train=stream_of(dataset.train),
+        val=stream_of(dataset.validation),
         val_warm=dataset.validation_warm.astype(np.float32),
         learning_rate=np.asarray(config.train.learning_rate, np.float32),
         continue_test=np.asarray(config.train.test_start == "continue"),
@@ -322,11 +322,9 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
     """One epoch over the training batches from a reset state, then one pass over the validation
     rows (the test rows where there are none, as the original).
 
-    stateful: () bool. Returns (train state, mean training loss, validation loss, validation
-    predictions (Kv, Bv), the state the pass started from). The validation loss is the MSE over
-    the scored validation rows, without a reset stateful model's warm-up rows; validating on the
-    test rows, those of `test_mse`, so the last epoch's validation loss is the test MSE (in
-    float32).
+    stateful: () bool. Returns (train state, each batch's training loss (K,), validation
+    predictions (Kv, Bv), the state the pass started from). The epoch's mean training loss and
+    its validation loss are summed from these on the host (`epoch_losses`).
     """
     train = data.train
     batch = train.row.shape[1]
@@ -347,10 +345,34 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
 
     start = test_start_state(final, data.continue_test, data.val.row.shape[1])
     preds = test_pass(ts.params, data.windows, data.val, stateful, start, cell)
-    skip_warm = stateful & jnp.logical_not(data.continue_test)
-    weight = data.val.weight * jnp.where(skip_warm, 1.0 - data.val_warm, 1.0)
-    val_loss = jnp.sum(weight * (preds - data.val.y) ** 2) / jnp.sum(weight)
-    return ts, jnp.mean(losses), val_loss, preds, start
+    return ts, losses, preds, start
+
+
+def validation_weights(data: EpochData, stateful: np.ndarray) -> np.ndarray:
+    """(M, Kv, Bv) float64: the weight of each validation row in each model's validation loss,
+    from a trial's NumPy EpochData. The scored rows, without a reset stateful model's warm-up
+    rows; validating on the test rows, the rows of `test_mse`, so the last epoch's validation
+    loss is the test MSE (to float32)."""
+    weight = np.asarray(data.val.weight, np.float64)
+    skip_warm = stateful & ~bool(data.continue_test)
+    return np.where(skip_warm[:, None, None], weight * (1.0 - np.asarray(data.val_warm)), weight)
+
+
+def epoch_losses(
+    losses: np.ndarray, preds: np.ndarray, y: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One trial's (mean training loss, validation loss) of an epoch, (M,) float32 each, from its
+    batches' losses (M, K), its validation predictions (M, Kv, Bv), the targets y (Kv, Bv) and
+    `validation_weights`.
+
+    Summed here, in float64, not in the compiled program: XLA picks the order in which it sums a
+    reduction by the shape of the whole array, trial axis included, so an in-program mean of the
+    same losses differs in its last bits between a trial trained alone and in a group.
+    """
+    train_loss = np.asarray(np.mean(losses, axis=-1, dtype=np.float64), np.float32)
+    errors = (preds.astype(np.float64) - y) ** 2
+    val_loss = np.asarray(np.sum(weights * errors, axis=(1, 2)) / np.sum(weights, axis=(1, 2)), np.float32)
+    return train_loss, val_loss
 
 
 # Where the trial axis sits in a group's EpochData: just after the batch axis K of everything
@@ -418,10 +440,18 @@ EpochCallback = Callable[[int, np.ndarray, np.ndarray], None]
 
 
 def shape_key(config: ExperimentConfig) -> tuple:
-    """Configs with equal keys train together in one compiled program (`fit_trials`).
+    """Configs with equal keys can train together in one compiled program (`fit_trials`).
 
-    Everything that sets an array shape, a static argument, or the number of epochs; the rest
-    (tsteps, amplitude, seeds, learning rate, window order, test start) is data.
+    Everything that sets an array shape or a static argument; the rest (tsteps, amplitude, seeds,
+    learning rate, window order) is data, and the epochs are how often the program runs.
+
+    Not shared: `lahead` (the window length) and `bptt` (the batches a gradient reaches back
+    through). A program for several would mask the steps a trial does not take, and XLA:CPU then
+    rounds the steps it does take differently: whether it contracts a multiply and an add into
+    one FMA instruction depends on how it fuses the whole program. Windows padded to the longest
+    lahead and masked gave 8 of 24 trials bit-identical to their own program (24 of 24 with FMA
+    instructions off), and at the reference size ran slower than the programs they replaced
+    (bench/RESULTS.md, "One program for several lahead").
     """
     t, m, tr = config.task, config.model, config.train
     if t.synthetic:
@@ -429,7 +459,7 @@ def shape_key(config: ExperimentConfig) -> tuple:
     else:  # a real series' shapes depend on its file, its columns and every parameter of its cut
         rows = tuple(t.fields().items())
     shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt, config.val_share)
-    return (*shapes, tr.epochs, tr.test_start, tr.early_stopping)
+    return (*shapes, tr.test_start)
 
 
 def stack(arrays: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
@@ -448,7 +478,10 @@ def fit_trials(
     """Train the stateful and the stateless model of every trial, all trials at once.
 
     Every config must have the same `shape_key`. Each trial's models start from the same
-    Keras-initialised weights (from its `model_seed`).
+    Keras-initialised weights (from its `model_seed`). Their epochs may differ: the program runs
+    for the most epochs and each trial's result is taken after its own last epoch. Trials share
+    nothing but the program, so training one further changes no other; `on_epoch` hears every
+    trial at every epoch, past its own last one too.
     """
     keys = {shape_key(c) for c in configs}
     if len(keys) != 1:
@@ -470,52 +503,86 @@ def fit_trials(
         ts, stateful, shapes, cell=first.model.cell, bptt=first.train.bptt
     ).compile()
     release_memory()  # what the compiler freed, before the data take its place
-    data = jax.tree.map(
-        lambda axis, *a: jax.device_put(stack(a, axis)),
-        TRIAL_AXES,
-        *[epoch_data(c, d) for c, d in zip(configs, datasets)],
-    )
+    trials = [epoch_data(c, d) for c, d in zip(configs, datasets)]
+    scoring = [(t.val.y, validation_weights(t, stateful)) for t in trials]  # (Kv, Bv), (M, Kv, Bv)
+    data = jax.tree.map(lambda axis, *a: jax.device_put(stack(a, axis)), TRIAL_AXES, *trials)
+    del trials  # the device holds the windows now (a group of one: the same memory)
+    epochs = [c.train.epochs for c in configs]
+    patience = [c.train.early_stopping for c in configs]
     train_hist, val_hist = [], []
-    patience = first.train.early_stopping
-    best_loss = best_epoch = kept_params = kept_start = None
-    for epoch in range(first.train.epochs):
-        ts, train_loss, val_loss, preds, start = epoch_program(ts, stateful, data)
-        train_hist.append(np.asarray(train_loss))  # (T, M)
-        val_hist.append(np.asarray(val_loss))
+    results: list[FitResult | None] = [None] * len(configs)
+    # Early stopping: a host copy of each model's parameters (and the state its test pass starts
+    # from) at its best validation loss so far; NaN is never better.
+    best_loss = best_epoch = kept = None
+    for epoch in range(max(epochs)):
+        ts, losses, preds, start = epoch_program(ts, stateful, data)
+        losses, preds = np.asarray(losses), np.asarray(preds)  # (T, M, K), (T, M, Kv, Bv)
+        both = [epoch_losses(losses[t], preds[t], *scoring[t]) for t in range(len(configs))]
+        train_hist.append(np.stack([b[0] for b in both]))  # (T, M)
+        val_hist.append(np.stack([b[1] for b in both]))
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], val_hist[-1])
-        if patience is None:
-            continue
-        # Early stopping: a host copy of each model's parameters (and the state its test pass
-        # starts from) at its best validation loss so far; NaN is never better.
-        loss = np.where(np.isnan(val_hist[-1]), np.inf, val_hist[-1])
-        if best_loss is None or best_epoch is None:
-            kept_params = jax.tree.map(np.asarray, ts.params)
-            kept_start = jax.tree.map(np.asarray, start)
-            best_loss, best_epoch = loss, np.ones(loss.shape, np.int64)
-        elif (better := loss < best_loss).any():
-            kept_params = _keep(kept_params, ts.params, better)
-            kept_start = _keep(kept_start, start, better)
-            best_loss, best_epoch = np.where(better, loss, best_loss), np.where(better, epoch + 1, best_epoch)
-        if np.all(epoch + 1 - best_epoch >= patience):
+        if any(p is not None for p in patience):
+            loss = np.where(np.isnan(val_hist[-1]), np.inf, val_hist[-1])
+            if best_loss is None or best_epoch is None or kept is None:
+                kept = jax.tree.map(np.asarray, (ts.params, start))
+                best_loss, best_epoch = loss, np.ones(loss.shape, np.int64)
+            elif (better := loss < best_loss).any():
+                kept = _keep(kept, (ts.params, start), better)
+                best_loss = np.where(better, loss, best_loss)
+                best_epoch = np.where(better, epoch + 1, best_epoch)
+        done = [
+            t
+            for t, e in enumerate(epochs)
+            if results[t] is None
+            and (
+                e == epoch + 1
+                or (
+                    patience[t] is not None
+                    and best_epoch is not None
+                    and np.all(epoch + 1 - best_epoch[t] >= patience[t])
+                )
+            )
+        ]
+        if done:
+            params, begin = jax.tree.map(np.asarray, (ts.params, start))
+            train_loss, val_loss = np.stack(train_hist, -1), np.stack(val_hist, -1)  # (T, M, epoch + 1)
+            for t in done:
+                chosen, state = (params, begin) if patience[t] is None or kept is None else kept
+                results[t] = FitResult(
+                    params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], chosen) for m in range(n_models)],
+                    train_loss=train_loss[t],
+                    val_loss=val_loss[t],
+                    test_pred=preds[t],
+                    test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], state) for m in range(n_models)],
+                    best_epoch=None
+                    if patience[t] is None or best_epoch is None
+                    else [int(e) for e in best_epoch[t]],
+                )
+        if all(r is not None for r in results):
             break
-    host = jax.tree.map(np.asarray, ts.params) if kept_params is None else kept_params
-    start = jax.tree.map(np.asarray, start) if kept_start is None else kept_start
+    out = [r for r in results if r is not None]
     if datasets[0].separate_validation:  # the test rows, read once, by the parameters kept
-        test = jax.tree.map(lambda *a: jax.device_put(stack(a, 1)), *[stream_of(d.test) for d in datasets])
-        preds = test_trials(host, stateful, data.windows, test, start, cell=first.model.cell)
-    train_loss, val_loss, preds = np.stack(train_hist, -1), np.stack(val_hist, -1), np.asarray(preds)
-    return [
-        FitResult(
-            params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], host) for m in range(n_models)],
-            train_loss=train_loss[t],
-            val_loss=val_loss[t],
-            test_pred=preds[t],
-            test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], start) for m in range(n_models)],
-            best_epoch=None if best_epoch is None else [int(e) for e in best_epoch[t]],
+        out = _test_once(out, datasets, stateful, data.windows, first.model.cell)
+    return out
+
+
+def _test_once(
+    results: list[FitResult], datasets: list[Dataset], stateful: np.ndarray, windows: Any, cell: str
+) -> list[FitResult]:
+    """Each trial's test predictions by its final (or kept) parameters, from the state its test
+    pass starts from: one run of `test_trials` over the group."""
+
+    def by_trial(trees: list[Any]) -> Any:  # [per model] of each trial -> (T, M, ...)
+        return jax.tree.map(
+            lambda *a: np.stack(a), *[jax.tree.map(lambda *m: np.stack(m), *t) for t in trees]
         )
-        for t in range(len(configs))
-    ]
+
+    params = by_trial([r.params for r in results])
+    start = by_trial([r.test_start for r in results])
+    test = jax.tree.map(lambda *a: jax.device_put(stack(a, 1)), *[stream_of(d.test) for d in datasets])
+    preds = np.asarray(test_trials(params, stateful, windows, test, start, cell=cell))
+    return [dataclasses.replace(r, test_pred=preds[t]) for t, r in enumerate(results)]
 
 
 def fit(config: ExperimentConfig, dataset: Dataset, on_epoch: EpochCallback | None = None) -> FitResult:

@@ -76,7 +76,7 @@ def run_group(
     if ready:
         callback = None
         if on_epoch is not None:
-            epochs = ready[0][1].train.epochs
+            epochs = max(c.train.epochs for _, c, _, _ in ready)
 
             def callback(epoch: int, *losses: Any) -> None:
                 on_epoch((epoch + 1) / epochs)
