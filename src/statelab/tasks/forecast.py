@@ -57,11 +57,12 @@ def forecast(
     plain_first = transform_of("none", season).first_row(lahead, horizon)  # the rows' split
     first = how.first_row(lahead, horizon)
     lost = first - plain_first
+    # Which columns go through the log (all of a column's values > 0): asked only of a log.
     logs = [
-        logged(np.concatenate([x[:, j] for x in panel.features]), how)
+        how.log and logged(np.concatenate([x[:, j] for x in panel.features]), how)
         for j in range(len(panel.feature_names))
     ]
-    plans = []  # per series: (training rows, z, base)
+    plans = []  # per series: its training rows (the transformed targets are made again below)
     fit_x, fit_y = [], []  # per series: what the training windows read, and read or predict
     for s, (x, y) in enumerate(zip(panel.features, panel.target)):
         name = f"series {shown(panel.names[s])}" if panel.names[s] else "the series"
@@ -78,8 +79,7 @@ def forecast(
                 f"transform must leave {name} a training row (its first {lost} rows have no window of "
                 f"{how.name} values), got {transform!r}"
             )
-        z, base = targets(y, how, horizon, panel.target_name, panel.names[s])
-        plans.append((n_train, z, base))
+        plans.append(n_train)
         reads = first + n_train  # inputs of the training windows end here
         if how.name == "none":
             fit_x.append(x[:reads])
@@ -87,7 +87,7 @@ def forecast(
         else:
             window = slice(first - (lahead - 1), reads)
             fit_x.append(np.stack([forward(x[:, j], how, logs[j])[window] for j in range(x.shape[1])], 1))
-            fit_y.append(z[first:reads])
+            fit_y.append(targets(y, how, horizon, panel.target_name, panel.names[s])[0][first:reads])
     # Each column once, with the same statistics wherever it appears.
     stats = {panel.target_name: _stats(np.concatenate(fit_y))}
     for j, name in enumerate(panel.feature_names):
@@ -99,7 +99,7 @@ def forecast(
     inputs = np.empty((sum(lengths), len(panel.feature_names)), np.float32)
     out, start = [], 0
     for s, (name, x) in enumerate(zip(panel.names, panel.features)):
-        z, base = plans[s][1:]
+        z, base = targets(panel.target[s], how, horizon, panel.target_name, panel.names[s])
         xs = inputs[start : start + len(x)]
         start += len(x)
         for j, f in enumerate(panel.feature_names):  # a column at a time: no float64 copy of x
@@ -120,7 +120,7 @@ def forecast(
         if unlogged:
             notes["not_logged"] = unlogged  # features with values <= 0: differenced only
     scaling = {name: stats[name] for name in (*panel.feature_names, panel.target_name)}
-    tails = [first + plan[0] for plan in plans]  # each series' first test row
+    tails = [first + n_train for n_train in plans]  # each series' first test row
     levels = Levels(
         history=np.concatenate(panel.target),
         starts=np.cumsum(lengths) - lengths,
