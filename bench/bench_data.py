@@ -2,6 +2,7 @@
 
     python bench/bench_data.py          # prints a Markdown section for bench/RESULTS.md
     python bench/bench_data.py --quick  # 200,000 rows instead of 2,000,000 (a smoke test)
+    python bench/bench_data.py --load   # only loading and windowing, and one warm run's memory
 
 The file: 2,000,000 rows, 100 series of 20,000 steps, 8 features f0..f7 (standard normal noise)
 and a target y whose next value is the mean of f1 over the last three steps, in time-major row
@@ -72,6 +73,7 @@ def run_flags(path: Path, epochs: int) -> dict[str, object]:
         "time": "time",
         "batch_size": 64,
         "epochs": epochs,
+        "peers": "none",  # the classical peers' cost is bench/bench_peers.py's
     }
 
 
@@ -133,6 +135,22 @@ def main() -> None:
         write_s = time.perf_counter() - start
         sizes = {kind: p.stat().st_size / 2**20 for kind, p in paths.items()}
         loads = {kind: load_time(path) for kind, path in paths.items()}
+        if "--load" in sys.argv:  # loading and windowing, and what a whole run holds at most
+            cache = tmp / "cache"
+            run_subprocess(run_flags(paths["parquet"], 1), tmp / "warm-up", cache)
+            peaks = {
+                kind: run_subprocess(run_flags(p, 2), tmp / f"run-{kind}", cache) for kind, p in paths.items()
+            }
+            print(f"Machine: {describe()}; load average {os.getloadavg()[0]:.2f} at the end\n")
+            csv_mib, pq_mib = peaks["csv"]["peak_mib"], peaks["parquet"]["peak_mib"]
+            print(
+                f"`bench/bench_data.py --load` ({SERIES * steps:,} rows): load and window "
+                f"(`experiment.prepare`), best of 3: CSV {loads['csv']:.2f} s, "
+                f"Parquet {loads['parquet']:.2f} s; "
+                f"`statelab run`, batch 64, 2 epochs, warm cache, --peers none: peak memory CSV "
+                f"{csv_mib:.0f} MiB, Parquet {pq_mib:.0f} MiB."
+            )
+            return
         epoch_s, compile_s, steps_per_epoch = epoch_time(paths["parquet"])
         runs = {}
         cache = tmp / "cache"
@@ -144,7 +162,9 @@ def main() -> None:
         one = tmp / "one.csv"
         values = np.random.default_rng(1).standard_normal(SERIES * steps).round(6)
         one.write_text("x\n" + "\n".join(map(str, values)) + "\n")
-        univariate = run_subprocess({"task": "csv", "data": str(one)}, tmp / "run-one", cache)
+        univariate = run_subprocess(
+            {"task": "csv", "data": str(one), "peers": "none"}, tmp / "run-one", cache
+        )
 
     rows = SERIES * steps
     day = time.strftime("%Y-%m-%d")

@@ -220,9 +220,15 @@ def test_no_window_spans_two_series_and_each_series_is_split_in_time(lengths, ba
         rows = dataset.series == s
         n_rows = n - (lahead - 1) - 1
         assert rows.sum() == n_rows
-        n_train = int(n_rows * 0.8)
-        # The first n_train windows of the series train, the rest test: a split in time.
-        np.testing.assert_array_equal(dataset.train_rows[rows], np.arange(n_rows) < n_train)
+        n_before = int(n_rows * 0.8)
+        # The first n_before windows of the series come before the test: a split in time. Of
+        # them, the last fifth validate (a real series' default) and the rest train.
+        np.testing.assert_array_equal(dataset.before_test[rows], np.arange(n_rows) < n_before)
+        n_val = max(1, round(n_before * 0.2))
+        np.testing.assert_array_equal(dataset.train_rows[rows], np.arange(n_rows) < n_before - n_val)
+        np.testing.assert_array_equal(
+            dataset.val_rows[rows], (np.arange(n_rows) >= n_before - n_val) & (np.arange(n_rows) < n_before)
+        )
         np.testing.assert_array_equal(time[rows, -1], np.arange(lahead - 1, lahead - 1 + n_rows))
         np.testing.assert_array_equal(dataset.target[rows], 1000 * s + np.arange(lahead, lahead + n_rows))
 
@@ -257,7 +263,7 @@ def test_test_parts_are_packed_whole_into_the_emptiest_lanes_and_padding_is_unsc
         for s in np.unique(owners):
             mine = real[owners == s]
             assert np.all(np.diff(mine) == 1)  # whole, in time order, not interleaved
-            assert len(mine) == np.sum((dataset.series == s) & ~dataset.train_rows)
+            assert len(mine) == np.sum((dataset.series == s) & ~dataset.before_test)
             seen.add(int(s))
         starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         np.testing.assert_array_equal(np.flatnonzero(test.reset[: len(real), lane]), starts[1:])

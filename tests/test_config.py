@@ -365,7 +365,8 @@ def test_unset_task_parameters_take_the_reference_defaults():
 
 @pytest.mark.parametrize(("name", "value"), [("delay", 3), ("alpha", 0.5), ("data", "x.csv")])
 def test_parameters_of_other_tasks_are_rejected(name, value):
-    _raises_naming(name, value, lambda: TaskConfig(**{name: value}))
+    # (a data file with no task named means the file task: tests/test_forecast.py)
+    _raises_naming(name, value, lambda: TaskConfig(task="moving-average", **{name: value}))
 
 
 def test_seeds_and_epochs_beyond_what_can_be_stored_or_finished_are_refused():

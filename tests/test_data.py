@@ -336,11 +336,11 @@ def test_test_predictions_of_each_series_are_its_own_stream_from_a_reset_state(p
     panel = data.read_panel(panel_file, "y", ("a", "b"), series="id", time="time")
     n_rows = len(panel.features[0]) - 1  # horizon 1, lahead 1
     first_test = int(n_rows * 0.8)
-    t_mean, t_scale = result.data["scaling"]["y"]["mean"], result.data["scaling"]["y"]["scale"]
+    t_scale = result.data["scaling"]["y"]["scale"]
     for s, x in enumerate(panel.features):
         predictor.reset()
         mine = predictor.predict(x[first_test:n_rows])
-        theirs = result.test_pred["stateful"][result.test_series == s] * t_scale + t_mean
+        theirs = result.test_pred["stateful"][result.test_series == s]  # in the data's units
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6 * t_scale)
 
 
@@ -391,3 +391,28 @@ def test_a_missing_file_is_named_whether_or_not_a_target_is_given(tmp_path, run_
     )
     assert code == 2 and err.count("\n") == 1 and "(no such file)" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_target_that_is_also_a_feature_counts_its_interpolated_cells_once(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("t,y,z\n1,1,5\n2,,6\n3,3,\n4,,8\n5,5,9\n6,6,10\n")  # 2 gaps in y, 1 in z
+    panel = read(path, features=("y", "z"), time="t", missing="interpolate")
+    assert panel.notes["cells_interpolated"] == 3
+    np.testing.assert_array_equal(panel.target[0], [1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(panel.features[0][:, 0], panel.target[0])
+    np.testing.assert_array_equal(panel.features[0][:, 1], [5, 6, 7, 8, 9, 10])
+
+
+def test_each_series_keeps_its_time_values_in_order_and_in_their_own_units(tmp_path):
+    path = tmp_path / "dated.csv"
+    path.write_text(
+        "id,day,y\nb,2024-01-03,1\na,2024-01-02,2\na,2024-01-01,3\nb,2024-01-01,\nb,2024-01-02,5\n"
+    )
+    panel = read(path, series="id", time="day", missing="drop")
+    assert panel.names == ["b", "a"] and panel.time_name == "day"
+    assert panel.times is not None
+    assert [str(t) for t in panel.times[0]] == ["2024-01-02", "2024-01-03"]  # b's empty cell dropped
+    assert [str(t) for t in panel.times[1]] == ["2024-01-01", "2024-01-02"]
+    assert panel.times[0].dtype.kind == "M"
+    untimed = read(path, series="id", missing="drop")
+    assert untimed.times is None

@@ -142,3 +142,53 @@ def test_verdict_without_a_floor_names_the_best_network_and_the_linear_baseline(
         "No floor to test against (a real series): best network stateless with NMSE 0.3000; "
         "linear AR baseline 0.2500."
     )
+
+
+# --- series without a floor: Diebold-Mariano, ranks, skill ----------------------------------------
+
+
+def test_diebold_mariano_matches_a_hand_computation_at_horizon_one():
+    from scipy import stats
+
+    e1 = np.array([1.0, -2.0, 0.5, 3.0, -1.0, 2.0])
+    e2 = np.array([0.5, -1.0, 0.5, 1.0, -1.5, 1.0])
+    # d = e1^2 - e2^2 = [0.75, 3, 0, 8, -1.25, 3]; mean 13.5 / 6 = 2.25
+    # g0 = sum((d - 2.25)^2) / 6 = (2.25 + 0.5625 + 5.0625 + 33.0625 + 12.25 + 0.5625) / 6 = 53.75 / 6
+    v = (53.75 / 6) / 6
+    dm = 2.25 / np.sqrt(v)
+    hln = dm * np.sqrt((6 + 1 - 2 + 0) / 6)  # h = 1: sqrt((n + 1 - 2h + h(h-1)/n) / n)
+    test = evaluate.diebold_mariano(e1, e2, 1)
+    assert test.statistic == pytest.approx(hln, rel=1e-12)
+    assert test.p_value == pytest.approx(2 * stats.t.sf(hln, 5), rel=1e-12)
+    assert test.n == 6
+
+
+def test_diebold_mariano_at_horizon_three_counts_two_autocovariances_within_each_series():
+    d_target = np.array([1.0, 2.0, 0.0, 4.0, 1.0, 3.0, 2.0, 0.0])
+    e1, e2 = np.sqrt(d_target + 1.0), np.ones(8)  # d = e1^2 - e2^2 = d_target
+    groups = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    c = d_target - d_target.mean()  # mean 13 / 8
+    g0 = np.sum(c * c) / 8
+    # lags 1 and 2, pairs within a group only: (1,0),(2,1),(3,2),(5,4),(6,5),(7,6) and (2,0),(3,1),(6,4),(7,5)
+    g1 = sum(c[t] * c[t - 1] for t in (1, 2, 3, 5, 6, 7)) / 8
+    g2 = sum(c[t] * c[t - 2] for t in (2, 3, 6, 7)) / 8
+    v = (g0 + 2 * (g1 + g2)) / 8
+    h, n = 3, 8
+    expected = d_target.mean() / np.sqrt(v) * np.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
+    assert evaluate.diebold_mariano(e1, e2, 3, groups).statistic == pytest.approx(expected, rel=1e-12)
+
+
+def test_diebold_mariano_of_identical_forecasts_says_no_difference():
+    e = np.array([0.3, -0.2, 0.1])
+    test = evaluate.diebold_mariano(e, e, 1)
+    assert (test.statistic, test.p_value) == (0.0, 1.0)
+
+
+def test_a_clearly_better_forecast_is_named_better_and_skill_is_relative_to_the_reference():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(400)
+    test = evaluate.diebold_mariano(2 * noise, noise, 1)
+    assert test.statistic > 0 and test.p_value < 1e-6
+    assert evaluate.compared("a", "b", test)["better"] == "b"
+    assert evaluate.skill(0.8, 1.0) == pytest.approx(0.2) and evaluate.skill(1.5, 1.0) == pytest.approx(-0.5)
+    assert evaluate.ranking({"a": 2.0, "b": 1.0, "c": None, "d": float("nan")}) == ["b", "a"]

@@ -156,16 +156,36 @@ def test_a_real_series_is_profiled_against_a_linear_reference():
     assert result.task_profile_kind == "linear reference"
     k = len(result.task_profile) - 1
     assert k == memory.lags(result.config)
-    # The reference is least squares of the standardised next value on the last K+1 values.
+    # The reference is least squares of the standardised next value on the last K+1 values, over
+    # every row before the test part.
     task = result.config.task
     (series,) = task.record.generate(task).series
-    n_train = result.n_train
-    t = np.arange(series.to_drop, series.to_drop + n_train)
+    part = result.data["series"][0]
+    n_before = part["train"] + part["validation"]  # every row before the test part
+    t = np.arange(series.to_drop, series.to_drop + n_before)
     t = t[t >= k]
     design = np.column_stack([*(series.x[t - j, 0] for j in range(k + 1)), np.ones(len(t))])
     coef, *_ = np.linalg.lstsq(design, series.y[t], rcond=None)
     np.testing.assert_allclose(result.task_profile, coef[:-1], rtol=1e-10, atol=1e-12)
     assert result.memory["stateful"].profile_error is not None
+    assert result.task_profile_by_feature is None  # one feature
+
+
+def test_the_reference_of_several_features_is_a_distributed_lag_regression_on_every_features_lags(panel_run):
+    """The panel's target is the mean of b's last three values: the reference weighs b's lags 0, 1
+    and 2 alike and nothing of a's, and the summary numbers are taken against b."""
+    result, _ = panel_run
+    by_feature = {f: np.asarray(v) for f, v in result.task_profile_by_feature.items()}
+    b, a = by_feature["b"], by_feature["a"]
+    assert np.all(np.abs(b[:3] - b[:3].mean()) < 0.02 * b[:3].mean()) and b[:3].mean() > 0.5
+    assert np.max(np.abs(b[3:])) < 0.02 and np.max(np.abs(a)) < 0.02
+    np.testing.assert_array_equal(result.task_profile, b)
+    # Each model's profile has a row per feature; the stateful one leans on b's older lags too,
+    # which a window of one step cannot show.
+    stateful, stateless = result.memory["stateful"].by_feature, result.memory["stateless"].by_feature
+    assert set(stateful) == {"a", "b"}
+    assert min(stateful["b"][:3]) > 0.15 and stateless["b"][1] == 0.0
+    np.testing.assert_array_equal(result.memory["stateful"].sensitivity, stateful["b"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +230,8 @@ def test_a_stateless_profile_carried_over_the_window_only_equals_the_full_pass(p
 
 
 def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit, panel_file):
-    """Read back from the windows, it equals the regression on the file's values themselves."""
+    """Read back from the windows, it equals the distributed-lag regression on the file's values
+    themselves: the target on K + 1 lags of every feature, over the rows before the test part."""
     from statelab.data import read_panel
     from statelab.tasks.forecast import forecast
 
@@ -218,15 +239,15 @@ def test_the_linear_reference_is_least_squares_on_each_series_own_past(panel_fit
     k = 5
     got = memory.linear_reference(dataset, k, config.train.window_order)
     task = forecast(read_panel(panel_file, "y", ("a", "b"), series="id", time="time"), 2, 1, 0.8)
-    f = 0  # the model does not read the target: the first feature is profiled
     rows, targets = [], []
     for series in task.series:
-        n_train = int(series.n_rows * 0.8)
-        for t in range(max(k, series.to_drop), series.to_drop + n_train):
-            rows.append([series.x[t - j, f] for j in range(k + 1)] + [1.0])
+        n_before = int(series.n_rows * 0.8)
+        for t in range(max(k, series.to_drop), series.to_drop + n_before):
+            rows.append([series.x[t - j, f] for f in range(2) for j in range(k + 1)] + [1.0])
             targets.append(series.y[t])
     expected, *_ = np.linalg.lstsq(np.array(rows, np.float64), np.array(targets), rcond=None)
-    np.testing.assert_allclose(got, expected[:-1], rtol=1e-6, atol=1e-9)
+    assert got.shape == (2, k + 1)
+    np.testing.assert_allclose(got, expected[:-1].reshape(2, k + 1), rtol=1e-6, atol=1e-9)
 
 
 def test_a_profile_that_is_not_finite_has_no_span_and_no_error():

@@ -351,13 +351,14 @@ def test_predict_command_keeps_one_state_per_series(panel_run, panel_file, tmp_p
     assert code == 0, err
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["series", "t", "input_a", "input_b", "prediction"]
+    assert list(rows[0]) == ["series", "t", "time", "input_a", "input_b", "prediction"]
     panel = read_panel(panel_file, "y", ("a", "b"), series="id", time="time")
     predictor = predict.Predictor.from_result(result)
-    for name, x in zip(panel.names, panel.features):
+    for name, x, times in zip(panel.names, panel.features, panel.times):
         predictor.reset()
         mine = [r for r in rows if r["series"] == name]
         assert [int(r["t"]) for r in mine] == list(range(len(x)))
+        assert [int(r["time"]) for r in mine] == list(times)  # the file's time values, in order
         np.testing.assert_array_equal([float(r["prediction"]) for r in mine], predictor.predict(x))
 
 
@@ -702,3 +703,16 @@ def test_an_output_or_state_file_in_a_missing_folder_is_refused_before_anything_
         assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
         assert f"{flag[2:]} must be in an existing directory, got" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_accepts_missing_and_interpolates_a_gap(run_dir, tmp_path, run_cli):
+    data = write_csv(tmp_path / "gap.csv", ["x"], [[0.01], [""], [0.03], [0.02]])
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data)])
+    assert code == 2 and "or drop, interpolate" in err
+    code, out, err = run_cli(["predict", str(run_dir), "--input", str(data), "--missing", "interpolate"])
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "t,input,prediction" and len(rows) == 5
+    assert float(rows[2].split(",")[1]) == pytest.approx(0.02)
+    code, _, err = run_cli(["predict", str(run_dir), "--input", str(data), "--missing", "guess"])
+    assert code == 2 and "missing must be one of error, drop, interpolate, got 'guess'" in err

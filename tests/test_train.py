@@ -39,8 +39,8 @@ def _epoch_data(x, y, tx, ty, lr=1e-2, continue_test=False):
     return train.EpochData(
         windows=windows,
         train=train.Stream(rows, y, jnp.ones(y.shape, f32), jnp.zeros(y.shape, bool)),
-        test=train.Stream(test_rows, ty, jnp.ones(ty.shape, f32), jnp.zeros(ty.shape, bool)),
-        warm=jnp.zeros(ty.shape, f32),
+        val=train.Stream(test_rows, ty, jnp.ones(ty.shape, f32), jnp.zeros(ty.shape, bool)),
+        val_warm=jnp.zeros(ty.shape, f32),
         learning_rate=jnp.asarray(lr, f32),
         continue_test=jnp.asarray(continue_test),
     )

@@ -885,3 +885,19 @@ def test_a_request_that_changes_something_from_another_origin_is_403_and_queues_
         cancel = client.post("/api/jobs/x/cancel", headers={"Origin": "http://evil.example"})
         assert cancel.status_code == 403
         assert client.get("/api/runs", headers={"Origin": "http://evil.example"}).status_code == 200  # reads
+
+
+def test_a_real_series_run_shows_its_peers_verdict_and_times_in_the_lab(lab):
+    events = run_job(lab, task="sunspots", lahead="2", epochs="1", input_len="")
+    name = events[-1]["result"]["run"]
+    run = lab.get(f"/api/runs/{name}").json()
+    real = run["real_series"]
+    metrics = json.loads((lab.runs / name / "metrics.json").read_text())
+    assert real["peers"] == metrics["peers"] and set(real["peers"]) == {"seasonal-naive", "ets", "arima"}
+    assert real["verdict"]["text"] == run["verdict"]["text"] == metrics["verdict"]["text"]
+    assert real["time"] == "YEAR" and real["cut"]["test"][1] == "2008" and real["transform"] == "none"
+    assert run["models"]["stateful"]["rmse"] == metrics["models"]["stateful"]["rmse"]
+    expected = next(t for t in run["figures"]["predictions"]["data"] if t["name"] == "expected")
+    assert expected["x"][-1] == "2008"  # along the file's years, not row numbers
+    bars = [t for t in run["figures"]["floors"]["data"] if t["name"] == "baselines and peers"]
+    assert len(bars[0]["x"]) == 5  # two baselines and three peers beside the networks

@@ -43,12 +43,15 @@ state. With one series this is one lane: the test series read in time order at b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from statelab.config import ExperimentConfig
 from statelab.tasks import TaskData
+
+if TYPE_CHECKING:
+    from statelab.tasks.transforms import Levels
 
 GATHER_CHUNK = 1 << 16  # rows gathered into the batches at a time
 
@@ -116,7 +119,7 @@ class Dataset:
     last: np.ndarray  # (n_rows,) float64 the last-value baseline's prediction
     best: np.ndarray  # (n_rows,) float64 the best unbounded-memory prediction; NaN where unknown
     series: np.ndarray  # (n_rows,) int64 which series each row belongs to
-    train_rows: np.ndarray  # (n_rows,) bool, the training part of each series
+    train_rows: np.ndarray  # (n_rows,) bool, the rows each series trains on
     train: Batches
     test: Batches
     warm: np.ndarray  # (Kt, Bt) bool, the first test rows of each series (a reset model's warm-up)
@@ -127,13 +130,67 @@ class Dataset:
     target_name: str = "y"
     notes: dict[str, Any] = field(default_factory=dict)  # how the task's data were read (TaskData.notes)
     scaling: dict[str, tuple[float, float]] | None = None  # (mean, scale) per column (TaskData.scaling)
+    # A real series: its target in the data's units and times, by position (TaskData.levels)
+    levels: Levels | None = None
     prepare_s: float = 0.0  # seconds spent reading and cutting the data (set by experiment.prepare)
     # The parameters it was laid out for (`layout_of`): a dataset serves any config that has them.
     layout_params: dict[str, Any] = field(default_factory=dict)
+    # The validation rows (n_rows,) bool: the tail of each series' rows before its test part, kept
+    # out of training; and their batches, read after every epoch. Without validation rows, `val`
+    # and `val_warm` are the test's (the original validated on its test rows).
+    val_rows: np.ndarray | None = None
+    val: Batches | None = None
+    val_warm: np.ndarray | None = None
+
+    @property
+    def validation(self) -> Batches:
+        """The batches scored after every epoch: the validation rows', or the test's."""
+        return self.test if self.val is None else self.val
+
+    @property
+    def validation_warm(self) -> np.ndarray:
+        return self.warm if self.val_warm is None else self.val_warm
+
+    @property
+    def separate_validation(self) -> bool:
+        """Whether the validation rows are rows of their own (then the test rows are read once)."""
+        return self.val is not None and self.val is not self.test
+
+    @property
+    def before_test(self) -> np.ndarray:
+        """(n_rows,) bool: every row before its series' test part, training and validation."""
+        return self.train_rows if self.val_rows is None else self.train_rows | self.val_rows
 
     @property
     def n_features(self) -> int:
         return self.windows.shape[2]
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """The position t within its series of each row (N,) int64: where `levels` reads it."""
+        counts = np.bincount(self.series, minlength=len(self.names))
+        starts = np.cumsum(counts) - counts
+        first = 0 if self.levels is None else self.levels.first
+        return first + rows - starts[self.series[rows]]
+
+    def in_data_units(self, standardised: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Predictions of rows `rows` as values in the data's units (float64): the transform and
+        the standardisation undone, exactly; a generated series' values are its units already."""
+        if self.levels is None:
+            return np.asarray(standardised, np.float64)
+        return self.levels.to_data(standardised, self.series[rows], self.positions(rows))
+
+    def data_target(self, rows: np.ndarray) -> np.ndarray:
+        """The targets of rows `rows` in the data's units: the file's values (float64)."""
+        if self.levels is None:
+            return np.asarray(self.target[rows], np.float64)
+        return self.levels.target(self.series[rows], self.positions(rows))
+
+    def data_last(self, rows: np.ndarray) -> np.ndarray:
+        """The last value of the target known at each row, in the data's units (the last-value
+        baseline's prediction)."""
+        if self.levels is None:
+            return np.asarray(self.last[rows], np.float64)
+        return self.levels.last(self.series[rows], self.positions(rows))
 
     @property
     def fill(self) -> float:
@@ -232,25 +289,33 @@ def layout_of(config: ExperimentConfig) -> dict[str, Any]:
         "layout": t.layout,
         "window_order": t.window_order,
         "test_start": t.test_start,
+        "val_fraction": config.val_share,
     }
 
 
 def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     """Window each series, drop the rows without history, split each in time, lay out batches.
 
-    Split as the original: the first int(n_rows * train_fraction) rows of a series train, the rest
-    test. Training is laid out by `config.train.layout`. With `streams` the test is read lane by
-    lane (one series: one lane at batch size 1); with `seed` as the original did, at the training
-    batch size, trimmed by `n_rows % batch_size` rows at the end. With `test_start="continue"` (one
-    series), the training rows dropped from the end of the last stream are fed before the test
-    rows, unscored, so the test continues the carried state.
+    Split as the original: the first int(n_rows * train_fraction) rows of a series come before its
+    test part, the rest test. Of the rows before it, the last `config.val_share` validate (the
+    history's val_loss; without them the test rows do, as the original), the others train.
+    Training is laid out by `config.train.layout`. With `streams` the validation and the test are
+    read lane by lane (one series: one lane at batch size 1); with `seed` as the original did, at
+    the training batch size, trimmed by `n_rows % batch_size` rows at the end. With
+    `test_start="continue"` (one series), the rows between the end of the last training stream and
+    the rows scored (the training rows dropped from it, and before the test the validation rows)
+    are fed unscored, so the pass continues the carried state.
     """
     task, train = config.task, config.train
     counts = [s.n_rows for s in data.series]
+    # Rows before each series' test part: the split is taken over the rows a transform lost too.
+    before = [task.split(s.split_rows)[0] - s.lost for s in data.series]
+    n_val = [config.val_rows(k) for k in before]
     first = data.series[0]
     window = aligned_empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
     target, last, best = np.empty(len(window)), np.empty(len(window)), np.full(len(window), np.nan)
-    owner, train_mask = np.empty(len(window), np.int64), np.empty(len(window), bool)
+    owner = np.empty(len(window), np.int64)
+    train_mask, val_mask = np.empty(len(window), bool), np.empty(len(window), bool)
     start = 0
     for s, series in enumerate(data.series):  # straight into place: one copy of the windows
         n, part = series.n_rows, slice(start, start + series.n_rows)
@@ -261,29 +326,42 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         if series.best is not None:
             best[part] = series.best[series.to_drop : series.to_drop + n]
         owner[part] = s
-        train_mask[part] = np.arange(n) < task.split(n)[0]
+        i = np.arange(n)
+        train_mask[part] = i < before[s] - n_val[s]
+        val_mask[part] = (i >= before[s] - n_val[s]) & (i < before[s])
         start += n
     rows = np.arange(len(target))
-    train_rows, test_rows = rows[train_mask], rows[~train_mask]
+    train_rows = rows[train_mask]
     b, n_train = train.batch_size, len(train_rows)
+    warmup = task.record.warmup(task)
+
+    def lanes(mask: np.ndarray, parts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows (K, B), scored (K, B)) of the rows in `mask`, parts[s] of them per series."""
+        if len(data.series) == 1:
+            scored_from = int(np.argmax(mask)) if mask.any() else len(rows)
+            start = train_index.size if train.test_start == "continue" else scored_from
+            index = rows[start : scored_from + parts[0], None]  # (n [+ warm-up], 1): one stream
+            return index, index >= scored_from
+        segments = np.split(rows[mask], np.cumsum(parts)[:-1])  # each series' rows
+        index = pack_lanes(segments, min(b, len(segments)))
+        return index, index >= 0
 
     if train.layout == "streams":
         train_index = stream_layout(train_rows, b)
-        if len(data.series) == 1:
-            first_test = train_index.size if train.test_start == "continue" else n_train
-            test_index = rows[first_test:, None]  # (n_test [+ warm-up], 1): one stream
-            scored = test_index >= n_train
-        else:
-            n_test = [n - task.split(n)[0] for n in counts]
-            segments = np.split(test_rows, np.cumsum(n_test)[:-1])  # each series' test rows
-            test_index = pack_lanes(segments, min(b, len(segments)))
-            scored = test_index >= 0
+        test_index, scored = lanes(~(train_mask | val_mask), [n - k for n, k in zip(counts, before)])
     else:  # seed: one series, as the original
         n_train -= n_train % b
         train_index = seed_layout(rows[:n_train], b)
         test_index = seed_layout(rows[n_train : len(rows) - len(rows) % b], b)
         scored = np.ones(test_index.shape, bool)
     pair = (window, target)
+    test = _batches(pair, test_index, scored, lane_resets(test_index, owner))
+    warm = warmup_rows(test_index, scored, owner, warmup)
+    val, val_warm = test, warm  # no validation rows: the test rows validate, as the original
+    if any(n_val):
+        val_index, val_scored = lanes(val_mask, n_val)
+        val = _batches(pair, val_index, val_scored, lane_resets(val_index, owner))
+        val_warm = warmup_rows(val_index, val_scored, owner, warmup)
     return Dataset(
         windows=window,
         target=target,
@@ -292,8 +370,8 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         series=owner,
         train_rows=train_mask,
         train=_batches(pair, train_index, np.ones(train_index.shape, bool), lane_resets(train_index, owner)),
-        test=_batches(pair, test_index, scored, lane_resets(test_index, owner)),
-        warm=warmup_rows(test_index, scored, owner, task.record.warmup(task)),
+        test=test,
+        warm=warm,
         n_train=n_train,
         dropped=n_train - train_index.size,
         names=tuple(s.name for s in data.series),
@@ -301,5 +379,9 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         target_name=data.target,
         notes=dict(data.notes),
         scaling=data.scaling,
+        levels=data.levels,
         layout_params=layout_of(config),
+        val_rows=val_mask,
+        val=val,
+        val_warm=val_warm,
     )

@@ -20,7 +20,7 @@ from statelab.config import FIELD_SECTION, ConfigError, ExperimentConfig, from_m
 from statelab.configfile import load_config_file
 from statelab.confighelp import field_help
 from statelab.interrupt import EXIT_INTERRUPTED, MESSAGE, catching
-from statelab.params import check_file_in_folder, check_output_path, check_path
+from statelab.params import check_choice, check_file_in_folder, check_output_path, check_path
 from statelab.version import __version__
 from statelab.written import same_file
 
@@ -204,8 +204,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = predict.load_predictor(args.run_dir, args.model)
     keys = [c for c in (args.series, args.time) if c is not None]
     features = predict.input_features(predictor, [c for c in header if c not in keys], args.column)
+    missing = check_choice("missing", args.missing, data.MISSING)
     panel = data.read_panel(
-        args.input, features[0], features, args.series, args.time, param="input", target_param="column"
+        args.input,
+        features[0],
+        features,
+        args.series,
+        args.time,
+        missing=missing,
+        param="input",
+        target_param="column",
     )
     state_path = check_file_in_folder("state", args.state) if args.state is not None else None
     if state_path is not None and state_path.is_symlink():  # its turn is taken where the file is
@@ -424,6 +432,12 @@ def build_parser() -> Parser:
         "--series", metavar="COL", help="a column of series ids: each series has its own state"
     )
     predict.add_argument("--time", metavar="COL", help="the column that orders rows within a series")
+    predict.add_argument(
+        "--missing",
+        default="error",
+        metavar="POLICY",
+        help="empty cells: error (the default), drop their rows, or interpolate within each series",
+    )
     predict.add_argument(
         "--state", metavar="FILE", help="JSON file of each series' state: read if it exists, written after"
     )

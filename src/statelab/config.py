@@ -55,6 +55,9 @@ MAX_UNITS = 8192
 MAX_EPOCHS = 1_000_000
 # The weight seed is stored as a 64-bit integer (SQLite, and pandas' Int64 in a results frame).
 MAX_SEED = 2**63 - 1
+# The share of each real series' training part kept out of training to validate on, when
+# val_fraction is not given. A synthetic task validates on its test rows, as the original did.
+REAL_VAL_FRACTION = 0.2
 
 split_rows = tasks.split_rows  # the one split rule, owned by the tasks
 
@@ -92,14 +95,15 @@ class TaskConfig:
 
     def __init__(
         self,
-        task: str = tasks.REFERENCE_TASK,
+        task: str | None = None,
         lahead: Any = 1,
         train_fraction: Any = 0.8,
         own: Sequence[tuple[str, Any]] = (),
         **params: Any,
     ) -> None:
-        record = tasks.get(task)
         given_params = {**dict(own), **params}
+        # No task named: the reference task, or the file task for a config that names a data file.
+        record = tasks.get(tasks.implied({"task": task, **given_params}))
         for name, value in given_params.items():
             if name not in tasks.PARAMS:
                 raise ConfigError(f"unknown parameter {shown_name(name)} = {value!r}")
@@ -119,6 +123,8 @@ class TaskConfig:
         object.__setattr__(self, "own", tuple(values))
         object.__setattr__(self, "lahead", _check_lahead(lahead))
         object.__setattr__(self, "train_fraction", _check_train_fraction(train_fraction))
+        if record.check is not None:
+            record.check(self)
         if self.input_len is not None:
             self.check_rows([self.input_len])
 
@@ -207,6 +213,13 @@ class TrainConfig:
     window_order: str = "oldest-first"  # "newest-first" is the original's column order
     test_start: str = "reset"  # stateful test from a zero state, or continuing from training
     bptt: int = 1  # stateful: each batch's loss reaches back through the bptt - 1 batches before it
+    # The tail of each series' training part the history's val_loss is measured on, in [0, 1);
+    # 0: on the test rows (the original's "validation data"). None: 0.2 for a real series, 0 for
+    # a synthetic task (`ExperimentConfig.val_share`).
+    val_fraction: float | None = None
+    # Stop once the validation loss has not improved for this many epochs, and keep each model's
+    # weights of its best epoch. None: train every epoch, keep the last.
+    early_stopping: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, 1))
@@ -217,6 +230,12 @@ class TrainConfig:
         check_choice("window_order", self.window_order, WINDOW_ORDERS)
         check_choice("test_start", self.test_start, TEST_STARTS)
         object.__setattr__(self, "bptt", check_int("bptt", self.bptt, 1, MAX_BPTT))
+        if self.val_fraction is not None:
+            share = check_float("val_fraction", self.val_fraction, "in [0, 1)", lambda v: 0 <= v < 1)
+            object.__setattr__(self, "val_fraction", share)
+        if self.early_stopping is not None:
+            patience = check_int("early_stopping", self.early_stopping, 1, MAX_EPOCHS)
+            object.__setattr__(self, "early_stopping", patience)
 
 
 @dataclass(frozen=True)
@@ -228,8 +247,29 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        train = self.train
+        if train.early_stopping is not None and self.val_share == 0:
+            fail(
+                "early_stopping",
+                "left out when val_fraction is 0 (choosing the epoch by the test rows would leak them)",
+                train.early_stopping,
+            )
         if self.task.input_len is not None:
             self.check_rows([self.task.input_len])
+
+    @property
+    def val_share(self) -> float:
+        """The share of each series' training part validated on: `train.val_fraction`, or by
+        default 0.2 for a real series and 0 (the test rows, as the original) for a synthetic task."""
+        if self.train.val_fraction is not None:
+            return self.train.val_fraction
+        return 0.0 if self.task.synthetic else REAL_VAL_FRACTION
+
+    def val_rows(self, before_test: int) -> int:
+        """Validation rows of a series with `before_test` rows before its test part: the tail
+        `val_share` of them, at least one when the share is above 0."""
+        share = self.val_share
+        return 0 if share == 0 else max(1, round(before_test * share))
 
     def check_rows(self, rows: Sequence[int], names: Sequence[str] | None = None) -> None:
         """Rules that depend on the rows of each series: the task's, whether batches can be filled,
@@ -242,7 +282,19 @@ class ExperimentConfig:
                 fail("layout", "streams when the data hold several series", train.layout)
             if train.test_start != "reset":
                 fail("test_start", "reset when the data hold several series", train.test_start)
-        n_train = sum(self.task.split(n)[0] for n in rows)
+        if train.layout == "seed" and self.val_share > 0:
+            fail(
+                "layout",
+                "streams when validating on the tail of the training part (or val_fraction 0: the test rows "
+                "validate, as the original)",
+                train.layout,
+            )
+        for i, n_rows in enumerate(rows):
+            before = self.task.split(n_rows)[0]
+            if self.val_rows(before) >= before:
+                of = f"series {names[i]!r}'s" if names and names[i] else "the"
+                fail("val_fraction", f"small enough to leave training rows of {of} {before}", self.val_share)
+        n_train = sum(self.task.split(n)[0] - self.val_rows(self.task.split(n)[0]) for n in rows)
         if b > n_train:
             fail("batch_size", f"<= the {n_train} training rows", b)
         if train.layout == "seed":

@@ -24,6 +24,10 @@ FIELD_HELP = {
     "test_start": "stateful test from a reset state, or continuing the training state",
     "bptt": "stateful: truncation length; each batch's loss reaches back through the bptt - 1 batches "
     "before it (1: the original)",
+    "val_fraction": "the tail of each series' training part the validation loss is measured on, in "
+    "[0, 1); 0: the test rows, as the original (default: 0.2 for a real series, 0 for a synthetic task)",
+    "early_stopping": "stop once the validation loss has not improved for this many epochs, keeping "
+    "each model's best epoch (needs val_fraction > 0)",
 }
 
 
@@ -34,6 +38,8 @@ def field_help(name: str) -> str:
         return f"one of: {choices} (default: {tasks.REFERENCE_TASK})"
     if name not in tasks.PARAMS:
         default = ExperimentConfig().to_dict()[FIELD_SECTION[name]][name]
+        if default is None:  # its help says what it defaults to, or that it is off
+            return FIELD_HELP[name]
         return FIELD_HELP[name] + f" (default: {default})"
     defaults = {t.name: p.default for t in tasks.TASKS.values() if (p := t.param(name)) is not None}
     shown = {_show(v) for v in defaults.values() if v is not None}

@@ -27,21 +27,23 @@ def result_html(result: ExperimentResult) -> str:
     from statelab.report.figures import results_figure
     from statelab.report.html import esc, image
     from statelab.report.output import png_bytes
-    from statelab.report.run import results_table, verdict_html
+    from statelab.report.run import real_results_table, results_table, verdict_html
     from statelab.result import outcome_line, setup_line
 
     metrics = result.metrics_dict()
     predictions: dict[str, Any] = {"row": result.test_row, "target": result.test_target}
     predictions |= {f"pred_{name}": pred for name, pred in result.test_pred.items()}
+    real = result.verdict is not None
     verdict = (
         f"<p>{esc(outcome_line(result))}</p>"
-        if result.claim_held is None
+        if result.claim_held is None and not real
         else verdict_html(result.config, metrics)
     )
+    table = real_results_table(metrics) if real else results_table(metrics["models"], metrics["baselines"])
     figure = png_bytes(results_figure(predictions, metrics["models"]))
     return (
         f"<div><p><b>ExperimentResult</b> {esc(setup_line(result))}</p>{verdict}"
-        f"{results_table(metrics['models'], metrics['baselines'])}"
+        f"{table}"
         f"{image(figure, 'Expected output and each model error on the test rows')}</div>"
     )
 

@@ -124,27 +124,27 @@ def blocks_of(rows: np.ndarray, size: int = BLOCK, width: int = 1) -> Iterator[n
         yield rows[start : start + size]
 
 
-def baselines(
+def baseline_predictions(
     windows: np.ndarray,
     target: np.ndarray,
     last: np.ndarray,
     train_rows: np.ndarray,
     test_rows: np.ndarray,
-    var_y: float,
-) -> dict[str, BaselineMetrics]:
-    """Two predictors that see the same window as the networks and remember nothing.
+) -> dict[str, np.ndarray]:
+    """Two predictors that see the same window as the networks and remember nothing, on the
+    networks' scale (the transformed, standardised target of a real series):
 
     - `last_value`: the newest value of the series (for a forecast, the target's value now).
     - `linear_ar`: y ~ w . window + b over every input of the window (all features), fitted by
       least squares on the training rows of every series: the best linear window-limited
       predictor, so for the synthetic tasks it reaches the stateless floor.
 
-    windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool; test_rows:
-    indices of the scored test rows.
+    windows: (N, lahead, F) all rows; target, last: (N,); train_rows: (N,) bool, the rows fitted
+    on; test_rows: indices of the scored test rows. Returns {name: (len(test_rows),)}.
 
     The linear AR's cost grows with the square of its inputs (its normal equations) and their cube
-    (their solution): over more than MAX_AR_INPUTS inputs it is not fitted, and its numbers are
-    None (the networks train all the same).
+    (their solution): over more than MAX_AR_INPUTS inputs it is not fitted and is absent from the
+    result (its numbers are None; the networks train all the same).
     """
     flat = windows.reshape(len(windows), -1)  # (N, lahead * F), a view
     preds = {"last_value": last[test_rows]}
@@ -154,6 +154,19 @@ def baselines(
         coef = least_squares((flat[part], target[part]) for part in blocks_of(fit_rows, width=width))
         parts = [flat[part] @ coef[:-1] + coef[-1] for part in blocks_of(test_rows, width=width)]
         preds["linear_ar"] = np.concatenate(parts or [[]])
+    return preds
+
+
+def baselines(
+    windows: np.ndarray,
+    target: np.ndarray,
+    last: np.ndarray,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    var_y: float,
+) -> dict[str, BaselineMetrics]:
+    """The MSE of each of `baseline_predictions` on the test rows, on the networks' scale."""
+    preds = baseline_predictions(windows, target, last, train_rows, test_rows)
     out = {}
     for name in BASELINES:
         if name not in preds:
@@ -163,6 +176,46 @@ def baselines(
             error = finite(mse(preds[name], target[test_rows]))
         out[name] = BaselineMetrics(test_mse=error, test_nmse=None if error is None else error / var_y)
     return out
+
+
+@dataclass(frozen=True)
+class DataErrors:
+    """Errors in the data's own units on the test rows: root mean squared, mean absolute, and
+    mean absolute scaled (MASE: each series' MAE over the in-sample MAE of its seasonal naive
+    forecast on its training part, averaged over series, as the M4 competition scores)."""
+
+    rmse: float | None
+    mae: float | None
+    mase: float | None
+
+
+def seasonal_scales(history: np.ndarray, starts: np.ndarray, ends: np.ndarray, season: int) -> np.ndarray:
+    """Per series (S,): the mean absolute error of the seasonal naive forecast y[i] ~ y[i - season]
+    over the series' training part, positions [season, end): MASE's denominator. NaN where the
+    part is shorter than a season or the forecast is exact (a constant series)."""
+    out = np.full(len(starts), np.nan)
+    for s, (start, end) in enumerate(zip(starts, ends)):
+        part = history[start : start + end]
+        if len(part) > season:
+            scale = float(np.mean(np.abs(part[season:] - part[:-season])))
+            out[s] = scale if scale > 0 else np.nan
+    return out
+
+
+def data_errors(pred: np.ndarray, target: np.ndarray, series: np.ndarray, scales: np.ndarray) -> DataErrors:
+    """RMSE, MAE and MASE of predictions `pred` of `target` (N,), rows of series `series` (N,),
+    each series' MASE scale in `scales` (S,). None where not finite (a diverged model)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = np.asarray(pred, np.float64) - target
+        rmse = finite(float(np.sqrt(np.mean(error**2)))) if len(error) else None
+        mae = finite(float(np.mean(np.abs(error)))) if len(error) else None
+        per_series = []
+        for s in np.unique(series):
+            scale = scales[s]
+            if np.isfinite(scale):
+                per_series.append(float(np.mean(np.abs(error[series == s]))) / scale)
+        mase = finite(float(np.mean(per_series))) if per_series else None
+    return DataErrors(rmse=rmse, mae=mae, mase=mase)
 
 
 @dataclass(frozen=True)
@@ -201,6 +254,8 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
     (impossible).' Only the promised and impossible outcomes are tested; a model whose outcome
     theory did not promise is reported, not tested."""
     models = metrics["models"]
+    if real_series(metrics) and metrics.get("verdict"):
+        return Verdict(metrics["verdict"]["text"], None)
     if real_series(metrics):
         scored = [n for n, m in models.items() if m["test_nmse"] is not None] or list(models)
         best = min(scored, key=lambda n: models[n]["test_nmse"] or float("inf"))
@@ -223,3 +278,158 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
     if claim:
         return Verdict(f"Expected outcome held: {said}.", True)
     return Verdict(f"Expected outcome did NOT hold: {said}.", False)
+
+
+# A test part with more than this share of its targets outside the training targets' range gets
+# a hint to difference the series, when no transform is on.
+OUTSIDE_RANGE_HINT = 0.05
+
+
+def range_hint(metrics: Mapping[str, Any], season: int = 1) -> str | None:
+    """One sentence when a real series' test targets leave the training range and no transform
+    is on (a network of the levels cannot extrapolate), from the content of metrics.json; None
+    otherwise."""
+    data = metrics.get("data", {})
+    share = data.get("outside_training_range")
+    if share is None or share <= OUTSIDE_RANGE_HINT or data.get("transform", "none") != "none":
+        return None
+    low, high = data["training_range"]
+    seasonal = f", or --transform sdiff (a difference at --season {season})" if season > 1 else ""
+    return (
+        f"Hint: {share:.0%} of the test targets lie outside the training targets' range "
+        f"[{low:.4g}, {high:.4g}]; a network of the levels cannot extrapolate there: try "
+        f"--transform diff{seasonal}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Series without a floor: rank, skill, and Diebold-Mariano tests
+
+DM_LEVEL = 0.05  # a difference of accuracy is called significant below this p-value
+
+
+@dataclass(frozen=True)
+class DieboldMariano:
+    """A Diebold-Mariano test of equal accuracy (squared error) of two forecasts of the same rows,
+    with the Harvey-Leybourne-Newbold small-sample correction: `statistic` > 0 when the first
+    forecast's errors are larger; `p_value` two-sided, against Student's t with n - 1 degrees of
+    freedom."""
+
+    statistic: float
+    p_value: float
+    n: int
+
+
+def diebold_mariano(
+    error_a: np.ndarray, error_b: np.ndarray, horizon: int, groups: np.ndarray | None = None
+) -> DieboldMariano:
+    """The loss differential d = e_a^2 - e_b^2 over the n rows, in time order within each group
+    (a series): its mean over the square root of its long-run variance, estimated with the
+    autocovariances of d up to lag h - 1 (h = max(horizon, 1): an h-step forecast's errors are
+    correlated over h - 1 steps), counted within a group only:
+
+        V = (g_0 + 2 sum_{k=1}^{h-1} g_k) / n,   g_k = sum_t (d_t - dbar)(d_{t-k} - dbar) / n
+        DM = dbar / sqrt(V),   DM* = DM sqrt((n + 1 - 2h + h (h - 1) / n) / n)
+
+    (Diebold and Mariano 1995; Harvey, Leybourne and Newbold 1997). Where the truncated sum makes
+    V <= 0, V is g_0 / n. Identical losses: statistic 0, p-value 1."""
+    from scipy import stats
+
+    d = np.asarray(error_a, np.float64) ** 2 - np.asarray(error_b, np.float64) ** 2
+    n, h = len(d), max(horizon, 1)
+    groups = np.zeros(n, np.int64) if groups is None else np.asarray(groups)
+    centred = d - d.mean()
+    gamma = [float(np.sum(centred**2)) / n]
+    for k in range(1, h):
+        same = groups[k:] == groups[:-k]
+        gamma.append(float(np.sum((centred[k:] * centred[:-k])[same])) / n)
+    variance = (gamma[0] + 2 * sum(gamma[1:])) / n
+    if variance <= 0:
+        variance = gamma[0] / n
+    if variance <= 0 or n < 2:
+        return DieboldMariano(statistic=0.0, p_value=1.0, n=n)
+    dm = float(d.mean()) / math.sqrt(variance)
+    corrected = dm * math.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 0.0) / n)
+    p_value = float(2 * stats.t.sf(abs(corrected), n - 1))
+    return DieboldMariano(statistic=corrected, p_value=p_value, n=n)
+
+
+def ranking(errors: Mapping[str, float | None]) -> list[str]:
+    """Names by test MSE, best first; those without one (diverged, failed) left out."""
+    scored = {name: e for name, e in errors.items() if e is not None and math.isfinite(e)}
+    return sorted(scored, key=lambda name: scored[name])
+
+
+def skill(mse_model: float | None, mse_reference: float | None) -> float | None:
+    """1 - MSE / MSE of the reference: above 0 where the model is better."""
+    if mse_model is None or mse_reference is None or mse_reference <= 0:
+        return None
+    return finite(1.0 - mse_model / mse_reference)
+
+
+def compared(name_a: str, name_b: str, test: DieboldMariano) -> dict[str, Any]:
+    """A DM test as metrics.json holds it: who was compared, the statistic, the p-value, and the
+    better forecast where the difference is significant (else None)."""
+    better = None
+    if test.p_value < DM_LEVEL:
+        better = name_b if test.statistic > 0 else name_a
+    return {
+        "first": name_a,
+        "second": name_b,
+        "statistic": test.statistic,
+        "p_value": test.p_value,
+        "better": better,
+    }
+
+
+def _p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def real_verdict_text(verdict: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """One sentence: whether memory helped, and whether a network is worth it over the classical
+    forecasters, on this data (from metrics.json's "verdict")."""
+    labels = labels or {}
+
+    def name(n: str) -> str:
+        return labels.get(n, n)
+
+    memory = verdict.get("memory")
+    if memory is None:
+        said_memory = "one of the networks diverged, so memory cannot be judged"
+    elif memory["better"] == "stateful":
+        said_memory = f"memory helped (the stateful model beat the stateless one, DM {_p(memory['p_value'])})"
+    elif memory["better"] == "stateless":
+        said_memory = f"memory hurt (the stateless model beat the stateful one, DM {_p(memory['p_value'])})"
+    else:
+        said_memory = f"memory made no clear difference (stateful vs stateless, DM {_p(memory['p_value'])})"
+    peer, best = verdict.get("best_peer"), verdict.get("best_network")
+    versus = verdict.get("network_vs_peer")
+    if best is None:
+        said_worth = "both networks diverged"
+    elif peer is None or versus is None:
+        said_worth = "no classical forecaster could be compared"
+    else:
+        gain = verdict["skill"].get(best)
+        gain_text = "n/a" if gain is None else f"{gain:+.3f}"
+        if versus["better"] == best:
+            said_worth = (
+                f"a network is worth it: the {best} model beat the best classical forecaster, {name(peer)}, "
+                f"with skill {gain_text} (DM {_p(versus['p_value'])})"
+            )
+        elif versus["better"] == peer:
+            said_worth = (
+                f"no network is worth it: the best classical forecaster, {name(peer)}, beat the {best} model "
+                f"(skill {gain_text}, DM {_p(versus['p_value'])})"
+            )
+        elif gain is not None and gain < 0:
+            said_worth = (
+                f"no network is worth it: the best, the {best} model, does worse than {name(peer)} (skill "
+                f"{gain_text}), though not significantly (DM {_p(versus['p_value'])})"
+            )
+        else:
+            said_worth = (
+                f"no network is clearly worth it: the best, the {best} model, does better than {name(peer)} "
+                f"(skill {gain_text}), but not significantly (DM {_p(versus['p_value'])})"
+            )
+    return f"On this data {said_memory}, and {said_worth}."

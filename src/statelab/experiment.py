@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from statelab import dynamics, evaluate, memory, rundir, theory, train
+from statelab import dynamics, evaluate, memory, peers, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.diagnosis import diagnose
 from statelab.host import release_memory
-from statelab.names import MODELS
+from statelab.identity import file_sha256
+from statelab.metrics import BaselineMetrics, PeerMetrics
+from statelab.names import BASELINE_LABELS, BASELINES, MODELS
 from statelab.params import check_callable, check_flag, check_output_path
 from statelab.resources import check_memory
 from statelab.result import EpochLogs, ExperimentResult
@@ -38,7 +40,7 @@ def prepare(config: ExperimentConfig) -> Dataset:
         check_memory(config)  # before a synthetic series is drawn
     start = time.perf_counter()
     data = config.task.record.generate(config.task)
-    config.check_rows([s.n_rows for s in data.series], [s.name for s in data.series])
+    config.check_rows([s.split_rows for s in data.series], [s.name for s in data.series])
     if config.task.input_len is None:
         check_memory(config, rows=sum(s.n_rows for s in data.series))
     dataset = make_dataset(data, config)
@@ -95,11 +97,23 @@ def epoch_logs(var_y: float, on_epoch: EpochLogs) -> train.EpochCallback:
 
 
 def target_variance(config: ExperimentConfig, dataset: Dataset) -> float:
-    """var(y): the analytic variance of a synthetic task's target, or that of the test targets."""
+    """var(y): the analytic variance of a synthetic task's target, or that of the test targets in
+    the data's units (the denominator of every NMSE of a real series)."""
     floors = config.task.record.floors(config.task)
     if floors is not None:
         return floors.var_y
-    return float(np.var(dataset.target[dataset.test.row[dataset.test.scored]]))
+    return float(np.var(dataset.data_target(dataset.test.row[dataset.test.scored])))
+
+
+def validation_variance(config: ExperimentConfig, dataset: Dataset) -> float:
+    """The denominator of the history's val_nmse: var(y) of a synthetic task, or the variance of
+    the validation targets on the scale the networks train on (a real series' val_loss is the
+    MSE of its transformed, standardised target)."""
+    floors = config.task.record.floors(config.task)
+    if floors is not None:
+        return floors.var_y
+    val = dataset.validation
+    return float(np.var(dataset.target[val.row[val.scored]]))
 
 
 def run_experiment(
@@ -127,19 +141,20 @@ def run_experiment(
         train.enable_compilation_cache(directory)
     dataset = prepare(config) if dataset is None else dataset
     t1 = time.perf_counter()
-    callback = None if on_epoch is None else epoch_logs(target_variance(config, dataset), on_epoch)
+    callback = None if on_epoch is None else epoch_logs(validation_variance(config, dataset), on_epoch)
     fitted = train.fit(config, dataset, callback)
     release_memory()
     t2 = time.perf_counter()
     result = evaluate_fit(config, dataset, fitted)
     release_memory()
     t3 = time.perf_counter()
+    peers_s = result.timings.get("peers_s", 0.0)
     timings = {
         "data_s": dataset.prepare_s,
         "train_s": t2 - t1,
-        "evaluate_s": t3 - t2 - result.timings["memory_s"],
+        "evaluate_s": t3 - t2 - result.timings["memory_s"] - peers_s,
         "memory_s": result.timings["memory_s"],
-    }
+    } | ({"peers_s": peers_s} if "peers_s" in result.timings else {})
     result = dataclasses.replace(result, timings=timings)
     if out is not None:
         save_run(result, out)
@@ -161,13 +176,40 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
     if dataset.scaling is not None or len(dataset.names) > 1 or dataset.notes:
         rows = np.bincount(dataset.series, minlength=len(dataset.names))
         train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+        before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
         out["series"] = [
-            {"name": name, "rows": int(r), "train": int(t), "test": int(r - t)}
-            for name, r, t in zip(dataset.names, rows, train_rows)
+            {"name": name, "rows": int(r), "train": int(t), "test": int(r - k)}
+            | ({"validation": int(k - t)} if dataset.separate_validation else {})
+            for name, r, t, k in zip(dataset.names, rows, train_rows, before)
         ]
         out["notes"] = dict(dataset.notes)
     if dataset.scaling is not None:
         out["scaling"] = {name: {"mean": m, "scale": s} for name, (m, s) in dataset.scaling.items()}
+    if dataset.levels is not None:
+        out["transform"] = dataset.levels.transform.name
+        out["time"] = dataset.levels.time_name
+        cut = time_cut(dataset)
+        if cut:
+            out["cut"] = cut
+    return out
+
+
+def time_cut(dataset: Dataset) -> dict[str, list[str]]:
+    """Where the split falls in the file's time: {"train" | "validation" | "test": [the earliest,
+    the latest target time of its rows over every series]}, as text; empty without a time column."""
+    levels = dataset.levels
+    if levels is None or levels.times is None:
+        return {}
+    parts = {"train": dataset.train_rows, "test": ~dataset.before_test}
+    if dataset.separate_validation and dataset.val_rows is not None:
+        parts = {"train": dataset.train_rows, "validation": dataset.val_rows, "test": ~dataset.before_test}
+    out = {}
+    for label, mask in parts.items():
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            times = levels.time(dataset.series[rows], dataset.positions(rows))
+            assert times is not None
+            out[label] = [str(min(times)), str(max(times))]
     return out
 
 
@@ -193,27 +235,185 @@ def realised_floors(
     }
 
 
+def mase_scales(config: ExperimentConfig, dataset: Dataset) -> np.ndarray:
+    """Per series (S,): the in-sample MAE of the seasonal naive forecast over its training part
+    (every value the rows before its test part read or predict), at the task's season."""
+    levels = dataset.levels
+    assert levels is not None
+    before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
+    ends = levels.first + before + levels.horizon  # the training part's last target, + 1
+    return evaluate.seasonal_scales(levels.history, levels.starts, ends, config.task.season or 1)
+
+
+def training_range(dataset: Dataset, rows: np.ndarray) -> dict[str, Any]:
+    """The range of the training part's targets (in the data's units), and the share of the test
+    targets `rows` outside it: where a model of the levels would have to extrapolate."""
+    seen = dataset.data_target(np.flatnonzero(dataset.before_test))
+    test = dataset.data_target(rows)
+    low, high = float(seen.min()), float(seen.max())
+    share = float(np.mean((test < low) | (test > high))) if len(test) else 0.0
+    return {"training_range": [low, high], "outside_training_range": share}
+
+
+def peer_series(dataset: Dataset, rows: np.ndarray) -> list[peers.PeerSeries]:
+    """Each series of a real dataset as the peers see it: its values in the data's units, its
+    training part (every value before its first test target) and the origins of its test rows
+    `rows` (the last position known: the row's own, or the one before for a nowcast)."""
+    levels = dataset.levels
+    assert levels is not None
+    lengths = np.diff(np.append(levels.starts, len(levels.history)))
+    before = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
+    row_series, positions = dataset.series[rows], dataset.positions(rows)
+    out = []
+    for s in np.unique(row_series):
+        start = levels.starts[s]
+        out.append(
+            peers.PeerSeries(
+                name=dataset.names[s],
+                values=levels.history[start : start + lengths[s]],
+                fit_end=int(levels.first + before[s] + levels.horizon),
+                origins=positions[row_series == s] - (0 if levels.horizon else 1),
+            )
+        )
+    return out
+
+
+# The peers' forecasts depend on the data and its cut alone, not on the networks: kept for the
+# trials of a sweep (or runs of a session) that share them. {key: (PeerMetrics, pred, seconds)}
+_PEER_CACHE: dict[tuple, tuple[PeerMetrics, np.ndarray | None, float]] = {}
+PEER_CACHE_SIZE = 32
+
+
+def _peer_key(config: ExperimentConfig, name: str) -> tuple:
+    """What a peer's forecasts depend on: every task parameter but the transform and the peers
+    (the peers forecast the series as the file holds it, on rows every transform shares), and a
+    data file's content."""
+    task = config.task
+    fields = tuple((k, v) for k, v in task.fields().items() if k not in ("transform", "peers"))
+    return (name, fields, None if task.data is None else file_sha256(task.data))
+
+
+def peer_results(
+    config: ExperimentConfig,
+    dataset: Dataset,
+    rows: np.ndarray,
+    target: np.ndarray,
+    var_y: float,
+    scales: np.ndarray,
+) -> tuple[dict[str, PeerMetrics], dict[str, np.ndarray], float]:
+    """Every peer of the config on the test rows `rows`, in the data's units: ({name: metrics},
+    {name: predictions (N,)} of those that did not fail, seconds spent fitting them)."""
+    names = [n for n in (config.task.peers or ()) if n != "none"]
+    metrics, preds, seconds = {}, {}, 0.0
+    series: list[peers.PeerSeries] | None = None
+    for name in names:
+        key = _peer_key(config, name)
+        if key not in _PEER_CACHE:
+            series = peer_series(dataset, rows) if series is None else series
+            t0 = time.perf_counter()
+            entry: tuple[PeerMetrics, np.ndarray | None, float]
+            try:
+                done = peers.forecast(name, series, dataset.levels.horizon, config.task.season or 1)  # type: ignore[union-attr]
+            except peers.PeerFailure as exc:
+                entry = (PeerMetrics(status="failed", detail=str(exc)), None, time.perf_counter() - t0)
+            else:
+                error = evaluate.mse(done.pred, target)
+                errors = evaluate.data_errors(done.pred, target, dataset.series[rows], scales)
+                peer = PeerMetrics(
+                    status="ok",
+                    detail=done.detail,
+                    test_mse=error,
+                    test_nmse=error / var_y,
+                    **dataclasses.asdict(errors),
+                )
+                entry = (peer, done.pred, time.perf_counter() - t0)
+            while len(_PEER_CACHE) >= PEER_CACHE_SIZE:
+                _PEER_CACHE.pop(next(iter(_PEER_CACHE)))
+            _PEER_CACHE[key] = entry
+        peer, pred, spent = _PEER_CACHE[key]
+        metrics[name] = peer
+        if pred is not None:
+            preds[name] = pred
+        seconds += spent
+    return metrics, preds, seconds
+
+
+def real_verdict(
+    config: ExperimentConfig,
+    forecasts: dict[str, np.ndarray],
+    target: np.ndarray,
+    series: np.ndarray,
+    models: dict[str, Any],
+    baselines: dict[str, BaselineMetrics],
+    peer_metrics: dict[str, PeerMetrics],
+) -> dict[str, Any]:
+    """The verdict of a series without a floor: every model, baseline and peer ranked by test MSE;
+    each network's skill against the best non-network forecaster (the best "peer": a baseline or
+    a classical peer); Diebold-Mariano tests on the same rows of stateful vs stateless and of the
+    best network vs the best peer; and the sentence saying what they mean."""
+    mses: dict[str, float | None] = {n: m.test_mse for n, m in models.items() if not m.diverged}
+    mses |= {n: b.test_mse for n, b in baselines.items()}
+    mses |= {n: p.test_mse for n, p in peer_metrics.items() if p.ok}
+    order = evaluate.ranking(mses)
+    networks = [n for n in order if n in models]
+    others = [n for n in order if n not in models]
+    best_network = networks[0] if networks else None
+    best_peer = others[0] if others else None
+    horizon = config.task.horizon or 0
+
+    def test(a: str, b: str) -> dict[str, Any]:
+        dm = evaluate.diebold_mariano(forecasts[a] - target, forecasts[b] - target, horizon, series)
+        return evaluate.compared(a, b, dm)
+
+    verdict: dict[str, Any] = {
+        "ranking": order,
+        "best_network": best_network,
+        "best_peer": best_peer,
+        "skill": {n: evaluate.skill(mses.get(n), mses.get(best_peer or "")) for n in models},
+        "memory": test("stateful", "stateless") if len(networks) == len(models) == 2 else None,
+        "network_vs_peer": test(best_network, best_peer) if best_network and best_peer else None,
+    }
+    verdict["text"] = evaluate.real_verdict_text(verdict, BASELINE_LABELS)
+    return verdict
+
+
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:
     """Metrics of both models against the floors of their kinds (expected, and as the test rows
-    show them), what theory expected of each, their memory, and a diagnosis of each miss."""
+    show them), what theory expected of each, their memory, and a diagnosis of each miss. A real
+    series' predictions and errors are in the data's units, the transform and the
+    standardisation undone."""
     floors = config.task.record.floors(config.task)
     test = dataset.test
     order = np.argsort(test.row[test.scored], kind="stable")  # time order within each series
     rows = test.row[test.scored][order]
-    target = dataset.target[rows]
+    target = dataset.data_target(rows)
     var_y = target_variance(config, dataset)
     reset = config.train.test_start == "reset"
     warm = dataset.warm[test.scored][order]
     expected = theory.expectations(config, dataset.n_train)
+    real = dataset.levels is not None
+    scales = mase_scales(config, dataset) if real else None
+    row_series = dataset.series[rows]
+
+    def errors(pred: np.ndarray) -> dict[str, Any]:
+        if scales is None:
+            return {}
+        return dataclasses.asdict(evaluate.data_errors(pred, target, row_series, scales))
+
     models, preds, memories = {}, {}, {}
     t0 = time.perf_counter()
     k = memory.lags(config)
-    truth, kind = memory.true_profile(config, dataset, k)
+    reference, kind = memory.true_profile(config, dataset, k)  # (F, K+1)
+    profiled = memory.profiled_feature(dataset, reference) if len(reference) > 1 else 0
+    truth = reference[profiled]
+    by_feature = None
+    if len(reference) > 1:
+        by_feature = {name: [float(v) for v in reference[f]] for f, name in enumerate(dataset.features)}
     initial = dynamics.initial_params(config, dataset)
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
         skip = warm if stateful and reset else np.zeros(len(target), bool)
-        preds[name] = fitted.test_pred[i][test.scored][order]
+        preds[name] = dataset.in_data_units(fitted.test_pred[i][test.scored][order], rows)
         # The floors as this model's scored rows show them (a reset stateful model skips its warm-up).
         realised = realised_floors(config, dataset, rows[~skip], target[~skip])
         kind_of = theory.floor_kind(config, name)
@@ -233,11 +433,19 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             expectation=expected[name],
             realised=None if realised is None else realised[kind_of],
         )
-        profiled = memory.profile(fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth)
+        profile = memory.profile(
+            fitted.params[i],
+            config,
+            dataset,
+            fitted.test_start[i],
+            stateful,
+            truth,
+            None if by_feature is None else profiled,
+        )
         held, reach = dynamics.profile(
             fitted.params[i], initial, config, dataset, fitted.test_start[i], stateful, k
         )
-        memories[name] = dataclasses.replace(profiled, capacity=held, gradient_reach=reach)
+        memories[name] = dataclasses.replace(profile, capacity=held, gradient_reach=reach)
         models[name] = dataclasses.replace(
             models[name],
             diagnosis=diagnose(
@@ -249,18 +457,57 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
                 memories[name],
                 None if realised is None else realised[kind_of],
             ),
+            **errors(preds[name]),
+            best_epoch=None if fitted.best_epoch is None else fitted.best_epoch[i],
         )
         release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
-    newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
+    base_preds = evaluate.baseline_predictions(
+        dataset.windows, dataset.target, dataset.last, dataset.before_test, rows
+    )
+    if real:  # in the data's units: the last value as the file holds it, the AR's transform undone
+        base_preds = {
+            "last_value": dataset.data_last(rows),
+            **{k: dataset.in_data_units(v, rows) for k, v in base_preds.items() if k == "linear_ar"},
+        }
+    baselines = {}
+    for name in BASELINES:
+        if name not in base_preds:  # a linear AR over more inputs than is fitted
+            baselines[name] = BaselineMetrics(test_mse=None, test_nmse=None)
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            error = evaluate.finite(evaluate.mse(base_preds[name], target))
+        nmse = None if error is None else error / var_y
+        baselines[name] = BaselineMetrics(test_mse=error, test_nmse=nmse, **errors(base_preds[name]))
+    raw = None if dataset.levels is None else dataset.levels.raw_inputs(row_series, dataset.positions(rows))
+    if raw is not None:  # a real series' inputs as the file holds them
+        newest = raw
+    else:
+        newest = dataset.windows[rows, -1 if config.train.window_order == "oldest-first" else 0]  # (N, F)
+    data = data_summary(dataset)
+    peer_metrics, peer_preds, peers_s = None, None, 0.0
+    if real and scales is not None:
+        data.update(training_range(dataset, rows))
+        peer_metrics, peer_preds, peers_s = peer_results(config, dataset, rows, target, var_y, scales)
+    verdict = None
+    if real:
+        forecasts = (
+            {n: preds[n] for n, m in models.items() if not m.diverged} | base_preds | (peer_preds or {})
+        )
+        verdict = real_verdict(config, forecasts, target, row_series, models, baselines, peer_metrics or {})
+        ranks = {name: i + 1 for i, name in enumerate(verdict["ranking"])}
+        models = {
+            n: dataclasses.replace(m, rank=ranks.get(n), skill=verdict["skill"].get(n))
+            for n, m in models.items()
+        }
+        baselines = {n: dataclasses.replace(b, rank=ranks.get(n)) for n, b in baselines.items()}
+        peer_metrics = {n: dataclasses.replace(p, rank=ranks.get(n)) for n, p in (peer_metrics or {}).items()}
     return ExperimentResult(
         config=config,
         var_y=var_y,
         floors=floors,
         models=models,
-        baselines=evaluate.baselines(
-            dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
-        ),
+        baselines=baselines,
         claim_held=theory.claim_held(
             {n: m.expected for n, m in models.items()},
             {n: bool(m.converged) for n, m in models.items()},
@@ -270,18 +517,24 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(MODELS)},
         val_loss={name: fitted.val_loss[i] for i, name in enumerate(MODELS)},
         test_row=rows,
-        test_series=dataset.series[rows],
+        test_series=row_series,
         test_input=newest,
         test_target=target,
         test_pred=preds,
         memory=memories,
         task_profile=truth,
         task_profile_kind=kind,
+        task_profile_by_feature=by_feature,
         n_train=dataset.n_train,
         dropped=dataset.dropped,
-        data=data_summary(dataset),
+        data=data,
         params=dict(zip(MODELS, fitted.params)),
-        timings={"memory_s": memory_s},
+        timings={"memory_s": memory_s} | ({"peers_s": peers_s} if real else {}),
+        peers=peer_metrics,
+        peer_pred=peer_preds,
+        verdict=verdict,
+        val_var_y=validation_variance(config, dataset) if real else None,
+        test_time=None if not real else dataset.levels.time(row_series, dataset.positions(rows)),  # type: ignore[union-attr]
     )
 
 

@@ -18,8 +18,17 @@ SQL `results` view wherever both have one):
                                                 expected_reason, realised_floor_nmse, floor_low,
                                                 floor_high, at_floor, diagnosis (its kind), span,
                                                 profile_error, capacity (the total of the state capacity,
-                                                sum_k r2(k), at most the state size)
-    <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar
+                                                sum_k r2(k), at most the state size);
+                                                a real series also rmse, mae, mase (in the
+                                                data's units), rank, skill, best_epoch
+    <baseline>_mse, <baseline>_nmse             baseline: last_value, linear_ar; a real series'
+                                                also <baseline>_rmse, _mae, _mase, _rank
+    <peer>_status, _detail, _mse, _nmse, _rmse, _mae, _mase, _rank
+                                                a real series' classical peers: seasonal_naive,
+                                                ets, arima (status "ok" or "failed", detail: what
+                                                was fitted or why it failed); <NA> elsewhere
+    best_network, best_peer, memory_p_value, memory_better, network_vs_peer_p_value,
+    network_vs_peer_better                      a real series' verdict (Diebold-Mariano tests)
     var_y, claim_held, n_train, n_test, dropped_train_rows
     data_s, train_s, evaluate_s, group_train_s, group_size
                                                 seconds; a sweep trains a group of trials in one
@@ -55,11 +64,11 @@ import pandas as pd
 
 from statelab.config import FIELD_SECTION, check_field, field_choices, field_kind
 from statelab.grid import axis_values
-from statelab.metrics import DIAGNOSIS_KINDS, BaselineMetrics, ModelMetrics
+from statelab.metrics import DIAGNOSIS_KINDS, BaselineMetrics, ModelMetrics, PeerMetrics
 from statelab.names import BASELINES, HISTORY_COLUMNS, MEMORY_NUMBERS, MODELS
 from statelab.params import ConfigError
 from statelab.result import HISTORY_DTYPES, ExperimentResult, history_rows
-from statelab.store import TrialRecord
+from statelab.store import PEER_NAMES, TrialRecord, peer_column
 from statelab.theory import OUTCOMES
 
 if TYPE_CHECKING:
@@ -74,6 +83,7 @@ CATEGORY = "category"
 TUPLES = "object"  # list-valued config fields: tuples (see the module docstring)
 TIMESTAMP: Final = "datetime64[ns, UTC]"
 STATUSES = ("ok", "error")
+PEER_STATUSES = ("ok", "failed")
 KIND_DTYPES = {"int": "Int64", "float": "Float64", "str": "string", "floats": TUPLES, "strs": TUPLES}
 # The scalars of a memory profile; a span is <NA> where undefined (a diffuse or diverged profile).
 MEMORY_DTYPES = {"span": "Int64", "profile_error": "Float64"}
@@ -144,6 +154,31 @@ def _baseline(baseline: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("baselines", {}).get(baseline, {}).get(key)
 
 
+def _peer(peer: str, key: str) -> Reader:
+    return lambda r: (_metrics(r).get("peers") or {}).get(peer, {}).get(key)
+
+
+# A real series' verdict: {column: (dtype, path into metrics.json's "verdict")}
+VERDICT_COLUMNS = {
+    "best_network": ("string", ("best_network",)),
+    "best_peer": ("string", ("best_peer",)),
+    "memory_p_value": ("Float64", ("memory", "p_value")),
+    "memory_better": ("string", ("memory", "better")),
+    "network_vs_peer_p_value": ("Float64", ("network_vs_peer", "p_value")),
+    "network_vs_peer_better": ("string", ("network_vs_peer", "better")),
+}
+
+
+def _verdict(*path: str) -> Reader:
+    def read(r: TrialRecord) -> Any:
+        value: Any = _metrics(r).get("verdict")
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    return read
+
+
 def _run_number(key: str) -> Reader:
     return lambda r: _metrics(r).get(key)
 
@@ -191,8 +226,16 @@ def result_columns() -> dict[str, Column]:
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...
             columns[f"{baseline}_{f.name.removeprefix('test_')}"] = Column(
-                "Float64", _baseline(baseline, f.name)
+                _metric_dtype(f.type), _baseline(baseline, f.name)
             )
+    for peer in PEER_NAMES:  # a real series' classical peers: seasonal_naive_nmse, ...
+        for f in dataclasses.fields(PeerMetrics):
+            name = f"{peer_column(peer)}_{f.name.removeprefix('test_')}"
+            if f.name == "status":
+                columns[name] = Column(CATEGORY, _peer(peer, f.name), PEER_STATUSES)
+            else:
+                columns[name] = Column(_metric_dtype(f.type), _peer(peer, f.name))
+    columns |= {key: Column(dtype, _verdict(*path)) for key, (dtype, path) in VERDICT_COLUMNS.items()}
     columns |= {key: Column(dtype, _run_number(key)) for key, dtype in RUN_NUMBERS.items()}
     columns |= {key: Column(dtype, _timing(key)) for key, dtype in TIMINGS.items()}
     columns |= {key: Column(dtype, _attribute(key)) for key, dtype in TEXT.items()}

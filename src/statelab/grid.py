@@ -296,7 +296,7 @@ def applicable(point: Mapping[str, Any]) -> dict[str, Any]:
     once (equal configs are kept once). With a single task, such a parameter stays an error.
     """
     try:
-        record = get_task(point.get("task", tasks.REFERENCE_TASK))
+        record = get_task(tasks.implied(point))
     except ConfigError:
         return dict(point)  # an unknown task: let validation name it
     return {k: v for k, v in point.items() if k not in tasks.PARAMS or record.param(k) is not None}

@@ -10,8 +10,9 @@ truncated. The rows averaged over are those test_mse is measured on.
 
 Beside it, the task's true profile (its record's `profile`: 1/tsteps for a moving average, a spike
 at the delay, alpha (1-alpha)^k for an EMA, the coefficients of an AR), or for a real series the
-coefficients of a least-squares linear autoregression on K + 1 lags fitted on the training part,
-labelled as a linear reference, not a truth. Two summary numbers per model:
+coefficients of a least-squares distributed-lag regression of the target on K + 1 lags of every
+input feature, fitted on the rows before the test part, labelled as a linear reference, not a
+truth. Two summary numbers per model:
 
 - span: the largest k with |s(k)| >= 10% of the largest true weight, defined only where the
   profile leans where the truth does (at least half its energy on the lags the truth weighs):
@@ -22,8 +23,9 @@ A stateless model starts every window from zero, so its s(k) is exactly 0 for k 
 
 K covers the task's memory: at least lahead + 3, at least the oldest lag the target depends on
 plus 2 (for an EMA, the lag where its weight falls under 1% of the newest one; for a real series,
-8), at most `MAX_LAG`. Several features: a profile per feature; the summary numbers are those of
-the target's own column (or the first feature, when the model does not read the target).
+8), at most `MAX_LAG`. Several features: a profile per feature, s_f(k), beside the reference's
+row for f; the summary numbers are those of the target's own column (or, when the model does not
+read the target, of the feature the reference weighs most).
 """
 
 from __future__ import annotations
@@ -58,43 +60,54 @@ def lags(config: ExperimentConfig) -> int:
 
 
 def true_profile(config: ExperimentConfig, dataset: Dataset, k: int) -> tuple[np.ndarray, str]:
-    """(profile (K+1,), kind): the task's truth, or a least-squares linear AR reference."""
+    """(profile (F, K+1), kind): the task's truth (one feature), or for a real series a linear
+    distributed-lag reference with a row per input feature."""
     record = config.task.record
     if record.profile is not None:
-        return np.asarray(record.profile(config.task, k), float), "truth"
+        return np.asarray(record.profile(config.task, k), float)[None], "truth"
     return linear_reference(dataset, k, config.train.window_order), "linear reference"
 
 
-def profiled_feature(dataset: Dataset, target: str) -> int:
-    """The feature a profile is taken against: the target's own column if the model reads it."""
-    return dataset.features.index(target) if target in dataset.features else 0
+def profiled_feature(dataset: Dataset, reference: np.ndarray | None = None) -> int:
+    """The feature a profile's summary numbers are taken against: the target's own column if the
+    model reads it; else the feature the reference (F, K+1) weighs most (sum of squares); else the
+    first."""
+    if dataset.target_name in dataset.features:
+        return dataset.features.index(dataset.target_name)
+    if reference is not None and reference.size:
+        return int(np.argmax(np.sum(reference**2, axis=1)))
+    return 0
 
 
 def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first") -> np.ndarray:
-    """Least-squares coefficients of the target on x[t], ..., x[t-K] of the profiled feature (with
-    an intercept), over the training rows of every series that have K lags of history: (K+1,).
+    """A distributed-lag regression of the target on x_f[t], ..., x_f[t-K] of every feature f
+    (with an intercept), by least squares over the rows before the test part of every series that
+    have K lags of history: the coefficients (F, K+1), on the networks' scale.
 
     The inputs are read back from the windows: a series' first window holds its first lahead
     values, and every later row adds its newest one."""
-    f = profiled_feature(dataset, dataset.target_name)
     windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
-    lahead = windows.shape[1]
+    lahead, n_features = windows.shape[1], windows.shape[2]
     counts = np.bincount(dataset.series, minlength=len(dataset.names))
-    n_train = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
+    n_fit = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))
     firsts = np.cumsum(counts) - counts
 
     def blocks():
-        for first, n in zip(firsts, n_train):
-            # x[0 .. lahead - 1 + n - 1] of this series; training row i ends at x[lahead - 1 + i].
-            x = np.concatenate([windows[first, :, f], windows[first + 1 : first + n, -1, f]])
+        for first, n in zip(firsts, n_fit):
+            if n == 0:
+                continue
+            # x[0 .. lahead - 1 + n - 1] of this series (F columns); row i ends at x[lahead - 1 + i].
+            x = np.concatenate([windows[first], windows[first + 1 : first + n, -1]])
             t = lahead - 1 + np.arange(n)
             for part in blocks_of(np.flatnonzero(t >= k)):
-                yield np.stack([x[t[part] - j] for j in range(k + 1)], axis=1), dataset.target[first + part]
+                lags = [x[t[part] - j] for j in range(k + 1)]  # each (n, F)
+                design = np.stack(lags, axis=2).reshape(len(part), n_features * (k + 1))  # f-major
+                yield design, dataset.target[first + part]
 
     try:
-        return least_squares(blocks())[:-1]
+        return least_squares(blocks())[:-1].reshape(n_features, k + 1)
     except ValueError:  # no training row has K lags of history
-        return np.zeros(k + 1)
+        return np.zeros((n_features, k + 1))
 
 
 def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int | None, float | None]:
@@ -251,10 +264,12 @@ def profile(
     start: cells.RnnState,
     stateful: bool,
     truth: np.ndarray,
+    feature: int | None = None,
 ) -> Memory:
-    """A model's `Memory` against the true profile `truth` (K+1,)."""
+    """A model's `Memory` against the profile `truth` (K+1,) of feature `feature` (by default
+    `profiled_feature`): s(k) of that feature, and s_f(k) of every feature when there are several."""
     by_feature = sensitivity(params, config, dataset, start, stateful, len(truth) - 1)
-    s = by_feature[profiled_feature(dataset, dataset.target_name)]
+    s = by_feature[profiled_feature(dataset) if feature is None else feature]
     span, error = summarise(s, truth)
     named = None
     if by_feature.shape[0] > 1:

@@ -57,9 +57,18 @@ class ModelMetrics:
     floor_high: float | None = None
     at_floor: bool | None = None  # within that interval of the realised floor
     diagnosis: Diagnosis | None = None  # why it missed, and what to change
+    # A real series (written only where they have a value): errors in the data's units, the
+    # model's rank among every model, baseline and peer by test MSE (1: best), its skill against
+    # the best non-network forecaster (1 - MSE / MSE_best), and the epoch whose weights were kept.
+    rmse: float | None = None
+    mae: float | None = None
+    mase: float | None = None
+    rank: int | None = None
+    skill: float | None = None
+    best_epoch: int | None = None
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        out = _without_unset(asdict(self))
         out["diagnosis"] = None if self.diagnosis is None else self.diagnosis.to_dict()
         return out
 
@@ -68,14 +77,50 @@ class ModelMetrics:
 MAX_AR_INPUTS = 1024  # inputs (lahead x features) it is fitted over at most; beyond, it is not fitted
 BLOCK_VALUES = 1 << 22  # values per block of its design (32 MB in float64): wide designs take fewer rows
 
+# Keys a metrics record writes only where they have a value (a generated series has none of
+# them, and its metrics.json stays as it was).
+REAL_SERIES_KEYS = ("rmse", "mae", "mase", "rank", "skill", "best_epoch")
+
+
+def _without_unset(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not (k in REAL_SERIES_KEYS and v is None)}
+
 
 @dataclass(frozen=True)
 class BaselineMetrics:
     """A model-free predictor on the same test rows as the networks; None where it was not
-    computed (a linear AR over more inputs than MAX_AR_INPUTS) or is not finite."""
+    computed (a linear AR over more inputs than MAX_AR_INPUTS) or is not finite. A real series'
+    errors are in the data's units (test_mse too), with its RMSE, MAE, MASE and rank."""
 
     test_mse: float | None
     test_nmse: float | None
+    rmse: float | None = None
+    mae: float | None = None
+    mase: float | None = None
+    rank: int | None = None
+
+    def to_dict(self) -> dict:
+        return _without_unset(asdict(self))
+
+
+@dataclass(frozen=True)
+class PeerMetrics:
+    """A classical forecaster (statelab.peers) on the same test rows as the networks, fitted on
+    each series' training part and forecasting with its parameters fixed; or why it failed (a
+    failed peer is reported, never dropped)."""
+
+    status: str  # "ok" or "failed"
+    detail: str  # what was fitted ("ARIMA(1,1,1) with drift"), or the reason it failed
+    test_mse: float | None = None  # in the data's units
+    test_nmse: float | None = None
+    rmse: float | None = None
+    mae: float | None = None
+    mase: float | None = None
+    rank: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -86,7 +86,9 @@ def output_columns(
     panel: Any, features: tuple[str, ...], predictions: list[np.ndarray], before: list[int], with_series: bool
 ) -> dict[str, Any]:
     """The columns of `statelab predict`'s output, as `predict_series` gave them: [`series`,] `t`
-    (counted on from the state's steps), `input` (or `input_<feature>`), `prediction`."""
+    (counted on from the state's steps), the file's time column (by its name; `time` where that
+    name is taken) with its values where the panel has one, `input` (or `input_<feature>`),
+    `prediction`."""
     import pyarrow as pa
 
     from statelab.data import input_columns, to_arrow
@@ -99,6 +101,12 @@ def output_columns(
             to_arrow(codes), pa.array(panel.names, pa.string())
         )
     columns["t"] = np.concatenate([b + np.arange(n) for b, n in zip(before, lengths)]).astype(np.int64)
+    if getattr(panel, "times", None) is not None:
+        from statelab.data import values_to_arrow
+
+        name = panel.time_name or "time"
+        taken = {"series", "t", "prediction", *input_columns(features)}
+        columns[name if name not in taken else "time"] = values_to_arrow(np.concatenate(panel.times))
     inputs = np.concatenate(panel.features)
     for j, name in enumerate(input_columns(features)):
         columns[name] = np.ascontiguousarray(inputs[:, j])

@@ -166,6 +166,12 @@ class Predictor:
         data: Mapping[str, Any] | None = None,
     ):
         _check_finite(params)
+        transform = config.task.transform
+        if transform not in (None, "none"):
+            raise ConfigError(
+                "transform must be none for a saved model to predict from raw values (it reads and "
+                f"predicts levels; this run trained on the series' {transform}), got {transform!r}"
+            )
         self.params = jax.tree.map(jnp.asarray, params)
         self.config = config
         self.stateful = bool(stateful)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from statelab.config import ExperimentConfig
+from statelab.data import input_columns
 from statelab.identity import config_hash
-from statelab.metrics import BaselineMetrics, Memory, ModelMetrics, json_numbers
+from statelab.metrics import BaselineMetrics, Memory, ModelMetrics, PeerMetrics, json_numbers
 from statelab.names import BASELINE_LABELS, FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.theory import CONVERGED_NMSE, RealisedFloor, threshold_text
 from statelab.version import __version__
@@ -96,6 +97,20 @@ class ExperimentResult:
     timings: dict[str, float] = field(default_factory=dict)
     # the floors as the scored test rows show them: "windowed" and "unbounded" (None: a real series)
     realised_floors: dict[str, RealisedFloor] | None = None
+    # A real series: the denominator of the history's val_nmse (the variance of the validation
+    # targets on the networks' scale; None: var_y), and each test row's time in the file's units
+    val_var_y: float | None = None
+    test_time: np.ndarray | None = None
+    # A real series: the classical peers on the same test rows (statelab.peers), failed ones too,
+    # and the predictions (N,) of those that did not fail
+    peers: dict[str, PeerMetrics] | None = None
+    peer_pred: dict[str, np.ndarray] | None = None
+    # A real series: every model, baseline and peer ranked, each network's skill against the best
+    # non-network forecaster, Diebold-Mariano tests and the sentence (experiment.real_verdict)
+    verdict: dict[str, Any] | None = None
+    # Several input features: the reference profile of each ({feature: (K+1,)}), of which
+    # task_profile is the one the summary numbers are taken against
+    task_profile_by_feature: dict[str, list[float]] | None = None
 
     @property
     def history(self) -> pd.DataFrame:
@@ -107,6 +122,17 @@ class ExperimentResult:
 
         frame = pd.DataFrame.from_records(history_rows(self), columns=list(HISTORY_COLUMNS))
         return frame.astype(HISTORY_DTYPES)
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The test rows as a DataFrame, in time order within each series, with the columns of
+        predictions.csv: row, series (a file of several series), time (the time of each target,
+        in the file's units, where the data have a time column), the newest input(s), target,
+        pred_<model> and, for a real series, pred_<peer> of every peer that did not fail. A real
+        series' values are in the data's units."""
+        import pandas as pd
+
+        return pd.DataFrame(prediction_columns(self))
 
     def metrics_dict(self) -> dict[str, Any]:
         """The content of metrics.json. Bit-identical for the same config on the same machine.
@@ -135,10 +161,45 @@ class ExperimentResult:
                 "task_profile_kind": self.task_profile_kind,
                 "data": self.data,
             }
+            | self._real_series_metrics()
         )
+
+    def _real_series_metrics(self) -> dict[str, Any]:
+        """The keys only a real series' metrics.json has: its peers and its verdict."""
+        out: dict[str, Any] = {}
+        if self.task_profile_by_feature is not None:
+            out["task_profile_by_feature"] = self.task_profile_by_feature
+        if self.peers is not None:
+            out["peers"] = {name: p.to_dict() for name, p in self.peers.items()}
+        if self.verdict is not None:
+            out["verdict"] = self.verdict
+        return out
 
     def __repr__(self) -> str:
         return result_text(self)
+
+
+def prediction_columns(result: ExperimentResult) -> dict[str, np.ndarray]:
+    """The columns of predictions.csv (and `ExperimentResult.predictions`), one value per scored
+    test row: row, [series,] [time,] input(s), target, pred_<model>..., [pred_<peer>...]. Series
+    ids and times of text are object arrays; times of dates are datetime64."""
+    import numpy as np
+
+    columns: dict[str, np.ndarray] = {"row": np.asarray(result.test_row, np.int64)}
+    series = result.data.get("series")
+    if series and any(s["name"] for s in series):  # a file with a series column
+        names = np.asarray([s["name"] for s in series], dtype=object)
+        columns["series"] = names[np.asarray(result.test_series, np.int64)]
+    if result.test_time is not None:
+        columns["time"] = np.asarray(result.test_time)
+    for j, name in enumerate(input_columns(result.data["features"])):
+        columns[name] = np.asarray(result.test_input[:, j], np.float64)
+    columns["target"] = np.asarray(result.test_target, np.float64)
+    for name, pred in result.test_pred.items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    for name, pred in (result.peer_pred or {}).items():
+        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    return columns
 
 
 def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
@@ -150,7 +211,7 @@ def history_rows(result: ExperimentResult) -> list[dict[str, Any]]:
             "epoch": epoch,
             "train_loss": float(tl),
             "val_loss": float(vl),
-            "val_nmse": float(vl) / result.var_y,
+            "val_nmse": float(vl) / (result.var_y if result.val_var_y is None else result.val_var_y),
         }
         for name in result.models
         for epoch, (tl, vl) in enumerate(zip(result.train_loss[name], result.val_loss[name]), FIRST_EPOCH)
@@ -172,7 +233,7 @@ def _yes_no(value: bool | None) -> str:
 def outcome_line(result: ExperimentResult) -> str:
     """Whether the outcome theory predicts held, in a few words."""
     if result.floors is None:
-        return "no analytic floor (a real series): compare with the baselines"
+        return "no analytic floor (a real series): compared with the baselines and the peers"
     if result.claim_held is None:
         return "no outcome promised or ruled out by theory"
     return "expected outcome held" if result.claim_held else "expected outcome did NOT hold"
@@ -190,14 +251,24 @@ def setup_line(result: ExperimentResult) -> str:
 
 
 RESULT_COLUMNS = ("model", "test MSE", "NMSE", "floor NMSE", "converged", "expected")
+# A real series has no floor: errors in the data's units, rank by test MSE, skill against the best
+# non-network forecaster (1 - MSE / MSE of the best baseline or peer).
+REAL_COLUMNS = ("model", "RMSE", "MAE", "MASE", "NMSE", "rank", "skill")
+
+
+def result_columns(result: ExperimentResult) -> tuple[str, ...]:
+    """The result table's columns: with floors and verdicts, or a real series' errors."""
+    return RESULT_COLUMNS if result.floors is not None else REAL_COLUMNS
 
 
 def result_rows(
     result: ExperimentResult, baseline_labels: dict[str, str] | None = None
 ) -> list[tuple[str, ...]]:
-    """The result table's rows as text, models then baselines (`RESULT_COLUMNS`): what the
+    """The result table's rows as text, models then baselines (`result_columns`): what the
     terminal, a result's repr and its notebook HTML all show."""
     labels = baseline_labels or BASELINE_LABELS
+    if result.floors is None:
+        return _real_rows(result, labels)
     rows: list[tuple[str, ...]] = [
         (
             name,
@@ -216,9 +287,31 @@ def result_rows(
     return rows
 
 
+def _errors(m: Any, network: bool = False) -> tuple[str, ...]:
+    if network and m.diverged:
+        return ("diverged", "", "", "", "", "")
+    return (
+        _number(m.rmse, "#.4g"),
+        _number(m.mae, "#.4g"),
+        _number(m.mase, ".3f"),
+        _number(m.test_nmse, ".4f"),
+        _number(m.rank, "d"),
+        _number(m.skill, "+.3f") if network else "",
+    )
+
+
+def _real_rows(result: ExperimentResult, labels: dict[str, str]) -> list[tuple[str, ...]]:
+    """Every model, baseline and peer with its errors in the data's units (`REAL_COLUMNS`)."""
+    rows = [(name, *_errors(m, network=True)) for name, m in result.models.items()]
+    rows += [(labels.get(name, name), *_errors(b)) for name, b in result.baselines.items()]
+    for name, p in (result.peers or {}).items():
+        rows.append((name, *(_errors(p) if p.ok else ("failed", "", "", "", "", ""))))
+    return rows
+
+
 def result_text(result: ExperimentResult) -> str:
     """The repr of a result: a handful of lines, every number a researcher looks at first."""
-    rows = [RESULT_COLUMNS, *result_rows(result)]
+    rows = [result_columns(result), *result_rows(result)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = [
         "  "
@@ -228,10 +321,15 @@ def result_text(result: ExperimentResult) -> str:
         for row in rows
     ]
     threshold = threshold_text(result.floors)
+    said = (
+        f"converged: NMSE < {threshold}"
+        if result.floors is not None
+        else f"errors in the data's units, transform {result.data.get('transform', 'none')}"
+    )
     return "\n".join(
         [
             f"<ExperimentResult {setup_line(result)}: {outcome_line(result)}",
             *(line.rstrip() for line in table),
-            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; converged: NMSE < {threshold}>",
+            f"  NMSE = MSE / var(y), var(y) = {result.var_y:.4e}; {said}>",
         ]
     )

@@ -7,7 +7,8 @@
         metrics.json       the stable interface (ExperimentResult.metrics_dict)
         timings.json       seconds per stage (kept out of metrics.json, which is bit-identical)
         history.csv        model, epoch (from 0), train_loss, val_loss, val_nmse
-        predictions.csv    row, [series,] input(s), target, pred_<model>, per scored test row
+        predictions.csv    row, [series,] [time,] input(s), target, pred_<model>, [pred_<peer>], per
+                           scored test row; a real series' values in the data's units
         models/            <model>.npz parameters, config.json, data.json (features, target,
                            standardisation): what `statelab predict` and `statelab export` load
         *.png, report.html drawn from the files above by `statelab.report.run`
@@ -41,13 +42,13 @@ import numpy as np
 from statelab import cells, scratch
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
 from statelab.configfile import parse_json
-from statelab.data import input_columns, to_arrow, write_csv
+from statelab.data import to_arrow, values_to_arrow, write_csv
 from statelab.identity import config_hash
 from statelab.metrics import check_metrics
 from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS, MODELS
 from statelab.params import check_output_path, not_a_file
 from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
-from statelab.result import ExperimentResult, history_rows
+from statelab.result import ExperimentResult, history_rows, prediction_columns
 from statelab.written import WriteError
 
 CONFIG = "config.json"
@@ -108,22 +109,18 @@ def write_json(path: Path, obj) -> None:
 
 
 def write_predictions(result: ExperimentResult, path: Path) -> None:
-    """predictions.csv: `row`, [`series`,] the inputs, `target`, `pred_<model>`, one line per scored
-    test row in time order (see `data.write_csv`: Arrow writes hundreds of thousands of rows in a
-    fraction of a second, and every value reads back to the same float)."""
+    """predictions.csv: `prediction_columns`, one line per scored test row in time order (see
+    `data.write_csv`: Arrow writes hundreds of thousands of rows in a fraction of a second, and
+    every value reads back to the same float)."""
     import pyarrow as pa
 
-    columns: dict[str, Any] = {"row": np.asarray(result.test_row, np.int64)}
-    series = result.data.get("series")
-    if series and any(s["name"] for s in series):  # a file with a series column
-        names = pa.array([s["name"] for s in series], pa.string())
+    columns: dict[str, Any] = dict(prediction_columns(result))
+    if "series" in columns:  # ids as a dictionary of the run's series names
+        names = pa.array([s["name"] for s in result.data["series"]], pa.string())
         codes = np.asarray(result.test_series, np.int32)
         columns["series"] = pa.DictionaryArray.from_arrays(to_arrow(codes), names)
-    for j, name in enumerate(input_columns(result.data["features"])):
-        columns[name] = np.asarray(result.test_input[:, j], np.float64)
-    columns["target"] = np.asarray(result.test_target, np.float64)
-    for name, pred in result.test_pred.items():
-        columns[f"pred_{name}"] = np.asarray(pred, np.float64)
+    if "time" in columns:
+        columns["time"] = values_to_arrow(columns["time"])
     with open(path, "wb") as fh:
         write_csv(columns, fh)
 
@@ -353,18 +350,21 @@ def read_history(path: Path, first_epoch: int = FIRST_EPOCH) -> dict[str, dict[s
 
 def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndarray]:
     """predictions.csv -> {"row": (N,) int, "target": (N,), "pred_<model>": (N,), ...}, and
-    "series" (N,) str when the run had several series. Read as a stream of batches with Arrow's
-    CSV reader: a run on a large file has hundreds of thousands of test rows.
+    "series" (N,) str when the run had several series, "time" (N,) str when its data had times.
+    Read as a stream of batches with Arrow's CSV reader: a run on a large file has hundreds of
+    thousands of test rows.
 
-    report_only: only the columns the report draws (row, target, predictions, the first input)."""
+    report_only: only the columns the report draws (row, time, target, predictions, the first
+    input)."""
     from statelab.data import header, record_batches, series_ids, to_numpy
 
     names = header(path, "predictions")
     if report_only:
         first_input = [n for n in names if n.startswith("input")][:1]
-        names = [n for n in names if n in ("row", "target", *first_input) or n.startswith("pred_")]
-    numbers = tuple(n for n in names if n != "series")
-    roles = {name: "series" if name == "series" else "predictions" for name in names}
+        names = [n for n in names if n in ("row", "time", "target", *first_input) or n.startswith("pred_")]
+    text = ("series", "time")  # ids, and times in the file's units, as they are written
+    numbers = tuple(n for n in names if n not in text)
+    roles = {name: "series" if name in text else "predictions" for name in names}
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     lookup: dict[str, int] = {}
     for batch in record_batches(path, roles, numbers, "predictions"):
@@ -372,12 +372,16 @@ def read_predictions(path: Path, report_only: bool = False) -> dict[str, np.ndar
             parts[name].append(to_numpy(batch.column(name), np.float64))
         if "series" in roles:
             parts["series"].append(series_ids(batch.column("series"), lookup))
+        if "time" in roles:
+            parts["time"].append(np.asarray([str(v) for v in batch.column("time").to_pylist()], dtype=object))
         del batch
     out = {name: np.concatenate(parts.pop(name)) if parts[name] else np.zeros(0) for name in numbers}
     out["row"] = out["row"].astype(np.int64)
     if "series" in roles:
         codes = np.concatenate(parts["series"]) if parts["series"] else np.zeros(0, np.int32)
         out["series"] = np.asarray(list(lookup), dtype=object)[codes]
+    if "time" in roles:
+        out["time"] = np.concatenate(parts["time"]) if parts["time"] else np.zeros(0, dtype=object)
     return out
 
 
@@ -452,15 +456,9 @@ def from_result(result: ExperimentResult) -> RunFiles:
         name: {key: np.array([r[key] for r in rows if r["model"] == name]) for key in HISTORY_COLUMNS[1:]}
         for name in result.models
     }
-    predictions: dict[str, np.ndarray] = {"row": result.test_row.astype(np.int64)}
-    series = result.data.get("series")
-    if series:
-        predictions["series"] = np.array([series[i]["name"] for i in result.test_series], dtype=object)
-    for i, column in enumerate(input_columns(result.data["features"])):
-        predictions[column] = result.test_input[:, i].astype(np.float64)
-    predictions["target"] = result.test_target.astype(np.float64)
-    for name in result.models:
-        predictions[f"pred_{name}"] = result.test_pred[name].astype(np.float64)
+    predictions = prediction_columns(result)
+    if "time" in predictions:  # as `read_predictions` gives it back: text
+        predictions["time"] = np.asarray([str(v) for v in predictions["time"]], dtype=object)
     return RunFiles(
         config=result.config,
         metrics=result.metrics_dict(),

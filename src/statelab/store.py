@@ -59,6 +59,7 @@ from statelab import scratch
 from statelab.configfile import parse_json
 from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS
 from statelab.params import ConfigError, check_output_path
+from statelab.tasks.real import PEERS
 from statelab.version import __version__
 
 SCHEMA_VERSION = "2"
@@ -128,6 +129,17 @@ def _results_view() -> str:
         columns.append(f"json_extract(metrics, '$.models.{model}.memory.capacity.total') AS {model}_capacity")
     for baseline in ("last_value", "linear_ar"):
         columns.append(f"json_extract(metrics, '$.baselines.{baseline}.test_nmse') AS {baseline}_nmse")
+        columns.append(f"json_extract(metrics, '$.baselines.{baseline}.rmse') AS {baseline}_rmse")
+    # A real series' classical peers (statelab.peers) and its verdict; null for a synthetic task.
+    for peer in PEER_NAMES:
+        column = peer_column(peer)
+        for key, name in (("status", "status"), ("test_nmse", "nmse"), ("rmse", "rmse"), ("mase", "mase")):
+            columns.append(f"json_extract(metrics, '$.peers.\"{peer}\".{key}') AS {column}_{name}")
+    columns += [
+        "json_extract(metrics, '$.verdict.best_peer') AS best_peer",
+        "json_extract(metrics, '$.verdict.memory.p_value') AS memory_p_value",
+        "json_extract(metrics, '$.verdict.network_vs_peer.p_value') AS network_vs_peer_p_value",
+    ]
     columns += [
         "json_extract(metrics, '$.var_y') AS var_y",
         "json_extract(metrics, '$.claim_held') AS claim_held",
@@ -140,7 +152,7 @@ def _results_view() -> str:
     return f"CREATE VIEW IF NOT EXISTS results AS SELECT\n    {body}\nFROM trials ORDER BY position, rowid;\n"
 
 
-# Per-model metrics in the results view, in this order.
+# Per-model metrics in the results view, in this order (the last five: a real series' own).
 RESULT_METRICS = (
     "test_mse",
     "test_nmse",
@@ -151,7 +163,19 @@ RESULT_METRICS = (
     "expected",
     "realised_floor_nmse",
     "at_floor",
+    "rmse",
+    "mase",
+    "rank",
+    "skill",
+    "best_epoch",
 )
+PEER_NAMES = PEERS  # the classical peers of a real series (statelab.peers)
+
+
+def peer_column(peer: str) -> str:
+    """The prefix of a peer's columns in the results view and frames: seasonal-naive -> seasonal_naive."""
+    return peer.replace("-", "_")
+
 
 _COLUMNS = (
     "config_hash",

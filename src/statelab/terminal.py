@@ -27,7 +27,7 @@ from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.names import BASELINE_LABELS, MODELS
 from statelab.report.html import reach_lag, span_text
-from statelab.result import RESULT_COLUMNS, result_rows
+from statelab.result import result_columns, result_rows
 from statelab.theory import IMPOSSIBLE, NOT_PROMISED, PROMISED, threshold_text
 
 if TYPE_CHECKING:
@@ -76,9 +76,14 @@ def banner(console: Console, config: ExperimentConfig) -> None:
     console.print(rule)
     if f is None:
         console.print(f"REAL SERIES: {describe(t)}.", style="bold")
+        peers = [n for n in (t.peers or ()) if n != "none"]
         console.print(
-            "No analytic floor exists here: both models are compared with two baselines on the same "
-            f"test rows, the last value and a linear autoregression on the same window of lahead={t.lahead}."
+            "No analytic floor exists here: both models are compared, on the same test rows and in the "
+            f"data's units, with two baselines (the last value and a linear autoregression on the same "
+            f"window of lahead={t.lahead})"
+            + (f" and the classical peers ({', '.join(peers)})" if peers else "")
+            + f"; transform {t.transform}.",
+            markup=False,
         )
         console.print(rule)
         return
@@ -134,6 +139,8 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     n = len(dataset.target)
     rows = min(rows, n)
     scaled = " (standardised)" if dataset.scaling is not None else ""
+    if dataset.levels is not None and dataset.levels.transform.name != "none":
+        scaled = f" ({dataset.levels.transform.name}, standardised)"
 
     def preview(index: np.ndarray, keep: int, marked: bool = True) -> Table:
         """The rows `index` with the newest `keep` value columns; `marked`: a "+N more" column
@@ -171,9 +178,15 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
         console.print(heading)
         console.print(table)
     b = config.train.batch_size
+    validation = ""
+    if dataset.separate_validation:
+        validation = (
+            f"   validation: {int(dataset.validation.scored.sum())} rows (the last "
+            f"{config.val_share:.0%} of each series' training part)"
+        )
     console.print(
         f"train: {dataset.train.shape[0]} batches x {b} rows ({config.train.layout} layout, "
-        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows",
+        f"{dataset.dropped} rows dropped)   test: {int(dataset.test.scored.sum())} rows{validation}",
         soft_wrap=_soft(console),
     )
     if several or dataset.n_features > 1:
@@ -253,19 +266,25 @@ def epoch_progress(console: Console, config: ExperimentConfig, models: tuple[str
 def results(console: Console, result: ExperimentResult) -> None:
     """The result table and the last line: did the expected outcome hold?"""
     title = f"Test results   (NMSE = MSE / var(y), var(y) = {result.var_y:.4e})"
+    if result.floors is None:
+        target = result.data.get("target", "y")
+        title = f"Test results, {escape(str(target))} in its own units   (NMSE = MSE / var(y))"
     caption = "last value, linear AR: baselines on the same window, with no memory"
+    if result.floors is None:
+        caption += "; rank by test MSE; skill = 1 - MSE / MSE of the best non-network forecaster"
     labels = {**BASELINE_LABELS, "linear_ar": f"linear AR({result.config.task.lahead})"}
     models: list[tuple[tuple[str, ...], str | None]] = []  # (row, style)
-    baselines: list[tuple[str, ...]] = []
+    baselines: list[tuple[str, ...]] = []  # baselines, and a real series' peers
     for row in result_rows(result, labels):
         m = result.models.get(row[0])
         if m is None:
             baselines.append(row)
         else:
             models.append((row, "bold red" if m.expected_converged not in (None, m.converged) else None))
+    columns = result_columns(result)
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    for name in RESULT_COLUMNS:
-        justify: JustifyMethod = "right" if name in ("test MSE", "NMSE", "floor NMSE") else "left"
+    for name in columns:
+        justify: JustifyMethod = "left" if name in ("model", "converged", "expected") else "right"
         table.add_column(name, justify=justify, no_wrap=True)
     for row, style in models:
         table.add_row(*row, style=style)
@@ -274,7 +293,16 @@ def results(console: Console, result: ExperimentResult) -> None:
     if _fits(console, table):
         console.print(table)
     else:
-        _narrow_results(console, title, caption, models, baselines)
+        _narrow_results(console, title, caption, columns, models, baselines)
+    for name, peer in (result.peers or {}).items():
+        if not peer.ok:
+            sep = " " if peer.detail.startswith("on series") else ": "
+            console.print(
+                f"Peer {name} failed{sep}{peer.detail}",
+                style="bold red",
+                soft_wrap=_soft(console),
+                markup=False,
+            )
     warm = result.models["stateful"].warmup_excluded
     if warm and result.floors is not None and result.models["stateful"].test_nmse_all is not None:
         all_nmse = result.models["stateful"].test_nmse_all
@@ -282,7 +310,10 @@ def results(console: Console, result: ExperimentResult) -> None:
             f"The stateful model's first {warm} test point(s) are left out above (a reset model has no "
             f"history for them); with them its normalised MSE is {all_nmse:.4f}."
         )
-    console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
+    if result.floors is not None:
+        console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
+    else:
+        real_series_lines(console, result)
     floor_lines(console, result)
     memory_lines(console, result)
     state_lines(console, result)
@@ -300,26 +331,57 @@ def _narrow_results(
     console: Console,
     title: str,
     caption: str,
+    columns: tuple[str, ...],
     models: list[tuple[tuple[str, ...], str | None]],
     baselines: list[tuple[str, ...]],
 ) -> None:
     """The result table turned on its side for a narrow terminal: a column per model (about 35
-    characters in all), then the baselines' two numbers, so that no number is cut."""
+    characters in all), then the baselines' (and peers') first two numbers, so that no number is
+    cut."""
     console.print(" ".join(title.split()))
     turned = Table(box=None, pad_edge=False)
     turned.add_column("")
     for row, style in models:
         turned.add_column(row[0], justify="right", style=style, no_wrap=True)
-    for i, name in enumerate(RESULT_COLUMNS[1:], 1):
+    for i, name in enumerate(columns[1:], 1):
         turned.add_row(name, *(row[i] for row, _ in models))
     console.print(turned)
     table = Table(box=None, pad_edge=False)
-    for name in ("", *RESULT_COLUMNS[1:3]):  # the model's label, test MSE, NMSE
+    for name in ("", *columns[1:3]):  # the label, test MSE and NMSE (RMSE and MAE: a real series)
         table.add_column(name, justify="right" if name else "left", no_wrap=True)
     for row in baselines:
         table.add_row(*row[:3], style="dim")
     console.print(table)
     console.print(caption)
+
+
+def real_series_lines(console: Console, result: ExperimentResult) -> None:
+    """A real series: the transform the networks trained on, what MASE is scaled by, and a hint
+    when the test part leaves the training range with no transform on."""
+    from statelab.evaluate import range_hint
+
+    task = result.config.task
+    transform = result.data.get("transform", "none")
+    trained = "the series" if transform == "none" else f"the {transform} of the series"
+    fitted = [f"{name}: {peer.detail}" for name, peer in (result.peers or {}).items() if peer.ok]
+    if fitted:
+        console.print(
+            "Peers, fitted on each series' training part, their parameters fixed over the test rows: "
+            + "; ".join(fitted)
+            + ".",
+            soft_wrap=_soft(console),
+            markup=False,
+        )
+    console.print(
+        f"Transform: {transform} (the networks trained on {trained}, standardised; every error above is in "
+        f"the data's units). MASE: MAE / the in-sample MAE of the seasonal naive forecast (season "
+        f"{task.season}) on the training part.",
+        soft_wrap=_soft(console),
+        markup=False,
+    )
+    hint = range_hint(result.metrics_dict(), task.season or 1)
+    if hint is not None:
+        console.print(hint, style="bold yellow", soft_wrap=_soft(console), markup=False)
 
 
 def floor_lines(console: Console, result: ExperimentResult) -> None:
@@ -364,7 +426,7 @@ def diagnosis_lines(console: Console, result: ExperimentResult, run_dir: str | N
 def memory_lines(console: Console, result: ExperimentResult) -> None:
     """One line per model: what it remembers, against the task's own profile."""
     truth = result.task_profile
-    label = "true profile" if result.task_profile_kind == "truth" else "linear AR reference"
+    label = "true profile" if result.task_profile_kind == "truth" else "linear reference"
     shown = min(len(truth), 8)
     console.print(
         f"Memory: d prediction / d x[t-k] for k = 0..{len(truth) - 1} (report.html draws it); "
@@ -392,7 +454,7 @@ def state_lines(console: Console, result: ExperimentResult) -> None:
     console.print(
         f"State: r² of x[t-k] read back from the state (total at most its size); "
         f"gradient reach g({k}) = |dh[t] / dh[t-{k}]| (the oldest lag the target needs)",
-        soft_wrap=True,
+        soft_wrap=_soft(console),
         markup=False,
     )
     shown = min(len(result.task_profile), 8)
@@ -404,9 +466,26 @@ def state_lines(console: Console, result: ExperimentResult) -> None:
         console.print(
             f"  {name:<9} r² {r2}  total {total} of {capacity.state_size}, "
             f"g({k}) {_number(reach.trained[k])} (initial weights {_number(reach.initial[k])})",
-            soft_wrap=True,
+            soft_wrap=_soft(console),
             markup=False,
         )
+    features = result.task_profile_by_feature
+    if features:  # s_f(k) of each feature, beside the reference's row for it
+        console.print(
+            "Memory per feature, d prediction / d f[t-k] (reference: a distributed-lag regression on every "
+            "feature's lags):",
+            soft_wrap=_soft(console),
+            markup=False,
+        )
+        width = max(len("reference"), *(len(n) for n in result.memory))
+        for feature in list(features)[:MAX_PREVIEW_FEATURES]:
+            console.print(f"  {feature}:", soft_wrap=_soft(console), markup=False)
+            rows = [("reference", features[feature])]
+            rows += [(name, (mem.by_feature or {}).get(feature, [])) for name, mem in result.memory.items()]
+            for label, values in rows:
+                console.print(
+                    f"    {label:<{width}} {_profile(values[:shown])}", soft_wrap=_soft(console), markup=False
+                )
 
 
 def _number(value: float) -> str:

@@ -14,6 +14,7 @@ optimiser) and the `cells.RnnState` (the network's hidden state, carried from ba
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,10 +119,10 @@ class EpochData:
 
     windows: Any  # (N, T, F) float32 every window of the trial; the streams index it
     train: Stream
-    test: Stream
-    warm: Any  # (Kt, Bt) float32: 1 on the test rows a reset stateful model has no history for
+    val: Stream  # the rows scored after every epoch: the validation rows, or the test's (the original)
+    val_warm: Any  # (Kv, Bv) float32: 1 on the val rows a reset stateful model has no history for
     learning_rate: Any  # () float32
-    continue_test: Any  # () bool: the stateful test pass continues from the end of training
+    continue_test: Any  # () bool: the stateful passes after training continue from its end
 
 
 def take_windows(windows: jax.Array, row: jax.Array) -> jax.Array:
@@ -140,16 +141,19 @@ def device_windows(dataset: Dataset) -> np.ndarray:
     return windows
 
 
+def stream_of(batches) -> Stream:
+    """A `batching.Batches` as the compiled programs read it."""
+    return Stream(batches.row.astype(np.int32), batches.y, batches.scored.astype(np.float32), batches.reset)
+
+
 def epoch_data(config: ExperimentConfig, dataset: Dataset) -> EpochData:
     """The NumPy arrays of one trial's epoch (no leading trial axis)."""
-    f32 = np.float32
-    train, test = dataset.train, dataset.test
     return EpochData(
         windows=device_windows(dataset),
-        train=Stream(train.row.astype(np.int32), train.y, train.scored.astype(f32), train.reset),
-        test=Stream(test.row.astype(np.int32), test.y, test.scored.astype(f32), test.reset),
-        warm=dataset.warm.astype(f32),
-        learning_rate=np.asarray(config.train.learning_rate, f32),
+        train=stream_of(dataset.train),
+        val=stream_of(dataset.validation),
+        val_warm=dataset.validation_warm.astype(np.float32),
+        learning_rate=np.asarray(config.train.learning_rate, np.float32),
         continue_test=np.asarray(config.train.test_start == "continue"),
     )
 
@@ -168,8 +172,8 @@ def epoch_shapes(dataset: Dataset) -> EpochData:
     return EpochData(
         windows=spec(dataset.windows.shape, np.float32),
         train=stream(dataset.train),
-        test=stream(dataset.test),
-        warm=spec(dataset.warm.shape, np.float32),
+        val=stream(dataset.validation),
+        val_warm=spec(dataset.validation_warm.shape, np.float32),
         learning_rate=spec((), np.float32),
         continue_test=spec((), bool),
     )
@@ -315,11 +319,12 @@ def test_pass(params, windows, test: Stream, stateful, start: cells.RnnState, ce
 
 
 def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: int):
-    """One epoch over the training batches from a reset state, then one pass over the test.
+    """One epoch over the training batches from a reset state, then one pass over the validation
+    rows (the test rows where there are none, as the original).
 
-    stateful: () bool. Returns (train state, each batch's training loss (K,), test predictions
-    (Kt, Bt), the state the test pass started from). The epoch's mean training loss and its
-    validation loss are summed from these on the host (`epoch_losses`).
+    stateful: () bool. Returns (train state, each batch's training loss (K,), validation
+    predictions (Kv, Bv), the state the pass started from). The epoch's mean training loss and
+    its validation loss are summed from these on the host (`epoch_losses`).
     """
     train = data.train
     batch = train.row.shape[1]
@@ -338,25 +343,26 @@ def train_epoch(ts: TrainState, stateful, data: EpochData, *, cell: str, bptt: i
     carry = (ts, zero, empty_history(batches, bptt), zero)
     (ts, _, _, final), losses = jax.lax.scan(body, carry, (train.row, train.y, train.reset))
 
-    start = test_start_state(final, data.continue_test, data.test.row.shape[1])
-    preds = test_pass(ts.params, data.windows, data.test, stateful, start, cell)
+    start = test_start_state(final, data.continue_test, data.val.row.shape[1])
+    preds = test_pass(ts.params, data.windows, data.val, stateful, start, cell)
     return ts, losses, preds, start
 
 
 def validation_weights(data: EpochData, stateful: np.ndarray) -> np.ndarray:
-    """(M, Kt, Bt) float64: the weight of each test row in each model's validation loss, from a
-    trial's NumPy EpochData. The scored rows, without a reset stateful model's warm-up rows:
-    the rows of `test_mse`, so the last epoch's validation loss is the test MSE (to float32)."""
-    weight = np.asarray(data.test.weight, np.float64)
+    """(M, Kv, Bv) float64: the weight of each validation row in each model's validation loss,
+    from a trial's NumPy EpochData. The scored rows, without a reset stateful model's warm-up
+    rows; validating on the test rows, the rows of `test_mse`, so the last epoch's validation
+    loss is the test MSE (to float32)."""
+    weight = np.asarray(data.val.weight, np.float64)
     skip_warm = stateful & ~bool(data.continue_test)
-    return np.where(skip_warm[:, None, None], weight * (1.0 - np.asarray(data.warm)), weight)
+    return np.where(skip_warm[:, None, None], weight * (1.0 - np.asarray(data.val_warm)), weight)
 
 
 def epoch_losses(
     losses: np.ndarray, preds: np.ndarray, y: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One trial's (mean training loss, validation loss) of an epoch, (M,) float32 each, from its
-    batches' losses (M, K), its test predictions (M, Kt, Bt), the targets y (Kt, Bt) and
+    batches' losses (M, K), its validation predictions (M, Kv, Bv), the targets y (Kv, Bv) and
     `validation_weights`.
 
     Summed here, in float64, not in the compiled program: XLA picks the order in which it sums a
@@ -373,7 +379,7 @@ def epoch_losses(
 # read batch by batch (the scan over batches then reads each trial's data in place; a leading
 # trial axis would make XLA transpose them first), first on the windows and the scalars.
 TRIAL_AXES = EpochData(
-    windows=0, train=Stream(1, 1, 1, 1), test=Stream(1, 1, 1, 1), warm=1, learning_rate=0, continue_test=0
+    windows=0, train=Stream(1, 1, 1, 1), val=Stream(1, 1, 1, 1), val_warm=1, learning_rate=0, continue_test=0
 )
 
 
@@ -390,15 +396,43 @@ def train_trials_epoch(ts, stateful, data: EpochData, *, cell: str, bptt: int):
     return jax.vmap(models, in_axes=(0, None, TRIAL_AXES))(ts, stateful, data)
 
 
+@functools.partial(jax.jit, static_argnames=("cell",))
+def test_trials(params, stateful, windows, test: Stream, start, *, cell: str):
+    """The test pass of T trials of M models each, once training is over: (T, M, Kt, Bt).
+
+    Where validation rows of their own are scored after every epoch, the test rows are read by
+    this program alone, once. params, start: (T, M, ...); stateful: (M,); windows: (T, N, lahead,
+    F); test: a Stream with its trial axis after the batch axis, as `TRIAL_AXES` puts it."""
+
+    def one(p, flag, state, win, stream):
+        return test_pass(p, win, stream, flag, state, cell)
+
+    models = jax.vmap(one, in_axes=(0, 0, 0, None, None))
+    return jax.vmap(models, in_axes=(0, None, 0, 0, Stream(1, 1, 1, 1)))(
+        params, stateful, start, windows, test
+    )
+
+
 @dataclass(frozen=True)
 class FitResult:
     """What training produced, for the models of `MODELS` in order."""
 
-    params: list[cells.Params]  # one parameter tree per model
-    train_loss: np.ndarray  # (M, epochs)
-    val_loss: np.ndarray  # (M, epochs)
-    test_pred: np.ndarray  # (M, Kt, Bt) predictions after the last epoch
-    test_start: list[cells.RnnState]  # per model: the state its last test pass started from
+    params: list[cells.Params]  # one parameter tree per model: the last epoch's, or the best kept
+    train_loss: np.ndarray  # (M, epochs run)
+    val_loss: np.ndarray  # (M, epochs run)
+    test_pred: np.ndarray  # (M, Kt, Bt) test predictions of those parameters
+    test_start: list[cells.RnnState]  # per model: the state its test pass started from
+    best_epoch: list[int] | None = None  # early stopping: per model the epoch kept (from 1)
+
+
+def _keep(kept: Any, new: Any, better: np.ndarray) -> Any:
+    """Leaves of `new` (T, M, ...) where `better` (T, M) holds, else those of `kept` (on the host)."""
+
+    def pick(k: np.ndarray, n: Any) -> np.ndarray:
+        n = np.asarray(n)
+        return np.where(better.reshape(better.shape + (1,) * (n.ndim - 2)), n, k)
+
+    return jax.tree.map(pick, kept, new)
 
 
 # on_epoch(epoch, train_loss (T, M), val_loss (T, M)) after every epoch
@@ -422,19 +456,9 @@ def shape_key(config: ExperimentConfig) -> tuple:
     t, m, tr = config.task, config.model, config.train
     if t.synthetic:
         rows: tuple = (t.input_len, t.train_fraction)
-    else:  # a real series' shapes depend on its file and columns
-        rows = (
-            t.task,
-            t.data,
-            t.target,
-            t.features,
-            t.series,
-            t.time,
-            t.horizon,
-            t.missing,
-            t.train_fraction,
-        )
-    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt)
+    else:  # a real series' shapes depend on its file, its columns and every parameter of its cut
+        rows = tuple(t.fields().items())
+    shapes = (m.cell, m.units, m.layers, *rows, t.lahead, tr.batch_size, tr.layout, tr.bptt, config.val_share)
     return (*shapes, tr.test_start)
 
 
@@ -480,33 +504,85 @@ def fit_trials(
     ).compile()
     release_memory()  # what the compiler freed, before the data take its place
     trials = [epoch_data(c, d) for c, d in zip(configs, datasets)]
-    scoring = [(t.test.y, validation_weights(t, stateful)) for t in trials]  # (Kt, Bt), (M, Kt, Bt)
+    scoring = [(t.val.y, validation_weights(t, stateful)) for t in trials]  # (Kv, Bv), (M, Kv, Bv)
     data = jax.tree.map(lambda axis, *a: jax.device_put(stack(a, axis)), TRIAL_AXES, *trials)
     del trials  # the device holds the windows now (a group of one: the same memory)
     epochs = [c.train.epochs for c in configs]
+    patience = [c.train.early_stopping for c in configs]
     train_hist, val_hist = [], []
     results: list[FitResult | None] = [None] * len(configs)
+    # Early stopping: a host copy of each model's parameters (and the state its test pass starts
+    # from) at its best validation loss so far; NaN is never better.
+    best_loss = best_epoch = kept = None
     for epoch in range(max(epochs)):
         ts, losses, preds, start = epoch_program(ts, stateful, data)
-        losses, preds = np.asarray(losses), np.asarray(preds)  # (T, M, K), (T, M, Kt, Bt)
+        losses, preds = np.asarray(losses), np.asarray(preds)  # (T, M, K), (T, M, Kv, Bv)
         both = [epoch_losses(losses[t], preds[t], *scoring[t]) for t in range(len(configs))]
         train_hist.append(np.stack([b[0] for b in both]))  # (T, M)
         val_hist.append(np.stack([b[1] for b in both]))
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], val_hist[-1])
-        done = [t for t, e in enumerate(epochs) if e == epoch + 1]
+        if any(p is not None for p in patience):
+            loss = np.where(np.isnan(val_hist[-1]), np.inf, val_hist[-1])
+            if best_loss is None or best_epoch is None or kept is None:
+                kept = jax.tree.map(np.asarray, (ts.params, start))
+                best_loss, best_epoch = loss, np.ones(loss.shape, np.int64)
+            elif (better := loss < best_loss).any():
+                kept = _keep(kept, (ts.params, start), better)
+                best_loss = np.where(better, loss, best_loss)
+                best_epoch = np.where(better, epoch + 1, best_epoch)
+        done = [
+            t
+            for t, e in enumerate(epochs)
+            if results[t] is None
+            and (
+                e == epoch + 1
+                or (
+                    patience[t] is not None
+                    and best_epoch is not None
+                    and np.all(epoch + 1 - best_epoch[t] >= patience[t])
+                )
+            )
+        ]
         if done:
             params, begin = jax.tree.map(np.asarray, (ts.params, start))
             train_loss, val_loss = np.stack(train_hist, -1), np.stack(val_hist, -1)  # (T, M, epoch + 1)
             for t in done:
+                chosen, state = (params, begin) if patience[t] is None or kept is None else kept
                 results[t] = FitResult(
-                    params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], params) for m in range(n_models)],
+                    params=[jax.tree.map(lambda a, t=t, m=m: a[t, m], chosen) for m in range(n_models)],
                     train_loss=train_loss[t],
                     val_loss=val_loss[t],
                     test_pred=preds[t],
-                    test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], begin) for m in range(n_models)],
+                    test_start=[jax.tree.map(lambda a, t=t, m=m: a[t, m], state) for m in range(n_models)],
+                    best_epoch=None
+                    if patience[t] is None or best_epoch is None
+                    else [int(e) for e in best_epoch[t]],
                 )
-    return [r for r in results if r is not None]
+        if all(r is not None for r in results):
+            break
+    out = [r for r in results if r is not None]
+    if datasets[0].separate_validation:  # the test rows, read once, by the parameters kept
+        out = _test_once(out, datasets, stateful, data.windows, first.model.cell)
+    return out
+
+
+def _test_once(
+    results: list[FitResult], datasets: list[Dataset], stateful: np.ndarray, windows: Any, cell: str
+) -> list[FitResult]:
+    """Each trial's test predictions by its final (or kept) parameters, from the state its test
+    pass starts from: one run of `test_trials` over the group."""
+
+    def by_trial(trees: list[Any]) -> Any:  # [per model] of each trial -> (T, M, ...)
+        return jax.tree.map(
+            lambda *a: np.stack(a), *[jax.tree.map(lambda *m: np.stack(m), *t) for t in trees]
+        )
+
+    params = by_trial([r.params for r in results])
+    start = by_trial([r.test_start for r in results])
+    test = jax.tree.map(lambda *a: jax.device_put(stack(a, 1)), *[stream_of(d.test) for d in datasets])
+    preds = np.asarray(test_trials(params, stateful, windows, test, start, cell=cell))
+    return [dataclasses.replace(r, test_pred=preds[t]) for t, r in enumerate(results)]
 
 
 def fit(config: ExperimentConfig, dataset: Dataset, on_epoch: EpochCallback | None = None) -> FitResult:

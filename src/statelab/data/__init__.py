@@ -4,7 +4,7 @@ and statelab's own CSV outputs (`output`).
 Below the tasks: nothing here knows what a task, a config or a model is.
 """
 
-from statelab.data.arrow import to_arrow, to_numpy
+from statelab.data.arrow import to_arrow, to_numpy, values_to_arrow
 from statelab.data.files import (
     FILE_RULE,
     MISSING,
@@ -38,5 +38,6 @@ __all__ = [
     "time_order",
     "to_arrow",
     "to_numpy",
+    "values_to_arrow",
     "write_csv",
 ]

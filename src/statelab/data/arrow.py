@@ -54,3 +54,24 @@ def to_arrow(values: np.ndarray) -> Any:
     return pa.Array.from_buffers(
         pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)]
     )
+
+
+def values_to_arrow(values: np.ndarray) -> Any:
+    """A column of any kind statelab writes as an Arrow array, without Arrow's pandas-aware
+    conversion: numbers as `to_arrow`, datetime64 of days as dates and of finer units as
+    timestamps, anything else (text) as strings."""
+    import pyarrow as pa
+
+    values = np.asarray(values)
+    if values.dtype.kind in "iuf":
+        return to_arrow(values)
+    if values.dtype.kind == "M":
+        unit = np.datetime_data(values.dtype)[0]
+        if unit == "D":
+            days = np.ascontiguousarray(values.view(np.int64).astype(np.int32))
+            return pa.Array.from_buffers(pa.date32(), len(days), [None, pa.py_buffer(days)])
+        if unit not in ("s", "ms", "us", "ns"):
+            values, unit = values.astype("datetime64[s]"), "s"
+        ticks = np.ascontiguousarray(values.view(np.int64))
+        return pa.Array.from_buffers(pa.timestamp(unit), len(ticks), [None, pa.py_buffer(ticks)])
+    return pa.array([str(v) for v in values.tolist()], pa.string())

@@ -48,6 +48,9 @@ class Panel:
     feature_names: tuple[str, ...]
     target_name: str
     notes: dict[str, Any] = field(default_factory=dict)  # rows read, dropped, interpolated
+    # per series (L_s,) the time column's values in order (`time_values`), or None without one
+    times: list[np.ndarray] | None = None
+    time_name: str | None = None  # the time column's name
 
 
 SHOWN_CHARS = 60  # a cell quoted in an error message is cut to this many characters
@@ -359,6 +362,28 @@ def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
     return column
 
 
+def time_values(column: Any) -> np.ndarray:
+    """A time column (Arrow, no nulls) as NumPy, in its own units: integers as int64, other numbers
+    as float64, timestamps and dates as datetime64 (a timestamp's time zone is dropped: UTC), text
+    and anything else as Python objects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_integer(kind):
+        return to_numpy(column, np.int64)
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return to_numpy(pc.cast(column, pa.float64()), np.float64)
+    if pa.types.is_timestamp(kind):
+        ticks = to_numpy(pc.cast(column, pa.int64()), np.int64)
+        return ticks.view(f"datetime64[{kind.unit}]")
+    if pa.types.is_date32(kind):
+        return to_numpy(pc.cast(column, pa.int32()), np.int64).astype("datetime64[D]")
+    if pa.types.is_date64(kind):
+        return to_numpy(pc.cast(column, pa.int64()), np.int64).view("datetime64[ms]")
+    return np.asarray(column.to_pylist(), dtype=object)
+
+
 def row_bound(path: Path, param: str = "data") -> int:
     """At least as many as the rows of values in a file: a Parquet file's row count, or the line
     breaks of a CSV file (counted in 16 MB reads, about a tenth of a second per 200 MB).
@@ -486,9 +511,11 @@ def read_panel(
     codes = np.concatenate(code_chunks) if series is not None else np.zeros(n, np.int32)
     times = pa.chunked_array(time_chunks) if time is not None else None
     order = time_order(codes, names, times, time)
+    stamps = None if times is None else time_values(times)  # (N,) in file order
     del times, time_chunks
     if order is not None:
         codes = codes[order]
+        stamps = None if stamps is None else stamps[order]
     first_missing: list[tuple[int, str]] = []  # (file row, column) of each column's first gap
     for name in numbers:
         column = y[:n] if y is not None and name == target else x[:, features.index(name)]
@@ -502,7 +529,11 @@ def read_panel(
     pa.default_memory_pool().release_unused()
     notes: dict[str, Any] = {"rows_read": n, "rows_dropped": 0, "cells_interpolated": 0}
     if first_missing:
-        x, y, codes = _apply_missing(x, y, codes, names, first_missing, missing, param, path, notes)
+        target_column = features.index(target) if target in features else None
+        keep = _apply_missing(x, y, codes, names, first_missing, missing, param, path, notes, target_column)
+        if keep is not None:
+            x, y, codes = x[keep], y[keep], codes[keep]
+            stamps = None if stamps is None else stamps[keep]
     counts = np.bincount(codes, minlength=len(names))
     bounds = np.cumsum(counts)
     kept = [s for s in range(len(names)) if counts[s]]
@@ -515,12 +546,16 @@ def read_panel(
         feature_names=features,
         target_name=target,
         notes=notes,
+        times=None if stamps is None else [stamps[bounds[s] - counts[s] : bounds[s]] for s in kept],
+        time_name=time,
     )
 
 
-def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes):
+def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes, target_column=None):
     """Missing cells by policy: error (naming the first one in the file), drop the row, or
-    interpolate within the series. x: (N, F), y: (N,), codes: (N,) in series-then-time order."""
+    interpolate within the series. x: (N, F), y: (N,), codes: (N,) in series-then-time order;
+    target_column: the feature y is a copy of, if any (its cells are counted once). Returns the
+    rows to keep (N,) bool, or None to keep them all."""
     if policy == "error":
         index, name = min(first_missing)
         raise ConfigError(
@@ -531,7 +566,8 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
         counts = np.bincount(codes, minlength=len(names))
         starts = np.cumsum(counts) - counts
         filled = 0
-        for column in [*(x[:, j] for j in range(x.shape[1])), y]:  # views: filled in place
+        own_target = [y] if target_column is None else []  # a target that is a feature: once
+        for column in [*(x[:, j] for j in range(x.shape[1])), *own_target]:  # views: filled in place
             if not np.isnan(column).any():
                 continue
             for start, count in zip(starts, counts):
@@ -545,6 +581,8 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
                 part[inner] = np.interp(inner, known, part[known])
                 filled += len(inner)
         notes["cells_interpolated"] = filled
+        if target_column is not None:
+            y[:] = x[:, target_column]
     keep = ~(np.isnan(x).any(axis=1) | np.isnan(y))
     notes["rows_dropped"] = int(len(keep) - keep.sum())
     if not keep.any():
@@ -552,6 +590,4 @@ def _apply_missing(x, y, codes, names, first_missing, policy, param, path, notes
             f"{param} must keep at least one row of values once missing cells are handled (missing = "
             f"{policy}), got none of its {len(keep)} rows in {str(path)!r}"
         )
-    if keep.all():
-        return x, y, codes
-    return x[keep], y[keep], codes[keep]
+    return None if keep.all() else keep

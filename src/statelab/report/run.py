@@ -18,7 +18,8 @@ import numpy as np
 
 from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
-from statelab.evaluate import expected_outcome, verdict
+from statelab.evaluate import expected_outcome, range_hint, real_series, verdict
+from statelab.names import BASELINE_LABELS
 from statelab.report.figures import render_figures
 from statelab.report.html import esc, fmt, image, page, page_bytes, reach_lag, span_text, table
 from statelab.report.output import write_atomic
@@ -69,12 +70,77 @@ def model_verdict(name: str, m: Mapping[str, Any]) -> str:
 
 def verdict_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     """The verdict box: whether the outcome theory expected held, then for each model what theory
-    expected and why, what happened, and what to change where it missed."""
+    expected and why, what happened, and what to change where it missed. A series without a floor:
+    whether memory helped and whether a network is worth it over the classical forecasters."""
     said = verdict(metrics)
     state = {True: "ok", False: "bad", None: "open"}[said.held]
     models = metrics["models"]
+    if real_series(metrics):
+        return (
+            f'<div class="verdict {state}"><p><b>{esc(said.text)}</b></p>{real_lines(config, metrics)}</div>'
+        )
     lines = "".join(model_verdict(name, models[name]) for name in reversed(list(models)))
     return f'<div class="verdict {state}"><p><b>{esc(said.text)}</b></p>{lines}</div>'
+
+
+def real_lines(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
+    """A series without a floor: the ranking, the tests behind the sentence, the transform and a
+    hint when the test part leaves the training range with no transform on (HTML)."""
+    v = metrics.get("verdict") or {}
+    labels = {**BASELINE_LABELS}
+    parts = []
+    if v.get("ranking"):
+        parts.append("Ranked by test MSE: " + ", ".join(labels.get(n, n) for n in v["ranking"]) + ".")
+    for key, what in (("memory", "stateful vs stateless"), ("network_vs_peer", "best network vs best peer")):
+        test = v.get(key)
+        if test:
+            better = test["better"] or "neither (p ≥ 0.05)"
+            pair = (
+                f"{labels.get(test['first'], test['first'])} vs {labels.get(test['second'], test['second'])}"
+            )
+            parts.append(
+                f"Diebold–Mariano test, {what}{'' if pair == what else f' ({pair})'}: statistic "
+                f"{fmt(test['statistic'], 3)}, p = {fmt(test['p_value'], 3)}; "
+                f"better: {labels.get(better, better)}."
+            )
+    data = metrics.get("data") or {}
+    parts.append(
+        f"Transform: {data.get('transform', 'none')}; every error is in the data's units. There is "
+        "no analytic floor for a real series, so no model is called converged."
+    )
+    hint = range_hint(metrics, config.task.season or 1)
+    out = "".join(f"<p>{esc(p)}</p>" for p in parts)
+    return out + (f'<p class="bad"><b>{esc(hint)}</b></p>' if hint else "")
+
+
+def real_results_table(metrics: Mapping[str, Any]) -> str:
+    """A series without a floor: every model, baseline and peer with its errors in the data's
+    units, its rank and each network's skill against the best non-network forecaster."""
+    rows = []
+    for name, m in metrics["models"].items():
+        errors = ("diverged", "", "", "", "") if m.get("diverged") else _errors(m)
+        rows.append((name, *errors, fmt(m.get("skill")), "the network"))
+    labels = {"last_value": "baseline: last value", "linear_ar": "baseline: linear AR on the window"}
+    for name, b in metrics.get("baselines", {}).items():
+        rows.append((labels.get(name, name), *_errors(b), "", "same window, no memory"))
+    for name, p in (metrics.get("peers") or {}).items():
+        if p["status"] == "ok":
+            rows.append((f"peer: {name}", *_errors(p), "", p["detail"]))
+        else:
+            rows.append((f"peer: {name}", "failed", "", "", "", "", "", p["detail"]))
+    header = ("forecaster", "RMSE", "MAE", "MASE", "normalised MSE", "rank", "skill", "what")
+    return table(header, rows)
+
+
+def _errors(m: Mapping[str, Any]) -> tuple[str, ...]:
+    rank = m.get("rank")
+    return (
+        fmt(m.get("rmse")),
+        fmt(m.get("mae")),
+        fmt(m.get("mase")),
+        fmt(m.get("test_nmse")),
+        "" if rank is None else str(rank),
+    )
 
 
 def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[str, Mapping[str, Any]]) -> str:
@@ -110,6 +176,30 @@ def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[st
         "expected verdict",
     )
     return table(header, rows)
+
+
+def validation_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
+    """Where the validation loss of the history was measured."""
+    data = metrics.get("data") or {}
+    series = data.get("series") or []
+    if series and "validation" in series[0]:
+        n = sum(s["validation"] for s in series)
+        said = (
+            f"Validation loss: on {_count(n, 'row')} kept out of training, the last "
+            f"{config.val_share:.0%} of each series' training part (on the scale the networks train "
+            "on); the test rows were read once, after training."
+        )
+        stopped = [
+            f"{name} epoch {m['best_epoch']}" for name, m in metrics["models"].items() if m.get("best_epoch")
+        ]
+        if stopped:
+            said += f" Early stopping kept each model's best validation epoch: {', '.join(stopped)}."
+    else:
+        said = (
+            "Validation loss: on the test rows, as the original example did (its validation data are its "
+            "test data); nothing here is chosen by it. --val-fraction sets validation rows of their own."
+        )
+    return f'<p class="note">{esc(said)}</p>'
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
@@ -215,8 +305,17 @@ def data_html(metrics: Mapping[str, Any]) -> str:
         + "</p>",
     ]
     if len(series) <= MAX_SERIES_LISTED:
-        listed = [(s["name"] if named else "(the series)", s["rows"], s["train"], s["test"]) for s in series]
-        parts.append(table(("series", "rows", "train", "test"), listed))
+        if "validation" in series[0]:
+            with_val = [
+                (s["name"] if named else "(the series)", s["rows"], s["train"], s["validation"], s["test"])
+                for s in series
+            ]
+            parts.append(table(("series", "rows", "train", "validation", "test"), with_val))
+        else:
+            listed = [
+                (s["name"] if named else "(the series)", s["rows"], s["train"], s["test"]) for s in series
+            ]
+            parts.append(table(("series", "rows", "train", "test"), listed))
     else:
         summary = [
             (label, *(f(v) for f in (np.min, np.median, np.max, np.sum)))
@@ -252,12 +351,23 @@ def data_html(metrics: Mapping[str, Any]) -> str:
         )
     if facts:
         parts.append("<p>" + esc("; ".join(facts) + ".") + "</p>")
+    cut = data.get("cut")
+    if cut:
+        when = ", ".join(f"{label} {first} to {last}" for label, (first, last) in cut.items())
+        column = data.get("time") or "time"
+        parts.append(f"<p>{esc(f'The cut in {column}, by the time of each target: {when}.')}</p>")
     scaling = data.get("scaling")
     if scaling:
         parts.append(
-            '<p class="note">Every column is standardised, x′ = (x − mean) / scale, with the mean and '
-            "standard deviation of the training part (pooled over series); errors above are in these "
-            "units.</p>"
+            '<p class="note">Every column is '
+            + (
+                f"transformed ({esc(data['transform'])}) and then "
+                if data.get("transform", "none") != "none"
+                else ""
+            )
+            + "standardised, x′ = (x − mean) / scale, with the mean and standard deviation of the training "
+            "part (pooled over series): the scale the networks train on. Every prediction and error above "
+            "is turned back into the data's units.</p>"
         )
         parts.append(
             table(
@@ -306,7 +416,9 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         f'<p class="sub">{esc(subtitle(config, metrics))}</p>',
         verdict_html(config, metrics),
         "<h2>Results</h2>",
-        results_table(metrics["models"], metrics.get("baselines", {})),
+        real_results_table(metrics)
+        if real_series(metrics) and "verdict" in metrics
+        else results_table(metrics["models"], metrics.get("baselines", {})),
         "<h2>Why</h2>",
         why_html(config, metrics),
         data_html(metrics),
@@ -315,6 +427,7 @@ def render_html(run: RunFiles, figures: Mapping[str, bytes], files: str) -> str:
         "<h2>Test predictions</h2>",
         image(figures["results.png"], "Expected output and each model's error on the test rows"),
         "<h2>Training history</h2>",
+        validation_html(config, metrics),
         image(figures["history.png"], "Train and validation loss per epoch"),
         memory_html(config, metrics, figures),
         "<h2>Configuration</h2>",

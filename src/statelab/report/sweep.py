@@ -209,7 +209,7 @@ def _memory_numbers(memory: Mapping[str, Any]) -> dict[str, float]:
 
 def x_param(params: Mapping[str, Any]) -> str | None:
     try:
-        return get_task(params.get("task", tasks.REFERENCE_TASK)).x_axis
+        return get_task(tasks.implied(params)).x_axis
     except ConfigError:
         return None
 
@@ -501,14 +501,22 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[Any]]]:
                 _cell(p.nmse["stateful"], p.n),
                 _cell(p.nmse["stateless"], p.n),
                 _opt(p.floor_nmse["stateless"]),
-                f"{p.converged['stateful']}/{p.n}",
-                f"{p.converged['stateless']}/{p.n}",
+                _converged(p, "stateful"),
+                _converged(p, "stateless"),
                 _verdict(p.expected["stateless"]),
                 _opt(p.memory["stateful"]["span"].median),
                 _opt(p.memory["stateful"]["profile_error"].median),
             ]
         )
     return header, rows
+
+
+def _converged(point: Point, model: str) -> str:
+    """Seeds that converged, of the point's seeds; n/a for a series without a floor, where no
+    model is called converged."""
+    if all(f is None for f in point.floor_nmse.values()):
+        return "n/a"
+    return f"{point.converged[model]}/{point.n}"
 
 
 def summary_csv(summary: Summary) -> str:
@@ -527,8 +535,9 @@ def summary_csv(summary: Summary) -> str:
         for k in (*MODELS, DIFFERENCE):
             s = p.nmse[k]
             row += [repr(s.median), repr(s.q1), repr(s.q3), repr(s.lo), repr(s.hi)]
+        real = all(f is None for f in p.floor_nmse.values())  # no floor: no verdict of convergence
         for m in MODELS:
-            row += [p.floor_nmse[m], p.converged[m], p.expected[m]]
+            row += [p.floor_nmse[m], None if real else p.converged[m], p.expected[m]]
         row += [repr(p.memory[m][k].median) for m in MODELS for k in MEMORY_NUMBERS]
         writer.writerow(["" if v is None else v for v in row])
     return out.getvalue()

@@ -13,6 +13,9 @@ registered here; a user's or a test's own task is registered by whoever defines 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from statelab.params import ConfigError, Param
 from statelab.tasks.base import Floors, Series, Task, TaskData, TaskView, split_rows
 from statelab.tasks.real import RECORDS as _REAL
@@ -20,6 +23,7 @@ from statelab.tasks.synthetic import RECORDS as _SYNTHETIC
 from statelab.tasks.synthetic import exponential_average, trailing_mean
 
 REFERENCE_TASK = "moving-average"  # the original Keras example's task, and every config's default
+FILE_TASK = "file"  # the task of a config that names a data file and no task
 ALIASES = {"csv": "file"}  # earlier name of the file task
 # Names a task parameter may not take: every task config has these already.
 COMMON_FIELDS = ("task", "lahead", "train_fraction")
@@ -91,6 +95,15 @@ def unregister(name: str) -> None:
     _index_params()
 
 
+def implied(params: Mapping[str, Any]) -> str:
+    """The task a flat mapping of parameters means: the one it names; else the file task where it
+    names a data file (`--data x.csv` alone is unambiguous); else the reference task."""
+    named = params.get("task")
+    if named is not None:
+        return named
+    return FILE_TASK if params.get("data") is not None else REFERENCE_TASK
+
+
 def get(name: str) -> Task:
     """The record of task `name` (or of its alias); ConfigError naming the choices otherwise."""
     task = TASKS.get(ALIASES.get(name, name)) if isinstance(name, str) else None
@@ -105,6 +118,7 @@ for _record in (*_SYNTHETIC, *_REAL):
 __all__ = [
     "ALIASES",
     "COMMON_FIELDS",
+    "FILE_TASK",
     "PARAMS",
     "REFERENCE_TASK",
     "TASKS",
@@ -115,6 +129,7 @@ __all__ = [
     "TaskView",
     "exponential_average",
     "get",
+    "implied",
     "register",
     "split_rows",
     "trailing_mean",

@@ -19,6 +19,8 @@ from statelab.params import Param
 if TYPE_CHECKING:
     import numpy as np
 
+    from statelab.tasks.transforms import Levels
+
 
 class TaskView(Protocol):
     """What a task's functions read of a validated task config (`statelab.config.TaskConfig`):
@@ -55,10 +57,18 @@ class Series:
     # the unbounded floor as the test set sees it): the target itself where it is a function of
     # past inputs; None where nobody knows it (a real series)
     best: np.ndarray | None = None
+    # Leading rows a transform left without a window: they count in the split (every transform
+    # tests the same rows) but are not rows.
+    lost: int = 0
 
     @property
     def n_rows(self) -> int:
         return len(self.x) - self.to_drop - self.drop_end
+
+    @property
+    def split_rows(self) -> int:
+        """The rows the train/test split is taken over: the rows, and those a transform lost."""
+        return self.n_rows + self.lost
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ class TaskData:
     # Real series: each column's (mean, scale), the standardisation x' = (x - mean) / scale that
     # the inputs and the target went through; None where the values are used as they are.
     scaling: dict[str, tuple[float, float]] | None = None
+    # A real series: its target in the data's own units, its time values and how each row's
+    # transformed, standardised target turns back into them (statelab.tasks.transforms).
+    levels: Levels | None = None
 
     @property
     def n_features(self) -> int:
@@ -122,6 +135,9 @@ class Task:
     optimal: Callable[[np.ndarray, TaskView], np.ndarray] | None = None  # E[y | window], (N,)
     x_axis: str | None = None  # the parameter on a sweep heatmap's x axis
     floor_formula: str = ""  # " = (tsteps - lahead) / tsteps", shown after the stateless floor
+    # Rules between the task's own parameters (and lahead), checked when a config is built:
+    # raises ConfigError naming the parameter, the rule and the value.
+    check: Callable[[TaskView], None] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

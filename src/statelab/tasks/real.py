@@ -11,19 +11,27 @@ imported), so they work offline:
 - `sunspots`: yearly sunspot numbers 1700-2008 (public domain), one series.
 - `macrodata`: quarterly US macroeconomic series 1959-2009 (public domain): several features.
 - `grunfeld`: investment of 11 US firms over 1935-1954 (public domain): a panel of short series.
+- `co2`: weekly atmospheric CO2 at Mauna Loa, 1958-2001 (public domain; Keeling and Whorf, via
+  statsmodels): a trending, seasonal series with gaps, which are interpolated by default.
 - `file`: the user's own CSV or Parquet file (`csv` is another name for it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statelab.params import ConfigError, Param, check_choice, check_int, check_strs, given
 from statelab.tasks.base import Task, TaskData, TaskView
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from statelab.data import Panel
 
 MAX_HORIZON = 10_000
 
@@ -49,8 +57,50 @@ HORIZON = Param(
     "horizon",
     "int",
     1,
-    "real series: predict the target this many steps ahead",
-    lambda v: check_int("horizon", v, 1, MAX_HORIZON),
+    "real series: predict the target this many steps ahead (0: estimate it now from the features, "
+    "when the target is not one of them)",
+    lambda v: check_int("horizon", v, 0, MAX_HORIZON),
+)
+# statelab.tasks.transforms: none, a difference (lag 1), a log, both, a seasonal difference (lag
+# season), a log and a seasonal difference.
+TRANSFORMS = ("none", "diff", "log", "logdiff", "sdiff", "logsdiff")
+TRANSFORM = Param(
+    "transform",
+    "str",
+    "none",
+    "real series: none, diff, log, logdiff, sdiff (a seasonal difference at --season), logsdiff; the "
+    "networks train on the transformed series, every error is in the data's units",
+    lambda v: check_choice("transform", v, TRANSFORMS),
+)
+# statelab.peers: the classical forecasters every real series is compared with ("none": none).
+PEERS = ("seasonal-naive", "ets", "arima")
+
+
+def _check_peers(value: Any) -> tuple[str, ...]:
+    names = check_strs("peers", value)
+    if names == ("none",):
+        return names
+    for name in names:
+        if name not in PEERS:
+            raise ConfigError(f"peers must be some of {', '.join(PEERS)}, or none, got {name!r}")
+    return names
+
+
+PEERS_PARAM = Param(
+    "peers",
+    "strs",
+    PEERS,
+    "real series: the classical forecasters fitted on each series' training part and compared on the "
+    "same test rows: seasonal-naive, ets, arima (comma-separated), or none",
+    _check_peers,
+)
+SEASON = Param(
+    "season",
+    "int",
+    1,
+    "real series: the seasonal period in steps (52: weekly data with a yearly cycle; 1: none), for "
+    "the seasonal naive forecast, the MASE scale and the peers",
+    lambda v: check_int("season", v, 1, MAX_HORIZON),
 )
 DATA = Param(
     "data",
@@ -89,6 +139,17 @@ MISSING = Param(
 )
 
 
+def check_forecast(task: TaskView) -> None:
+    """The rules between a real series' parameters: a nowcast (horizon 0) must not read the value
+    it estimates."""
+    features = task.features or (task.target,)
+    if task.horizon == 0 and (task.target is None or task.target in features):
+        raise ConfigError(
+            "horizon must be >= 1 when the target is one of the features (it would read the value it "
+            f"predicts; give --features without {task.target or 'the target'} for a nowcast), got 0"
+        )
+
+
 def statsmodels_dataset(name: str, file: str) -> Path:
     """A CSV shipped inside the installed statsmodels (found, not imported: no network, no import)."""
     spec = importlib.util.find_spec("statsmodels")
@@ -103,7 +164,10 @@ def _forecast(
     series: str | None = None,
     time: str | None = None,
     target: str | None = None,
+    times: Callable[[Panel], list[np.ndarray]] | None = None,
 ) -> TaskData:
+    """Read a file and cut it into forecasting data. times: the series' time values in their own
+    units, where the file's time column does not hold them as such (a date written as a number)."""
     from statelab import data
     from statelab.tasks.forecast import forecast
 
@@ -115,7 +179,40 @@ def _forecast(
         time=time,
         missing=task.missing or "error",
     )
-    return forecast(panel, task.lahead, given(task.horizon), task.train_fraction)
+    if times is not None:
+        panel = dataclasses.replace(panel, times=times(panel), time_name=panel.time_name or "time")
+    return forecast(
+        panel,
+        task.lahead,
+        given(task.horizon),
+        task.train_fraction,
+        task.transform or "none",
+        task.season or 1,
+    )
+
+
+def _yyyymmdd(panel: Panel) -> list[np.ndarray]:
+    """Dates written as numbers, 19580329, as dates."""
+    import numpy as np
+
+    def dates(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, np.int64)
+        text = [f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}" for d in v]
+        return np.asarray(text, dtype="datetime64[D]")
+
+    return [dates(t) for t in panel.times or []]
+
+
+def _quarters(first: str) -> Callable[[Panel], list[np.ndarray]]:
+    """The quarter each row of a complete quarterly series starts, from the first one's month."""
+
+    def times(panel: Panel) -> list[np.ndarray]:
+        import numpy as np
+
+        start = np.datetime64(first, "M")
+        return [(start + 3 * np.arange(len(y))).astype("datetime64[D]") for y in panel.target]
+
+    return times
 
 
 def _ahead(task: TaskView) -> str:
@@ -131,14 +228,20 @@ def _columns(task: TaskView) -> str:
 
 def _baselines_why(task: TaskView) -> str:
     return (
-        "A real series has no analytic floor: nobody knows the best error possible. Both networks are "
-        "compared instead with two baselines on the same test rows, which see the same window and "
-        "remember nothing: the last value, and a linear autoregression on the window (every feature) "
-        "fitted by least squares on the training rows. Normalised MSE is MSE / var(y) over the test "
-        "targets, so 1 is no better than predicting their mean. A network that beats the linear "
-        "baseline has learnt something nonlinear or something from beyond its window; the memory "
+        "A real series has no analytic floor: nobody knows the best error possible, so no model is "
+        "called converged. Both networks are compared instead, on the same test rows and in the "
+        "data's own units, with two baselines that see the same window and remember nothing (the last "
+        "value, and a linear autoregression on the window, every feature, fitted by least squares on "
+        "the training rows) and with the classical forecasters a practitioner tries first (seasonal "
+        "naive, exponential smoothing, ARIMA), each fitted on each series' training part and "
+        "forecasting the test rows with its parameters fixed. Every forecaster is ranked by test MSE; "
+        "a network's skill is 1 - MSE / MSE of the best of the others, and Diebold-Mariano tests say "
+        "whether memory helped (stateful vs stateless) and whether the best network beats the best "
+        "classical forecaster by more than chance. The networks train on the series transformed "
+        f"(--transform, here {task.transform}) and standardised, and choose nothing by the test rows: "
+        "their validation loss is measured on the tail of each series' training part. The memory "
         "profiles show which past inputs each model leans on, beside the coefficients of a linear "
-        "autoregression on the training part (a linear reference, not a truth)."
+        "distributed-lag regression on the training part (a linear reference, not a truth)."
     )
 
 
@@ -185,16 +288,19 @@ def _file_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
 SUNSPOTS = Task(
     name="sunspots",
     summary="yearly sunspot numbers 1700-2008 (ships with statsmodels; offline)",
-    params=(HORIZON,),
-    generate=lambda t: _forecast(t, statsmodels_dataset("sunspots", "sunspots.csv"), target="SUNACTIVITY"),
+    params=(HORIZON, SEASON, TRANSFORM, PEERS_PARAM),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("sunspots", "sunspots.csv"), time="YEAR", target="SUNACTIVITY"
+    ),
     describe=lambda t: f"the target is the {_ahead(t)} of the yearly sunspot numbers 1700-2008",
     why=_sunspots_why,
+    check=check_forecast,
 )
 
 FILE = Task(
     name="file",
     summary="a column of your CSV or Parquet file (features, series, time order, missing values)",
-    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING),
+    params=(DATA, TARGET, FEATURES, SERIES, TIME, HORIZON, MISSING, SEASON, TRANSFORM, PEERS_PARAM),
     generate=lambda t: _forecast(t, given(t.data), t.series, t.time),
     describe=lambda t: (
         f"the target is the {_ahead(t)} of "
@@ -203,6 +309,7 @@ FILE = Task(
         + (f", per series of {t.series}" if t.series else "")
     ),
     why=_file_why,
+    check=check_forecast,
 )
 
 MACRODATA = Task(
@@ -212,10 +319,16 @@ MACRODATA = Task(
         Param("target", "str", "infl", TARGET.help, TARGET.check),
         Param("features", "strs", ("infl", "unemp", "tbilrate"), FEATURES.help, FEATURES.check),
         HORIZON,
+        Param("season", "int", 4, SEASON.help, SEASON.check),
+        TRANSFORM,
+        PEERS_PARAM,
     ),
-    generate=lambda t: _forecast(t, statsmodels_dataset("macrodata", "macrodata.csv")),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("macrodata", "macrodata.csv"), times=_quarters("1959-01")
+    ),
     describe=lambda t: f"the target is the {_ahead(t)} of US quarterly {t.target}{_columns(t)}",
     why=_macrodata_why,
+    check=check_forecast,
 )
 
 GRUNFELD = Task(
@@ -225,12 +338,47 @@ GRUNFELD = Task(
         Param("target", "str", "invest", TARGET.help, TARGET.check),
         Param("features", "strs", ("invest", "value", "capital"), FEATURES.help, FEATURES.check),
         HORIZON,
+        SEASON,
+        TRANSFORM,
+        PEERS_PARAM,
     ),
     generate=lambda t: _forecast(
         t, statsmodels_dataset("grunfeld", "grunfeld.csv"), series="firm", time="year"
     ),
     describe=lambda t: f"the target is the {_ahead(t)} of each firm's yearly {t.target}{_columns(t)}",
     why=_grunfeld_why,
+    check=check_forecast,
 )
 
-RECORDS = (SUNSPOTS, FILE, MACRODATA, GRUNFELD)
+
+def _co2_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
+    return (
+        "Weekly atmospheric CO2 at Mauna Loa, March 1958 to December 2001 (2,284 weeks, 59 of them "
+        "missing and interpolated by default): a steady rise with a yearly cycle of about 52 weeks. "
+        "The test part, the last fifth, lies above everything the training part saw, so a model of "
+        "the levels must extrapolate, which a standardised network cannot do; differencing the "
+        "series (--transform diff) turns the rise into a level that stays in range, and the "
+        "seasonal naive forecast (the value 52 weeks before) and the classical peers are the "
+        "measures to beat. " + _baselines_why(task)
+    )
+
+
+CO2 = Task(
+    name="co2",
+    summary="weekly Mauna Loa CO2 1958-2001: trending, seasonal, with gaps (ships with statsmodels)",
+    params=(
+        HORIZON,
+        Param("missing", "str", "interpolate", MISSING.help, MISSING.check),
+        Param("season", "int", 52, SEASON.help, SEASON.check),
+        TRANSFORM,
+        PEERS_PARAM,
+    ),
+    generate=lambda t: _forecast(
+        t, statsmodels_dataset("co2", "co2.csv"), time="date", target="co2", times=_yyyymmdd
+    ),
+    describe=lambda t: f"the target is the {_ahead(t)} of the weekly Mauna Loa CO2 concentration (ppm)",
+    why=_co2_why,
+    check=check_forecast,
+)
+
+RECORDS = (SUNSPOTS, FILE, MACRODATA, GRUNFELD, CO2)

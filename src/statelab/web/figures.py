@@ -56,7 +56,8 @@ def predictions_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
     for r, (label, run) in enumerate(runs):
         dash = DASHES[r % len(DASHES)]
         p = run.predictions
-        row = values(p["row"])
+        # One series with times: along the file's time (a date axis for dates); else by row.
+        row = values(p["time"]) if "time" in p and "series" not in p else values(p["row"])
         data.append(
             {
                 "type": "scatter",
@@ -346,6 +347,21 @@ def floors_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
             )
             best = floors[list(models).index("stateful")] if "stateful" in models else 0.0
             threshold = (best or 0.0) + run.metrics["threshold_nmse"]
+        others = {**run.metrics.get("baselines", {}), **(run.metrics.get("peers") or {})}
+        others = {n: o for n, o in others.items() if o.get("test_nmse") is not None}
+        if "verdict" in run.metrics and others:  # a real series: every other forecaster beside them
+            data.append(
+                {
+                    "type": "bar",
+                    "x": [_tag(label, n) for n in others],
+                    "y": [o["test_nmse"] for o in others.values()],
+                    "name": _tag(label, "baselines and peers"),
+                    "marker": {"color": "#8c959f", "opacity": 1.0 if r == 0 else 0.6},
+                    "text": [fmt(o["test_nmse"], 3) for o in others.values()],
+                    "textposition": "outside",
+                    "showlegend": r == 0,
+                }
+            )
     shapes = []
     if threshold is not None:
         shapes.append(

@@ -33,7 +33,8 @@ from statelab.config import (
     parse_value,
 )
 from statelab.confighelp import field_help
-from statelab.evaluate import verdict
+from statelab.evaluate import range_hint, real_series, verdict
+from statelab.metrics import REAL_SERIES_KEYS
 from statelab.report.run import subtitle
 from statelab.rundir import RunFiles, load_run
 from statelab.web import figures
@@ -175,6 +176,7 @@ def result_view(run: RunFiles) -> dict[str, Any]:
                 "floor_high",
                 "at_floor",
                 "diagnosis",
+                *REAL_SERIES_KEYS,
             )
         }
         | {"warmup_excluded": m.get("warmup_excluded"), "diverged": m.get("diverged", False)}
@@ -189,8 +191,29 @@ def result_view(run: RunFiles) -> dict[str, Any]:
             "threshold_nmse": run.metrics["threshold_nmse"],
             "var_y": run.metrics.get("var_y"),
             "figures": figures.run_figures([("", run)]),
+            "real_series": real_series_view(run),
         }
     )
+
+
+def real_series_view(run: RunFiles) -> dict[str, Any] | None:
+    """A series without a floor (None otherwise): the classical peers with their errors (or why
+    they failed), the ranking, each network's skill, the Diebold-Mariano tests and the sentence
+    (metrics.json "verdict"), the transform, the time column and the cut in its values, and the
+    hint shown when the test part leaves the training range with no transform on."""
+    metrics = run.metrics
+    if not real_series(metrics) or "verdict" not in metrics:
+        return None
+    data = metrics.get("data") or {}
+    return {
+        "peers": metrics.get("peers") or {},
+        "verdict": metrics["verdict"],
+        "transform": data.get("transform", "none"),
+        "time": data.get("time"),
+        "cut": data.get("cut"),
+        "hint": range_hint(metrics, run.config.task.season or 1),
+        "season": run.config.task.season,
+    }
 
 
 def run_dirs(roots: Roots) -> list[Path]:
