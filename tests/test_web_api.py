@@ -123,7 +123,11 @@ def test_bad_parameters_get_400_with_the_cli_message_beside_their_field(
     jobs_before = len(lab.get("/api/jobs").json())
     response = lab.post("/api/jobs/run", json={"params": params})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": field}
+    assert response.json() == {
+        "detail": expected,
+        "field": field,
+        "errors": [{"field": field, "detail": expected}],
+    }
     assert len(lab.get("/api/jobs").json()) == jobs_before
     assert not any(p.name.startswith(".") for p in lab.runs.iterdir())
     assert not (tmp_path / "r").exists()
@@ -236,7 +240,8 @@ def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_c
     response = lab.post(
         "/api/jobs/run", json={"params": {"task": "sunspots", "lahead": "300", "epochs": "1"}}
     )
-    assert response.status_code == 400 and response.json() == {"detail": expected, "field": "lahead"}
+    assert response.status_code == 400 and response.json()["detail"] == expected
+    assert response.json()["field"] == "lahead"
     # What only the job can find (here: the data gone between the request and the job) fails it.
     from statelab import experiment
 
@@ -305,13 +310,31 @@ def test_a_run_shows_its_config_figures_and_files_and_serves_them(lab, two_runs)
 
 def test_two_runs_compare_with_their_differing_parameters_flagged_and_figures_overlaid(lab, two_runs):
     a, b = (events[-1]["result"]["run"] for events in two_runs)
-    view = lab.get("/api/compare", params={"a": a, "b": b}).json()
-    differing = {row["name"]: (row["a"], row["b"]) for row in view["config"] if row["differs"]}
-    assert differing == {"tsteps": (2, 3)}
-    assert set(view["runs"]) == {"A", "B"}
-    names = {t["name"] for t in view["figures"]["loss"]["data"]}
-    assert {"A: stateful train", "B: stateful train"} <= names
+    for query in ({"a": a, "b": b}, {"run": [a, b]}):  # the older form and the list
+        view = lab.get("/api/compare", params=query).json()
+        differing = {row["name"]: tuple(row["values"]) for row in view["config"] if row["differs"]}
+        assert differing == {"tsteps": (2, 3)}
+        assert set(view["runs"]) == {"A", "B"} and view["names"] == {"A": a, "B": b}
     assert lab.get("/api/compare", params={"a": a, "b": "nope"}).status_code == 404
+    assert (
+        lab.get("/api/compare", params={"run": [a]}).json()["detail"]
+        == "run must be given 2 to 8 times, got 1"
+    )
+
+
+def test_n_runs_overlay_their_losses_each_in_the_line_style_its_legend_names(lab, two_runs):
+    a, b = (events[-1]["result"]["run"] for events in two_runs)
+    view = lab.get("/api/compare", params={"run": [a, b, a]}).json()
+    assert view["styles"] == {"A": "solid", "B": "dashed", "C": "dotted"}
+    loss = view["figures"]["loss"]["data"]
+    style = {"solid": "solid", "dashed": "dash", "dotted": "dot"}
+    for label, words in view["styles"].items():
+        curves = [t for t in loss if t["name"] in (f"{label}: stateful", f"{label}: stateless")]
+        assert len(curves) == 4  # training and validation of each model
+        assert {t["line"]["dash"] for t in curves} == {style[words]}
+        assert sum(t["showlegend"] for t in curves) == 2  # one legend entry per model, its sample the style
+    memory = [t for t in view["figures"]["memory"]["data"] if t["type"] == "scatter"]
+    assert {t["line"]["dash"] for t in memory if t["name"].startswith("C: ")} == {"dot"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,7 +545,7 @@ def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
     expected = cli_error(run_cli, ["sweep", "--tsteps", "1:x", "--store", str(tmp_path / "s.sqlite")])
     response = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {"tsteps": "1:x"}})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": "tsteps"}
+    assert (response.json()["detail"], response.json()["field"]) == (expected, "tsteps")
     seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": "0"})
     assert seeds.status_code == 400 and seeds.json()["detail"] == "seeds must be an integer >= 1, got '0'"
     for value in (True, 1.5, [2]):  # the command's rule, not a coercion (true was one seed)
@@ -559,7 +582,7 @@ def test_a_sweep_over_a_bad_data_file_is_refused_with_the_commands_message_and_n
     before = target.read_bytes() if target.exists() else None
     response = lab.post("/api/jobs/sweep", json={"store": "a.sqlite", "axes": axes})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": "target"}
+    assert (response.json()["detail"], response.json()["field"]) == (expected, "target")
     assert (target.read_bytes() if target.exists() else None) == before and not store.exists()
 
 
@@ -592,6 +615,10 @@ def test_the_openapi_page_documents_every_endpoint_without_a_cdn(lab):
         "/api/stores",
         "/api/stores/{name}",
         "/api/stores/{name}/trials",
+        "/api/stores/{name}/table",
+        "/api/stores/{name}/results.{kind}",
+        "/api/stores/{name}/curves",
+        "/api/stores/{name}/parcoords",
         "/api/jobs",
         "/api/jobs/run",
         "/api/jobs/sweep",

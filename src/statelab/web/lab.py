@@ -25,7 +25,7 @@ from statelab.executors import Executor, Inline
 from statelab.identity import config_hash
 from statelab.web.jobs import Cancelled, Job
 from statelab.web.paths import Roots
-from statelab.web.views import data_path, jsonable, result_view
+from statelab.web.views import FormErrors, data_path, every_problem, jsonable, result_view
 
 Work = Callable[[Job], dict[str, Any]]
 EVERY_EPOCH_UP_TO = 300  # runs with more epochs report them at most every jobs.THROTTLE_S
@@ -91,18 +91,42 @@ class StopBetweenGroups:
 
 def sweep_configs(axes: Mapping[str, Any], seeds: Any, roots: Roots) -> list[ExperimentConfig]:
     """The configs of a grid given as `statelab sweep` takes it: {parameter: "1:6"}, seeds.
+    FormErrors names every invalid axis (and seeds), not just the first.
 
     Data files, as in a run, must lie inside the runs directory."""
     from statelab import grid
 
-    flags = dict(axes)
-    if flags.get("data") not in (None, ""):
-        flags["data"] = ",".join(data_path(v.strip(), roots) for v in str(flags["data"]).split(","))
-    the_grid = grid.grid_from_inputs({k: v for k, v in flags.items() if v not in (None, "")}, seeds)
-    configs = grid.expand(the_grid)
+    flags = {k: v for k, v in axes.items() if v not in (None, "")}
+    problems: list[tuple[str | None, str]] = []
+    if "data" in flags:
+        try:
+            flags["data"] = ",".join(data_path(v.strip(), roots) for v in str(flags["data"]).split(","))
+        except ConfigError as exc:
+            problems.append(("data", str(exc)))
+            del flags["data"]
+    try:
+        grid.grid_from_inputs({}, seeds)
+    except ConfigError as exc:  # named "seeds", which is not a config field
+        problems.append(("seeds", str(exc)))
+        seeds = 1
+    try:
+        configs = every_problem(
+            lambda left: grid.expand(grid.grid_from_inputs(left, seeds)), flags, _drop_axis
+        )
+    except FormErrors as exc:
+        problems += exc.problems
+    if problems:
+        raise FormErrors(problems)
     if not configs:
         raise ConfigError("grid must hold at least one trial, got none")
     return configs
+
+
+def _drop_axis(name: str, axes: Mapping[str, Any]) -> list[str]:
+    """A refused axis goes; a refused task axis takes the task parameters' axes with it."""
+    from statelab import tasks
+
+    return ["task", *(k for k in axes if k in tasks.PARAMS)] if name == "task" else [name]
 
 
 def sweep_work(
@@ -175,6 +199,27 @@ def sweep_work(
         )
 
     return work
+
+
+class WarmUpStopped(Exception):
+    """The server stopped while it compiled the reference shapes."""
+
+
+def warm_up(stopping: Callable[[], bool]) -> None:
+    """Compile the programs of the reference run (the Lab form's defaults, `statelab run` with no
+    flags) by training it once in this process, saving nothing: the first Run on the page then
+    costs what a rerun costs. Stops at the next epoch once `stopping()` says so."""
+    from statelab import experiment
+
+    def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+        if stopping():
+            raise WarmUpStopped
+
+    config = ExperimentConfig()
+    try:
+        experiment.run_experiment(config, experiment.prepare(config), on_epoch)
+    except WarmUpStopped:
+        return
 
 
 def run_label(config: ExperimentConfig) -> str:

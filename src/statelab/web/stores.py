@@ -33,7 +33,7 @@ from statelab.report.sweep import (
     verdict_lines,
 )
 from statelab.store import Store, TrialRecord
-from statelab.web.figures import Figure, layout_base
+from statelab.web.figures import SPAN_HELP, Figure, layout_base, span_text
 from statelab.web.paths import Roots
 from statelab.web.views import jsonable
 
@@ -204,7 +204,7 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
 
 def _span_text(spread: Any) -> str:
     value = spread.median
-    return "—" if not math.isfinite(value) or value < 0 else f"{value:g}"
+    return "—" if not math.isfinite(value) else span_text(value)
 
 
 def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
@@ -234,7 +234,7 @@ def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
                 f"<b>{model}: memory</b><br>{where}<br>profile error: median {fmt(error.median, 3)}"
                 f"<br>[min, max] [{fmt(error.lo, 3)}, {fmt(error.hi, 3)}]"
                 f"<br>span: median {_span_text(span)}, [min, max] [{fmt(span.lo, 3)}, {fmt(span.hi, 3)}]"
-                f"<br>seeds {p.n}"
+                f"<br>seeds {p.n}<br><i>{SPAN_HELP}</i>"
             )
         data.append(
             _heatmap(
