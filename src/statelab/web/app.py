@@ -106,7 +106,9 @@ class SecurityHeaders:
     content security policy: scripts, styles, data and fonts from this server only, and nothing
     sent elsewhere. The lab's pages hold no inline script; Plotly sets styles inline, which the
     policy allows. The API's documentation page (/docs) starts its bundled viewer with an inline
-    script, so there inline scripts are allowed too."""
+    script, so there inline scripts are allowed too. A store's page draws its trials in parallel
+    coordinates, which plotly.js renders with WebGL shaders it builds with the Function
+    constructor: that page alone also allows eval (still only of the server's own scripts)."""
 
     POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -127,6 +129,11 @@ class SecurityHeaders:
             POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").encode(),
         ),
     )
+    STORE_PAGE = "/sweeps/"  # /sweeps/{name}: the parallel coordinates
+    STORE_HEADERS = (
+        *HEADERS,
+        (b"content-security-policy", POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'").encode()),
+    )
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -138,7 +145,14 @@ class SecurityHeaders:
         return {k.decode(): v.decode() for k, v in cls.PAGE_HEADERS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = self.DOCS_HEADERS if scope.get("path", "").startswith(self.DOCS) else self.PAGE_HEADERS
+        path = scope.get("path", "")
+        headers = (
+            self.DOCS_HEADERS
+            if path.startswith(self.DOCS)
+            else self.STORE_HEADERS
+            if path.startswith(self.STORE_PAGE)
+            else self.PAGE_HEADERS
+        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -109,7 +109,8 @@ class Job:
         with self._changed:
             if self.over:
                 return
-            self.events.append({"seq": len(self.events), **event})
+            # numbered, and stamped with the server's clock (a page counts "compiling… 3 s" from it)
+            self.events.append({"seq": len(self.events), "time": time.time(), **event})
             if event["type"] in PROGRESS:
                 self.progress = self.events[-1]
         self.wake()
@@ -157,7 +158,8 @@ class Job:
             event["field"] = field_of(error)
         with self._changed:  # its last word and over at once: a cancel sees both or neither
             self.emit(event)
-            self.status, self.result, self.error, self.finished = status, result, error, time.time()
+            self.status, self.result, self.error = status, result, error
+            self.finished = self.events[-1]["time"]  # when its last word was said
 
     def summary(self) -> dict[str, Any]:
         """The job as the API shows it (its events are streamed separately)."""

@@ -1,4 +1,5 @@
-// One run: its verdict, both models against their floors, the figures, the config, the files.
+// One run: its verdict, both models against their floors, the figures, the config, the files;
+// "Open in Lab" fills the Lab's form with its config; Delete removes it, once confirmed.
 "use strict";
 
 (async () => {
@@ -16,7 +17,33 @@
   const config = Object.entries(run.config).flatMap(([section, part]) =>
     Object.entries(part).filter(([, v]) => v !== null).map(([k, v]) => [section, k, Array.isArray(v) ? v.join(",") : v]));
   const timings = Object.entries(run.timings).map(([k, v]) => [k.replace(/_s$/, ""), `${v.toFixed(3)} s`]);
+
+  const openInLab = el("a", {href: `/?${new URLSearchParams(run.form)}`, id: "open-in-lab", class: "button-link"},
+                       "Open in Lab");
+  const confirm = el("div", {class: "confirm", id: "delete-confirm", hidden: true});
+  const remove = el("button", {type: "button", class: "danger", id: "delete-button", onclick: () => {
+    const yes = el("button", {type: "button", class: "danger", id: "delete-yes", onclick: async () => {
+      yes.disabled = true;
+      try {
+        await api(`/api/runs/${encodeURIComponent(name)}`, {method: "DELETE"});
+        location.href = "/runs";
+      } catch (error) {
+        confirm.replaceChildren(el("p", {class: "error", role: "alert"}, error.message));
+      }
+    }}, "Delete it");
+    const no = el("button", {type: "button", class: "plain", id: "delete-no", onclick: () => {
+      confirm.hidden = true;
+      remove.focus();
+    }}, "Keep it");
+    confirm.replaceChildren(
+      el("p", {}, `Delete the run directory ${name}/ and every file in it? This cannot be undone.`), yes, " ", no);
+    confirm.hidden = false;
+    no.focus();
+  }}, "Delete…");
+
   root.append(
+    el("div", {class: "actions"}, openInLab, remove),
+    confirm,
     el("p", {class: "sub"}, run.subtitle),
     verdictBox(run.verdict),
     modelsTable(run),
