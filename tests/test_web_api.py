@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import statelab
 from statelab import tasks
 from statelab.config import FIELD_SECTION, ConfigError
 from statelab.confighelp import field_help
@@ -784,3 +786,215 @@ def test_an_unexpected_failure_is_a_500_that_carries_the_security_headers_too(tm
     assert answer.status_code == 500
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard: jobs that keep what they were asked, every invalid field, the trial table
+
+
+def test_a_job_keeps_what_it_was_asked_and_its_latest_progress(lab, two_runs):
+    job_id = lab.get("/api/jobs").json()[-1]["id"]  # the oldest kept: the first of two_runs
+    job = lab.get(f"/api/jobs/{job_id}").json()
+    assert job["params"] == {"params": {**SMALL, "tsteps": "2"}}
+    assert job["progress"]["type"] == "epoch" and job["progress"]["epoch"] == job["progress"]["epochs"] == 2
+    assert job["status"] == "done" and job["started"] <= job["finished"] <= job["now"]
+    events = events_of(lab, job_id)
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    assert events[-1]["time"] == job["finished"]
+
+
+def test_every_invalid_field_of_a_run_is_named_at_once_in_the_forms_order(lab, run_cli, tmp_path):
+    params = {"epochs": "0", "tsteps": "two", "units": "-1", "lahead": "0"}
+    response = lab.post("/api/jobs/run", json={"params": params})
+    assert response.status_code == 400
+    body = response.json()
+    assert [e["field"] for e in body["errors"]] == ["tsteps", "lahead", "units", "epochs"]
+    for e in body["errors"]:  # each as `statelab run` says it, given alone
+        flag = f"--{e['field'].replace('_', '-')}"
+        assert e["detail"] == cli_error(
+            run_cli, ["run", flag, params[e["field"]], "--out", str(tmp_path / "r")]
+        )
+    assert (body["detail"], body["field"]) == (body["errors"][0]["detail"], "tsteps")
+
+
+def test_a_bad_task_takes_its_own_parameters_out_of_the_judgement(lab):
+    response = lab.post("/api/jobs/run", json={"params": {"task": "nope", "tsteps": "3", "epochs": "0"}})
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["task", "epochs"]  # tsteps cannot be judged without its task
+
+
+def test_every_invalid_axis_of_a_sweep_is_named_at_once(lab):
+    body = {"store": "a.sqlite", "axes": {"tsteps": "0:2", "epochs": "x", "lahead": "1"}, "seeds": 0}
+    response = lab.post("/api/jobs/sweep", json=body)
+    assert response.status_code == 400
+    errors = {e["field"]: e["detail"] for e in response.json()["errors"]}
+    assert set(errors) == {"seeds", "epochs", "tsteps"}
+    assert errors["seeds"] == "seeds must be an integer >= 1, got 0"
+    assert not (lab.root / "a.sqlite").exists()
+
+
+def table_of(lab, store: str, **query) -> dict:
+    response = lab.get(f"/api/stores/{store}/table", params=query)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_trial_table_pages_sorts_and_filters_the_rows_of_load_results(swept, lab):
+    store = lab.root / "new.sqlite"
+    frame = statelab.load_results(store)
+    page = table_of(lab, "new.sqlite", limit=3, offset=2)
+    names = [c["name"] for c in page["columns"]]
+    assert names == list(frame.columns)
+    assert page["total"] == page["matching"] == len(frame)
+    assert [r[0] for r in page["rows"]] == list(frame.index[2:5])  # grid order; the trial number first
+    assert [r[1 + names.index("config_hash")] for r in page["rows"]] == list(frame.config_hash[2:5])
+    assert {"tsteps", "lahead", "seed", "model_seed"} <= set(page["varying"])
+    where = {"tsteps": 2}
+    wanted = statelab.load_results(store, where=where)
+    wanted = wanted.sort_values("stateless_test_nmse", ascending=False, kind="stable")
+    page = table_of(lab, "new.sqlite", filter="tsteps:2", sort="stateless_test_nmse", desc=True)
+    assert page["matching"] == len(wanted) > 0 and page["total"] == len(frame)
+    assert [r[0] for r in page["rows"]] == list(wanted.index)
+    metric = table_of(lab, "new.sqlite", filter=["stateful_test_nmse:<0.5", "status:=ok"])
+    assert [r[0] for r in metric["rows"]] == list(frame[frame.stateful_test_nmse < 0.5].index)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_download_holds_the_rows_of_load_results_with_the_same_filters(swept, lab, tmp_path, kind):
+    import pandas as pd
+
+    response = lab.get(
+        f"/api/stores/new.sqlite/results.{kind}", params={"filter": ["lahead:1", "tsteps:1,2"]}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == f'attachment; filename="new-results.{kind}"'
+    (tmp_path / f"r.{kind}").write_bytes(response.content)
+    expected = statelab.load_results(lab.root / "new.sqlite", where={"lahead": 1, "tsteps": [1, 2]})
+    if kind == "parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), expected)
+    else:
+        back = pd.read_csv(tmp_path / "r.csv", index_col="trial")
+        assert list(back.index) == list(expected.index) and list(back.config_hash) == list(
+            expected.config_hash
+        )
+        assert back.stateless_test_nmse.tolist() == expected.stateless_test_nmse.tolist()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"filter": "tsteps:0"}, "tsteps must be an integer >= 1, got 0"),
+        ({"filter": "nope:<1"}, "filter must name a column of the results, got 'nope'"),
+        (
+            {"filter": "tsteps"},
+            "filter must be COLUMN:VALUE (tsteps:1:3, stateful_test_nmse:<0.1), got 'tsteps'",
+        ),
+        ({"sort": "nope"}, "sort must name a column of the results, got 'nope'"),
+    ],
+)
+def test_a_bad_filter_or_sort_is_a_400_naming_it(swept, lab, query, message):
+    response = lab.get("/api/stores/new.sqlite/table", params=query)
+    assert response.status_code == 400 and response.json()["detail"] == message
+
+
+def test_selected_trials_curves_are_their_stored_histories(swept, lab):
+    frame = statelab.load_results(lab.root / "new.sqlite")
+    chosen = list(frame.config_hash[:2])
+    figure = lab.get("/api/stores/new.sqlite/curves", params={"hash": chosen}).json()
+    assert len(figure["data"]) == 2 * 2 * 2  # trials x models x (train, validation)
+    history = statelab.load_history(lab.root / "new.sqlite")
+    for trace in figure["data"]:
+        trial = int(trace["name"].split(" ")[0].lstrip("#"))
+        model = trace["name"].split(" ")[-1]
+        rows = history[(history.trial == trial) & (history.model == model)]
+        key = "train_loss" if trace["yaxis"] == "y" else "val_nmse"
+        assert trace["y"] == rows[key].tolist() and trace["x"] == rows.epoch.tolist()
+        assert trace["line"]["dash"] == {"stateful": "solid", "stateless": "dash"}[model]
+    assert sum(t["showlegend"] for t in figure["data"]) == 4  # one legend entry per trial and model
+    response = lab.get("/api/stores/new.sqlite/curves", params={"hash": ["f" * 64]})
+    assert response.status_code == 400 and response.json()["detail"].startswith("hash must name a trial")
+
+
+def test_parallel_coordinates_have_an_axis_per_varying_field_and_the_chosen_colour(swept, lab):
+    figure = lab.get("/api/stores/new.sqlite/parcoords", params={"color": "stateless_profile_error"}).json()
+    trace = figure["data"][0]
+    labels = [d["label"] for d in trace["dimensions"]]
+    assert trace["type"] == "parcoords" and labels[-3:] == [
+        "stateful_test_nmse",
+        "stateless_test_nmse",
+        "stateless_profile_error",
+    ]
+    assert {"tsteps", "lahead"} <= set(labels)
+    frame = statelab.load_results(lab.root / "new.sqlite")
+    assert trace["line"]["color"] == frame.stateless_profile_error.tolist()
+    response = lab.get("/api/stores/new.sqlite/parcoords", params={"color": "task"})
+    assert response.status_code == 400 and response.json()["detail"].startswith("color must name a number")
+
+
+def test_a_run_statelab_wrote_is_deleted_and_anything_else_is_refused(lab, two_runs):
+    a = two_runs[0][-1]["result"]["run"]
+    victim = lab.runs / f"{a}-copy"
+    shutil.copytree(lab.runs / a, victim)
+    (victim / "notes.txt").write_text("mine")
+    response = lab.delete(f"/api/runs/{victim.name}")
+    assert response.status_code == 400 and "notes.txt" in response.json()["detail"]
+    assert (victim / "notes.txt").read_text() == "mine"
+    (victim / "notes.txt").unlink()
+    assert lab.delete(f"/api/runs/{victim.name}").json() == {"deleted": victim.name}
+    assert not victim.exists() and (lab.runs / a / "metrics.json").exists()
+    assert lab.delete("/api/runs/..%2Fa.sqlite").status_code == 404
+    assert lab.delete("/api/runs/nope").status_code == 404
+
+
+def test_a_page_that_does_not_exist_is_an_html_page_with_navigation_and_the_api_answers_json(lab):
+    for path in ("/nope", "/runs/nope", "/sweeps/nope.sqlite", "/jobs/1-000000"):
+        response = lab.get(path)
+        assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+        assert '<a href="/runs">Runs</a>' in response.text and "id=error-message" in response.text
+        assert "content-security-policy" in response.headers
+    for path in ("/api/nope", "/api/runs/nope", "/api/jobs/1-000000"):
+        response = lab.get(path)
+        assert response.status_code == 404 and response.headers["content-type"] == "application/json"
+
+
+def test_a_jobs_own_url_leads_to_the_page_that_follows_it(lab, two_runs):
+    job = lab.get("/api/jobs").json()[-1]
+    response = lab.get(f"/jobs/{job['id']}", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/?job={job['id']}"
+    assert lab.get("/jobs").status_code == 200
+
+
+def test_only_a_stores_page_allows_eval_for_its_parallel_coordinates(lab):
+    for path, evals in (("/sweeps/a.sqlite", True), ("/sweeps", False), ("/", False), ("/runs", False)):
+        policy = lab.get(path).headers["content-security-policy"]
+        script = dict(part.strip().split(" ", 1) for part in policy.split(";"))["script-src"]
+        assert script == ("'self' 'unsafe-eval'" if evals else "'self'"), path
+
+
+def test_a_lab_started_warm_compiles_the_reference_run_before_its_first_job(tmp_path):
+    import jax
+
+    compiled: list[str] = []
+
+    def heard(event: str, *args, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(event)
+
+    jax.clear_caches()  # programs compiled by earlier tests in this process would hide a cold start
+    jax.monitoring.register_event_duration_secs_listener(heard)
+    try:
+        app = create_app(tmp_path / "runs", warm=True)
+        with TestClient(app) as client:
+            queue = client.app.state.lab.queue
+            while queue.warming:
+                threading.Event().wait(0.1)
+            warmed = len(compiled)
+            response = client.post("/api/jobs/run", json={"params": {}})  # the reference run
+            events = events_of(client, response.json()["id"])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(heard)
+    assert events[-1]["type"] == "done"
+    assert warmed > 0 and len(compiled) == warmed  # the first Run compiled nothing
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [
+        events[-1]["result"]["run"]
+    ]  # warm-up saved nothing

@@ -132,7 +132,10 @@ class SecurityHeaders:
     STORE_PAGE = "/sweeps/"  # /sweeps/{name}: the parallel coordinates
     STORE_HEADERS = (
         *HEADERS,
-        (b"content-security-policy", POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'").encode()),
+        (
+            b"content-security-policy",
+            POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'").encode(),
+        ),
     )
 
     def __init__(self, app: ASGIApp):
