@@ -69,7 +69,8 @@ def test_a_run_holding_a_file_statelab_did_not_write_is_refused_untouched(runs):
     with pytest.raises(ConfigError) as caught:
         rundir.delete_run(runs, "r1")
     assert str(caught.value) == (
-        "run must hold only what statelab wrote to be deleted, got 'r1' (it also holds models/extra.npz, my-notes.md)"
+        "run must hold only what statelab wrote to be deleted, got 'r1' "
+        "(it also holds models/extra.npz, my-notes.md)"
     )
     assert (runs / "r1" / "my-notes.md").read_text() == "keep me" and (runs / "r1" / "metrics.json").exists()
 
