@@ -998,3 +998,20 @@ def test_a_lab_started_warm_compiles_the_reference_run_before_its_first_job(tmp_
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [
         events[-1]["result"]["run"]
     ]  # warm-up saved nothing
+
+
+def test_a_runs_expected_outcome_and_diagnosis_are_shown_where_metrics_json_holds_them(lab, two_runs):
+    a = two_runs[0][-1]["result"]["run"]
+    judged = lab.runs / f"{a}-judged"
+    shutil.copytree(lab.runs / a, judged)
+    metrics = json.loads((judged / "metrics.json").read_text())
+    expected = {"outcome": "impossible", "reason": "the window holds fewer inputs than the target reads"}
+    diagnosis = {"kind": "window", "evidence": "floor 0.5", "suggestion": "statelab run --lahead 3"}
+    metrics["models"]["stateless"] |= {"expected": expected, "diagnosis": diagnosis}
+    (judged / "metrics.json").write_text(json.dumps(metrics))
+    try:
+        models = lab.get(f"/api/runs/{judged.name}").json()["models"]
+        assert models["stateless"]["expected"] == expected and models["stateless"]["diagnosis"] == diagnosis
+        assert "expected" not in models["stateful"]  # only what the file holds
+    finally:
+        shutil.rmtree(judged)

@@ -291,7 +291,9 @@ def test_the_runs_list_filters_sorts_groups_pages_and_compares_three_from_its_ur
             "#runs tbody tr td:nth-child(2) > a", "as => as.map(a => a.textContent)"
         )
         assert (
-            names == ["run-t4", "run-t3-again", "run-t2"] and "sort=name" in page.url and "desc=0" not in page.url
+            names == ["run-t4", "run-t3-again", "run-t2"]
+            and "sort=name" in page.url
+            and "desc=0" not in page.url
         )
         for name in ("run-t2", "run-t3-again", "run-t4"):
             page.check(f'input[data-run="{name}"]')

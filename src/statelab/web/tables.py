@@ -271,7 +271,11 @@ def curves_figure(tables: Tables, path: Path, hashes: Sequence[str]) -> Figure:
             "text": "Per-epoch curves: training MSE (top), validation normalised MSE (bottom)",
             "font": {"size": 13},
         },
-        xaxis={"title": {"text": "epoch"}, "anchor": "y2"},
+        xaxis={
+            "title": {"text": "epoch"},
+            "anchor": "y2",
+            "dtick": 1 if history["epoch"].max() <= 20 else None,
+        },
         yaxis={"type": "log", "title": {"text": "train MSE"}, "exponentformat": "e", "domain": [0.55, 1]},
         yaxis2={"type": "log", "title": {"text": "val nMSE"}, "exponentformat": "e", "domain": [0, 0.45]},
         legend={"orientation": "h", "y": -0.15},
@@ -311,9 +315,12 @@ def parcoords_figure(tables: Tables, path: Path, filters: Sequence[str], colour:
                 }
             )
         else:
-            dimensions.append(
-                {"label": name, "values": values(column.astype("float64").to_numpy(na_value=np.nan))}
-            )
+            numbers = column.astype("float64").to_numpy(na_value=np.nan)
+            dimension: dict[str, Any] = {"label": name, "values": values(numbers)}
+            whole = np.unique(numbers[np.isfinite(numbers)])
+            if pd.api.types.is_integer_dtype(column.dtype) and len(whole) <= 12:
+                dimension["tickvals"] = whole.tolist()  # whole numbers only: a seed is not 1986.2
+            dimensions.append(dimension)
     shade = values(frame[colour].astype("float64").to_numpy(na_value=np.nan))
     trace = {
         "type": "parcoords",

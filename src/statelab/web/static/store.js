@@ -16,7 +16,7 @@
   const PAGE = 100;
   const query = state();
 
-  const heading = el("p", {class: "sub", id: "store-counts"});
+  const heading = el("p", {class: "sub", id: "store-counts"}, "Reading the store…");
   const verdict = el("div", {id: "sweep-verdict"});
   const diagrams = el("div", {id: "facets"});
   const readout = el("p", {class: "keys", id: "cell-readout", "aria-live": "polite"});
