@@ -489,6 +489,7 @@ def test_a_store_maps_each_models_memory_profile_error_with_its_span(swept, lab)
                 hover = heatmap["customdata"][j][i]
                 assert f"tsteps {tsteps}, lahead {lahead}" in hover and "seeds 2" in hover
                 assert f"[{error.min():.3g}, {error.max():.3g}]" in hover
+                assert "span: the furthest lag k whose weight is at least 10% of the task's largest" in hover
     # A stateless model never reaches beyond its window: at lahead 1 its span is 0.
     assert memory[1]["text"][0][1].endswith("span 0")
 
@@ -1015,3 +1016,19 @@ def test_a_runs_expected_outcome_and_diagnosis_are_shown_where_metrics_json_hold
         assert "expected" not in models["stateful"]  # only what the file holds
     finally:
         shutil.rmtree(judged)
+
+
+def test_figures_write_whole_trace_names_on_hover_and_explain_a_span(lab, two_runs):
+    from statelab.web.figures import span_text
+
+    run = lab.get(f"/api/runs/{two_runs[0][-1]['result']['run']}").json()
+    for figure in run["figures"].values():
+        assert figure["layout"]["hoverlabel"]["namelength"] == -1  # never cut short
+    metrics = json.loads((lab.runs / run["name"] / "metrics.json").read_text())
+    profiles = [t for t in run["figures"]["memory"]["data"] if t["type"] == "scatter"]
+    for trace in profiles:
+        span = metrics["models"][trace["name"].split(" ")[0]]["memory"]["span"]
+        assert (
+            trace["name"].endswith(f"(span {span_text(span)})") and "furthest lag" in trace["hovertemplate"]
+        )
+    assert (span_text(-1), span_text(0), span_text(3), span_text(None)) == ("none", "0", "3", "—")

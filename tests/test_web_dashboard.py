@@ -210,6 +210,27 @@ def test_a_job_finished_unseen_is_a_click_away_on_the_jobs_page(site, page):
     assert page.errors == []
 
 
+def test_every_invalid_field_is_shown_at_once_and_an_emptied_field_shows_its_default(site, page):
+    url, _ = site
+    jobs = len(page.request.get(f"{url}api/jobs").json())
+    page.goto(url)
+    page.fill("#in-tsteps", "0")
+    page.fill("#in-epochs", "0")
+    page.fill("#in-units", "")
+    page.click("#run-button")
+    page.wait_for_selector("#err-epochs:not(:empty)")
+    assert text_of(page, "#err-tsteps") == "tsteps must be an integer >= 1, got 0"
+    assert text_of(page, "#err-epochs") == "epochs must be an integer in [1, 1000000], got 0"
+    assert (
+        page.input_value("#in-units") == "20"
+        and text_of(page, "#note-units") == "was empty: runs at its default, 20"
+    )
+    assert text_of(page, "#status").endswith("(and 1 more, beside their fields)")
+    assert page.is_enabled("#run-button")
+    assert len(page.request.get(f"{url}api/jobs").json()) == jobs  # nothing was queued
+    assert all("400" in e for e in page.errors)  # the browser logs the 400 itself
+
+
 # ---------------------------------------------------------------------------------------------
 # Views in the URL
 
