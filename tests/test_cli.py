@@ -60,7 +60,9 @@ def test_run_prints_banner_table_and_a_last_line_with_the_verdict(tmp_path, run_
     code, out, err = run_cli(["run", *SMALL, "--out", str(tmp_path / "r")])
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[1] == "STATELESS LSTM WILL NOT CONVERGE"
+    assert lines[1] == "The target is the mean of the last tsteps=2 inputs."
+    assert lines[2] == "STATELESS LSTM CANNOT CONVERGE (impossible)"
+    assert "STATEFUL LSTM MAY CONVERGE, NOT PROMISED" in lines  # bptt 1: its gradient misses x[t-1]
     assert "Input shape: (200, 1)" in out and "-0.084532" in out  # the original's first input
     assert "epoch  2/2" in out and "stateful" in out and "floor NMSE" in out
     assert lines[-1].startswith("Expected outcome")
@@ -167,7 +169,7 @@ def test_python_dash_m_run_exits_zero_with_all_output_and_files(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().splitlines()[-1].startswith("Expected outcome")
     assert (out / "report.html").stat().st_size > 10_000
-    assert json.loads((out / "metrics.json").read_text())["schema_version"] == 2
+    assert json.loads((out / "metrics.json").read_text())["schema_version"] == 3
 
 
 def test_report_redraws_a_run_directory_in_place_without_training(small_run, tmp_path, run_cli, monkeypatch):

@@ -7,7 +7,6 @@ import pytest
 
 from statelab import evaluate, experiment, tasks, theory
 from statelab.config import from_mapping
-from statelab.metrics import ModelMetrics
 from statelab.theory import CONVERGED_NMSE
 
 
@@ -56,13 +55,16 @@ def test_a_diverged_model_has_null_errors_and_did_not_converge():
     assert m.test_mse is None and m.test_nmse is None and m.final_train_loss is None
 
 
-def test_claim_holds_only_when_every_verdict_matches_and_is_unknown_without_floors():
-    def metrics(converged, expected):
-        return ModelMetrics(0, 0, 0, 0, 0, 0, 0, converged, expected, 0, 0)  # (diverged: False)
-
-    assert evaluate.claim_held({"a": metrics(True, True), "b": metrics(False, False)}) is True
-    assert evaluate.claim_held({"a": metrics(True, True), "b": metrics(True, False)}) is False
-    assert evaluate.claim_held({"a": metrics(True, None), "b": metrics(True, False)}) is None
+def test_claim_tests_only_promised_and_impossible_outcomes():
+    promised, impossible, open_ = theory.PROMISED, theory.IMPOSSIBLE, theory.NOT_PROMISED
+    both = {"a": promised, "b": impossible}
+    assert theory.claim_held(both, {"a": True, "b": False}) is True
+    assert theory.claim_held(both, {"a": False, "b": False}) is False  # a promise missed
+    assert theory.claim_held(both, {"a": True, "b": True}) is False  # the impossible happened
+    # a model theory neither promised nor ruled out is not tested, whatever it did
+    assert theory.claim_held({"a": open_, "b": impossible}, {"a": False, "b": False}) is True
+    assert theory.claim_held({"a": open_, "b": open_}, {"a": True, "b": False}) is None
+    assert theory.claim_held({"a": None, "b": None}, {"a": True, "b": False}) is None  # no floor
 
 
 def test_floor_of_each_model_kind():
@@ -96,23 +98,33 @@ def test_last_value_baseline_is_the_newest_input_in_either_window_order(order):
     assert out["last_value"].test_mse == pytest.approx(np.mean((newest[test] - dataset.target[test]) ** 2))
 
 
-def _metrics(converged: dict, claim, nmse: dict | None = None) -> dict:
+def _metrics(converged: dict, claim, nmse: dict | None = None, expected: dict | None = None) -> dict:
     nmse = nmse or {m: 0.5 for m in converged}
+    floor = None if expected is None else 0.0  # no expected outcomes: a real series, without floors
     return {
-        "models": {m: {"converged": c, "test_nmse": nmse[m]} for m, c in converged.items()},
+        "models": {
+            m: {"converged": c, "test_nmse": nmse[m], "floor_nmse": floor, "expected": (expected or {}).get(m)}
+            for m, c in converged.items()
+        },
         "claim_held": claim,
         "baselines": {"linear_ar": {"test_nmse": 0.25}},
     }
 
 
-def test_verdict_says_whether_the_expected_outcome_held_and_names_each_model():
-    held = evaluate.verdict(_metrics({"stateful": True, "stateless": False}, True))
+def test_verdict_says_whether_the_expected_outcome_held_and_names_each_models_outcome():
+    expected = {"stateful": "promised", "stateless": "impossible"}
+    held = evaluate.verdict(_metrics({"stateful": True, "stateless": False}, True, expected=expected))
     assert held == evaluate.Verdict(
-        "Expected outcome held: stateful converged, stateless not converged.", True
+        "Expected outcome held: stateful converged (promised), stateless not converged (impossible).", True
     )
-    missed = evaluate.verdict(_metrics({"stateful": False, "stateless": False}, False))
-    assert missed.text == "Expected outcome did NOT hold: stateful not converged, stateless not converged."
+    missed = evaluate.verdict(_metrics({"stateful": False, "stateless": False}, False, expected=expected))
+    assert missed.text == (
+        "Expected outcome did NOT hold: stateful not converged (promised), stateless not converged (impossible)."
+    )
     assert missed.held is False
+    open_ = {"stateful": "not promised", "stateless": "not promised"}
+    untested = evaluate.verdict(_metrics({"stateful": True, "stateless": False}, None, expected=open_))
+    assert untested.held is None and untested.text.startswith("No outcome here was promised or ruled out")
 
 
 def test_verdict_without_a_floor_names_the_best_network_and_the_linear_baseline():

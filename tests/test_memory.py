@@ -124,7 +124,20 @@ def test_span_and_profile_error_follow_their_definitions():
     span, error = memory.summarise(np.array([0.4, 0.0, 0.06, 0.04]), truth)
     assert span == 2  # 0.06 >= 10% of the largest true weight 0.5; 0.04 is not
     assert error == pytest.approx((0.1**2 + 0.5**2 + 0.06**2 + 0.04**2) / 0.5)
-    assert memory.summarise(np.zeros(3), np.zeros(3)) == (-1, None)
+    assert memory.summarise(np.zeros(3), np.zeros(3)) == (None, None)  # no truth to measure against
+
+
+def test_a_diffuse_profile_has_no_span_however_far_it_spreads():
+    """A failed model's profile spread over lags the target does not use would get the longest
+    span of all: it has none. A profile leaning where the truth does keeps its span, even one
+    that misses part of the truth (a stateless model that sees only x[t])."""
+    truth = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])  # delay 2
+    diffuse = np.array([0.2, 0.25, 0.1, 0.2, 0.15, 0.2])
+    span, error = memory.summarise(diffuse, truth)
+    assert span is None and error == pytest.approx(np.sum((diffuse - truth) ** 2))
+    assert memory.summarise(np.array([0.0, 0.05, 0.9, 0.05, 0.0, 0.0]), truth)[0] == 2
+    assert memory.summarise(np.zeros(6), truth)[0] is None
+    assert memory.summarise(np.array([0.45, 0.0, 0.0]), np.array([0.5, 0.5, 0.0]))[0] == 0
 
 
 def test_profile_lags_cover_the_task_memory_within_the_cap():

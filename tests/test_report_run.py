@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from html import escape as html_escape
 import json
 import re
 import shutil
@@ -66,30 +67,36 @@ def test_html_shows_each_model_nmse_as_in_the_table(run_dir: Path) -> None:
         assert row is not None, name
         cells = re.findall(r"<td>(.*?)</td>", row.group(1))
         numbers = [fmt(m[key]) for key in ("test_mse", "test_nmse", "test_nmse_all", "floor_nmse")]
-        verdicts = ["converged" if m[key] else "not converged" for key in ("converged", "expected_converged")]
+        verdicts = ["converged" if m["converged"] else "not converged", m["expected"]]
         assert cells == numbers + verdicts
 
 
-def test_verdict_box_states_the_claim(run_dir: Path) -> None:
+def test_verdict_box_states_the_claim_and_each_models_expected_outcome_and_why(run_dir: Path) -> None:
     html = html_of(run_dir)
-    held = json.loads((run_dir / "metrics.json").read_text())["claim_held"]
-    box = re.search(r'<div class="verdict (ok|bad)">(.*?)</div>', html)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    held = metrics["claim_held"]
+    box = re.search(r'<div class="verdict (ok|bad|open)">(.*?)</div>', html, re.DOTALL)
     assert box is not None
-    assert box.group(1) == ("ok" if held else "bad")
-    assert box.group(2).startswith("As theory predicts" if held else "Not what theory predicts")
+    assert box.group(1) == {True: "ok", False: "bad", None: "open"}[held]
+    first = {True: "Expected outcome held", False: "Expected outcome did NOT hold", None: "No outcome"}[held]
+    assert box.group(2).startswith(f"<p><b>{first}")
+    for name, m in metrics["models"].items():
+        assert f"<b>{name}</b> ({m['expected']}): " in box.group(2)
+        assert html_escape(m["expected_reason"]) in box.group(2)
 
 
 def test_verdict_follows_metrics_json_not_a_recomputation(fresh_copy: Path) -> None:
     metrics = json.loads((fresh_copy / "metrics.json").read_text())
     metrics["claim_held"] = False
     metrics["models"]["stateful"]["converged"] = False
-    metrics["models"]["stateful"]["expected_converged"] = True
+    metrics["models"]["stateful"]["expected"] = "promised"
+    metrics["models"]["stateful"]["expected_reason"] = "Promised by an edited file."
     (fresh_copy / "metrics.json").write_text(json.dumps(metrics))
     write_run_report(fresh_copy)
-    box = re.search(r'<div class="verdict (ok|bad)">(.*?)</div>', html_of(fresh_copy))
+    box = re.search(r'<div class="verdict (ok|bad|open)">(.*?)</div>', html_of(fresh_copy), re.DOTALL)
     assert box is not None and box.group(1) == "bad"
-    assert "Not what theory predicts" in box.group(2)
-    assert "the stateful model can converge" in box.group(2)
+    assert "Expected outcome did NOT hold: stateful not converged (promised)" in box.group(2)
+    assert "Promised by an edited file." in box.group(2)
 
 
 def test_html_is_self_contained(run_dir: Path) -> None:
@@ -127,7 +134,7 @@ def test_a_run_without_floors_still_reports(fresh_copy: Path) -> None:
 def test_html_shows_the_baselines_and_unknown_verdicts_as_not_applicable(fresh_copy: Path) -> None:
     metrics = json.loads((fresh_copy / "metrics.json").read_text())
     for m in metrics["models"].values():
-        m["expected_converged"] = None
+        m["expected_converged"] = m["expected"] = None
     (fresh_copy / "metrics.json").write_text(json.dumps(metrics))
     write_run_report(fresh_copy)
     html = html_of(fresh_copy)

@@ -12,7 +12,7 @@ Importing statelab is cheap: JAX loads with the first training, pandas with the 
 """
 
 from statelab import display as _display
-from statelab.api import load_history, load_results, run_experiment, save_run, sweep
+from statelab.api import doctor, load_history, load_results, run_experiment, save_run, sweep
 from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
 from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
 from statelab.result import EpochLogs, ExperimentResult
@@ -34,6 +34,7 @@ __all__ = [
     "TaskConfig",
     "TrainConfig",
     "__version__",
+    "doctor",
     "load_history",
     "load_results",
     "run_experiment",

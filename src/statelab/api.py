@@ -5,6 +5,7 @@
     statelab.sweep(grid, seeds, store)     a grid of runs into a store -> results DataFrame
     statelab.load_results(store, where)    a store's trials -> results DataFrame
     statelab.load_history(store, where)    a store's per-epoch losses -> tidy DataFrame
+    statelab.doctor(result_or_run_dir)     candidate fixes of a failed run, trained -> DataFrame
 
 Each function imports its machinery when it is called: `import statelab` (which the command line
 does too) loads neither JAX (about half a second) nor pandas, and the types stay visible to type
@@ -13,6 +14,7 @@ checkers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from collections.abc import Mapping
@@ -243,3 +245,70 @@ def load_history(store: Store | str | Path, where: Mapping[str, Any] | None = No
     from statelab import frames
 
     return frames.load_history(store, where)
+
+
+def doctor(
+    run: ExperimentResult | str | Path,
+    *,
+    seeds: int = 3,
+    store: str | Path | None = None,
+    executor: Executor | str | None = None,
+    progress: bool | SweepProgress = True,
+    cache: bool = True,
+) -> pd.DataFrame:
+    """Find, by experiment, a change that makes a failed run converge (what `statelab doctor` does).
+
+    The run's diagnosis (`result.models[m].diagnosis`) names what went wrong; the doctor trains
+    the candidate changes (a longer bptt, more epochs, a smaller learning rate, other model seeds)
+    side by side, each with `seeds` model seeds (the run's own first), and judges them.
+
+    Args:
+        run: an ExperimentResult, or a run directory written by `statelab run`.
+        seeds: model seeds each change is tried with.
+        store: where the trials go (default: the run directory's doctor.sqlite, so a rerun resumes;
+            a temporary store for a result in memory).
+        executor: where they train, as for `sweep`.
+        progress: a bar over the trials (True), none (False), or a callable
+            `progress(completed, done, failed)`.
+        cache: keep compiled programs in the per-user compilation cache.
+
+    Returns:
+        One row per candidate, indexed by its flags ("--bptt 2"): reason, cost (training time
+        relative to the run's), per treated model `<m>_converged` (seeds that converged),
+        `<m>_nmse` (the run's own seed) and its median, min and max over seeds, `fixes` (converged
+        on every seed), `recommended` and `command` (the line to paste). `frame.attrs["command"]`
+        is the recommended command, or None when no change fixed it. Empty when nothing needs
+        fixing.
+
+    Raises:
+        ConfigError: `run` is not a result or a run directory, or an argument breaks its rule.
+    """
+    from statelab import display, doctors
+    from statelab.cache import compilation_cache
+
+    cache_dir = compilation_cache(check_flag("cache", cache))
+    if not isinstance(progress, bool):
+        check_callable("progress", progress, 3)
+    show = progress if callable(progress) else None
+    bars: list[Any] = []
+    with contextlib.ExitStack() as stack:
+
+        def on_plan(candidates: list[Any], pending: int) -> None:
+            if show is None:
+                bars.append(stack.enter_context(display.sweep_progress(pending, bool(progress))))
+
+        def forward(completed: float, done: int, failed: int) -> None:
+            target = show or (bars[0] if bars else None)
+            if target is not None:
+                target(completed, done, failed)
+
+        report = doctors.doctor(
+            run,
+            seeds=seeds,
+            store=store,
+            executor=executor,
+            cache_dir=cache_dir,
+            on_plan=on_plan,
+            progress=forward,
+        )
+    return report.frame()

@@ -114,6 +114,7 @@ class Dataset:
     windows: np.ndarray
     target: np.ndarray  # (n_rows,) float64
     last: np.ndarray  # (n_rows,) float64 the last-value baseline's prediction
+    best: np.ndarray  # (n_rows,) float64 the best unbounded-memory prediction; NaN where unknown
     series: np.ndarray  # (n_rows,) int64 which series each row belongs to
     train_rows: np.ndarray  # (n_rows,) bool, the training part of each series
     train: Batches
@@ -248,7 +249,7 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
     counts = [s.n_rows for s in data.series]
     first = data.series[0]
     window = aligned_empty((sum(counts), task.lahead, first.x.shape[1]), first.x.dtype)
-    target, last = np.empty(len(window)), np.empty(len(window))
+    target, last, best = np.empty(len(window)), np.empty(len(window)), np.full(len(window), np.nan)
     owner, train_mask = np.empty(len(window), np.int64), np.empty(len(window), bool)
     start = 0
     for s, series in enumerate(data.series):  # straight into place: one copy of the windows
@@ -257,6 +258,8 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         window[part] = window_view(series.x, task.lahead, train.window_order)[begin : begin + n]
         target[part] = series.y[series.to_drop : series.to_drop + n]
         last[part] = series.last[series.to_drop : series.to_drop + n]
+        if series.best is not None:
+            best[part] = series.best[series.to_drop : series.to_drop + n]
         owner[part] = s
         train_mask[part] = np.arange(n) < task.split(n)[0]
         start += n
@@ -285,6 +288,7 @@ def make_dataset(data: TaskData, config: ExperimentConfig) -> Dataset:
         windows=window,
         target=target,
         last=last,
+        best=best,
         series=owner,
         train_rows=train_mask,
         train=_batches(pair, train_index, np.ones(train_index.shape, bool), lane_resets(train_index, owner)),

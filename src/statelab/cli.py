@@ -47,6 +47,18 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """--executor, and its shorthands --workers and --scheduler [--scheduler-timeout]."""
+    parser.add_argument("--executor", metavar="SPEC", help=EXECUTOR_HELP)
+    parser.add_argument("--workers", metavar="N", help="the same as --executor local:N")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="the same as --executor dask://HOST:PORT")
+    parser.add_argument(
+        "--scheduler-timeout",
+        metavar="SECONDS",
+        help="how long to wait for --scheduler before giving up (default: 15)",
+    )
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field, plus --config FILE. Values are checked when the config is built."""
     parser.add_argument("--config", metavar="FILE", help="TOML or JSON file of parameters; flags override it")
@@ -108,7 +120,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         saved = experiment.save_run(result, out, before_commit=interrupt.check, draw=worker.draw)
     interrupt.settle()  # the run is in place: a Ctrl-C from here on is too late to undo it
     terminal.last_line(console, result, str(saved))
+    if args.doctor and any(m.diagnosis is not None for m in result.models.values()):
+        return run_doctor(saved, argparse.Namespace(**{**vars(args), "seeds": None, "store": None}))
     return 0
+
+
+def run_doctor(run_dir: str | Path, args: argparse.Namespace) -> int:
+    """Train the candidate fixes of a run (statelab.doctor) and print which converge."""
+    from statelab import doctors, terminal
+    from statelab.executors import from_flags
+
+    options = [
+        getattr(args, name, None) for name in ("executor", "workers", "scheduler", "scheduler_timeout")
+    ]
+    where = from_flags(*options)
+    seeds = 3 if getattr(args, "seeds", None) is None else args.seeds
+    store = getattr(args, "store", None)
+    store = None if store is None else check_output_path("store", store, "file")
+    console, err_console = terminal.make_console(), terminal.make_console(stderr=True)
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
+
+        def on_plan(candidates: list[doctors.Candidate], pending: int) -> None:
+            terminal.doctor_plan(console, candidates, pending)
+            bar.append(stack.enter_context(terminal.sweep_progress(err_console, pending)))
+
+        def progress(completed: float, done: int, failed: int) -> None:
+            if bar and bar[0] is not None:
+                bar[0](completed, done, failed)
+
+        report = doctors.doctor(
+            run_dir,
+            store=store,
+            executor=where,
+            seeds=seeds,
+            cache_dir=compilation_cache(not args.no_cache),
+            on_plan=on_plan,
+            progress=progress,
+            interrupt=args.interrupt.check,
+        )
+    args.interrupt.settle()  # every trial is in the store
+    terminal.doctor_report(console, report)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Find, by experiment, a change that makes a failed run converge."""
+    from statelab import rundir
+
+    if not rundir.is_run_dir(args.run_dir):
+        fail(f"run_dir must be {rundir.RUN_RULE}, got {args.run_dir!r}")
+    return run_doctor(args.run_dir, args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -294,7 +356,29 @@ def build_parser() -> Parser:
     add_config_flags(run)
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/<time>-<hash>/)")
     run.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    run.add_argument(
+        "--doctor",
+        action="store_true",
+        help="if a model misses what theory promised, train candidate fixes and print the one that works",
+    )
     run.set_defaults(func=cmd_run)
+
+    doctor = commands.add_parser(
+        "doctor",
+        allow_abbrev=False,
+        help="find, by experiment, a change that makes a failed run converge",
+        description="Trains the candidate changes of a run's diagnosis (a longer bptt, more epochs, a "
+        "smaller learning rate, other model seeds) side by side, each with several model seeds, into "
+        "RUN_DIR/doctor.sqlite (a rerun resumes), and prints which converge and the smallest one.",
+    )
+    doctor.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `statelab run`")
+    doctor.add_argument("--seeds", metavar="N", help="model seeds each change is tried with (default: 3)")
+    doctor.add_argument(
+        "--store", metavar="PATH", help="where its trials go (default: RUN_DIR/doctor.sqlite)"
+    )
+    doctor.add_argument("--no-cache", action="store_true", help="do not use the compilation cache")
+    add_executor_flags(doctor)
+    doctor.set_defaults(func=cmd_doctor)
 
     predict = commands.add_parser(
         "predict",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from statelab.metrics import BaselineMetrics, ModelMetrics
-from statelab.theory import CONVERGED_NMSE
+from statelab.theory import CONVERGED_NMSE, IMPOSSIBLE, PROMISED, Expectation, RealisedFloor
 
 
 def finite(value: float) -> float | None:
@@ -40,18 +40,33 @@ def model_metrics(
     warm: np.ndarray,
     final_train_loss: float,
     final_val_loss: float,
-    best_nmse: float = 0.0,
+    best_nmse: float | None = 0.0,
     threshold: float = CONVERGED_NMSE,
+    expectation: Expectation | None = None,
+    realised: RealisedFloor | None = None,
 ) -> ModelMetrics:
     """pred, target: (N,) test predictions and targets; warm: (N,) bool, the rows left out of
-    test_mse. best_nmse: the normalised floor of a model with unbounded memory (0 unless the
-    target holds noise no model can predict); "converged" means within `threshold` of it."""
+    test_mse. best_nmse: the normalised floor of a model with unbounded memory on these rows (0
+    unless the target holds noise no model can predict; None: no floor, a real series, and no
+    verdict); "converged" means within `threshold` of it. expectation: what theory said before
+    training; realised: the floor of the model's kind as these rows show it."""
     with np.errstate(over="ignore", invalid="ignore"):
         test_mse = finite(mse(pred[~warm], target[~warm]))
         test_mse_all = finite(mse(pred, target))
     diverged = test_mse is None or test_mse_all is None or not math.isfinite(final_train_loss)
     nmse = None if test_mse is None else test_mse / var_y
     floor_nmse = None if floor_mse is None else floor_mse / var_y
+    converged = (
+        None
+        if best_nmse is None
+        else bool(not diverged and nmse is not None and nmse < best_nmse + threshold)
+    )
+    if expectation is not None:
+        expected_converged = expectation.converges
+    else:
+        expected_converged = (
+            None if floor_nmse is None or best_nmse is None else bool(floor_nmse < best_nmse + threshold)
+        )
     return ModelMetrics(
         test_mse=test_mse,
         test_nmse=nmse,
@@ -60,22 +75,18 @@ def model_metrics(
         warmup_excluded=int(warm.sum()),
         floor_mse=floor_mse,
         floor_nmse=floor_nmse,
-        converged=bool(not diverged and nmse is not None and nmse < best_nmse + threshold),
-        expected_converged=None if floor_nmse is None else bool(floor_nmse < best_nmse + threshold),
+        converged=converged,
+        expected_converged=expected_converged,
         final_train_loss=finite(final_train_loss),
         final_val_loss=finite(final_val_loss),
         diverged=bool(diverged),
+        expected=None if expectation is None else expectation.outcome,
+        expected_reason=None if expectation is None else expectation.reason,
+        realised_floor_nmse=None if realised is None else finite(realised.realised),
+        floor_low=None if realised is None else realised.interval[0],
+        floor_high=None if realised is None else realised.interval[1],
+        at_floor=None if realised is None else bool(not diverged and realised.at(nmse)),
     )
-
-
-def claim_held(models: dict[str, ModelMetrics]) -> bool | None:
-    """The experiment's claim: every model converged exactly where theory says it can.
-
-    None where theory says nothing (a real series has no analytic floor).
-    """
-    if any(m.expected_converged is None for m in models.values()):
-        return None
-    return all(m.converged == m.expected_converged for m in models.values())
 
 
 BLOCK = 1 << 16  # rows per block of a least-squares fit or prediction
@@ -148,18 +159,35 @@ class Verdict:
     held: bool | None  # the claim held, did not, or None: no floor to test against (a real series)
 
 
+def _said(m: Mapping[str, Any]) -> str:
+    if m.get("diverged"):
+        return "diverged"
+    return "n/a" if m.get("converged") is None else "converged" if m["converged"] else "not converged"
+
+
+def expected_outcome(m: Mapping[str, Any]) -> str | None:
+    """A model's expected outcome in metrics.json; for a run saved before schema 3, from its
+    expected verdict (True: promised, False: impossible)."""
+    if "expected" in m:
+        return m["expected"]
+    expected = m.get("expected_converged")
+    return None if expected is None else PROMISED if expected else IMPOSSIBLE
+
+
+def real_series(metrics: Mapping[str, Any]) -> bool:
+    """Whether a run's metrics are a real series' (no floor: no expected outcome, no verdict)."""
+    return all(m.get("floor_nmse") is None for m in metrics["models"].values())
+
+
 def verdict(metrics: Mapping[str, Any]) -> Verdict:
     """Did the outcome theory predicts hold? From the content of metrics.json (or
-    `ExperimentResult.metrics_dict()`), so a saved run gives the sentence its run printed."""
+    `ExperimentResult.metrics_dict()`), so a saved run gives the sentence its run printed.
+
+    'Expected outcome held: stateful converged (not promised), stateless not converged
+    (impossible).' Only the promised and impossible outcomes are tested; a model whose outcome
+    theory did not promise is reported, not tested."""
     models = metrics["models"]
-
-    def said(m: Mapping[str, Any]) -> str:
-        if m.get("diverged"):
-            return "diverged"
-        return "n/a" if m["converged"] is None else "converged" if m["converged"] else "not converged"
-
-    claim = metrics["claim_held"]
-    if claim is None:
+    if real_series(metrics):
         scored = [n for n, m in models.items() if m["test_nmse"] is not None] or list(models)
         best = min(scored, key=lambda n: models[n]["test_nmse"] or float("inf"))
         nmse = models[best]["test_nmse"]
@@ -169,7 +197,14 @@ def verdict(metrics: Mapping[str, Any]) -> Verdict:
             f"{'n/a' if nmse is None else format(nmse, '.4f')}; linear AR baseline {ar:.4f}.",
             None,
         )
-    outcome = ", ".join(f"{n} {said(m)}" for n, m in models.items())
+    parts = []
+    for name, m in models.items():
+        outcome = expected_outcome(m)
+        parts.append(f"{name} {_said(m)}" + (f" ({outcome})" if outcome else ""))
+    said = ", ".join(parts)
+    claim = metrics["claim_held"]
+    if claim is None:
+        return Verdict(f"No outcome here was promised or ruled out by theory: {said}.", None)
     if claim:
-        return Verdict(f"Expected outcome held: {outcome}.", True)
-    return Verdict(f"Expected outcome did NOT hold: {outcome}.", False)
+        return Verdict(f"Expected outcome held: {said}.", True)
+    return Verdict(f"Expected outcome did NOT hold: {said}.", False)

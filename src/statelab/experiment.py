@@ -20,6 +20,7 @@ from statelab import evaluate, memory, rundir, theory, train
 from statelab.batching import Dataset, layout_of, make_dataset
 from statelab.cache import compilation_cache
 from statelab.config import ConfigError, ExperimentConfig, from_mapping
+from statelab.diagnosis import diagnose
 from statelab.host import release_memory
 from statelab.names import MODELS
 from statelab.params import check_callable, check_flag, check_output_path
@@ -170,36 +171,81 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
     return out
 
 
+def realised_floors(
+    config: ExperimentConfig, dataset: Dataset, rows: np.ndarray, target: np.ndarray
+) -> dict[str, theory.RealisedFloor] | None:
+    """The floors as the test rows `rows` show them: the optimal window-limited predictor's and the
+    optimal unbounded-memory predictor's normalised MSE there, each with the 95% interval of a test
+    set of that many rows around its expected floor (`theory.realised_floor`). None for a real
+    series: nobody knows its optimal predictors."""
+    task = config.task
+    record = task.record
+    floors = record.floors(task)
+    best = dataset.best[rows]
+    if floors is None or record.optimal is None or not np.all(np.isfinite(best)):
+        return None
+    windows = dataset.windows if config.train.window_order == "oldest-first" else dataset.windows[:, ::-1]
+    window_errors = target - record.optimal(np.asarray(windows[rows, :, 0], np.float64), task)
+    width = theory.bandwidth(config)
+    return {
+        "windowed": theory.realised_floor(window_errors, floors.windowed, floors.var_y, width),
+        "unbounded": theory.realised_floor(target - best, floors.unbounded, floors.var_y, width),
+    }
+
+
 def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitResult) -> ExperimentResult:
-    """Metrics of both models against the analytic floors of their kinds, and their memory."""
+    """Metrics of both models against the floors of their kinds (expected, and as the test rows
+    show them), what theory expected of each, their memory, and a diagnosis of each miss."""
     floors = config.task.record.floors(config.task)
     test = dataset.test
     order = np.argsort(test.row[test.scored], kind="stable")  # time order within each series
     rows = test.row[test.scored][order]
     target = dataset.target[rows]
     var_y = target_variance(config, dataset)
-    best_nmse = theory.best_nmse(floors)
     reset = config.train.test_start == "reset"
     warm = dataset.warm[test.scored][order]
+    expected = theory.expectations(config, dataset.n_train)
     models, preds, memories = {}, {}, {}
     t0 = time.perf_counter()
     k = memory.lags(config)
     truth, kind = memory.true_profile(config, dataset, k)
     for i, name in enumerate(MODELS):
         stateful = name == "stateful"
+        skip = warm if stateful and reset else np.zeros(len(target), bool)
         preds[name] = fitted.test_pred[i][test.scored][order]
+        # The floors as this model's scored rows show them (a reset stateful model skips its warm-up).
+        realised = realised_floors(config, dataset, rows[~skip], target[~skip])
+        kind_of = theory.floor_kind(config, name)
+        # "Converged": within the threshold of the best predictor's error on the same rows.
+        best: float | None = None
+        if floors is not None:
+            best = theory.best_nmse(floors) if realised is None else realised["unbounded"].realised
         models[name] = evaluate.model_metrics(
             preds[name],
             target,
-            floor_mse=theory.floor_of(name, floors),
+            floor_mse=theory.floor_of(name, floors, config),
             var_y=var_y,
-            warm=warm if stateful and reset else np.zeros(len(target), bool),
+            warm=skip,
             final_train_loss=fitted.train_loss[i, -1],
             final_val_loss=fitted.val_loss[i, -1],
-            best_nmse=best_nmse,
+            best_nmse=best,
+            expectation=expected[name],
+            realised=None if realised is None else realised[kind_of],
         )
         memories[name] = memory.profile(
             fitted.params[i], config, dataset, fitted.test_start[i], stateful, truth
+        )
+        models[name] = dataclasses.replace(
+            models[name],
+            diagnosis=diagnose(
+                config,
+                name,
+                models[name],
+                expected[name],
+                [float(v) for v in fitted.train_loss[i]],
+                memories[name],
+                None if realised is None else realised[kind_of],
+            ),
         )
         release_memory()  # what compiling the profile's pass took
     memory_s = time.perf_counter() - t0
@@ -212,7 +258,10 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
         baselines=evaluate.baselines(
             dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
         ),
-        claim_held=evaluate.claim_held(models),
+        claim_held=theory.claim_held(
+            {n: m.expected for n, m in models.items()}, {n: bool(m.converged) for n, m in models.items()}
+        ),
+        realised_floors=realised_floors(config, dataset, rows, target),
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(MODELS)},
         val_loss={name: fitted.val_loss[i] for i, name in enumerate(MODELS)},
         test_row=rows,

@@ -61,7 +61,8 @@ T = TypeVar("T")
 
 MODELS = ("stateful", "stateless")
 BASELINES = ("last_value", "linear_ar")
-MEMORY_NUMBERS = {"span": "Int64", "profile_error": "float64"}  # the scalars of a memory profile
+# The scalars of a memory profile; a span is NaN where undefined (a diffuse or diverged profile).
+MEMORY_DTYPES = {"span": "float64", "profile_error": "float64"}
 TIMINGS = {"data_s": "float64", "train_s": "float64", "evaluate_s": "float64"}
 TIMINGS |= {"group_train_s": "float64", "group_size": "Int64"}
 RUN_NUMBERS = {"var_y": "float64", "claim_held": "boolean", "n_train": "Int64", "n_test": "Int64"}
@@ -71,8 +72,11 @@ KIND_DTYPES = {"int": "Int64", "float": "float64"}  # config fields; words and l
 
 
 def _metric_dtype(annotation: Any) -> str:
-    """A ModelMetrics field's dtype from its annotation: 'float | None' -> float64, and so on."""
+    """A ModelMetrics field's dtype from its annotation: 'float | None' -> float64, 'str | None' ->
+    string, and so on."""
     text = str(annotation)
+    if text.startswith("str"):
+        return "string"
     return "boolean" if text.startswith("bool") else "Int64" if text.startswith("int") else "float64"
 
 
@@ -98,8 +102,16 @@ def _model_metric(model: str, key: str) -> Reader:
     return lambda r: _metrics(r).get("models", {}).get(model, {}).get(key)
 
 
+def _model_diagnosis(model: str) -> Reader:
+    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("diagnosis") or {}).get("kind")
+
+
 def _model_memory(model: str, key: str) -> Reader:
-    return lambda r: (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+    def read(r: TrialRecord) -> Any:
+        value = (_metrics(r).get("models", {}).get(model, {}).get("memory") or {}).get(key)
+        return None if key == "span" and value is not None and value < 0 else value  # 0.2 wrote -1
+
+    return read
 
 
 def _baseline(baseline: str, key: str) -> Reader:
@@ -128,8 +140,11 @@ def _schema() -> dict[str, Column]:
         columns[name] = (KIND_DTYPES.get(field_kind(name)), _config_field(section, name))
     for model in MODELS:
         for f in dataclasses.fields(ModelMetrics):
+            if f.name == "diagnosis":  # a record: its kind is the column
+                columns[f"{model}_diagnosis"] = ("string", _model_diagnosis(model))
+                continue
             columns[f"{model}_{f.name}"] = (_metric_dtype(f.type), _model_metric(model, f.name))
-        for key, dtype in MEMORY_NUMBERS.items():
+        for key, dtype in MEMORY_DTYPES.items():
             columns[f"{model}_{key}"] = (dtype, _model_memory(model, key))
     for baseline in BASELINES:
         for f in dataclasses.fields(BaselineMetrics):  # test_mse -> last_value_mse, ...

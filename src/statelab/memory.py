@@ -13,8 +13,9 @@ at the delay, alpha (1-alpha)^k for an EMA, the coefficients of an AR), or for a
 coefficients of a least-squares linear autoregression on K + 1 lags fitted on the training part,
 labelled as a linear reference, not a truth. Two summary numbers per model:
 
-- span: the largest k with |s(k)| >= 10% of the largest true weight (-1 when none is; None for
-  a diverged model, whose profile is not finite);
+- span: the largest k with |s(k)| >= 10% of the largest true weight, defined only where the
+  profile leans where the truth does (at least half its energy on the lags the truth weighs):
+  None otherwise ("none (diffuse)"), and for a diverged model, whose profile is not finite;
 - profile error: sum_k (s(k) - true(k))^2 / sum_k true(k)^2.
 
 A stateless model starts every window from zero, so its s(k) is exactly 0 for k >= lahead.
@@ -43,6 +44,7 @@ from statelab.train import device_windows, keep_state, reset_lanes, take_windows
 
 MAX_LAG = 64
 SPAN_FRACTION = 0.1
+RESEMBLES = 0.5  # the share of a profile's energy on the truth's lags that gives it a span
 
 
 def lags(config: ExperimentConfig) -> int:
@@ -96,16 +98,27 @@ def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first
 
 
 def summarise(sensitivity: np.ndarray, truth: np.ndarray) -> tuple[int | None, float | None]:
-    """(span, profile error) of a profile against the truth (both (K+1,)); both None for a profile
-    that is not finite (a diverged model's): its span is unknown, not "no lag"."""
+    """(span, profile error) of a profile against the truth (both (K+1,)).
+
+    The span is the oldest lag k with |s(k)| >= SPAN_FRACTION of the largest true weight, defined
+    only where the profile resembles the truth in where it leans: at least RESEMBLES of its
+    energy (sum of s(k)^2) on the lags the truth itself weighs (|true(k)| >= SPAN_FRACTION of its
+    largest weight). A diffuse profile, a failed model's spread over lags the target does not use,
+    would otherwise get the longest span of all: it has none, None, shown as "none (diffuse)" and
+    NaN in stores and frames; so has a profile of zeros. Both None for a profile that is not finite
+    (a diverged model's) or a truth that is all 0."""
     if not np.all(np.isfinite(sensitivity)):
         return None, None
     top = float(np.max(np.abs(truth))) if truth.size else 0.0
     if top == 0.0:
-        return -1, None
+        return None, None
+    error = float(np.sum((sensitivity - truth) ** 2) / np.sum(truth**2))
+    energy = float(np.sum(sensitivity**2))
+    on_truth = float(np.sum(sensitivity[np.abs(truth) >= SPAN_FRACTION * top] ** 2))
+    if energy == 0.0 or on_truth < RESEMBLES * energy:
+        return None, error
     above = np.flatnonzero(np.abs(sensitivity) >= SPAN_FRACTION * top)
-    span = int(above[-1]) if len(above) else -1
-    return span, float(np.sum((sensitivity - truth) ** 2) / np.sum(truth**2))
+    return (int(above[-1]) if len(above) else None), error
 
 
 # ---------------------------------------------------------------------------------------------

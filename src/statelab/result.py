@@ -16,7 +16,7 @@ from statelab.config import ExperimentConfig
 from statelab.identity import config_hash
 from statelab.metrics import BaselineMetrics, Memory, ModelMetrics
 from statelab.names import BASELINE_LABELS, HISTORY_COLUMNS
-from statelab.theory import CONVERGED_NMSE, threshold_text
+from statelab.theory import CONVERGED_NMSE, RealisedFloor, threshold_text
 from statelab.version import __version__
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from statelab.tasks import Floors
 
-SCHEMA_VERSION = 2  # of metrics.json
+SCHEMA_VERSION = 3  # of metrics.json (3: expected outcomes, realised floors, diagnoses)
 # The dtypes of a history frame (`ExperimentResult.history`, `statelab.load_history`).
 HISTORY_DTYPES = {"epoch": "int64"} | dict.fromkeys(HISTORY_COLUMNS[2:], "float64")
 
@@ -91,6 +91,8 @@ class ExperimentResult:
     data: dict[str, Any]
     params: dict[str, dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    # the floors as the scored test rows show them: "windowed" and "unbounded" (None: a real series)
+    realised_floors: dict[str, RealisedFloor] | None = None
 
     @property
     def history(self) -> pd.DataFrame:
@@ -119,6 +121,9 @@ class ExperimentResult:
             "models": models,
             "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
             "claim_held": self.claim_held,
+            "realised_floors": None
+            if self.realised_floors is None
+            else {kind: f.to_dict() for kind, f in self.realised_floors.items()},
             "task_profile": [float(v) for v in self.task_profile],
             "task_profile_kind": self.task_profile_kind,
             "data": self.data,
@@ -157,8 +162,10 @@ def _yes_no(value: bool | None) -> str:
 
 def outcome_line(result: ExperimentResult) -> str:
     """Whether the outcome theory predicts held, in a few words."""
-    if result.claim_held is None:
+    if result.floors is None:
         return "no analytic floor (a real series): compare with the baselines"
+    if result.claim_held is None:
+        return "no outcome promised or ruled out by theory"
     return "expected outcome held" if result.claim_held else "expected outcome did NOT hold"
 
 
@@ -189,7 +196,7 @@ def result_rows(
             _number(m.test_nmse, ".4f"),
             _number(m.floor_nmse, ".4f"),
             _yes_no(m.converged),
-            _yes_no(m.expected_converged),
+            m.expected or "n/a",
         )
         for name, m in result.models.items()
     ]

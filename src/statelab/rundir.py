@@ -53,10 +53,12 @@ HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 MODELS_DIR = "models"
 REPORT = "report.html"
+DOCTOR = "doctor.sqlite"  # the trials `statelab doctor` trained for this run
 RUN_RULE = "a run directory written by `statelab run`"
 
 # What each file of a run directory holds, for the list at the end of the page.
 FILE_NOTES = {  # the files statelab writes, for the report's list
+    "doctor.sqlite": "the candidate fixes statelab doctor trained (a sweep store)",
     "config.json": "the configuration (task, model, train)",
     "metrics.json": "test metrics, floors and verdicts (the stable interface)",
     "history.csv": "train and validation loss per epoch",

@@ -113,6 +113,7 @@ def _results_view() -> str:
     for model in ("stateful", "stateless"):
         for key in RESULT_METRICS:
             columns.append(f"json_extract(metrics, '$.models.{model}.{key}') AS {model}_{key}")
+        columns.append(f"json_extract(metrics, '$.models.{model}.diagnosis.kind') AS {model}_diagnosis")
         for key in ("span", "profile_error"):
             columns.append(f"json_extract(metrics, '$.models.{model}.memory.{key}') AS {model}_{key}")
     for baseline in ("last_value", "linear_ar"):
@@ -130,7 +131,17 @@ def _results_view() -> str:
 
 
 # Per-model metrics in the results view, in this order.
-RESULT_METRICS = ("test_mse", "test_nmse", "floor_nmse", "converged", "expected_converged", "diverged")
+RESULT_METRICS = (
+    "test_mse",
+    "test_nmse",
+    "floor_nmse",
+    "converged",
+    "expected_converged",
+    "diverged",
+    "expected",
+    "realised_floor_nmse",
+    "at_floor",
+)
 
 _COLUMNS = (
     "config_hash",

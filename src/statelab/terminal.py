@@ -16,15 +16,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from statelab import theory
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
-from statelab.names import BASELINE_LABELS
+from statelab.names import BASELINE_LABELS, MODELS
+from statelab.report.html import span_text
 from statelab.result import RESULT_COLUMNS, result_rows
-from statelab.theory import CONVERGED_NMSE, threshold_text
+from statelab.theory import IMPOSSIBLE, NOT_PROMISED, PROMISED, threshold_text
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
 
+    from statelab.doctors import Candidate, DoctorReport
     from statelab.result import ExperimentResult
     from statelab.sweeps import SweepOutcome, SweepProgress
 
@@ -37,8 +40,16 @@ def make_console(stderr: bool = False) -> Console:
     return console if console.is_terminal else Console(highlight=False, width=100, stderr=stderr)
 
 
+HEADINGS = {
+    PROMISED: "SHOULD CONVERGE (promised)",
+    IMPOSSIBLE: "CANNOT CONVERGE (impossible)",
+    NOT_PROMISED: "MAY CONVERGE, NOT PROMISED",
+}
+STYLES = {PROMISED: "bold green", IMPOSSIBLE: "bold red", NOT_PROMISED: "bold yellow"}
+
+
 def banner(console: Console, config: ExperimentConfig) -> None:
-    """Which model theory expects to converge, and why, before anything is trained."""
+    """What theory expects of each model, and why, before anything is trained (`theory.expect`)."""
     t = config.task
     record = t.record
     f = record.floors(t)
@@ -53,29 +64,14 @@ def banner(console: Console, config: ExperimentConfig) -> None:
         )
         console.print(RULE)
         return
-    floor_nmse = f.windowed / f.var_y
-    best = f.unbounded / f.var_y
-    if floor_nmse < best + CONVERGED_NMSE:
-        console.print(f"STATELESS {cell} WILL ALSO CONVERGE", style="bold green")
-        console.print(
-            f"{describe(t).capitalize()}, and a window of lahead={t.lahead} inputs holds enough of it: "
-            f"the best a model without memory can do is normalised MSE {floor_nmse:.3f}."
-        )
-    else:
-        console.print(f"STATELESS {cell} WILL NOT CONVERGE", style="bold red")
-        console.print(
-            f"{describe(t).capitalize()}, but each sample shows only lahead={t.lahead} input(s). The best "
-            f"a stateless model can do is its floor, normalised MSE {floor_nmse:.3f}{record.floor_formula}."
-        )
-    floor = "floor 0" if best == 0 else f"floor {best:.3f}: no model can predict the noise"
-    console.print(
-        f"STATEFUL {cell} SHOULD CONVERGE: it carries its state from batch to batch, so it can "
-        f"remember inputs no longer in its window ({floor})."
-    )
-    if best == 0:
-        console.print(f"Converged means normalised test MSE = MSE / var(y) < {CONVERGED_NMSE}.")
-    else:
-        console.print(f"Converged means normalised test MSE = MSE / var(y) < {best:.3f} + {CONVERGED_NMSE}.")
+    console.print(f"{describe(t).capitalize()}.", soft_wrap=True)
+    expected = theory.expectations(config)
+    for name in reversed(MODELS):  # the stateless model first, as the original example's banner
+        e = expected[name]
+        assert e.outcome is not None  # every synthetic task has floors
+        console.print(f"{name.upper()} {cell} {HEADINGS[e.outcome]}", style=STYLES[e.outcome])
+        console.print(e.reason, markup=False)
+    console.print(f"Converged means normalised test MSE = MSE / var(y) < {threshold_text(f)}.")
     console.print(RULE)
 
 
@@ -233,6 +229,7 @@ def results(console: Console, result: ExperimentResult) -> None:
             f"history for them); with them its normalised MSE is {all_nmse:.4f}."
         )
     console.print(f"Threshold: converged means normalised MSE < {threshold_text(result.floors)}.")
+    floor_lines(console, result)
     memory_lines(console, result)
     for name, m in result.models.items():
         if m.diverged:
@@ -242,6 +239,45 @@ def results(console: Console, result: ExperimentResult) -> None:
                 style="bold red",
                 soft_wrap=True,
             )
+
+
+def floor_lines(console: Console, result: ExperimentResult) -> None:
+    """The floors as the test rows show them: the optimal predictor of each kind on those rows,
+    beside its expected floor and the interval a test set of this size puts it in."""
+    realised = result.realised_floors
+    if not realised:
+        return
+    n = len(result.test_target)
+    parts = []
+    for kind, f in realised.items():
+        low, high = f.interval
+        spread = "" if high - low < 1e-12 else f", 95% of {n}-row test sets {low:.3f}-{high:.3f}"
+        parts.append(f"{kind} {f.realised:.3f} (expected {f.expected:.3f}{spread})")
+    console.print(
+        f"Floors as these {n} test rows show them (the optimal predictor's NMSE): " + "; ".join(parts),
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def diagnosis_lines(console: Console, result: ExperimentResult, run_dir: str | None = None) -> None:
+    """One line per model that missed what theory promised or ended far above its floor: what
+    went wrong, the evidence, and what to change."""
+    for name, m in result.models.items():
+        d = m.diagnosis
+        if d is None:
+            continue
+        console.print(
+            f"Diagnosis, {name} model: {d.kind}: {d.evidence}. Try: {d.suggestion}.",
+            soft_wrap=True,
+            markup=False,
+        )
+    if run_dir is not None and any(m.diagnosis and m.diagnosis.change for m in result.models.values()):
+        console.print(
+            f"statelab doctor {run_dir} tries this and other changes, and says which fixes it.",
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def memory_lines(console: Console, result: ExperimentResult) -> None:
@@ -257,7 +293,7 @@ def memory_lines(console: Console, result: ExperimentResult) -> None:
     )
     for name, mem in result.memory.items():
         error = "n/a" if mem.profile_error is None else f"{mem.profile_error:.3f}"
-        span = "n/a" if mem.span is None else "none" if mem.span < 0 else f"k <= {mem.span}"
+        span = span_text(mem.to_dict()).replace("≤", "<=").replace("—", "n/a")
         console.print(
             f"  {name:<9} {_profile(mem.sensitivity[:shown])}  span {span}, profile error {error}",
             soft_wrap=True,
@@ -274,9 +310,62 @@ def last_line(console: Console, result: ExperimentResult, run_dir: str) -> None:
     from statelab.evaluate import verdict
 
     console.print(f"Saved to {run_dir}/ (report.html shows it all)", soft_wrap=True)
+    diagnosis_lines(console, result, run_dir)
     said = verdict(result.metrics_dict())
     style = {None: "bold", True: "bold green", False: "bold red"}[said.held]
     console.print(said.text, style=style, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The doctor
+
+
+def doctor_plan(console: Console, candidates: list[Candidate], pending: int) -> None:
+    """What the doctor is about to train."""
+    console.print(
+        f"Doctor: {len(candidates)} candidate changes, {pending} trainings to run "
+        "(each change with the run's model seed and more).",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def doctor_report(console: Console, report: DoctorReport) -> None:
+    """The candidates, their results on every seed, and the change to make."""
+    for note in report.notes:
+        console.print(note, soft_wrap=True, markup=False)
+    if not report.candidates:
+        return
+    table = Table(
+        title="Candidate changes (NMSE: the run's model seed; converged: seeds)", title_justify="left"
+    )
+    table.add_column("change", no_wrap=True)
+    table.add_column("cost", justify="right")
+    for m in report.models:
+        table.add_column(f"{m} NMSE", justify="right")
+        table.add_column("converged", justify="right")
+    table.add_column("why")
+    recommended = report.recommended
+    for c in report.candidates:
+        cells = [c.label, f"{c.cost:.1f}x"]
+        for m in report.models:
+            converged = sum(report.converged(c, m, s) is True for s in c.seeds)
+            cells += [f"{report.nmse(c, m, c.seeds[0]):.4f}", f"{converged}/{len(c.seeds)}"]
+        cells.append(c.reason)
+        table.add_row(*(escape(x) for x in cells), style="bold green" if c is recommended else None)
+    console.print(table)
+    command = report.command()
+    if command is None or recommended is None:
+        console.print(
+            "No change tried converged on every seed: see the table, or try more epochs or a larger model.",
+            style="bold red",
+            soft_wrap=True,
+        )
+        return
+    console.print(
+        f"The smallest change that converges: {recommended.label}", style="bold green", markup=False
+    )
+    console.print(f"  {command}", soft_wrap=True, markup=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from statelab.config import ExperimentConfig
-from statelab.report.html import fmt
+from statelab.report.html import fmt, span_text
 from statelab.report.output import png_bytes
 from statelab.rundir import RunFiles
 
@@ -178,7 +178,7 @@ def memory_figure(metrics: Mapping[str, Any]) -> Figure:
                 "o-",
                 color=COLOURS.get(name),
                 ms=4,
-                label=f"{name} (span {fmt(mem['span'])})",
+                label=f"{name} (span {span_text(mem)})",
             )
     ax.axhline(0.0, color="#57606a", linewidth=0.6)
     ax.set_xticks(lags)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1f24;
@@ -14,9 +15,11 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 1.8em;
      border-bottom: 1px solid #d0d7de; padding-bottom: .2em; }
 .sub { color: #57606a; margin-top: 0; }
-.verdict { padding: .7em 1em; border-radius: 6px; font-weight: 600; }
+.verdict { padding: .4em 1em; border-radius: 6px; }
+.verdict p { margin: .4em 0; }
 .ok { background: #dafbe1; border: 1px solid #4ac26b; }
 .bad { background: #ffebe9; border: 1px solid #ff8182; }
+.open { background: #fff8c5; border: 1px solid #d4a72c; }
 table { border-collapse: collapse; margin: .6em 0; font-variant-numeric: tabular-nums; }
 th, td { padding: .3em .8em; border-bottom: 1px solid #d0d7de; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -61,3 +64,15 @@ def fmt(value: float | None, digits: int = 4) -> str:
     None (a quantity a task does not define, such as the floor of a real series) shows as a dash.
     """
     return "—" if value is None else f"{value:.{digits}g}"
+
+
+def span_text(memory: Mapping[str, Any]) -> str:
+    """A memory profile's span as every page shows it: "k ≤ 1"; "none (diffuse)" where the profile
+    does not resemble the truth (statelab 0.2 stored -1 there); a dash where there is no profile
+    to judge (a diverged model)."""
+    span, error = memory.get("span"), memory.get("profile_error")
+    if error is None:
+        return "—"
+    if span is None or span < 0:
+        return "none (diffuse)"
+    return f"k ≤ {span}"

@@ -17,11 +17,11 @@ import numpy as np
 
 from statelab import tasks
 from statelab.config import ConfigError, ExperimentConfig
+from statelab.evaluate import expected_outcome, verdict
 from statelab.report.figures import render_figures
-from statelab.report.html import esc, fmt, image, page, table
+from statelab.report.html import esc, fmt, image, page, span_text, table
 from statelab.report.output import write_atomic
 from statelab.rundir import FILE_NOTES, RUN_RULE, RunFiles, load_run, run_files
-from statelab.theory import stateless_can_converge
 
 
 def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
@@ -39,78 +39,46 @@ def subtitle(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _names(names: list[str]) -> str:
-    return " and ".join(f"the {n}" for n in names) + (" model" if len(names) == 1 else " models")
-
-
-def _outcome(models: Mapping[str, Mapping[str, Any]], key: str, past: bool) -> str:
-    """'the stateful model converged and the stateless model did not', from the booleans `key`."""
-    yes = [n for n, m in models.items() if m[key]]
-    no = [n for n, m in models.items() if not m[key]]
-    converge, cannot = ("converged", "did not") if past else ("can converge", "cannot")
-    if not no:
-        return f"{'both models' if len(yes) == 2 else _names(yes)} {converge}"
-    if not yes:
-        return f"neither model {converge}" if len(no) == 2 else f"{_names(no)} {cannot} converge"
-    return f"{_names(yes)} {converge} and {_names(no)} {cannot}"
-
-
-def why_theory(config: ExperimentConfig) -> str:
-    """Why the floors are what they are, in one clause."""
-    t = config.task
-    record = t.record
-    if not record.synthetic:
-        return "a stateless model sees only its window of inputs, while a stateful one can remember more"
-    can = stateless_can_converge(t)
-    reach = record.reach(t)
-    needs = "the whole past" if reach is None else f"inputs up to {reach} step{'s' * (reach != 1)} back"
-    if can:
-        return f"a window of lahead {t.lahead} holds enough of what the target needs ({needs})"
-    return (
-        f"a stateless model sees only the last {_count(t.lahead, 'input')}, but the target needs {needs}, "
-        "while a stateful one can carry them in its state"
+def model_verdict(name: str, m: Mapping[str, Any]) -> str:
+    """One model's lines of the verdict box: what theory expected and why, what happened against
+    the floors of these rows, and the diagnosis of a miss (HTML)."""
+    outcome = expected_outcome(m)
+    reason = m.get("expected_reason") or ""
+    nmse = m.get("test_nmse")
+    result = (
+        "diverged"
+        if m.get("diverged")
+        else f"NMSE {fmt(nmse, 3)}, " + ("converged" if m.get("converged") else "not converged")
     )
+    realised = m.get("realised_floor_nmse")
+    if realised is not None:
+        at = "at its floor" if m.get("at_floor") else "its floor"
+        low, high = fmt(m.get("floor_low"), 3), fmt(m.get("floor_high"), 3)
+        result += f"; {at} on these rows: {fmt(realised, 3)} (95% interval [{low}, {high}])"
+    parts = [f"<b>{esc(name)}</b>" + (f" ({esc(outcome)})" if outcome else "") + f": {esc(reason)}"]
+    parts.append(f"Result: {esc(result)}.")
+    d = m.get("diagnosis")
+    if d:
+        parts.append(
+            f"Diagnosis: <b>{esc(d['kind'])}</b>: {esc(d['evidence'])}. Try: {esc(d['suggestion'])}."
+        )
+    return "<p>" + " ".join(parts) + "</p>"
 
 
 def verdict_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str:
-    """The verdict box: what happened, what theory predicts, and whether they agree."""
-    models, held = metrics["models"], bool(metrics["claim_held"])
-    happened = _outcome(models, "converged", past=True)
-    diverged = [name for name, m in models.items() if m.get("diverged")]
-    if diverged:
-        happened += (
-            f" ({_names(diverged)} diverged: {'its' if len(diverged) == 1 else 'their'} loss became NaN "
-            "or infinite, so the errors are unknown; a smaller learning rate may help)"
-        )
-    if held:
-        text = f"As theory predicts, {happened}: {why_theory(config)}."
-    else:
-        predicted = _outcome(models, "expected_converged", past=False)
-        text = f"Not what theory predicts: {happened}, but {predicted} ({why_theory(config)})."
-        hint = failure_hint(config, models)
-        if hint:
-            text += f" {hint}"
-    return f'<div class="verdict {"ok" if held else "bad"}">{esc(text)}</div>'
-
-
-def failure_hint(config: ExperimentConfig, models: Mapping[str, Mapping[str, Any]]) -> str:
-    """A likely cause when a model that can converge did not."""
-    missed = [n for n, m in models.items() if m["expected_converged"] and not m["converged"]]
-    if "stateful" not in missed:
-        return ""
-    if config.train.layout == "seed" and config.train.batch_size > 1:
-        return (
-            "With the seed layout and batch size > 1, row i of a batch continues row i of the previous "
-            f"batch only every {config.train.batch_size} samples, so the stateful model loses the history "
-            "it should carry; the streams layout keeps it."
-        )
-    return "The stateful model may need more epochs or more training rows."
+    """The verdict box: whether the outcome theory expected held, then for each model what theory
+    expected and why, what happened, and what to change where it missed."""
+    said = verdict(metrics)
+    state = {True: "ok", False: "bad", None: "open"}[said.held]
+    models = metrics["models"]
+    lines = "".join(model_verdict(name, models[name]) for name in reversed(list(models)))
+    return f'<div class="verdict {state}"><p><b>{esc(said.text)}</b></p>{lines}</div>'
 
 
 def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[str, Mapping[str, Any]]) -> str:
     """Both models, then the baselines (which see the same window and remember nothing)."""
 
-    def verdict(ok: bool | None) -> str:
+    def said(ok: bool | None) -> str:
         return "n/a" if ok is None else "converged" if ok else "not converged"
 
     rows = [
@@ -120,8 +88,8 @@ def results_table(models: Mapping[str, Mapping[str, Any]], baselines: Mapping[st
             fmt(m["test_nmse"]),
             fmt(m["test_nmse_all"]),
             fmt(m["floor_nmse"]),
-            verdict(m["converged"]),
-            verdict(m["expected_converged"]),
+            said(m["converged"]),
+            m.get("expected") or said(m["expected_converged"]),
         )
         for name, m in models.items()
     ]
@@ -159,7 +127,7 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
     rows = []
     for name, m in metrics["models"].items():
         mem = m.get("memory") or {}
-        rows.append((name, fmt(mem.get("span")), fmt(mem.get("profile_error"))))
+        rows.append((name, span_text(mem), fmt(mem.get("profile_error"))))
     note = (
         "The bars are the target's own dependence on each past input."
         if truth
@@ -170,7 +138,9 @@ def memory_html(metrics: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         "<h2>Memory</h2>"
         f"<p>How much each model's prediction moves with the input k steps back, "
         "d yhat[t] / d x[t−k] averaged over the test rows (exact, through the carried state). "
-        f"{note} Span: the oldest lag with at least 10% of the largest true weight; profile error: "
+        f"{note} Span: the oldest lag with at least 10% of the largest true weight, given only where the "
+        "profile leans where the truth does (at least half its energy on the lags the truth weighs; "
+        "otherwise none: diffuse); profile error: "
         "Σ(s − true)² / Σ true².</p>"
         + image(figures["memory.png"], "Memory profiles")
         + table(("model", "span", "profile error"), rows)

@@ -1,16 +1,18 @@
 """The report of a sweep store: phase-diagram heatmaps, a table, CSV files and report.html.
 
 The experiment's claim is a boundary. A stateless model sees only its window of `lahead` inputs,
-so on the moving-average task it can converge only where `lahead >= tsteps`; a stateful model
-carries its state and can converge everywhere. Each heatmap cell is one grid point (the task's
-target parameter on x, `lahead` on y), coloured by the median normalised test MSE over its seeds and
-annotated with that median and the seeds' min-max spread; the predicted boundary is drawn as a
-staircase between the cells where theory says a stateless model can converge and those where it
-cannot. A third panel shows stateful minus stateless (per seed, then the median): blue where state
-helps. When the truncation length `bptt` varies, it takes the y axis instead, and the staircase is
-where the stateful model's gradient starts to reach the oldest input the target needs
-(bptt >= that lag - lahead + 2: delay + 1 at lahead 1). A second figure per facet maps the memory
-profiles: each model's profile error, with its memory span beneath.
+so it can converge only where its floor is within the threshold (`statelab.theory`: on the
+moving-average task, lahead >= 0.9 tsteps); a stateful model carries its state and can converge
+everywhere, if it learns to. Each heatmap cell is one grid point (the task's target parameter on
+x, `lahead` on y), coloured by the median normalised test MSE over its seeds and annotated with
+that median and the seeds' min-max spread; the stateless boundary is drawn as a staircase between
+the cells where theory says a stateless model can converge and those where it cannot. A third
+panel shows stateful minus stateless (per seed, then the median): blue where state helps. When
+the truncation length `bptt` varies, it takes the y axis instead, and the staircase is where the
+stateful model's gradient starts to reach the oldest input the target needs (bptt >= that lag -
+lahead + 2: delay + 1 at lahead 1): a necessary condition for learning that memory, not a
+sufficient one (longer memories also need more training). A second figure per facet maps the
+memory profiles: each model's profile error, with its memory span beneath.
 
 Any other parameter that varies in the store (batch_size, cell, ...) splits the report into
 facets, one row of heatmaps each. Seeds (`seed`, `model_seed`) are replicates and are pooled.
@@ -42,7 +44,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from statelab import tasks
+from statelab import tasks, theory
 from statelab.config import ConfigError, from_mapping
 from statelab.names import MEMORY_NUMBERS, MODELS
 from statelab.report.html import esc, image, page, table
@@ -152,16 +154,15 @@ def predictions(
     """What theory predicts from the config alone: where a stateless model can converge, and
     whether the stateful model's gradient reaches the oldest input the target needs."""
     try:
-        task = from_mapping(config).task
+        built = from_mapping(config)
     except ConfigError:  # a store written by another version: fall back on its verdicts
         return {"stateless": expected.get("stateless"), "stateful": None}
-    record = task.record
-    stateless = stateless_can_converge(task)
+    stateless = stateless_can_converge(built.task)
     if stateless is None:
         stateless = expected.get("stateless")
-    needed = record.bptt_needed(task)
-    bptt = config.get("train", {}).get("bptt", 1)
-    return {"stateless": stateless, "stateful": None if needed is None else bptt >= needed}
+    needed = theory.needed_lag(built.task)
+    reaches = None if needed is None else needed <= theory.gradient_reach(built)
+    return {"stateless": stateless, "stateful": reaches}
 
 
 def to_trial(record: TrialRecord) -> Trial:
@@ -194,6 +195,15 @@ def _to_trial(record: TrialRecord) -> Trial:
         predicted=predictions(record.config, expected),
         config_hash=record.config_hash,
     )
+
+
+def _memory_numbers(memory: Mapping[str, Any]) -> dict[str, float]:
+    """A trial's span and profile error, NaN where undefined: a diffuse or diverged profile has no
+    span (stores of statelab 0.2 wrote -1 for none)."""
+    numbers = {k: _number(memory.get(k)) for k in MEMORY_NUMBERS}
+    if numbers["span"] < 0:
+        numbers["span"] = float("nan")
+    return numbers
 
 
 def x_param(params: Mapping[str, Any]) -> str | None:
@@ -399,11 +409,11 @@ def heatmap_figure(points: Sequence[Point], title: str) -> Figure:
     if segments:
         if y_name == BPTT:
             label = (
-                "predicted boundary: above it the stateful gradient reaches the oldest input the target needs"
+                "where the gradient reaches: above it the stateful gradient reaches the oldest input the "
+                "target needs (necessary to learn it, not sufficient)"
             )
         else:
-            rule = "lahead = tsteps" if x_name == "tsteps" else "the stateless floor"
-            label = f"predicted boundary ({rule}): stateless can converge on the side with lahead above it"
+            label = "predicted boundary (the stateless floor): stateless can converge on the side above it"
         fig.legend(handles=[Line2D([], [], **BOUNDARY_STYLE, label=label)], loc="outside lower center")
     return fig
 
@@ -577,8 +587,8 @@ def verdict_lines(points: Sequence[Point]) -> tuple[list[str], bool]:
         if judged:
             all_held &= held == judged
             lines.append(
-                f"{model}: the median over seeds converged exactly where theory predicts at "
-                f"{held} of {judged} grid points"
+                f"{model}: the median over seeds converged exactly as theory expects at {held} of the "
+                f"{judged} grid points where it promised or ruled out convergence"
             )
     return lines, all_held
 
@@ -610,11 +620,13 @@ def render_html(summary: Summary, images: Mapping[str, bytes], source: str, file
         '<p class="note">Normalised MSE is test MSE / var(y): 0 is perfect, 1 is predicting the mean. '
         f"A model converged when it is within {CONVERGED_NMSE} of the best any model can reach (0 but on "
         "the ar task). Each cell is the median over seeds, with the seeds' min–max beneath it. The dashed "
-        "staircase is the predicted boundary (lahead = tsteps on the moving-average task): a stateless "
-        "model sees only its window, so it can converge only on the side where the window holds what the "
-        "target needs; a stateful model carries its state and can converge everywhere. When bptt varies "
-        "it is the y axis, and the staircase is where the stateful model's gradient starts to reach the "
-        "oldest input the target needs (bptt = delay + 1 on the delay task at lahead 1). The third panel "
+        "staircase is the predicted boundary where the stateless floor falls within the threshold (lahead "
+        "≥ 0.9 tsteps on the moving-average task): a stateless model sees only its window, so it can "
+        "converge only on the side where the window holds enough of what the target needs; a stateful "
+        "model carries its state and can converge everywhere, if it learns to. When bptt varies it is "
+        "the y axis, and the staircase is where the stateful model's gradient starts to reach the oldest "
+        "input the target needs (bptt = delay + 1 on the delay task at lahead 1): necessary for learning "
+        "that memory, not sufficient, since longer memories also need more training. The third panel "
         "is stateful − stateless: blue where state helps. The memory figures show each model's profile "
         "error (0: it leans on exactly the inputs the target depends on) and its memory span.</p>",
     ]

@@ -51,6 +51,10 @@ class Series:
     to_drop: int  # leading rows without full history
     drop_end: int = 0  # trailing rows without a target (a forecast's last `horizon` inputs)
     name: str = ""  # the series' id, where a file holds several
+    # (L,) float64 the best prediction of a model that remembers the whole past (its errors make
+    # the unbounded floor as the test set sees it): the target itself where it is a function of
+    # past inputs; None where nobody knows it (a real series)
+    best: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -118,14 +122,6 @@ class Task:
     optimal: Callable[[np.ndarray, TaskView], np.ndarray] | None = None  # E[y | window], (N,)
     x_axis: str | None = None  # the parameter on a sweep heatmap's x axis
     floor_formula: str = ""  # " = (tsteps - lahead) / tsteps", shown after the stateless floor
-    # Where a stateless model can converge, for the sweep's predicted boundary (default: its floor).
-    stateless_can_converge: Callable[[TaskView], bool] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
-
-    def bptt_needed(self, task: TaskView) -> int | None:
-        """The smallest truncation length whose gradient reaches the oldest input the target
-        needs: x[t-m] last appears in the window m - lahead + 1 batches back, so K >= m - lahead + 2."""
-        m = self.reach(task)
-        return None if m is None else max(1, m - task.lahead + 2)

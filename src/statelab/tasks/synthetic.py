@@ -117,7 +117,7 @@ def _uniform(task: TaskView, n_drop: int) -> np.ndarray:
 
 
 def _one_series(x: np.ndarray, y: np.ndarray, n_drop: int) -> TaskData:
-    return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=n_drop)])
+    return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=n_drop, best=y)])
 
 
 def _noise_variance(task: TaskView) -> float:
@@ -257,8 +257,6 @@ MOVING_AVERAGE = Task(
     optimal=_ma_optimal,
     x_axis="tsteps",
     floor_formula=" = (tsteps - lahead) / tsteps",
-    # floor < threshold would also admit lahead = 0.9 tsteps for long windows; the claim is exact.
-    stateless_can_converge=lambda t: t.lahead >= given(t.tsteps),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +294,6 @@ def _delay_profile(task: TaskView, k: int) -> np.ndarray:
 def _delay_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
     delay = given(task.delay)
     seen = task.lahead > delay
-    bptt = max(1, delay - task.lahead + 2)
     window = (
         f"The window of lahead = {task.lahead} holds x[t−{delay}], so even a stateless model can "
         "copy it: both floors are 0."
@@ -309,10 +306,11 @@ def _delay_why(task: TaskView, metrics: Mapping[str, Any]) -> str:
         f"The target is the input {delay} steps ago, y[t] = x[t−{delay}], so var(y) = σ² = a²/3 "
         f"= {_fmt(metrics['var_y'])}. {window} A stateful model can hold x[t−{delay}] in its state "
         "(floor 0), but it must learn to: its gradient has to reach the step where the input went in. "
-        f"With truncation length bptt = K the gradient reaches K − 1 batches back, so it reaches "
-        f"x[t−{delay}] when K ≥ {bptt} (delay − lahead + 2). Below that a stateful model can still "
-        "read the input out of whatever its untrained dynamics happen to keep (for delay 1 that is "
-        "often enough), but it cannot be taught to keep it. The memory profile of a model that "
+        "With truncation length bptt = K the gradient reaches K − 1 batches back (the verdict above says "
+        "whether it reaches this far). Short of that a stateful model can still read the input out of "
+        "whatever its untrained dynamics happen to keep (for delay 1 that is often enough), but it "
+        "cannot be taught to keep it; and a long delay takes more training even when it reaches. The "
+        "memory profile of a model that "
         f"learnt the task is a single spike of 1 at lag {delay}. "
         + _common_why(metrics)
         + _warmup_why(metrics, "delay")
@@ -452,8 +450,8 @@ def _check_ar_coefs(value: Any) -> tuple[float, ...]:
     if not radius < MAX_AR_RADIUS:
         fail(
             "ar_coefs",
-            f"the coefficients of a stationary AR (every root of its characteristic polynomial within "
-            f"{MAX_AR_RADIUS} of 0; these reach {radius:.4g})",
+            f"the coefficients of an AR whose spectral radius (the largest |root|, which is below 1 for a "
+            f"stationary AR) is below {MAX_AR_RADIUS}; these have {radius:.4g}",
             value,
         )
     return coefs
@@ -527,7 +525,8 @@ def _ar_generate(task: TaskView) -> TaskData:
         x[t] = coefs @ x[t - p : t][::-1] + noise[t - p]  # phi_1 x[t-1] + ... + phi_p x[t-p] + e[t]
     x = x[p:]
     y = np.append(x[1:], np.nan)
-    return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=_ar_to_drop(task), drop_end=1)])
+    best = np.append(x[1:] - noise[1:], np.nan)  # the next value without its innovation
+    return TaskData([Series(x=x[:, None], y=y, last=x, to_drop=_ar_to_drop(task), drop_end=1, best=best)])
 
 
 def _ar_floors(task: TaskView) -> Floors:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from statelab.report.figures import COLOURS, TARGET_COLOUR, panel_title
-from statelab.report.html import fmt
+from statelab.report.html import fmt, span_text
 from statelab.rundir import RunFiles
 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
@@ -33,19 +33,15 @@ DASH_NAMES = (
     "sparse dots",
 )
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
-SPAN_HELP = "span: the furthest lag k whose weight is at least 10% of the task's largest (none: no lag is)"
+SPAN_HELP = (
+    "span: the oldest lag k whose weight is at least 10% of the task's largest, where the profile "
+    "leans where the task does (none (diffuse) where it does not)"
+)
 
 
 def style_names(n: int) -> list[str]:
     """The line styles of runs 1..n of an overlay, in words (the legend shows the lines)."""
     return [DASH_NAMES[r % len(DASH_NAMES)] for r in range(n)]
-
-
-def span_text(span: Any) -> str:
-    """A memory span as the figures write it: -1 (no lag weighs 10% of the largest) is "none"."""
-    if span is None:
-        return "—"
-    return "none" if span < 0 else f"{span:g}"
 
 
 def values(array: Any) -> list[float | None]:
@@ -289,7 +285,7 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "mode": "lines+markers",
                         "x": lags,
                         "y": values(mem["sensitivity"]),
-                        "name": _tag(label, f"{name} (span {span_text(mem['span'])})"),
+                        "name": _tag(label, f"{name} (span {span_text(mem)})"),
                         "line": {"color": COLOURS.get(name), "dash": DASHES[r % len(DASHES)]},
                         "hovertemplate": f"{_tag(label, name)}: lag %{{x}}, %{{y:.4g}}<br>{SPAN_HELP}"
                         "<extra></extra>",

@@ -33,7 +33,7 @@ from statelab.report.sweep import (
     verdict_lines,
 )
 from statelab.store import Store, TrialRecord
-from statelab.web.figures import SPAN_HELP, Figure, layout_base, span_text
+from statelab.web.figures import SPAN_HELP, Figure, layout_base
 from statelab.web.paths import Roots
 from statelab.web.views import jsonable
 
@@ -204,7 +204,7 @@ def phase_figure(points: Sequence[Point], title: str = "") -> tuple[Figure, list
 
 def _span_text(spread: Any) -> str:
     value = spread.median
-    return "—" if not math.isfinite(value) else span_text(value)
+    return "—" if not math.isfinite(value) or value < 0 else f"{value:g}"
 
 
 def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:

@@ -243,12 +243,16 @@ def result_view(run: RunFiles) -> dict[str, Any]:
                 "floor_nmse",
                 "converged",
                 "expected_converged",
+                "expected",
+                "expected_reason",
+                "realised_floor_nmse",
+                "floor_low",
+                "floor_high",
+                "at_floor",
+                "diagnosis",
             )
         }
         | {"warmup_excluded": m.get("warmup_excluded"), "diverged": m.get("diverged", False)}
-        # What theory expects of the model and why, and what a failed run suggests: shown when
-        # metrics.json holds them (the run pages draw them beneath the models).
-        | {k: m[k] for k in ("expected", "diagnosis") if k in m}
         for name, m in run.metrics["models"].items()
     }
     return jsonable(
