@@ -625,6 +625,8 @@ def test_the_openapi_page_documents_every_endpoint_without_a_cdn(lab):
         "/api/jobs",
         "/api/jobs/run",
         "/api/jobs/sweep",
+        "/api/jobs/doctor",
+        "/api/runs/{name}/doctor",
         "/api/jobs/{job_id}",
         "/api/jobs/{job_id}/events",
         "/api/jobs/{job_id}/cancel",
@@ -1036,3 +1038,50 @@ def test_figures_write_whole_trace_names_on_hover_and_explain_a_span(lab, two_ru
         memory = metrics["models"][trace["name"].split(" ")[0]]["memory"]
         assert trace["name"].endswith(f"(span {span_text(memory)})")
         assert "oldest lag" in trace["hovertemplate"]
+
+
+def test_the_doctor_of_a_failed_run_is_a_job_whose_table_is_the_doctors(lab):
+    from statelab import doctors
+
+    failed = lab.runs / "delay-failed"
+    statelab.run_experiment({"task": "delay", "delay": 2, "input_len": 200, "epochs": 2}, out=failed)
+    before = lab.get("/api/runs/delay-failed/doctor", params={"seeds": 1}).json()
+    assert before["models"] == ["stateful"] and not any(c["tried"] for c in before["candidates"])
+    response = lab.post("/api/jobs/doctor", json={"run": "delay-failed", "seeds": "1"})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["kind"] == "doctor" and job["params"] == {"run": "delay-failed", "seeds": 1}
+    events = events_of(lab, job["id"])
+    assert [e["type"] for e in events][-1] == "done"
+    start = next(e for e in events if e["type"] == "start")
+    assert start["trials"] == start["pending"] == len(before["candidates"])  # one seed each
+    shown = events[-1]["result"]
+    frame = doctors.load(failed, seeds=1).frame()  # what `statelab doctor --seeds 1` finds in its store
+    assert [c["candidate"] for c in shown["candidates"]] == list(frame.index)
+    assert [c["fixes"] for c in shown["candidates"]] == frame["fixes"].tolist()
+    assert shown["command"] == frame.attrs["command"] and all(c["tried"] for c in shown["candidates"])
+    again = lab.get("/api/runs/delay-failed/doctor", params={"seeds": 1}).json()
+    assert again == shown  # found again without training
+    assert (failed / "doctor.sqlite").is_file()
+    assert lab.get(f"/jobs/{job['id']}", follow_redirects=False).headers["location"] == (
+        f"/runs/delay-failed?job={job['id']}"
+    )
+    # a run statelab wrote, doctor store included, is still one it deletes
+    assert lab.delete("/api/runs/delay-failed").json() == {"deleted": "delay-failed"}
+
+
+def test_a_doctor_for_a_run_with_nothing_to_treat_or_bad_seeds_is_refused(lab, two_runs):
+    ok = two_runs[0][-1]["result"]["run"]
+    metrics = json.loads((lab.runs / ok / "metrics.json").read_text())
+    if not any(m.get("diagnosis") for m in metrics["models"].values()):
+        response = lab.post("/api/jobs/doctor", json={"run": ok})
+        assert response.status_code == 400 and response.json()["detail"].startswith(
+            "run must have a model to treat"
+        )
+    for seeds, message in (
+        (0, "seeds must be an integer >= 1, got 0"),
+        (17, "seeds must be an integer in [1, 16]"),
+    ):
+        response = lab.post("/api/jobs/doctor", json={"run": ok, "seeds": seeds})
+        assert response.status_code == 400 and response.json()["detail"].startswith(message)
+    assert lab.post("/api/jobs/doctor", json={"run": "nope"}).status_code == 404

@@ -69,6 +69,8 @@ def site(tmp_path_factory):
     runs = root / "runs"
     for tsteps in (2, 3, 4):
         statelab.run_experiment({**SMALL, "tsteps": tsteps}, out=runs / f"run-t{tsteps}")
+    # the stateful model cannot learn x[t-2] at bptt 1: a diagnosis, and the doctor's work
+    statelab.run_experiment({**SMALL, "task": "delay", "delay": 2}, out=runs / "delay-failed")
     sweep_into(
         root / "phase.sqlite", {"tsteps": "1:3", "lahead": "1:3", "input_len": "200", "epochs": "2"}, 2
     )
@@ -347,6 +349,27 @@ def test_a_run_is_deleted_from_its_page_once_confirmed(site, page):
     page.click("#delete-yes")
     page.wait_for_url(f"{url}runs")
     assert not (root / "runs" / "doomed").exists() and (root / "runs" / "run-t2" / "metrics.json").exists()
+    assert page.errors == []
+
+
+def test_a_failed_run_shows_its_diagnosis_and_diagnose_trains_the_doctors_candidates(site, page):
+    from statelab import doctors
+
+    url, root = site
+    page.goto(f"{url}runs/delay-failed")
+    page.wait_for_selector("#outcomes .diagnosis")
+    assert text_of(page, "#outcomes .diagnosis").startswith("stateful, diagnosis: truncation.")
+    page.click("#diagnose-button")
+    assert page.is_visible("#cancel-doctor")
+    page.wait_for_selector("#doctor-table", timeout=TIMEOUT_MS * 3)
+    frame = doctors.load(root / "runs" / "delay-failed").frame()  # what `statelab doctor` finds
+    rows = page.eval_on_selector_all("#doctor-table tbody tr", "rows => rows.map(r => r.dataset.candidate)")
+    assert rows == list(frame.index)
+    command = frame.attrs["command"]
+    assert text_of(page, "#doctor-command") == (
+        f"The smallest change that converges: {command}" if command else "No change converged on every seed."
+    )
+    assert "job=" in page.url and page.is_enabled("#diagnose-button")
     assert page.errors == []
 
 

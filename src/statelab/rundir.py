@@ -493,6 +493,7 @@ def list_runs(root: str | Path) -> list[Path]:
 WRITTEN = frozenset(
     {CONFIG, METRICS, TIMINGS, HISTORY, PREDICTIONS, REPORT, "input.png", "results.png", "history.png"}
     | {"memory.png", MODELS_DIR}
+    | {DOCTOR, f"{DOCTOR}-wal", f"{DOCTOR}-shm"}  # the doctor's store, and SQLite's files beside it
     | {f"{MODELS_DIR}/{name}" for name in (CONFIG, "data.json", *(f"{m}.npz" for m in MODELS))}
 )
 

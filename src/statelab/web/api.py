@@ -19,6 +19,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from statelab import rundir, sweeps
+from statelab.config import ConfigError
+from statelab.params import check_count
 from statelab.web import lab as lab_work
 from statelab.web import stores, tables, views
 from statelab.web.jobs import Job
@@ -65,6 +67,15 @@ class RunRequest(BaseModel):
     params: dict[str, Value] = Field(default_factory=dict, examples=[{"tsteps": "3", "lahead": "1"}])
 
 
+class DoctorRequest(BaseModel):
+    """The doctor of a run: the run by name, and the model seeds each candidate is tried with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(examples=["20261203-081009-02304bb8"])
+    seeds: Value = Field(default=3, examples=[3])
+
+
 class SweepRequest(BaseModel):
     """A sweep into one of the server's stores: axes in the grid syntax of `statelab sweep`
     (a value, a comma list, a range a:b[:step], or a mix) and replicates per grid point."""
@@ -107,6 +118,18 @@ def get_run(request: Request, name: str) -> dict[str, Any]:
 @router.get("/runs/{name}/files/{path:path}", tags=["runs"], summary="A file of a run directory")
 def get_run_file(request: Request, name: str, path: str) -> FileResponse:
     return FileResponse(state(request).roots.run_file(name, path))
+
+
+@router.get("/runs/{name}/doctor", tags=["runs"], summary="What the doctor found for a run last time")
+def get_doctor(
+    request: Request,
+    name: str,
+    seeds: Annotated[int, Query(ge=1, le=16, description="model seeds per change, as it was run")] = 3,
+) -> dict[str, Any]:
+    from statelab import doctors
+
+    run_dir = state(request).roots.run_dir(name)
+    return lab_work.doctor_view(doctors.load(run_dir, seeds=seeds))
 
 
 @router.delete(
@@ -255,6 +278,30 @@ def submit_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
     job = lab.queue.submit(
         "sweep", label, work, {"store": body.store, "axes": body.axes, "seeds": body.seeds}
     )
+    return job.summary()
+
+
+@router.post(
+    "/jobs/doctor",
+    tags=["jobs"],
+    status_code=202,
+    responses=QUEUE_ERRORS,
+    summary="Queue the doctor of a failed run: its candidate fixes trained, the cheapest that converges",
+)
+def submit_doctor(request: Request, body: DoctorRequest) -> dict[str, Any]:
+    from statelab import doctors
+
+    lab = state(request)
+    run_dir = lab.roots.run_dir(body.run)
+    seeds = check_count("seeds", body.seeds)
+    if seeds > doctors.MAX_SEEDS:
+        raise ConfigError(f"seeds must be an integer in [1, {doctors.MAX_SEEDS}], got {seeds}")
+    if not doctors.to_treat(rundir.read_summary(run_dir)[1]):
+        raise ConfigError(
+            f"run must have a model to treat (one that missed what theory said), got {body.run!r}"
+        )
+    work = lab_work.doctor_work(run_dir, seeds, lab.cache_dir, lab.executor)
+    job = lab.queue.submit("doctor", f"doctor of {body.run}", work, {"run": body.run, "seeds": seeds})
     return job.summary()
 
 

@@ -5,6 +5,9 @@ nothing queued) and returns the work the job queue runs later, which calls the l
 `experiment.run_experiment` and `experiment.save_run` for a run, `sweeps.run_sweep` on an
 in-process executor for a sweep.
 
+A doctor job trains the candidate fixes of a failed run as `statelab doctor` does
+(`doctors.doctor`), into the run directory's doctor.sqlite, and answers its table of candidates.
+
 A run shows its result the moment training ends (`report.run.from_result`: what the run
 directory will hold), then writes the run directory exactly as `statelab run` does, all at once
 by a rename, so a stop in between leaves nothing behind. A sweep commits every trial as its group
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from statelab import rundir
 from statelab.config import ConfigError, ExperimentConfig
 from statelab.executors import Executor, Inline
 from statelab.identity import config_hash
@@ -220,6 +224,73 @@ def warm_up(stopping: Callable[[], bool]) -> None:
         experiment.run_experiment(config, experiment.prepare(config), on_epoch)
     except WarmUpStopped:
         return
+
+
+class DoctorStopped(BaseException):
+    """Raised between two epochs of a doctor's trials once its job is cancelled (a BaseException,
+    as Ctrl-C, so that no trial takes it for its own failure)."""
+
+
+def doctor_work(run_dir: Path, seeds: int, cache_dir: Path | None, executor: Executor | None = None) -> Work:
+    """Train the candidate fixes of the run at `run_dir`, reporting each group's commit as a sweep
+    does; the result is the doctor's table (`doctor_view`)."""
+
+    def work(job: Job) -> dict[str, Any]:
+        from statelab import doctors
+
+        planned_trials = [0]
+
+        def planned(candidates: list[Any], pending: int) -> None:
+            trials = sum(len(c.seeds) for c in candidates)
+            planned_trials[0] = pending
+            job.emit({"type": "start", "trials": trials, "pending": pending, "candidates": len(candidates)})
+
+        def progress(completed: float, finished: int, failed: int) -> None:
+            event = {"type": "progress", "completed": completed, "finished": finished, "failed": failed}
+            job.emit({**event, "pending": planned_trials[0]}, throttle=True)
+
+        def stop() -> None:
+            if job.cancelled.is_set():
+                raise DoctorStopped
+
+        try:
+            report = doctors.doctor(
+                run_dir,
+                seeds=seeds,
+                executor=executor or Inline(),
+                cache_dir=cache_dir,
+                progress=progress,
+                on_plan=planned,
+                interrupt=stop,
+            )
+        except DoctorStopped:
+            raise Cancelled(
+                f"{job.why} during the doctor; the trials finished so far are in the run's {rundir.DOCTOR}"
+            ) from None
+        return doctor_view(report)
+
+    return work
+
+
+def doctor_view(report: Any) -> dict[str, Any]:
+    """A doctor's report (`doctors.DoctorReport`) as the run page shows it: the models it treats,
+    one row per candidate (its change, why, cost, per model the seeds that converged and the
+    normalised MSE), the recommended candidate and its command, and notes."""
+    frame = report.frame()
+    rows = [] if frame.empty else frame.reset_index().to_dict(orient="records")
+    tried = {label for label, _ in report.trials}
+    for row in rows:
+        row["tried"] = row["candidate"] in tried  # trained (now or before), or only planned
+    return jsonable(
+        {
+            "models": report.models,
+            "columns": [] if frame.empty else ["candidate", *frame.columns],
+            "candidates": rows,
+            "recommended": frame.attrs.get("recommended"),
+            "command": frame.attrs.get("command"),
+            "notes": report.notes,
+        }
+    )
 
 
 def run_label(config: ExperimentConfig) -> str:

@@ -137,14 +137,18 @@ def jobs_page() -> HTMLResponse:
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: str) -> RedirectResponse:
     """A job's own URL: the page that shows it, attached to it (the Lab for a run, the store's
-    page for a sweep)."""
+    page for a sweep, the run's page for its doctor)."""
     from statelab.web.paths import NotFound
 
     try:
         job = request.app.state.lab.queue.get(job_id)
     except KeyError:
         raise NotFound(job_id) from None
-    where = "/" if job.kind == "run" else f"/sweeps/{quote(job.params.get('store', ''), safe='')}"
+    where = {
+        "run": "/",
+        "sweep": f"/sweeps/{quote(job.params.get('store', ''), safe='')}",
+        "doctor": f"/runs/{quote(job.params.get('run', ''), safe='')}",
+    }[job.kind]
     return RedirectResponse(f"{where}?job={quote(job.id, safe='')}", 303)
 
 

@@ -191,13 +191,20 @@ const statelab = (() => {
     return ok === null || ok === undefined ? "n/a" : ok ? "converged" : "not converged";
   }
 
-  /** Both models against their floors, then the baselines (which remember nothing); beneath,
-   *  what theory expects of each model and a failed run's diagnosis, where metrics.json has them. */
+  /** What theory expects of a model, in words: promised, impossible or not promised (older runs:
+   *  from expected_converged). */
+  function expectedText(m) {
+    if (m.expected) return m.expected;
+    return m.expected_converged === true ? "promised" : m.expected_converged === false ? "impossible" : "n/a";
+  }
+
+  /** Both models against their floors, then the baselines (which remember nothing); beneath, why
+   *  theory expects what it does of each model, and a missed model's diagnosis with its change. */
   function modelsTable(view) {
     const rows = Object.entries(view.models).map(([name, m]) => ({
       attrs: {class: m.expected_converged !== null && m.converged !== m.expected_converged ? "miss" : null},
       cells: [name, m.diverged ? "diverged" : fmt(m.test_mse), fmt(m.test_nmse), fmt(m.floor_nmse),
-              said(m.converged), said(m.expected_converged)],
+              said(m.converged), expectedText(m)],
     }));
     const labels = {last_value: "baseline: last value", linear_ar: "baseline: linear AR on the window"};
     for (const [name, b] of Object.entries(view.baselines || {})) {
@@ -208,16 +215,13 @@ const statelab = (() => {
             {class: "models"}));
     const notes = [];
     for (const [name, m] of Object.entries(view.models)) {
-      const expected = m.expected;
-      if (expected) {
-        const text = typeof expected === "string" ? expected : [expected.outcome || expected.kind, expected.reason]
-          .filter(Boolean).join(": ");
-        notes.push(el("li", {class: "expected"}, el("b", {}, `${name}, expected: `), text));
+      if (m.expected_reason) {
+        notes.push(el("li", {class: "expected"}, el("b", {}, `${name}: ${expectedText(m)}. `), m.expected_reason));
       }
       const d = m.diagnosis;
       if (d) {
-        notes.push(el("li", {class: "diagnosis"}, el("b", {}, `${name}, diagnosis: `),
-          [d.kind, d.evidence, d.suggestion].filter(Boolean).join(" · ")));
+        notes.push(el("li", {class: "diagnosis"}, el("b", {}, `${name}, diagnosis: ${d.kind}. `),
+          [d.evidence, d.suggestion].filter(Boolean).join(" ")));
       }
     }
     if (notes.length) box.append(el("ul", {class: "outcomes", id: "outcomes"}, notes));

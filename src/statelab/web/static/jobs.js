@@ -28,6 +28,9 @@
     const r = job.result;
     if (!r) return "";
     if (r.run) return el("a", {href: `/runs/${encodeURIComponent(r.run)}`}, r.run);
+    if (job.kind === "doctor") {
+      return el("a", {href: `/runs/${encodeURIComponent(job.params.run)}`}, r.recommended || "no change converged");
+    }
     if (job.kind === "sweep") {
       return el("a", {href: `/sweeps/${encodeURIComponent(job.params.store)}`},
                 `${r.ran} trials in ${fmt(r.wall_s, 3)} s`);
