@@ -103,7 +103,12 @@ def _metrics(converged: dict, claim, nmse: dict | None = None, expected: dict | 
     floor = None if expected is None else 0.0  # no expected outcomes: a real series, without floors
     return {
         "models": {
-            m: {"converged": c, "test_nmse": nmse[m], "floor_nmse": floor, "expected": (expected or {}).get(m)}
+            m: {
+                "converged": c,
+                "test_nmse": nmse[m],
+                "floor_nmse": floor,
+                "expected": (expected or {}).get(m),
+            }
             for m, c in converged.items()
         },
         "claim_held": claim,
@@ -119,7 +124,8 @@ def test_verdict_says_whether_the_expected_outcome_held_and_names_each_models_ou
     )
     missed = evaluate.verdict(_metrics({"stateful": False, "stateless": False}, False, expected=expected))
     assert missed.text == (
-        "Expected outcome did NOT hold: stateful not converged (promised), stateless not converged (impossible)."
+        "Expected outcome did NOT hold: stateful not converged (promised), "
+        "stateless not converged (impossible)."
     )
     assert missed.held is False
     open_ = {"stateful": "not promised", "stateless": "not promised"}

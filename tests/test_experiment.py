@@ -45,8 +45,16 @@ def test_reference_claim_holds(reference):
     converges (it does here, on the untrained dynamics' memory), so only the stateless model's
     impossible outcome is tested."""
     stateful, stateless = reference.models["stateful"], reference.models["stateless"]
-    assert (stateful.converged, stateful.expected, stateful.expected_converged) == (True, "not promised", None)
-    assert (stateless.converged, stateless.expected, stateless.expected_converged) == (False, "impossible", False)
+    assert (stateful.converged, stateful.expected, stateful.expected_converged) == (
+        True,
+        "not promised",
+        None,
+    )
+    assert (stateless.converged, stateless.expected, stateless.expected_converged) == (
+        False,
+        "impossible",
+        False,
+    )
     assert "--bptt 2" in stateful.expected_reason
     assert reference.claim_held is True
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-from html import escape as html_escape
 import json
 import re
 import shutil
+from html import escape as html_escape
 from pathlib import Path
 from types import SimpleNamespace
 

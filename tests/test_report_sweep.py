@@ -218,8 +218,10 @@ def test_verdict_lines_count_the_grid_points_where_the_median_matched_theory():
     lines, held = rs.verdict_lines(rs.summarise(records).points)
     # fake_record says every model is expected to converge: the stateless one at lahead 1 did not
     assert lines == [
-        "stateful: the median over seeds converged exactly where theory predicts at 2 of 2 grid points",
-        "stateless: the median over seeds converged exactly where theory predicts at 1 of 2 grid points",
+        "stateful: the median over seeds converged exactly as theory expects at 2 of the 2 grid points "
+        "where it promised or ruled out convergence",
+        "stateless: the median over seeds converged exactly as theory expects at 1 of the 2 grid points "
+        "where it promised or ruled out convergence",
     ]
     assert held is False
 

@@ -259,7 +259,9 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             dataset.windows, dataset.target, dataset.last, dataset.train_rows, rows, var_y
         ),
         claim_held=theory.claim_held(
-            {n: m.expected for n, m in models.items()}, {n: bool(m.converged) for n, m in models.items()}
+            {n: m.expected for n, m in models.items()},
+            {n: bool(m.converged) for n, m in models.items()},
+            {n: m.diverged for n, m in models.items()},
         ),
         realised_floors=realised_floors(config, dataset, rows, target),
         train_loss={name: fitted.train_loss[i] for i, name in enumerate(MODELS)},

@@ -155,13 +155,18 @@ def _schema() -> dict[str, Column]:
     return columns
 
 
-RESULT_COLUMNS = _schema()
+def result_columns() -> dict[str, Column]:
+    """Every column of a results frame (`_schema`), read afresh: a task registered later brings its
+    parameters' columns."""
+    return _schema()
+
+
 HISTORY_FRAME_COLUMNS = ("trial", "config_hash", *HISTORY_COLUMNS)
 
 
 def trial_row(record: TrialRecord) -> dict[str, Any]:
     """One trial as a flat row: {column: value}, None where the trial has no value."""
-    return {name: read(record) for name, (_, read) in RESULT_COLUMNS.items()}
+    return {name: read(record) for name, (_, read) in result_columns().items()}
 
 
 def matches(where: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
@@ -192,10 +197,15 @@ def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | Non
     """The results frame of `records` (in their order; the index counts them from 0), keeping
     the trials that match `where`. See the module docstring for the columns."""
     keep = matches(where)
-    rows = {i: row for i, record in enumerate(records) if keep(row := trial_row(record))}
-    frame = pd.DataFrame.from_records(list(rows.values()), columns=list(RESULT_COLUMNS))
+    columns = result_columns()
+    rows = {
+        i: row
+        for i, record in enumerate(records)
+        if keep(row := {name: read(record) for name, (_, read) in columns.items()})
+    }
+    frame = pd.DataFrame.from_records(list(rows.values()), columns=list(columns))
     frame.index = pd.Index(list(rows), name="trial", dtype="int64")
-    return frame.astype({name: dtype for name, (dtype, _) in RESULT_COLUMNS.items() if dtype is not None})
+    return frame.astype({name: dtype for name, (dtype, _) in columns.items() if dtype is not None})
 
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {

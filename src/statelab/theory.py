@@ -313,12 +313,19 @@ def stateless_can_converge(task: TaskView) -> bool | None:
     return None if floors is None else can_converge(floors.windowed, floors)
 
 
-def claim_held(outcomes: Mapping[str, str | None], converged: Mapping[str, bool]) -> bool | None:
+def claim_held(
+    outcomes: Mapping[str, str | None],
+    converged: Mapping[str, bool],
+    diverged: Mapping[str, bool] | None = None,
+) -> bool | None:
     """Whether the expected outcome held: every promised model converged and every impossible one
-    did not. Models whose outcome is not promised are not tested; None when none is tested."""
+    did not. Models whose outcome is not promised are not tested; None when none is tested. A
+    tested model that diverged tested nothing: the claim did not hold."""
     tested = [name for name, outcome in outcomes.items() if outcome in (PROMISED, IMPOSSIBLE)]
     if not tested:
         return None
+    if diverged and any(diverged.get(name) for name in tested):
+        return False
     return all(converged[name] == (outcomes[name] == PROMISED) for name in tested)
 
 
