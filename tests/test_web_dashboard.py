@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 import statelab
 from browser import launch
-from statelab import executors, grid, sweeps
+from statelab import executors, grid, rundir, sweeps
 from statelab.config import from_mapping
 from statelab.identity import config_hash
 from statelab.store import Store
@@ -253,7 +253,7 @@ def test_a_url_restores_the_labs_form_and_open_in_lab_fills_it_from_a_run(site, 
     page.goto(f"{url}runs/run-t4")
     page.click("#open-in-lab")
     page.wait_for_selector("#in-tsteps")
-    config = statelab.rundir.read_summary(root / "runs" / "run-t4")[0]
+    config = rundir.read_summary(root / "runs" / "run-t4")[0]
     assert page.input_value("#in-tsteps") == "4" and page.input_value("#in-input_len") == "200"
     assert page.input_value("#in-epochs") == "2" and page.input_value("#in-seed") == str(config.task.seed)
     assert page.errors == []
