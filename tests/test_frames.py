@@ -13,7 +13,7 @@ import pytest
 
 import statelab
 from conftest import SMALL_GRID_ORDER
-from statelab import ConfigError, experiment
+from statelab import ConfigError, experiment, frames
 from statelab.config import FIELD_SECTION, from_mapping
 from statelab.store import Store
 
@@ -265,3 +265,64 @@ def test_the_diagnosis_categories_are_every_kind_the_diagnosis_gives():
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Diagnosis"
     }
     assert made == set(DIAGNOSIS_KINDS)
+
+
+def test_keep_applies_each_condition_and_a_missing_value_meets_none_but_not_equal(small_sweep):
+    frame = statelab.load_results(small_sweep.store)
+    kept = frames.keep(frame, [("stateful_test_nmse", "<", "0.5"), ("tsteps", ">=", "2")])
+    expected = frame[(frame.stateful_test_nmse < 0.5) & (frame.tsteps >= 2)]
+    assert list(kept.index) == list(expected.index) and len(kept) > 0
+    assert list(frames.keep(frame, [("status", "=", "ok")]).index) == list(frame.index)
+    assert frames.keep(frame, [("error", "~", "x")]).empty  # no trial failed: no error text holds x
+    assert list(frames.keep(frame, [("error", "!=", "x")]).index) == list(frame.index)
+    held = frames.keep(frame, [("claim_held", "=", "true")])
+    assert list(held.index) == list(frame[frame.claim_held.fillna(False)].index)
+    moving = frames.keep(frame, [("task", "~", "MOVING")])  # any case
+    assert list(moving.index) == list(frame[frame.task == "moving-average"].index) and 0 < len(moving) < len(
+        frame
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (("tstep", "=", "2"), "filter must name a column of the results, got 'tstep'"),
+        (("tsteps", "=>", "2"), "filter must use one of =, !=, <, <=, >, >=, ~, got '=>'"),
+        (("tsteps", "<", "two"), "filter tsteps must compare with a number, got 'two'"),
+        (("claim_held", "=", "maybe"), "filter claim_held must compare with true or false, got 'maybe'"),
+    ],
+)
+def test_a_bad_condition_is_a_config_error_naming_it(small_sweep, condition, message):
+    frame = statelab.load_results(small_sweep.store)
+    with pytest.raises(ConfigError) as caught:
+        frames.keep(frame, [condition])
+    assert str(caught.value) == message
+
+
+def test_a_results_frame_written_as_parquet_reads_back_equal_and_as_csv_row_for_row(small_sweep, tmp_path):
+    frame = statelab.load_results(small_sweep.store)
+    with open(tmp_path / "r.parquet", "wb") as fh:
+        frames.write_frame(frame, fh, "parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), frame)
+    with open(tmp_path / "r.csv", "wb") as fh:
+        frames.write_frame(frame, fh, "csv")
+    back = pd.read_csv(tmp_path / "r.csv", index_col="trial")
+    assert list(back.index) == list(frame.index) and list(back.columns) == list(frame.columns)
+    assert list(back.config_hash) == list(frame.config_hash)
+    assert back.stateful_test_nmse.tolist() == frame.stateful_test_nmse.tolist()  # every digit kept
+    with (
+        open(tmp_path / "r.x", "wb") as fh,
+        pytest.raises(ConfigError, match="format must be one of csv, parquet"),
+    ):
+        frames.write_frame(frame, fh, "xlsx")
+
+
+def test_a_list_valued_field_is_written_as_a_comma_list_in_csv(tmp_path):
+    frame = statelab.sweep(
+        {"task": "ar", "ar_coefs": [[0.5], [0.9, -0.2]], "input_len": 200, "epochs": 1},
+        store=tmp_path / "ar.sqlite",
+        progress=False,
+    )
+    with open(tmp_path / "r.csv", "wb") as fh:
+        frames.write_frame(frame, fh, "csv")
+    assert pd.read_csv(tmp_path / "r.csv", dtype=str).ar_coefs.tolist() == ["0.5", "0.9,-0.2"]

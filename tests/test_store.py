@@ -342,3 +342,19 @@ def test_claims_of_a_dead_process_or_without_heartbeat_are_retaken(tmp_path):
         store._db.commit()
         mine, held = store.claim(hashes, me)
         assert mine == set(hashes) and held == set()
+
+
+def test_history_of_some_trials_is_theirs_alone_in_grid_order(tmp_path):
+    import statelab
+
+    frame = statelab.sweep(
+        {"tsteps": [1, 2, 3], "input_len": 200, "epochs": 2}, store=tmp_path / "h.sqlite", progress=False
+    )
+    with Store.open(tmp_path / "h.sqlite") as store:
+        every = store.history()
+        some = store.history([frame.config_hash[2], frame.config_hash[0]])
+    assert some == [
+        row for row in every if row["config_hash"] in (frame.config_hash[0], frame.config_hash[2])
+    ]
+    assert some[0]["config_hash"] == frame.config_hash[0]  # grid order, not the order asked
+    assert len(some) == 2 * 2 * 2  # two trials, two models, two epochs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import statistics
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import statelab
 from statelab import tasks
 from statelab.config import FIELD_SECTION, ConfigError
 from statelab.confighelp import field_help
@@ -124,7 +126,11 @@ def test_bad_parameters_get_400_with_the_cli_message_beside_their_field(
     jobs_before = len(lab.get("/api/jobs").json())
     response = lab.post("/api/jobs/run", json={"params": params})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": field}
+    assert response.json() == {
+        "detail": expected,
+        "field": field,
+        "errors": [{"field": field, "detail": expected}],
+    }
     assert len(lab.get("/api/jobs").json()) == jobs_before
     assert not any(p.name.startswith(".") for p in lab.runs.iterdir())
     assert not (tmp_path / "r").exists()
@@ -248,7 +254,8 @@ def test_a_failing_job_shows_its_one_line_error_and_the_next_job_runs(lab, run_c
     response = lab.post(
         "/api/jobs/run", json={"params": {"task": "sunspots", "lahead": "300", "epochs": "1"}}
     )
-    assert response.status_code == 400 and response.json() == {"detail": expected, "field": "lahead"}
+    assert response.status_code == 400 and response.json()["detail"] == expected
+    assert response.json()["field"] == "lahead"
     # What only the job can find (here: the data gone between the request and the job) fails it.
     from statelab import experiment
 
@@ -317,13 +324,31 @@ def test_a_run_shows_its_config_figures_and_files_and_serves_them(lab, two_runs)
 
 def test_two_runs_compare_with_their_differing_parameters_flagged_and_figures_overlaid(lab, two_runs):
     a, b = (events[-1]["result"]["run"] for events in two_runs)
-    view = lab.get("/api/compare", params={"a": a, "b": b}).json()
-    differing = {row["name"]: (row["a"], row["b"]) for row in view["config"] if row["differs"]}
-    assert differing == {"tsteps": (2, 3)}
-    assert set(view["runs"]) == {"A", "B"}
-    names = {t["name"] for t in view["figures"]["loss"]["data"]}
-    assert {"A: stateful train", "B: stateful train"} <= names
+    for query in ({"a": a, "b": b}, {"run": [a, b]}):  # the older form and the list
+        view = lab.get("/api/compare", params=query).json()
+        differing = {row["name"]: tuple(row["values"]) for row in view["config"] if row["differs"]}
+        assert differing == {"tsteps": (2, 3)}
+        assert set(view["runs"]) == {"A", "B"} and view["names"] == {"A": a, "B": b}
     assert lab.get("/api/compare", params={"a": a, "b": "nope"}).status_code == 404
+    assert (
+        lab.get("/api/compare", params={"run": [a]}).json()["detail"]
+        == "run must be given 2 to 8 times, got 1"
+    )
+
+
+def test_n_runs_overlay_their_losses_each_in_the_line_style_its_legend_names(lab, two_runs):
+    a, b = (events[-1]["result"]["run"] for events in two_runs)
+    view = lab.get("/api/compare", params={"run": [a, b, a]}).json()
+    assert view["styles"] == {"A": "solid", "B": "dashed", "C": "dotted"}
+    loss = view["figures"]["loss"]["data"]
+    style = {"solid": "solid", "dashed": "dash", "dotted": "dot"}
+    for label, words in view["styles"].items():
+        curves = [t for t in loss if t["name"] in (f"{label}: stateful", f"{label}: stateless")]
+        assert len(curves) == 4  # training and validation of each model
+        assert {t["line"]["dash"] for t in curves} == {style[words]}
+        assert sum(t["showlegend"] for t in curves) == 2  # one legend entry per model, its sample the style
+    memory = [t for t in view["figures"]["memory"]["data"] if t["type"] == "scatter"]
+    assert {t["line"]["dash"] for t in memory if t["name"].startswith("C: ")} == {"dot"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +501,7 @@ def test_a_store_maps_each_models_memory_profile_error_with_its_span(swept, lab)
                 hover = heatmap["customdata"][j][i]
                 assert f"tsteps {tsteps}, lahead {lahead}" in hover and "seeds 2" in hover
                 assert f"[{error.min():.3g}, {error.max():.3g}]" in hover
+                assert "span: the oldest lag k whose weight is at least 10% of the task's largest" in hover
     # A stateless model never reaches beyond its window: at lahead 1 its span is 0.
     assert memory[1]["text"][0][1].endswith("span 0")
 
@@ -534,7 +560,7 @@ def test_a_bad_grid_gets_the_sweep_commands_message(lab, run_cli, tmp_path):
     expected = cli_error(run_cli, ["sweep", "--tsteps", "1:x", "--store", str(tmp_path / "s.sqlite")])
     response = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {"tsteps": "1:x"}})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": "tsteps"}
+    assert (response.json()["detail"], response.json()["field"]) == (expected, "tsteps")
     seeds = lab.post("/api/jobs/sweep", json={"store": "new.sqlite", "axes": {}, "seeds": "0"})
     assert seeds.status_code == 400 and seeds.json()["detail"] == "seeds must be an integer >= 1, got '0'"
     for value in (True, 1.5, [2]):  # the command's rule, not a coercion (true was one seed)
@@ -571,7 +597,7 @@ def test_a_sweep_over_a_bad_data_file_is_refused_with_the_commands_message_and_n
     before = target.read_bytes() if target.exists() else None
     response = lab.post("/api/jobs/sweep", json={"store": "a.sqlite", "axes": axes})
     assert response.status_code == 400
-    assert response.json() == {"detail": expected, "field": "target"}
+    assert (response.json()["detail"], response.json()["field"]) == (expected, "target")
     assert (target.read_bytes() if target.exists() else None) == before and not store.exists()
 
 
@@ -604,9 +630,15 @@ def test_the_openapi_page_documents_every_endpoint_without_a_cdn(lab):
         "/api/stores",
         "/api/stores/{name}",
         "/api/stores/{name}/trials",
+        "/api/stores/{name}/table",
+        "/api/stores/{name}/results.{kind}",
+        "/api/stores/{name}/curves",
+        "/api/stores/{name}/parcoords",
         "/api/jobs",
         "/api/jobs/run",
         "/api/jobs/sweep",
+        "/api/jobs/doctor",
+        "/api/runs/{name}/doctor",
         "/api/jobs/{job_id}",
         "/api/jobs/{job_id}/events",
         "/api/jobs/{job_id}/cancel",
@@ -901,3 +933,299 @@ def test_a_real_series_run_shows_its_peers_verdict_and_times_in_the_lab(lab):
     assert expected["x"][-1] == "2008"  # along the file's years, not row numbers
     bars = [t for t in run["figures"]["floors"]["data"] if t["name"] == "baselines and peers"]
     assert len(bars[0]["x"]) == 5  # two baselines and three peers beside the networks
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard: jobs that keep what they were asked, every invalid field, the trial table
+
+
+def test_a_job_keeps_what_it_was_asked_and_its_latest_progress(lab, two_runs):
+    job_id = lab.get("/api/jobs").json()[-1]["id"]  # the oldest kept: the first of two_runs
+    job = lab.get(f"/api/jobs/{job_id}").json()
+    assert job["params"] == {"params": {**SMALL, "tsteps": "2"}}
+    assert job["progress"]["type"] == "epoch" and job["progress"]["epoch"] == job["progress"]["epochs"] == 2
+    assert job["status"] == "done" and job["started"] <= job["finished"] <= job["now"]
+    events = events_of(lab, job_id)
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    assert events[-1]["time"] == job["finished"]
+
+
+def test_every_invalid_field_of_a_run_is_named_at_once_in_the_forms_order(lab, run_cli, tmp_path):
+    params = {"epochs": "0", "tsteps": "two", "units": "-1", "lahead": "0"}
+    response = lab.post("/api/jobs/run", json={"params": params})
+    assert response.status_code == 400
+    body = response.json()
+    assert [e["field"] for e in body["errors"]] == ["tsteps", "lahead", "units", "epochs"]
+    for e in body["errors"]:  # each as `statelab run` says it, given alone
+        flag = f"--{e['field'].replace('_', '-')}"
+        assert e["detail"] == cli_error(
+            run_cli, ["run", flag, params[e["field"]], "--out", str(tmp_path / "r")]
+        )
+    assert (body["detail"], body["field"]) == (body["errors"][0]["detail"], "tsteps")
+
+
+def test_a_bad_task_takes_its_own_parameters_out_of_the_judgement(lab):
+    response = lab.post("/api/jobs/run", json={"params": {"task": "nope", "tsteps": "3", "epochs": "0"}})
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["task", "epochs"]  # tsteps cannot be judged without its task
+
+
+def test_every_invalid_axis_of_a_sweep_is_named_at_once(lab):
+    body = {"store": "a.sqlite", "axes": {"tsteps": "0:2", "epochs": "x", "lahead": "1"}, "seeds": 0}
+    jobs = len(lab.get("/api/jobs").json())
+    response = lab.post("/api/jobs/sweep", json=body)
+    assert response.status_code == 400
+    errors = {e["field"]: e["detail"] for e in response.json()["errors"]}
+    assert set(errors) == {"seeds", "epochs", "tsteps"}
+    assert errors["seeds"] == "seeds must be an integer >= 1, got 0"
+    assert len(lab.get("/api/jobs").json()) == jobs  # nothing queued
+
+
+def table_of(lab, store: str, **query) -> dict:
+    response = lab.get(f"/api/stores/{store}/table", params=query)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_trial_table_pages_sorts_and_filters_the_rows_of_load_results(swept, lab):
+    store = lab.root / "new.sqlite"
+    frame = statelab.load_results(store)
+    page = table_of(lab, "new.sqlite", limit=3, offset=2)
+    names = [c["name"] for c in page["columns"]]
+    assert names == list(frame.columns)
+    assert page["total"] == page["matching"] == len(frame)
+    assert [r[0] for r in page["rows"]] == list(frame.index[2:5])  # grid order; the trial number first
+    assert [r[1 + names.index("config_hash")] for r in page["rows"]] == list(frame.config_hash[2:5])
+    assert {"tsteps", "lahead", "seed", "model_seed"} <= set(page["varying"])
+    where = {"tsteps": 2}
+    wanted = statelab.load_results(store, where=where)
+    wanted = wanted.sort_values("stateless_test_nmse", ascending=False, kind="stable")
+    page = table_of(lab, "new.sqlite", filter="tsteps:2", sort="stateless_test_nmse", desc=True)
+    assert page["matching"] == len(wanted) > 0 and page["total"] == len(frame)
+    assert [r[0] for r in page["rows"]] == list(wanted.index)
+    metric = table_of(lab, "new.sqlite", filter=["stateful_test_nmse:<0.5", "status:=ok"])
+    assert [r[0] for r in metric["rows"]] == list(frame[frame.stateful_test_nmse < 0.5].index)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_download_holds_the_rows_of_load_results_with_the_same_filters(swept, lab, tmp_path, kind):
+    import pandas as pd
+
+    response = lab.get(
+        f"/api/stores/new.sqlite/results.{kind}", params={"filter": ["lahead:1", "tsteps:1,2"]}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == f'attachment; filename="new-results.{kind}"'
+    (tmp_path / f"r.{kind}").write_bytes(response.content)
+    expected = statelab.load_results(lab.root / "new.sqlite", where={"lahead": 1, "tsteps": [1, 2]})
+    if kind == "parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), expected)
+    else:
+        back = pd.read_csv(tmp_path / "r.csv", index_col="trial")
+        assert list(back.index) == list(expected.index) and list(back.config_hash) == list(
+            expected.config_hash
+        )
+        assert back.stateless_test_nmse.tolist() == expected.stateless_test_nmse.tolist()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"filter": "tsteps:0"}, "tsteps must be an integer >= 1, got 0"),
+        ({"filter": "nope:<1"}, "filter must name a column of the results, got 'nope'"),
+        (
+            {"filter": "tsteps"},
+            "filter must be COLUMN:VALUE (tsteps:1:3, stateful_test_nmse:<0.1), got 'tsteps'",
+        ),
+        ({"sort": "nope"}, "sort must name a column of the results, got 'nope'"),
+    ],
+)
+def test_a_bad_filter_or_sort_is_a_400_naming_it(swept, lab, query, message):
+    response = lab.get("/api/stores/new.sqlite/table", params=query)
+    assert response.status_code == 400 and response.json()["detail"] == message
+
+
+def test_selected_trials_curves_are_their_stored_histories(swept, lab):
+    frame = statelab.load_results(lab.root / "new.sqlite")
+    chosen = list(frame.config_hash[:2])
+    figure = lab.get("/api/stores/new.sqlite/curves", params={"hash": chosen}).json()
+    assert len(figure["data"]) == 2 * 2 * 2  # trials x models x (train, validation)
+    history = statelab.load_history(lab.root / "new.sqlite")
+    for trace in figure["data"]:
+        trial = int(trace["name"].split(" ")[0].lstrip("#"))
+        model = trace["name"].split(" ")[-1]
+        rows = history[(history.trial == trial) & (history.model == model)]
+        key = "train_loss" if trace["yaxis"] == "y" else "val_nmse"
+        assert trace["y"] == rows[key].tolist() and trace["x"] == rows.epoch.tolist()
+        assert trace["line"]["dash"] == {"stateful": "solid", "stateless": "dash"}[model]
+    assert sum(t["showlegend"] for t in figure["data"]) == 4  # one legend entry per trial and model
+    response = lab.get("/api/stores/new.sqlite/curves", params={"hash": ["f" * 64]})
+    assert response.status_code == 400 and response.json()["detail"].startswith("hash must name a trial")
+
+
+def test_parallel_coordinates_have_an_axis_per_varying_field_and_the_chosen_colour(swept, lab):
+    figure = lab.get("/api/stores/new.sqlite/parcoords", params={"color": "stateless_profile_error"}).json()
+    trace = figure["data"][0]
+    labels = [d["label"] for d in trace["dimensions"]]
+    assert trace["type"] == "parcoords" and labels[-3:] == [
+        "stateful_test_nmse",
+        "stateless_test_nmse",
+        "stateless_profile_error",
+    ]
+    assert {"tsteps", "lahead"} <= set(labels)
+    frame = statelab.load_results(lab.root / "new.sqlite")
+    assert trace["line"]["color"] == frame.stateless_profile_error.tolist()
+    response = lab.get("/api/stores/new.sqlite/parcoords", params={"color": "task"})
+    assert response.status_code == 400 and response.json()["detail"].startswith("color must name a number")
+
+
+def test_a_run_statelab_wrote_is_deleted_and_anything_else_is_refused(lab, two_runs):
+    a = two_runs[0][-1]["result"]["run"]
+    victim = lab.runs / f"{a}-copy"
+    shutil.copytree(lab.runs / a, victim)
+    (victim / "notes.txt").write_text("mine")
+    response = lab.delete(f"/api/runs/{victim.name}")
+    assert response.status_code == 400 and "notes.txt" in response.json()["detail"]
+    assert (victim / "notes.txt").read_text() == "mine"
+    (victim / "notes.txt").unlink()
+    assert lab.delete(f"/api/runs/{victim.name}").json() == {"deleted": victim.name}
+    assert not victim.exists() and (lab.runs / a / "metrics.json").exists()
+    assert lab.delete("/api/runs/..%2Fa.sqlite").status_code == 404
+    assert lab.delete("/api/runs/nope").status_code == 404
+
+
+def test_a_page_that_does_not_exist_is_an_html_page_with_navigation_and_the_api_answers_json(lab):
+    for path in ("/nope", "/runs/nope", "/sweeps/nope.sqlite", "/jobs/1-000000"):
+        response = lab.get(path)
+        assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+        assert '<a href="/runs">Runs</a>' in response.text and "id=error-message" in response.text
+        assert "content-security-policy" in response.headers
+    for path in ("/api/nope", "/api/runs/nope", "/api/jobs/1-000000"):
+        response = lab.get(path)
+        assert response.status_code == 404 and response.headers["content-type"] == "application/json"
+
+
+def test_a_jobs_own_url_leads_to_the_page_that_follows_it(lab, two_runs):
+    job = lab.get("/api/jobs").json()[-1]
+    response = lab.get(f"/jobs/{job['id']}", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/?job={job['id']}"
+    assert lab.get("/jobs").status_code == 200
+
+
+def test_only_a_stores_page_allows_eval_for_its_parallel_coordinates(lab):
+    for path, evals in (("/sweeps/a.sqlite", True), ("/sweeps", False), ("/", False), ("/runs", False)):
+        policy = lab.get(path).headers["content-security-policy"]
+        script = dict(part.strip().split(" ", 1) for part in policy.split(";"))["script-src"]
+        assert script == ("'self' 'unsafe-eval'" if evals else "'self'"), path
+
+
+def test_a_lab_started_warm_compiles_the_reference_run_before_its_first_job(tmp_path):
+    import jax
+
+    compiled: list[str] = []
+
+    def heard(event: str, *args, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(event)
+
+    jax.clear_caches()  # programs compiled by earlier tests in this process would hide a cold start
+    jax.monitoring.register_event_duration_secs_listener(heard)
+    try:
+        app = create_app(tmp_path / "runs", warm=True)
+        with TestClient(app) as client:
+            queue = client.app.state.lab.queue
+            while queue.warming:
+                threading.Event().wait(0.1)
+            warmed = len(compiled)
+            response = client.post("/api/jobs/run", json={"params": {}})  # the reference run
+            events = events_of(client, response.json()["id"])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(heard)
+    assert events[-1]["type"] == "done"
+    assert warmed > 0 and len(compiled) == warmed  # the first Run compiled nothing
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [
+        events[-1]["result"]["run"]
+    ]  # warm-up saved nothing
+
+
+def test_a_runs_expected_outcome_and_diagnosis_are_those_of_its_metrics_json(lab, two_runs):
+    a = two_runs[0][-1]["result"]["run"]
+    judged = lab.runs / f"{a}-judged"
+    shutil.copytree(lab.runs / a, judged)
+    metrics = json.loads((judged / "metrics.json").read_text())
+    diagnosis = {"kind": "stuck", "evidence": "a flat loss", "suggestion": "a smaller step", "change": {}}
+    metrics["models"]["stateless"]["diagnosis"] = diagnosis
+    (judged / "metrics.json").write_text(json.dumps(metrics))
+    try:
+        models = lab.get(f"/api/runs/{judged.name}").json()["models"]
+        for name, m in models.items():
+            assert (
+                m["expected"]
+                == metrics["models"][name]["expected"]
+                in ("promised", "impossible", "not promised")
+            )
+            assert m["expected_reason"] == metrics["models"][name]["expected_reason"]
+        assert models["stateless"]["diagnosis"] == diagnosis
+    finally:
+        shutil.rmtree(judged)
+
+
+def test_figures_write_whole_trace_names_on_hover_and_explain_a_span(lab, two_runs):
+    from statelab.report.html import span_text
+
+    run = lab.get(f"/api/runs/{two_runs[0][-1]['result']['run']}").json()
+    for figure in run["figures"].values():
+        assert figure["layout"]["hoverlabel"]["namelength"] == -1  # never cut short
+    metrics = json.loads((lab.runs / run["name"] / "metrics.json").read_text())
+    profiles = [t for t in run["figures"]["memory"]["data"] if t["type"] == "scatter"]
+    for trace in profiles:
+        memory = metrics["models"][trace["name"].split(" ")[0]]["memory"]
+        assert trace["name"].endswith(f"(span {span_text(memory)})")
+        assert "oldest lag" in trace["hovertemplate"]
+
+
+def test_the_doctor_of_a_failed_run_is_a_job_whose_table_is_the_doctors(lab):
+    from statelab import doctors
+
+    failed = lab.runs / "delay-failed"
+    statelab.run_experiment({"task": "delay", "delay": 2, "input_len": 200, "epochs": 2}, out=failed)
+    before = lab.get("/api/runs/delay-failed/doctor", params={"seeds": 1}).json()
+    assert before["models"] == ["stateful"] and not any(c["tried"] for c in before["candidates"])
+    response = lab.post("/api/jobs/doctor", json={"run": "delay-failed", "seeds": "1"})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["kind"] == "doctor" and job["params"] == {"run": "delay-failed", "seeds": 1}
+    events = events_of(lab, job["id"])
+    assert [e["type"] for e in events][-1] == "done"
+    start = next(e for e in events if e["type"] == "start")
+    assert start["trials"] == start["pending"] == len(before["candidates"])  # one seed each
+    shown = events[-1]["result"]
+    frame = doctors.load(failed, seeds=1).frame()  # what `statelab doctor --seeds 1` finds in its store
+    assert [c["candidate"] for c in shown["candidates"]] == list(frame.index)
+    assert [c["fixes"] for c in shown["candidates"]] == frame["fixes"].tolist()
+    assert shown["command"] == frame.attrs["command"] and all(c["tried"] for c in shown["candidates"])
+    again = lab.get("/api/runs/delay-failed/doctor", params={"seeds": 1}).json()
+    assert again == shown  # found again without training
+    assert (failed / "doctor.sqlite").is_file()
+    assert lab.get(f"/jobs/{job['id']}", follow_redirects=False).headers["location"] == (
+        f"/runs/delay-failed?job={job['id']}"
+    )
+    # a run statelab wrote, doctor store included, is still one it deletes
+    assert lab.delete("/api/runs/delay-failed").json() == {"deleted": "delay-failed"}
+
+
+def test_a_doctor_for_a_run_with_nothing_to_treat_or_bad_seeds_is_refused(lab, two_runs):
+    ok = two_runs[0][-1]["result"]["run"]
+    metrics = json.loads((lab.runs / ok / "metrics.json").read_text())
+    if not any(m.get("diagnosis") for m in metrics["models"].values()):
+        response = lab.post("/api/jobs/doctor", json={"run": ok})
+        assert response.status_code == 400 and response.json()["detail"].startswith(
+            "run must have a model to treat"
+        )
+    for seeds, message in (
+        (0, "seeds must be an integer >= 1, got 0"),
+        (17, "seeds must be an integer in [1, 16]"),
+    ):
+        response = lab.post("/api/jobs/doctor", json={"run": ok, "seeds": seeds})
+        assert response.status_code == 400 and response.json()["detail"].startswith(message)
+    assert lab.post("/api/jobs/doctor", json={"run": "nope"}).status_code == 404

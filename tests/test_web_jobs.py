@@ -76,6 +76,7 @@ def test_a_failing_job_keeps_one_line_and_names_its_field_and_the_next_runs(queu
     assert (failed.status, failed.error) == ("failed", "tsteps must be an integer >= 1, got 0")
     assert failed.events[-1] == {
         "seq": len(failed.events) - 1,
+        "time": failed.finished,
         "type": "failed",
         "error": failed.error,
         "field": "tsteps",

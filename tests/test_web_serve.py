@@ -65,6 +65,22 @@ def test_ctrl_c_during_a_run_stops_the_server_cleanly_and_writes_nothing(tmp_pat
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_server_warms_up_stops_it_cleanly(tmp_path):
+    server = start(tmp_path, "--runs", "runs")
+    try:
+        url = server.stdout.readline().split()[3]
+        # The server answers while its worker compiles the reference run in the background.
+        assert get(url + "api/jobs") == [] and get(url + "api/params")["fields"]
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert out.strip().endswith("statelab: server stopped") and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # the warm-up saves nothing
+
+
+@pytest.mark.slow
 def test_a_host_other_than_loopback_prints_a_warning(tmp_path):
     server = start(tmp_path, "--host", "0.0.0.0")
     try:

@@ -273,12 +273,13 @@ def doctor(
     return report
 
 
-def load(run: str | Path, store: str | Path | None = None) -> DoctorReport:
-    """The doctor's report of a run from its store, without training (what it found last time)."""
+def load(run: str | Path, store: str | Path | None = None, seeds: int = 3) -> DoctorReport:
+    """The doctor's report of a run from its store, without training (what it found last time,
+    with `seeds` model seeds per change, as it was run)."""
     path, config, metrics = _load(run)
     models = to_treat(metrics)
     report = DoctorReport(
-        path, config, models, candidates(config, metrics, models) if models else [], {}, None
+        path, config, models, candidates(config, metrics, models, seeds) if models else [], {}, None
     )
     store = Path(store) if store is not None else Path(path) / rundir.DOCTOR
     if not store.exists():

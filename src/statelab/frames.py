@@ -46,6 +46,10 @@ one object column: they hold tuples, which pandas can group by, compare with `==
 into a config (it has no tuple dtype, and its Arrow list
 dtype can be neither grouped by nor compared with a tuple).
 
+Rows are kept by config fields with `where` (as `load_results` takes it) and by any column with
+`keep` (conditions such as ("stateful_test_nmse", "<", 0.1)); `write_frame` writes a frame as CSV
+or Parquet (the lab's downloads).
+
 A history frame (`history_frame`; `statelab.load_history`) is tidy: one row per trial, model and
 epoch, with columns trial, config_hash, model, epoch (counted from 0, as Keras counts epochs),
 train_loss, val_loss and val_nmse (val_loss / var_y, on the same test rows as test_nmse).
@@ -55,10 +59,11 @@ train_loss, val_loss and val_nmse (val_loss / var_y, on the same test rows as te
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import pandas as pd
 
@@ -293,6 +298,70 @@ def results_frame(records: Sequence[TrialRecord], where: Mapping[str, Any] | Non
     index = pd.Index(list(rows), name="trial", dtype="int64")
     data = {name: _series(column, [row[name] for row in rows.values()]) for name, column in columns.items()}
     return pd.DataFrame({name: series.set_axis(index) for name, series in data.items()}, index=index)
+
+
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+FORMATS = ("csv", "parquet")
+
+
+def keep(frame: pd.DataFrame, conditions: Sequence[tuple[str, str, Any]]) -> pd.DataFrame:
+    """The rows of `frame` that meet every condition (column, operator, value). Operators: =, !=,
+    <, <=, >, >= (a number against a number column, else compared as text), and ~ (the text
+    holds the value, any case). A row without a value in the column meets none but !=.
+    ConfigError names an unknown column or operator, or a value of the wrong kind."""
+    mask = pd.Series(True, index=frame.index)
+    for column, op, value in conditions:
+        if column not in frame.columns:
+            raise ConfigError(f"filter must name a column of the results, got {column!r}")
+        if op != "~" and op not in OPERATORS:
+            raise ConfigError(f"filter must use one of {', '.join([*OPERATORS, '~'])}, got {op!r}")
+        values = frame[column]
+        if op == "~":
+            text = values.map(cell_text, na_action="ignore").astype("string")
+            met = text.str.contains(str(value), case=False, regex=False)
+        elif pd.api.types.is_bool_dtype(values.dtype):
+            wanted = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+            if str(value).lower() not in wanted:
+                raise ConfigError(f"filter {column} must compare with true or false, got {value!r}")
+            met = OPERATORS[op](values, wanted[str(value).lower()])
+        elif pd.api.types.is_numeric_dtype(values.dtype):
+            try:
+                number = float(value)
+            except ValueError:
+                raise ConfigError(f"filter {column} must compare with a number, got {value!r}") from None
+            met = OPERATORS[op](values, number)
+        else:
+            met = OPERATORS[op](values.map(cell_text, na_action="ignore").astype("string"), str(value))
+        met = met.astype("boolean")
+        mask &= met.fillna(op == "!=")
+    return frame[mask.astype(bool)]
+
+
+def cell_text(value: Any) -> str:
+    """A value as the command line writes it: a list as a comma list."""
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def write_frame(frame: pd.DataFrame, fh: IO[bytes], kind: str) -> None:
+    """A results or history frame as a file, its index (`trial`) first: "csv" (list values as
+    comma lists, as the command line takes them; no value as an empty field) or "parquet"
+    (Apache Arrow: nullable integers and verdicts keep their types, lists stay lists)."""
+    if kind == "parquet":
+        frame.to_parquet(fh, engine="pyarrow")
+    elif kind == "csv":
+        shown = frame.copy()
+        for column in shown.columns[[dtype == "object" for dtype in shown.dtypes]]:
+            shown[column] = shown[column].map(cell_text, na_action="ignore")
+        fh.write(shown.to_csv().encode("utf-8"))
+    else:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {kind!r}")
 
 
 def history_frame(

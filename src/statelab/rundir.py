@@ -502,6 +502,64 @@ def list_runs(root: str | Path) -> list[Path]:
     return sorted(found, key=modified, reverse=True)
 
 
+# Everything statelab writes into a run directory (`save_result`, `report.run`), by relative path.
+WRITTEN = frozenset(
+    {CONFIG, METRICS, TIMINGS, HISTORY, PREDICTIONS, REPORT, "input.png", "results.png", "history.png"}
+    | {"memory.png", MODELS_DIR}
+    | {DOCTOR, f"{DOCTOR}-wal", f"{DOCTOR}-shm"}  # the doctor's store, and SQLite's files beside it
+    | {f"{MODELS_DIR}/{name}" for name in (CONFIG, "data.json", *(f"{m}.npz" for m in MODELS))}
+)
+
+
+def foreign_entries(run_dir: str | Path) -> list[str]:
+    """What a run directory holds that statelab did not write there: any other file or folder,
+    and any symbolic link (relative POSIX paths, sorted). Temporaries named as statelab names its
+    own (a report being rewritten) are statelab's."""
+    run_dir = Path(run_dir)
+    out = []
+    for path in sorted(run_dir.rglob("*")):  # rglob does not descend into linked folders
+        relative = path.relative_to(run_dir).as_posix()
+        if path.is_symlink() or (relative not in WRITTEN and not scratch.is_temporary(path)):
+            out.append(relative)
+    return out
+
+
+def delete_run(root: str | Path, name: str) -> Path:
+    """Delete the run directory `name` directly under `root`, if statelab wrote it: a directory
+    (not a link) whose config.json and metrics.json read back (`read_summary`) and which holds
+    nothing statelab did not write (`foreign_entries`). Anything else is a ConfigError naming
+    what stops it, and nothing is touched.
+
+    The directory is first renamed into a hidden temporary sibling, so it leaves every list of
+    runs at once and whole; then the temporary is removed (one left by a process killed at that
+    moment is removed by the next statelab process that writes a run beside it). Returns the
+    path the run had."""
+    root = Path(root)
+    rule = f"the name of {RUN_RULE} directly under {str(root)!r}"
+    if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
+        raise ConfigError(f"run must be {rule}, got {name!r}")
+    path = root / name
+    if path.is_symlink() or not path.is_dir() or not is_run_dir(path):
+        raise ConfigError(f"run must be {rule}, got {name!r}")
+    read_summary(path)  # ConfigError naming the file unless it reads back as a run
+    foreign = foreign_entries(path)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ConfigError(
+            f"run must hold only what statelab wrote to be deleted, got {name!r} (it also holds {shown})"
+        )
+    doomed = scratch.temporary(path)
+    try:
+        os.rename(path, doomed)
+    except OSError as exc:
+        raise ConfigError(f"run must be deletable, got {name!r} ({exc.strerror})") from None
+    if foreign_entries(doomed):  # a file put in meanwhile: the run goes back, untouched
+        os.rename(doomed, path)
+        raise ConfigError(f"run must hold only what statelab wrote to be deleted, got {name!r}")
+    shutil.rmtree(doomed, ignore_errors=True)
+    return path
+
+
 def run_files(run_dir: str | Path) -> dict[str, int]:
     """Every visible file of a run directory, {relative POSIX path: bytes}, sorted: hidden files
     (a file being rewritten) and symbolic links are left out."""

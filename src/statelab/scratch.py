@@ -66,6 +66,11 @@ def discard(path: Path) -> None:
         Path(path).unlink(missing_ok=True)
 
 
+def is_temporary(path: Path) -> bool:
+    """Whether `path` is named as statelab names its temporaries (of any process, any host)."""
+    return _PATTERN.match(Path(path).name) is not None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this host (one of another user counts)."""
     try:

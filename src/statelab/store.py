@@ -523,16 +523,20 @@ class Store:
         kinds = field_kinds()
         return [_decode(row, self.path, kinds) for row in rows]
 
-    def history(self) -> list[dict[str, Any]]:
-        """Every trial's per-epoch losses: {"config_hash", "model", "epoch", "train_loss",
-        "val_loss", "val_nmse"} rows, epochs counted from 0 whatever the store counts from, trials
-        in grid order, then model and epoch."""
+    def history(self, hashes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Every trial's per-epoch losses (or only those of the trials `hashes`): {"config_hash",
+        "model", "epoch", "train_loss", "val_loss", "val_nmse"} rows, epochs counted from 0
+        whatever the store counts from, trials in grid order, then model and epoch."""
         if self.version != SCHEMA_VERSION:
             return []
+        only, args = "", list[str]()
+        if hashes is not None:
+            only, args = f"WHERE h.config_hash IN ({', '.join('?' * len(hashes))}) ", list(hashes)
         with self._reading():
             rows = self._db.execute(
                 f"SELECT h.config_hash, {', '.join('h.' + c for c in HISTORY_COLUMNS)} FROM history h "
-                "JOIN trials t USING (config_hash) ORDER BY t.position, t.rowid, h.model, h.epoch"
+                f"JOIN trials t USING (config_hash) {only}ORDER BY t.position, t.rowid, h.model, h.epoch",
+                args,
             ).fetchall()
         out = [dict(row) for row in rows]
         for row in out:

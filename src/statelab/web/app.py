@@ -5,14 +5,18 @@
 The app reads only inside its runs directory and its stores (`statelab.web.paths`), takes request
 bodies of at most `max_body` bytes (413 beyond), queues at most `max_queued` jobs (429 beyond) and
 runs one at a time. Its worker thread first imports the engine and turns on the compilation cache,
-so the first Run pays neither.
+and (with `warm`, as `statelab serve` starts it) compiles the reference run's programs, so the
+first Run pays none of it; the server answers meanwhile.
+
+Errors: the API answers JSON (`{"detail", "field", "errors"}`); a page answers an HTML page with
+the navigation and what went wrong.
 """
 
 from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +24,10 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +37,7 @@ from statelab.version import __version__
 from statelab.web import api, pages
 from statelab.web.jobs import MAX_QUEUED, JobOver, JobQueue, QueueFull, field_of
 from statelab.web.paths import NotFound, Roots, store_names
+from statelab.web.tables import Tables
 
 MAX_BODY = 64 * 1024  # bytes: a run's parameters or a grid take well under 1 kB
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # methods that change nothing
@@ -46,16 +52,27 @@ class Lab:
     queue: JobQueue
     cache_dir: Path | None  # JAX's compilation cache, or None
     executor: Executor = field(default_factory=Inline)  # where the pages' sweeps run
+    tables: Tables = field(default_factory=Tables)  # stores read for the trial tables, until they change
 
 
-def preload(cache_dir: Path | None) -> None:
+def preload(cache_dir: Path | None, warm: bool = False, stopping: Callable[[], bool] = lambda: False) -> None:
     """Import the engine and the figures, and turn the compilation cache on (JAX's import alone
-    takes about a second: better at start-up than after the first click)."""
+    takes about a second: better at start-up than after the first click); with `warm`, compile
+    the reference run's programs too (`lab.warm_up`)."""
     from statelab import experiment, sweeps, train  # noqa: F401
     from statelab.report import run  # noqa: F401  (matplotlib, for the saved report)
+    from statelab.web import lab
 
     if cache_dir is not None:
         train.enable_compilation_cache(cache_dir)
+    if warm:
+        lab.warm_up(stopping)
+
+
+def is_page(request: Request) -> bool:
+    """Whether a request is for a page (answered in HTML) rather than the API, a file or /docs."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/static/", "/openapi.json", "/docs"))
 
 
 class Answer(JSONResponse):
@@ -145,7 +162,9 @@ class SecurityHeaders:
     content security policy: scripts, styles, data and fonts from this server only, and nothing
     sent elsewhere. The lab's pages hold no inline script; Plotly sets styles inline, which the
     policy allows. The API's documentation page (/docs) starts its bundled viewer with an inline
-    script, so there inline scripts are allowed too."""
+    script, so there inline scripts are allowed too. A store's page draws its trials in parallel
+    coordinates, which plotly.js renders with WebGL shaders it builds with the Function
+    constructor: that page alone also allows eval (still only of the server's own scripts)."""
 
     POLICY = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -166,6 +185,14 @@ class SecurityHeaders:
             POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").encode(),
         ),
     )
+    STORE_PAGE = "/sweeps/"  # /sweeps/{name}: the parallel coordinates
+    STORE_HEADERS = (
+        *HEADERS,
+        (
+            b"content-security-policy",
+            POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'").encode(),
+        ),
+    )
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -177,7 +204,14 @@ class SecurityHeaders:
         return {k.decode(): v.decode() for k, v in cls.PAGE_HEADERS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = self.DOCS_HEADERS if scope.get("path", "").startswith(self.DOCS) else self.PAGE_HEADERS
+        path = scope.get("path", "")
+        headers = (
+            self.DOCS_HEADERS
+            if path.startswith(self.DOCS)
+            else self.STORE_HEADERS
+            if path.startswith(self.STORE_PAGE)
+            else self.PAGE_HEADERS
+        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -231,6 +265,7 @@ def create_app(
     max_body: int = MAX_BODY,
     allowed_hosts: Sequence[str] | None = None,
     executor: Executor | str | None = None,
+    warm: bool = False,
 ) -> FastAPI:
     """The lab for run directories under `runs` and the sweep stores `stores` (files that do not
     exist yet are listed empty; a sweep launched into one creates it).
@@ -242,6 +277,9 @@ def create_app(
 
     allowed_hosts: Host headers to answer (the server passes the loopback names when it listens
     on loopback, so a web page elsewhere cannot reach it by DNS rebinding); None answers any.
+
+    warm: compile the reference run's programs in the worker at start-up (`statelab serve` does),
+    so that the first Run is as fast as a rerun; jobs submitted meanwhile wait for it.
     """
     roots = Roots(Path(runs), store_names([Path(s) for s in stores]))
     where = Executor.parse(executor)  # checked now: one line at start-up, not at the first sweep
@@ -249,7 +287,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        lab.queue.start(before=lambda: preload(lab.cache_dir))
+        lab.queue.start(before=lambda: preload(lab.cache_dir, warm, lambda: lab.queue.stopping))
         yield
         lab.queue.stop()
         lab.queue.join(STOP_WAIT_S)
@@ -275,15 +313,30 @@ def create_app(
 
     @app.exception_handler(ConfigError)
     async def bad_input(request: Request, exc: ConfigError) -> Answer:
-        return Answer({"detail": str(exc), "field": field_of(str(exc))}, 400)
+        problems = getattr(exc, "problems", None) or [(field_of(str(exc)), str(exc))]
+        errors = [{"field": name, "detail": message} for name, message in problems]
+        return Answer({"detail": str(exc), "field": problems[0][0], "errors": errors}, 400)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Answer:
         return Answer({"detail": request_error(exc), "field": None}, 400)
 
     @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> Answer:
+    async def not_found(request: Request, exc: NotFound) -> Answer | HTMLResponse:
+        if is_page(request):
+            return pages.error_page(404, "Not found", f"Nothing here goes by {request.url.path!r}.")
         return Answer({"detail": "not found"}, 404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Answer | HTMLResponse:
+        headers = getattr(exc, "headers", None)
+        if is_page(request):
+            title = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
+            message = (
+                f"Nothing here goes by {request.url.path!r}." if exc.status_code == 404 else str(exc.detail)
+            )
+            return pages.error_page(exc.status_code, title, message, headers)
+        return Answer({"detail": exc.detail}, exc.status_code, headers=headers)
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, exc: QueueFull) -> Answer:
@@ -294,9 +347,11 @@ def create_app(
         return Answer({"detail": str(exc)}, 409)
 
     @app.exception_handler(Exception)
-    async def failure(request: Request, exc: Exception) -> Answer:
+    async def failure(request: Request, exc: Exception) -> Answer | HTMLResponse:
         # An unexpected failure (a bug): one line here, the traceback in the server's log.
         detail = f"the server failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if is_page(request):
+            return pages.error_page(500, "The server failed", detail.rstrip(": "), SecurityHeaders.for_page())
         return Answer({"detail": detail.rstrip(": ")}, 500, headers=SecurityHeaders.for_page())
 
     app.add_middleware(BodyLimit, limit=max_body)

@@ -2,8 +2,9 @@
 
 They are the figures of a run's report.html (statelab.report.run draws them with matplotlib): the
 test targets and each model's error, the loss curves, the memory profile, and the models against
-their floors. Each takes a list of runs, so two runs overlay (the second in dashed lines). Nothing
-here computes a result; it only lays out numbers it is given. (A sweep's heatmaps: web/stores.py.)
+their floors. Each takes a list of runs, so runs overlay: run k is drawn in line style k
+(`DASHES`, named for the page by `style_names`), each model in its colour. Nothing here computes a
+result; it only lays out numbers it is given. (A sweep's heatmaps and curves: web/stores.py.)
 """
 
 from __future__ import annotations
@@ -19,8 +20,28 @@ from statelab.report.html import fmt, span_text
 from statelab.rundir import RunFiles
 
 Figure = dict[str, Any]  # {"data": [trace, ...], "layout": {...}}
-DASHES = ("solid", "dash", "dot")  # run 1, 2, 3 of an overlay
+# Run 1, 2, ... of an overlay: Plotly's six named dash styles, then two patterns of its own.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "12px,3px,2px,3px,2px,3px", "1px,7px")
+DASH_NAMES = (
+    "solid",
+    "dashed",
+    "dotted",
+    "dash-dot",
+    "long dashes",
+    "long dash-dot",
+    "dash-dot-dot",
+    "sparse dots",
+)
 FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+SPAN_HELP = (
+    "span: the oldest lag k whose weight is at least 10% of the task's largest, where the profile "
+    "leans where the task does (none (diffuse) where it does not)"
+)
+
+
+def style_names(n: int) -> list[str]:
+    """The line styles of runs 1..n of an overlay, in words (the legend shows the lines)."""
+    return [DASH_NAMES[r % len(DASH_NAMES)] for r in range(n)]
 
 
 def values(array: Any) -> list[float | None]:
@@ -33,6 +54,7 @@ def layout_base(**extra: Any) -> dict[str, Any]:
         "font": FONT,
         "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
         "hovermode": "closest",
+        "hoverlabel": {"namelength": -1, "align": "left"},  # whole trace names, never cut short
         "legend": {"orientation": "h", "y": -0.18},
         **extra,
     }
@@ -131,39 +153,28 @@ def _panel_title(text: str, top: float, yref: str) -> dict[str, Any]:
 
 
 def loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
-    """Train (solid) and validation (dashed) MSE per epoch, log scale, with each model's floor and
-    the convergence threshold; a second run in dotted lines."""
+    """One run: train (solid) and validation (dashed) MSE per epoch, log scale, with each model's
+    floor and the convergence threshold (dotted). Several runs: `overlay_loss_figure`."""
+    if len(runs) > 1:
+        return overlay_loss_figure(runs)
     data = []
-    for r, (label, run) in enumerate(runs):
-        width = 2 if r == 0 else 1.5
-        opacity = 1.0 if r == 0 else 0.6
-        for name, h in run.history.items():
-            epoch = values(np.asarray(h["epoch"]) + 1)  # counted from 1 on the page, as Keras prints epochs
-            for key, dash, what in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
-                data.append(
-                    {
-                        "type": "scatter",
-                        "mode": "lines+markers" if len(epoch) <= 30 else "lines",
-                        "x": epoch,
-                        "y": values(h[key]),
-                        "name": _tag(label, f"{name} {what}"),
-                        "opacity": opacity,
-                        "line": {
-                            "color": COLOURS.get(name),
-                            "dash": dash if r == 0 else "dot",
-                            "width": width,
-                        },
-                        "marker": {"size": 5},
-                    }
-                )
-        ends = [1, max(len(h["epoch"]) for h in run.history.values())]
-        for name, m in run.metrics["models"].items():
-            if m["floor_mse"]:
-                data.append(_level(ends, m["floor_mse"], _tag(label, f"{name} floor"), COLOURS.get(name)))
-        var_y = run.metrics.get("var_y")
-        if var_y:
-            threshold = run.metrics["threshold_nmse"] * var_y
-            data.append(_level(ends, threshold, _tag(label, "convergence threshold"), "#57606a"))
+    (label, run), ends = runs[0], [1, 1]
+    for name, h in run.history.items():
+        epoch = values(np.asarray(h["epoch"]) + 1)  # counted from 1 on the page, as Keras prints epochs
+        ends[1] = max(ends[1], len(epoch))
+        for key, dash, what in (("train_loss", "solid", "train"), ("val_loss", "dash", "validation")):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers" if len(epoch) <= 30 else "lines",
+                    "x": epoch,
+                    "y": values(h[key]),
+                    "name": _tag(label, f"{name} {what}"),
+                    "line": {"color": COLOURS.get(name), "dash": dash, "width": 2},
+                    "marker": {"size": 5},
+                }
+            )
+    data += _levels(label, run, ends, "dot")
     layout = layout_base(
         height=360,
         title={"text": "Loss per epoch", "font": {"size": 14}},
@@ -175,14 +186,73 @@ def loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
     return {"data": data, "layout": layout}
 
 
-def _level(ends: list[int], y: float, name: str, colour: str | None) -> dict[str, Any]:
+def overlay_loss_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
+    """Several runs' losses: training MSE above, validation MSE below (with each run's floors and
+    threshold, thin), run k in line style k throughout, each model in its colour; one legend
+    entry per run and model, whose sample is the style of both its curves."""
+    data: list[dict[str, Any]] = []
+    longest = max(len(h["epoch"]) for _, run in runs for h in run.history.values())
+    ends = [1, longest]
+    for r, (label, run) in enumerate(runs):
+        dash = DASHES[r % len(DASHES)]
+        for name, h in run.history.items():
+            epoch = values(np.asarray(h["epoch"]) + 1)  # from 1 on the page
+            for key, axis in (("train_loss", "y"), ("val_loss", "y2")):
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines",
+                        "x": epoch,
+                        "y": values(h[key]),
+                        "name": _tag(label, name),
+                        "legendgroup": _tag(label, name),
+                        "showlegend": axis == "y",
+                        "line": {"color": COLOURS.get(name), "dash": dash, "width": 2},
+                        "yaxis": axis,
+                        "hovertemplate": f"{_tag(label, name)} {'train' if axis == 'y' else 'validation'}"
+                        "<br>epoch %{x}: %{y:.4g}<extra></extra>",
+                    }
+                )
+        for level in _levels(label, run, ends, dash):
+            data.append({**level, "yaxis": "y2", "opacity": 0.6, "line": {**level["line"], "width": 1}})
+    layout = layout_base(
+        height=520,
+        title={"text": "Loss per epoch: training (top) and validation (bottom)", "font": {"size": 14}},
+        xaxis={"title": {"text": "epoch"}, "anchor": "y2", "dtick": 1 if longest <= 20 else None},
+        yaxis={"type": "log", "title": {"text": "train MSE"}, "exponentformat": "e", "domain": [0.55, 1]},
+        yaxis2={
+            "type": "log",
+            "title": {"text": "validation MSE"},
+            "exponentformat": "e",
+            "domain": [0, 0.45],
+        },
+        legend={"orientation": "v", "x": 1.02, "y": 1},
+        margin={"l": 60, "r": 10, "t": 40, "b": 45},
+    )
+    return {"data": data, "layout": layout}
+
+
+def _levels(label: str, run: RunFiles, ends: list[int], dash: str) -> list[dict[str, Any]]:
+    """A run's floors (one per model) and its convergence threshold, as flat lines over `ends`."""
+    out = []
+    for name, m in run.metrics["models"].items():
+        if m["floor_mse"]:
+            out.append(_level(ends, m["floor_mse"], _tag(label, f"{name} floor"), COLOURS.get(name), dash))
+    var_y = run.metrics.get("var_y")
+    if var_y:
+        threshold = run.metrics["threshold_nmse"] * var_y
+        out.append(_level(ends, threshold, _tag(label, "convergence threshold"), "#57606a", dash))
+    return out
+
+
+def _level(ends: list[int], y: float, name: str, colour: str | None, dash: str = "dot") -> dict[str, Any]:
     return {
         "type": "scatter",
         "mode": "lines",
         "x": ends,
         "y": [y, y],
         "name": name,
-        "line": {"color": colour, "dash": "dot", "width": 1},
+        "line": {"color": colour, "dash": dash, "width": 1},
         "hoverinfo": "name+y",
     }
 
@@ -224,6 +294,8 @@ def memory_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure | None:
                         "y": values(mem["sensitivity"]),
                         "name": _tag(label, f"{name} (span {span_text(mem)})"),
                         "line": line,
+                        "hovertemplate": f"{_tag(label, name)}: lag %{{x}}, %{{y:.4g}}<br>{SPAN_HELP}"
+                        "<extra></extra>",
                     }
                 )
                 if state:

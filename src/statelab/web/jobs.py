@@ -10,6 +10,10 @@ server-sent events and may reconnect with the number of the last one it saw. The
 every job says how it ended: `done` (with its result), `failed` (with a one-line error, and the
 field it names when it is a parameter's) or `cancelled`.
 
+The server holds each job's parameters (what the page sent), its latest progress and every event,
+so a page that reloads, or the same page in another tab, finds the job (`GET /api/jobs`) and
+reattaches: it refills its form from `params` and replays the events from the first.
+
 Cancelling a job (the page's Cancel, `POST /api/jobs/{id}/cancel`): a waiting job leaves the queue;
 a running one is asked to stop at its next epoch (run: nothing is written) or after its next group
 (sweep: the trials finished so far stay in the store). Stopping the server (Ctrl-C) cancels every
@@ -36,6 +40,7 @@ from statelab.config import FIELD_SECTION, ConfigError
 MAX_QUEUED = 4  # waiting jobs; one more is refused with 429
 KEEP_FINISHED = 50  # finished jobs kept for GET /api/jobs
 THROTTLE_S = 0.05  # progress events closer together than this are dropped (never the last word)
+PROGRESS = ("epoch", "start", "progress", "status")  # the events a job's `progress` shows the latest of
 
 
 class QueueFull(RuntimeError):
@@ -71,6 +76,7 @@ class Job:
     kind: str  # "run" or "sweep"
     label: str  # what it is, in a few words
     work: Callable[[Job], dict[str, Any]] = field(repr=False)  # runs in the worker; returns the result
+    params: dict[str, Any] = field(default_factory=dict)  # what was asked, as the page sent it
     status: str = "queued"  # queued, running, done, failed, cancelled
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -85,6 +91,7 @@ class Job:
         default_factory=list, repr=False
     )
     _last_progress: float = field(default=0.0, repr=False)
+    progress: dict[str, Any] | None = None  # the latest news of its work: an epoch, a sweep's progress
 
     @property
     def over(self) -> bool:
@@ -102,7 +109,10 @@ class Job:
         with self._changed:
             if self.over:
                 return
-            self.events.append({"seq": len(self.events), **event})
+            # numbered, and stamped with the server's clock (a page counts "compiling… 3 s" from it)
+            self.events.append({"seq": len(self.events), "time": time.time(), **event})
+            if event["type"] in PROGRESS:
+                self.progress = self.events[-1]
         self.wake()
 
     def wait(self, after: int, timeout: float) -> list[dict[str, Any]]:
@@ -148,7 +158,8 @@ class Job:
             event["field"] = field_of(error)
         with self._changed:  # its last word and over at once: a cancel sees both or neither
             self.emit(event)
-            self.status, self.result, self.error, self.finished = status, result, error, time.time()
+            self.status, self.result, self.error = status, result, error
+            self.finished = self.events[-1]["time"]  # when its last word was said
 
     def summary(self) -> dict[str, Any]:
         """The job as the API shows it (its events are streamed separately)."""
@@ -163,7 +174,10 @@ class Job:
             "created": self.created,
             "started": self.started,
             "finished": self.finished,
+            "now": time.time(),  # the server's clock: a page counts "compiling… 3 s" from `started`
             "events": len(self.events),
+            "params": self.params,
+            "progress": self.progress,
         }
 
 
@@ -187,27 +201,46 @@ class JobQueue:
         self._stopping = threading.Event()
         self._current: Job | None = None
         self._worker: threading.Thread | None = None
+        self._warming = threading.Event()  # set while the worker runs `before` (the warm-up)
 
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def warming(self) -> bool:
+        """Whether the worker is still in `before` (importing the engine, compiling the reference
+        shapes): a job submitted meanwhile waits for it."""
+        return self._warming.is_set()
+
     def start(self, before: Callable[[], None] | None = None) -> None:
         """Start the worker; it calls `before` first (jobs submitted meanwhile wait for it)."""
         # A daemon: a sweep's group still training when the server stops must not keep the
         # process alive (its finished trials are committed; the store stays whole).
+        if before is not None:
+            self._warming.set()
         self._worker = threading.Thread(target=self._loop, args=(before,), name="statelab-jobs", daemon=True)
         self._worker.start()
 
-    def submit(self, kind: str, label: str, work: Callable[[Job], dict[str, Any]]) -> Job:
-        """Queue a job; QueueFull if `max_queued` jobs are already waiting."""
+    def submit(
+        self,
+        kind: str,
+        label: str,
+        work: Callable[[Job], dict[str, Any]],
+        params: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue a job; QueueFull if `max_queued` jobs are already waiting. `params`: what was
+        asked, kept with the job so that a page can show it again."""
         with self._lock:
             if self.stopping:
                 raise QueueFull("the server is stopping")
             if len(self._waiting) >= self.max_queued:
                 raise QueueFull(f"{len(self._waiting)} jobs are waiting, the most the queue holds")
-            job = Job(id=f"{next(self._ids)}-{self._token}", kind=kind, label=label, work=work)
-            job.emit({"type": "queued", "position": len(self._waiting) + (self._current is not None)})
+            job = Job(
+                id=f"{next(self._ids)}-{self._token}", kind=kind, label=label, work=work, params=params or {}
+            )
+            ahead = len(self._waiting) + (self._current is not None)
+            job.emit({"type": "queued", "position": ahead, "warming": self.warming})
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._forget_old()
@@ -282,6 +315,8 @@ class JobQueue:
                 before()
             except Exception:  # a job will meet the same problem and report it
                 traceback.print_exc(file=sys.stderr)
+            finally:
+                self._warming.clear()
         while (job := self._next()) is not None:
             self._run(job)
             with self._lock:

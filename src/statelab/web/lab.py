@@ -5,6 +5,9 @@ nothing queued) and returns the work the job queue runs later, which calls the l
 `experiment.run_experiment` and `experiment.save_run` for a run, `sweeps.run_sweep` on an
 in-process executor for a sweep.
 
+A doctor job trains the candidate fixes of a failed run as `statelab doctor` does
+(`doctors.doctor`), into the run directory's doctor.sqlite, and answers its table of candidates.
+
 A run shows its result the moment training ends (`report.run.from_result`: what the run
 directory will hold), then writes the run directory exactly as `statelab run` does, all at once
 by a rename, so a stop in between leaves nothing behind. A sweep commits every trial as its group
@@ -20,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from statelab import rundir
 from statelab.config import ConfigError, ExperimentConfig
 from statelab.executors import Executor, Inline
 from statelab.identity import config_hash
 from statelab.web.jobs import Cancelled, Job
 from statelab.web.paths import Roots
-from statelab.web.views import data_path, jsonable, result_view
+from statelab.web.views import FormErrors, data_path, every_problem, jsonable, result_view
 
 Work = Callable[[Job], dict[str, Any]]
 EVERY_EPOCH_UP_TO = 300  # runs with more epochs report them at most every jobs.THROTTLE_S
@@ -92,18 +96,42 @@ class StopBetweenGroups:
 
 def sweep_configs(axes: Mapping[str, Any], seeds: Any, roots: Roots) -> list[ExperimentConfig]:
     """The configs of a grid given as `statelab sweep` takes it: {parameter: "1:6"}, seeds.
+    FormErrors names every invalid axis (and seeds), not just the first.
 
     Data files, as in a run, must lie inside the runs directory."""
     from statelab import grid
 
-    flags = dict(axes)
-    if flags.get("data") not in (None, ""):
-        flags["data"] = ",".join(data_path(v.strip(), roots) for v in str(flags["data"]).split(","))
-    the_grid = grid.grid_from_inputs({k: v for k, v in flags.items() if v not in (None, "")}, seeds)
-    configs = grid.expand(the_grid)
+    flags = {k: v for k, v in axes.items() if v not in (None, "")}
+    problems: list[tuple[str | None, str]] = []
+    if "data" in flags:
+        try:
+            flags["data"] = ",".join(data_path(v.strip(), roots) for v in str(flags["data"]).split(","))
+        except ConfigError as exc:
+            problems.append(("data", str(exc)))
+            del flags["data"]
+    try:
+        grid.grid_from_inputs({}, seeds)
+    except ConfigError as exc:  # named "seeds", which is not a config field
+        problems.append(("seeds", str(exc)))
+        seeds = 1
+    try:
+        configs = every_problem(
+            lambda left: grid.expand(grid.grid_from_inputs(left, seeds)), flags, _drop_axis
+        )
+    except FormErrors as exc:
+        problems += exc.problems
+    if problems:
+        raise FormErrors(problems)
     if not configs:
         raise ConfigError("grid must hold at least one trial, got none")
     return configs
+
+
+def _drop_axis(name: str, axes: Mapping[str, Any]) -> list[str]:
+    """A refused axis goes; a refused task axis takes the task parameters' axes with it."""
+    from statelab import tasks
+
+    return ["task", *(k for k in axes if k in tasks.PARAMS)] if name == "task" else [name]
 
 
 def sweep_work(
@@ -176,6 +204,94 @@ def sweep_work(
         )
 
     return work
+
+
+class WarmUpStopped(Exception):
+    """The server stopped while it compiled the reference shapes."""
+
+
+def warm_up(stopping: Callable[[], bool]) -> None:
+    """Compile the programs of the reference run (the Lab form's defaults, `statelab run` with no
+    flags) by training it once in this process, saving nothing: the first Run on the page then
+    costs what a rerun costs. Stops at the next epoch once `stopping()` says so."""
+    from statelab import experiment
+
+    def on_epoch(epoch: int, logs: dict[str, dict[str, float]]) -> None:
+        if stopping():
+            raise WarmUpStopped
+
+    config = ExperimentConfig()
+    try:
+        experiment.run_experiment(config, experiment.prepare(config), on_epoch)
+    except WarmUpStopped:
+        return
+
+
+class DoctorStopped(BaseException):
+    """Raised between two epochs of a doctor's trials once its job is cancelled (a BaseException,
+    as Ctrl-C, so that no trial takes it for its own failure)."""
+
+
+def doctor_work(run_dir: Path, seeds: int, cache_dir: Path | None, executor: Executor | None = None) -> Work:
+    """Train the candidate fixes of the run at `run_dir`, reporting each group's commit as a sweep
+    does; the result is the doctor's table (`doctor_view`)."""
+
+    def work(job: Job) -> dict[str, Any]:
+        from statelab import doctors
+
+        planned_trials = [0]
+
+        def planned(candidates: list[Any], pending: int) -> None:
+            trials = sum(len(c.seeds) for c in candidates)
+            planned_trials[0] = pending
+            job.emit({"type": "start", "trials": trials, "pending": pending, "candidates": len(candidates)})
+
+        def progress(completed: float, finished: int, failed: int) -> None:
+            event = {"type": "progress", "completed": completed, "finished": finished, "failed": failed}
+            job.emit({**event, "pending": planned_trials[0]}, throttle=True)
+
+        def stop() -> None:
+            if job.cancelled.is_set():
+                raise DoctorStopped
+
+        try:
+            report = doctors.doctor(
+                run_dir,
+                seeds=seeds,
+                executor=executor or Inline(),
+                cache_dir=cache_dir,
+                progress=progress,
+                on_plan=planned,
+                interrupt=stop,
+            )
+        except DoctorStopped:
+            raise Cancelled(
+                f"{job.why} during the doctor; the trials finished so far are in the run's {rundir.DOCTOR}"
+            ) from None
+        return doctor_view(report)
+
+    return work
+
+
+def doctor_view(report: Any) -> dict[str, Any]:
+    """A doctor's report (`doctors.DoctorReport`) as the run page shows it: the models it treats,
+    one row per candidate (its change, why, cost, per model the seeds that converged and the
+    normalised MSE), the recommended candidate and its command, and notes."""
+    frame = report.frame()
+    rows = [] if frame.empty else frame.reset_index().to_dict(orient="records")
+    tried = {label for label, _ in report.trials}
+    for row in rows:
+        row["tried"] = row["candidate"] in tried  # trained (now or before), or only planned
+    return jsonable(
+        {
+            "models": report.models,
+            "columns": [] if frame.empty else ["candidate", *frame.columns],
+            "candidates": rows,
+            "recommended": frame.attrs.get("recommended"),
+            "command": frame.attrs.get("command"),
+            "notes": report.notes,
+        }
+    )
 
 
 def run_label(config: ExperimentConfig) -> str:

@@ -135,6 +135,7 @@ def serve(
         cache_dir=cache_dir,
         allowed_hosts=allowed,
         executor=executor,
+        warm=True,  # the reference run's programs compile while the first page loads
     )
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S, lifespan="on")
     url = url_of(sock, host)

@@ -33,7 +33,7 @@ from statelab.report.sweep import (
     verdict_lines,
 )
 from statelab.store import Store, TrialRecord
-from statelab.web.figures import Figure, layout_base
+from statelab.web.figures import SPAN_HELP, Figure, layout_base
 from statelab.web.paths import Roots
 from statelab.web.views import jsonable, shown_name
 
@@ -234,7 +234,7 @@ def memory_figure(points: Sequence[Point], title: str = "") -> Figure | None:
                 f"<b>{model}: memory</b><br>{where}<br>profile error: median {fmt(error.median, 3)}"
                 f"<br>[min, max] [{fmt(error.lo, 3)}, {fmt(error.hi, 3)}]"
                 f"<br>span: median {_span_text(span)}, [min, max] [{fmt(span.lo, 3)}, {fmt(span.hi, 3)}]"
-                f"<br>seeds {p.n}"
+                f"<br>seeds {p.n}<br><i>{SPAN_HELP}</i>"
             )
         data.append(
             _heatmap(

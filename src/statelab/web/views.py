@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,7 +38,11 @@ from statelab.metrics import REAL_SERIES_KEYS
 from statelab.report.run import subtitle
 from statelab.rundir import RunFiles, load_run
 from statelab.web import figures
+from statelab.web.jobs import field_of
 from statelab.web.paths import NotFound, Roots, inside
+
+T = TypeVar("T")
+DropRule = Callable[[str, Mapping[str, Any]], list[str]]  # a refused field -> the fields to take out
 
 COMMON_TASK_FIELDS = ("lahead", "train_fraction")  # every task takes these
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -121,23 +125,95 @@ def params_view() -> dict[str, Any]:
     }
 
 
+class FormErrors(ConfigError):
+    """Every invalid field of a form at once: `problems` lists (field or None, one-line message),
+    the first of them being the message of the error itself."""
+
+    def __init__(self, problems: list[tuple[str | None, str]]):
+        super().__init__(problems[0][1])
+        self.problems = problems
+
+
+def every_problem(build: Callable[[dict[str, Any]], T], values: Mapping[str, Any], drop: DropRule) -> T:
+    """`build(values)`, or FormErrors naming every field it refuses.
+
+    The library stops at the first bad value; to name them all, each refused field is taken out
+    (`drop` says what else goes with it: a bad task takes its parameters along) and the rest is
+    tried again, until it builds or an error names no field still given (that one ends the list).
+    """
+    left = dict(values)
+    problems: list[tuple[str | None, str]] = []
+    while True:
+        try:
+            built = build(left)
+        except ConfigError as exc:
+            message = str(exc)
+            name = field_of(message)
+            problems.append((name, message))
+            if name is None or name not in left:
+                raise FormErrors(problems) from None
+            for gone in drop(name, left):
+                left.pop(gone, None)
+            continue
+        if problems:
+            raise FormErrors(problems)
+        return built
+
+
+def _drop_field(name: str, values: Mapping[str, Any]) -> list[str]:
+    """A refused field goes; a refused task takes its own parameters with it (they cannot be
+    judged without it)."""
+    if name == "task":
+        return ["task", *(k for k in values if k in tasks.PARAMS)]
+    return [name]
+
+
 def config_from_form(params: Mapping[str, Any], roots: Roots) -> ExperimentConfig:
     """A config from the lab's fields: text is read as the command line reads a flag's value
     (`parse_value`), other JSON values are taken as they are, empty fields keep their defaults.
+    FormErrors names every invalid field, not just the first.
 
     A data file must lie inside the runs directory (given relative to it): the server reads
     nothing outside what it was given.
     """
     mapping: dict[str, Any] = {}
+    problems: list[tuple[str | None, str]] = []
     for name, value in params.items():
         if value is None or value == "":
             continue
-        if name not in FIELD_SECTION:
-            raise ConfigError(f"unknown parameter {name} = {value!r}")
-        mapping[name] = parse_value(name, value) if isinstance(value, str) else value
-    if "data" in mapping:
-        mapping["data"] = data_path(mapping["data"], roots)
-    return from_mapping(mapping)
+        try:
+            if name not in FIELD_SECTION:
+                raise ConfigError(f"unknown parameter {name} = {value!r}")
+            mapping[name] = parse_value(name, value) if isinstance(value, str) else value
+            if name == "data":
+                mapping["data"] = data_path(mapping["data"], roots)
+        except ConfigError as exc:
+            mapping.pop(name, None)
+            problems.append((name if name in FIELD_SECTION else None, str(exc)))
+    try:
+        config = every_problem(from_mapping, mapping, _drop_field)
+    except FormErrors as exc:
+        problems += exc.problems
+    if problems:
+        order = {name: k for k, name in enumerate(FIELD_SECTION)}
+        raise FormErrors(sorted(problems, key=lambda p: order.get(p[0] or "", len(order))))  # form order
+    return config
+
+
+def form_values(config: ExperimentConfig, roots: Roots) -> dict[str, str]:
+    """A config as the lab's form holds it: {field: text}, for "Open in Lab". A data file is named
+    relative to the runs directory, as the form takes it (one outside is left out)."""
+    out = {}
+    for name, value in flatten(config).items():
+        if value is None:
+            continue
+        if name == "data":
+            try:
+                value = Path(value).resolve().relative_to(roots.runs.resolve()).as_posix()
+            except ValueError:
+                continue
+        out[name] = _text(value)
+    return out
 
 
 def data_path(value: Any, roots: Roots) -> str:
@@ -256,6 +332,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
             "subtitle": subtitle(config, metrics),
             "verdict": {"text": said.text, "held": said.held},
             "nmse": nmse,
+            "config_hash": metrics.get("config_hash"),  # the same config, the same hash: a group
+            "config": {k: v for k, v in flatten(config).items() if v is not None},
         }
     )
 
@@ -282,6 +360,7 @@ def run_detail(roots: Roots, name: str) -> dict[str, Any]:
             "name": name,
             **result_view(run),
             "config": run.config.to_dict(),
+            "form": form_values(run.config, roots),  # what "Open in Lab" fills the form with
             "config_hash": run.metrics.get("config_hash"),
             "timings": run.timings,
             "files": files,
@@ -289,27 +368,34 @@ def run_detail(roots: Roots, name: str) -> dict[str, Any]:
     )
 
 
-def compare_view(roots: Roots, a: str, b: str) -> dict[str, Any]:
-    """Two runs side by side: every config field with both values (differing ones flagged), each
-    run's verdict and metrics, and their figures overlaid (A solid, B dashed)."""
-    runs = {label: read_run(roots, name) for label, name in (("A", a), ("B", b))}
+MAX_COMPARED = 8  # runs overlaid at once: beyond this the figures are a tangle
+
+
+def compare_view(roots: Roots, names: Sequence[str]) -> dict[str, Any]:
+    """Runs side by side: every config field with each run's value (those that differ flagged),
+    each run's verdict and metrics, and their figures overlaid, run k in line style k (the
+    `styles` say which, in the words the legend shows)."""
+    if not 2 <= len(names) <= MAX_COMPARED:
+        raise ConfigError(f"run must be given 2 to {MAX_COMPARED} times, got {len(names)}")
+    labels = [chr(ord("A") + k) for k in range(len(names))]
+    runs = {label: read_run(roots, name) for label, name in zip(labels, names)}
     flat = {label: flatten(run.config) for label, run in runs.items()}
     rows = [
         {
             "name": name,
-            "a": flat["A"][name],
-            "b": flat["B"][name],
-            "differs": flat["A"][name] != flat["B"][name],
+            "values": [flat[label][name] for label in labels],
+            "differs": len({repr(flat[label][name]) for label in labels}) > 1,
         }
         for name in FIELD_SECTION
-        if flat["A"][name] is not None or flat["B"][name] is not None
+        if any(flat[label][name] is not None for label in labels)
     ]
     views = {label: result_view(run) for label, run in runs.items()}
     for v in views.values():
         v.pop("figures")
     return jsonable(
         {
-            "names": {"A": a, "B": b},
+            "names": dict(zip(labels, names)),
+            "styles": dict(zip(labels, figures.style_names(len(labels)))),
             "config": rows,
             "runs": views,
             "figures": figures.run_figures(list(runs.items())),
