@@ -307,13 +307,20 @@ def test_the_run_reports_how_the_data_were_cut(panel_run):
     assert cut["features"] == ["a", "b"] and cut["target"] == "y"
     assert [s["name"] for s in cut["series"]] == [f"unit-{s}" for s in range(6)]
     for s in cut["series"]:
-        assert s["rows"] == 296 and s["train"] == int(296 * 0.8) and s["test"] == 296 - int(296 * 0.8)
+        # The training part's tail validates (--val-fraction 0.2 on a real series' file).
+        train_part = int(296 * 0.8)
+        assert (
+            s["rows"] == 296 and s["train"] + s["validation"] == train_part and s["test"] == 296 - train_part
+        )
+        assert s["validation"] == round(0.2 * train_part)
     assert cut["notes"]["rows_read"] == 6 * 297 and cut["notes"]["rows_dropped"] == 0
     assert cut["lanes"] == 4 and cut["test_lanes"] == 4
     assert cut["test_fill"] == pytest.approx(6 * 60 / (4 * 120))  # 6 whole series in 4 lanes
     html = (run_dir / "report.html").read_text()
     section = html[html.index("<h2>Data</h2>") : html.index("<h2>Input</h2>")]
-    assert "<td>unit-5</td><td>296</td><td>236</td><td>60</td>" in section
+    assert (
+        "<td>unit-5</td><td>296</td><td>189</td><td>47</td><td>60</td>" in section
+    )  # rows, train, validation, test
     assert "1782 rows read, 0 dropped" in section and "75.0% full" in section
 
 
@@ -375,8 +382,13 @@ def test_the_terminal_preview_shows_series_and_every_feature(panel_file, tmp_pat
     assert head[2].split()[:2] == ["unit-0", "0"]
     tail = out[out.index("Input and target (standardised), tail") :].splitlines()
     assert tail[6].split()[:2] == ["unit-5", "295"]  # the tail is the last series', numbered in it
-    assert "6 series, 2 features (a, b); rows per series 296, of which train 236" in out
-    assert "lanes: 4 training, 100.0% of the training rows used; 4 test, 75.0% full" in out
+    train_part = int(296 * 0.8)  # its tail validates (--val-fraction 0.2 on a real series' file)
+    val = round(0.2 * train_part)
+    counts = f"rows per series 296, of which train {train_part - val}, validation {val}"
+    assert f"6 series, 2 features (a, b); {counts}" in out
+    assert (
+        "lanes: 4 training, 99.8% of the training rows used; 4 test, 75.0% full" in out
+    )  # 6 x 189 rows in 4 lanes
 
 
 def test_a_missing_file_is_named_whether_or_not_a_target_is_given(tmp_path, run_cli):

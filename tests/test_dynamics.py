@@ -163,7 +163,7 @@ def test_a_panel_of_series_is_read_back_from_each_series_own_values(panel_fit, p
     from statelab.tasks.forecast import forecast
 
     config, dataset, fit = panel_fit
-    f = memory.profiled_feature(dataset, dataset.target_name)
+    f = memory.profiled_feature(dataset)
     lags = dynamics.lags_of(dataset, f, config.train.window_order)
     task = forecast(read_panel(panel_file, "y", ("a", "b"), series="id", time="time"), 2, 1, 0.8)
     first = 0

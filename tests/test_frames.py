@@ -134,7 +134,7 @@ def test_where_on_a_possible_value_no_trial_has_is_an_empty_frame_with_every_col
 def test_every_column_has_a_proper_dtype_and_a_filter_keeps_the_categories(small_sweep):
     frame = statelab.load_results(small_sweep.store)
     objects = [name for name, dtype in frame.dtypes.items() if str(dtype) == "object"]
-    assert objects == ["ar_coefs", "features"]  # tuples: see the README's table of columns
+    assert objects == ["ar_coefs", "features", "peers"]  # tuples: see the README's table of columns
     for name in ("status", "task", "cell", "layout", "window_order", "test_start", "missing"):
         assert isinstance(frame[name].dtype, pd.CategoricalDtype), name
     assert list(frame["cell"].cat.categories) == ["lstm", "gru", "simple"]

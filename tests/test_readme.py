@@ -132,11 +132,15 @@ def test_the_table_of_result_columns_is_the_frame_column_for_column(tmp_path):
     for row in table:
         names, dtype = (cell.strip() for cell in row.strip("|").split("|")[:2])
         for name in re.findall(r"`([^`]+)`", names):
-            for column in (
-                [name.replace("<model>", m) for m in ("stateful", "stateless")]
-                if "<model>" in name
-                else [name]
-            ):
+            stands_for = {"<model>": ("stateful", "stateless"), "<peer>": ("seasonal_naive", "ets", "arima")}
+            columns = [name]
+            for placeholder, values in stands_for.items():
+                columns = (
+                    [c.replace(placeholder, v) for c in columns for v in values]
+                    if placeholder in name
+                    else columns
+                )
+            for column in columns:
                 assert column not in documented, f"{column} twice"
                 documented[column] = dtype
     assert sorted(documented) == sorted(frame.columns)

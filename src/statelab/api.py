@@ -222,7 +222,7 @@ def load_results(store: Store | str | Path, where: Mapping[str, Any] | None = No
         error, statelab_version,
         worker and finished_at. Each column has its own dtype whatever the rows (the README's
         table of columns): categorical choice fields and status, nullable Int64, Float64 and
-        boolean numbers, string text, a UTC timestamp; ar_coefs and features hold tuples. A
+        boolean numbers, string text, a UTC timestamp; ar_coefs, features and peers hold tuples. A
         failed trial's metrics are <NA>.
 
     Raises:

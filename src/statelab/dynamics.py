@@ -448,11 +448,13 @@ def profile(
     start: cells.RnnState,
     stateful: bool,
     k: int,
+    feature: int | None = None,
 ) -> tuple[Capacity, GradientReach]:
     """A model's state capacity and gradient reach, k = 0..K.
 
     params: its trained weights; initial: the weights it started from (`initial_params`);
-    start: the state its test pass started from (zero, or the end of training)."""
+    start: the state its test pass started from (zero, or the end of training); feature: the
+    input column whose past the state is read back for (`memory.profiled_feature` by default)."""
     windows = device_windows(dataset)
     model, d = config.model, state_size(config.model)
     trained, untrained = (
@@ -465,7 +467,8 @@ def profile(
     stride = test.shape[1] if config.train.layout == "seed" else 1
     steps = k // stride
     probe = probe_of(test, steps, chunk, d)
-    lags = lags_of(dataset, profiled_feature(dataset, dataset.target_name), config.train.window_order)
+    column = profiled_feature(dataset) if feature is None else feature
+    lags = lags_of(dataset, column, config.train.window_order)
 
     def weigh(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # the training rows with K lags
         real = np.maximum(rows, 0)

@@ -443,7 +443,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             None if by_feature is None else profiled,
         )
         held, reach = dynamics.profile(
-            fitted.params[i], initial, config, dataset, fitted.test_start[i], stateful, k
+            fitted.params[i], initial, config, dataset, fitted.test_start[i], stateful, k, profiled
         )
         memories[name] = dataclasses.replace(profile, capacity=held, gradient_reach=reach)
         models[name] = dataclasses.replace(

@@ -192,9 +192,14 @@ def data_preview(console: Console, config: ExperimentConfig, dataset: Dataset, r
     if several or dataset.n_features > 1:
         train_rows = np.bincount(dataset.series[dataset.train_rows], minlength=len(dataset.names))
         features = ", ".join(dataset.features[:12]) + (" ..." if dataset.n_features > 12 else "")
+        held_out = ""
+        if dataset.val_rows is not None and dataset.separate_validation:
+            val_rows = np.bincount(dataset.series[dataset.val_rows], minlength=len(dataset.names))
+            held_out = f", validation {_spread(val_rows)}"
         console.print(
             f"{_count(len(dataset.names), 'series', 'series')}, {_count(dataset.n_features, 'feature')} "
-            f"({escape(features)}); rows per series {_spread(counts)}, of which train {_spread(train_rows)}",
+            f"({escape(features)}); rows per series {_spread(counts)}, of which train {_spread(train_rows)}"
+            f"{held_out}",
             soft_wrap=_soft(console),
         )
         console.print(

@@ -422,7 +422,7 @@ class FitResult:
     val_loss: np.ndarray  # (M, epochs run)
     test_pred: np.ndarray  # (M, Kt, Bt) test predictions of those parameters
     test_start: list[cells.RnnState]  # per model: the state its test pass started from
-    best_epoch: list[int] | None = None  # early stopping: per model the epoch kept (from 1)
+    best_epoch: list[int] | None = None  # early stopping: per model the epoch kept (from 0)
 
 
 def _keep(kept: Any, new: Any, better: np.ndarray) -> Any:
@@ -526,11 +526,11 @@ def fit_trials(
             loss = np.where(np.isnan(val_hist[-1]), np.inf, val_hist[-1])
             if best_loss is None or best_epoch is None or kept is None:
                 kept = jax.tree.map(np.asarray, (ts.params, start))
-                best_loss, best_epoch = loss, np.ones(loss.shape, np.int64)
+                best_loss, best_epoch = loss, np.zeros(loss.shape, np.int64)
             elif (better := loss < best_loss).any():
                 kept = _keep(kept, (ts.params, start), better)
                 best_loss = np.where(better, loss, best_loss)
-                best_epoch = np.where(better, epoch + 1, best_epoch)
+                best_epoch = np.where(better, epoch, best_epoch)
         done = [
             t
             for t, e in enumerate(epochs)
@@ -540,7 +540,7 @@ def fit_trials(
                 or (
                     patience[t] is not None
                     and best_epoch is not None
-                    and np.all(epoch + 1 - best_epoch[t] >= patience[t])
+                    and np.all(epoch - best_epoch[t] >= patience[t])
                 )
             )
         ]

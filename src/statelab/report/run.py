@@ -190,7 +190,9 @@ def validation_html(config: ExperimentConfig, metrics: Mapping[str, Any]) -> str
             "on); the test rows were read once, after training."
         )
         stopped = [
-            f"{name} epoch {m['best_epoch']}" for name, m in metrics["models"].items() if m.get("best_epoch")
+            f"{name} epoch {m['best_epoch'] + 1}"  # best_epoch counts from 0; people, from 1
+            for name, m in metrics["models"].items()
+            if isinstance(m.get("best_epoch"), int)
         ]
         if stopped:
             said += f" Early stopping kept each model's best validation epoch: {', '.join(stopped)}."

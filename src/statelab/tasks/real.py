@@ -71,6 +71,7 @@ TRANSFORM = Param(
     "real series: none, diff, log, logdiff, sdiff (a seasonal difference at --season), logsdiff; the "
     "networks train on the transformed series, every error is in the data's units",
     lambda v: check_choice("transform", v, TRANSFORMS),
+    choices=TRANSFORMS,
 )
 # statelab.peers: the classical forecasters every real series is compared with ("none": none).
 PEERS = ("seasonal-naive", "ets", "arima")
