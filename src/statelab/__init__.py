@@ -26,7 +26,15 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr_
     from statelab.batching import Dataset
     from statelab.config import ConfigError, ExperimentConfig, ModelConfig, TaskConfig, TrainConfig
     from statelab.executors import Executor
-    from statelab.metrics import BaselineMetrics, Capacity, Diagnosis, GradientReach, Memory, ModelMetrics
+    from statelab.metrics import (
+        BaselineMetrics,
+        Capacity,
+        Diagnosis,
+        GradientReach,
+        Memory,
+        ModelMetrics,
+        PeerMetrics,
+    )
     from statelab.result import EpochLogs, ExperimentResult
     from statelab.store import Store, TrialRecord
     from statelab.sweeps import SweepProgress
@@ -52,6 +60,7 @@ _EXPORTS = {
     "GradientReach": "statelab.metrics",
     "Memory": "statelab.metrics",
     "ModelMetrics": "statelab.metrics",
+    "PeerMetrics": "statelab.metrics",
     "EpochLogs": "statelab.result",
     "ExperimentResult": "statelab.result",
     "Floors": "statelab.tasks",
@@ -81,6 +90,7 @@ __all__ = [
     "Memory",
     "ModelConfig",
     "ModelMetrics",
+    "PeerMetrics",
     "RealisedFloor",
     "Store",
     "SweepProgress",

@@ -335,7 +335,13 @@ def diebold_mariano(
     V <= 0, V is g_0 / n. Identical losses: statistic 0, p-value 1."""
     from scipy import stats
 
-    d = np.asarray(error_a, np.float64) ** 2 - np.asarray(error_b, np.float64) ** 2
+    a, b = np.asarray(error_a, np.float64), np.asarray(error_b, np.float64)
+    # The statistic does not change when both errors are divided by one number: by the largest,
+    # the squares of d stay within float64 whatever the data's units.
+    scale = float(max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0)))
+    if np.isfinite(scale) and scale > 0:
+        a, b = a / scale, b / scale
+    d = a**2 - b**2
     n, h = len(d), max(horizon, 1)
     groups = np.zeros(n, np.int64) if groups is None else np.asarray(groups)
     centred = d - d.mean()

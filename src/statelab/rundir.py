@@ -49,7 +49,7 @@ from statelab.names import FIRST_EPOCH, HISTORY_COLUMNS, MODELS
 from statelab.params import check_output_path, not_a_file
 from statelab.predictor import checked_params, data_info, default_data_info, params_to_arrays
 from statelab.result import ExperimentResult, history_rows, prediction_columns
-from statelab.written import WriteError
+from statelab.written import WriteError, mark_path
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -509,6 +509,12 @@ WRITTEN = frozenset(
     | {DOCTOR, f"{DOCTOR}-wal", f"{DOCTOR}-shm"}  # the doctor's store, and SQLite's files beside it
     | {f"{MODELS_DIR}/{name}" for name in (CONFIG, "data.json", *(f"{m}.npz" for m in MODELS))}
 )
+# The report's files are marked as statelab's (`statelab.written`), so `statelab report RUN` may
+# redraw them: their marks, `.NAME.statelab` beside them, are statelab's too.
+WRITTEN |= {
+    mark_path(Path(name)).as_posix()
+    for name in (REPORT, "input.png", "results.png", "history.png", "memory.png")
+}
 
 
 def foreign_entries(run_dir: str | Path) -> list[str]:

@@ -364,8 +364,8 @@ def _check_times(column: Any, name: str, path: Path, offset: int) -> Any:
 
 def time_values(column: Any) -> np.ndarray:
     """A time column (Arrow, no nulls) as NumPy, in its own units: integers as int64, other numbers
-    as float64, timestamps and dates as datetime64 (a timestamp's time zone is dropped: UTC), text
-    and anything else as Python objects."""
+    as float64, timestamps and dates as datetime64 (a timestamp's time zone is dropped: UTC),
+    durations as timedelta64, text and anything else as Python objects."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -381,6 +381,8 @@ def time_values(column: Any) -> np.ndarray:
         return to_numpy(pc.cast(column, pa.int32()), np.int64).astype("datetime64[D]")
     if pa.types.is_date64(kind):
         return to_numpy(pc.cast(column, pa.int64()), np.int64).view("datetime64[ms]")
+    if pa.types.is_duration(kind):  # as timedelta64: Python's timedelta holds fewer (|days| < 1e9)
+        return to_numpy(pc.cast(column, pa.int64()), np.int64).view(f"timedelta64[{kind.unit}]")
     return np.asarray(column.to_pylist(), dtype=object)
 
 

@@ -32,6 +32,23 @@ def _stats(values: np.ndarray) -> tuple[float, float]:
 # its errors, so a value beyond the square root of float32's largest number would make the loss
 # infinite (and one beyond float32's range, an infinite input) after all of training.
 MAX_STANDARDISED = float(np.sqrt(np.finfo(np.float32).max))
+# Every error of a real series is reported in the data's units, and a squared error (MSE, the
+# target's variance) must stay within float64: a target may lie at most this far from its mean.
+MAX_SPREAD = 1e150
+
+
+def _check_spread(values: np.ndarray, column: str) -> None:
+    """ConfigError naming the column and the value if one lies further than MAX_SPREAD from the
+    column's mean (its squared error would overflow float64 and every MSE would be infinite)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        centre = np.nanmean(values / MAX_SPREAD) * MAX_SPREAD  # the mean without overflowing the sum
+        far = np.abs(values - centre) > MAX_SPREAD
+    if far.any():
+        value = float(values[np.flatnonzero(far)[0]])
+        raise ConfigError(
+            f"column {column!r} must hold values within {MAX_SPREAD:.0e} of its mean (errors are reported "
+            f"in the data's units, and their squares must fit in float64), got {value!r}"
+        )
 
 
 def _standardised(values: np.ndarray, mean: float, scale: float, column: str, series: str) -> np.ndarray:
@@ -118,6 +135,7 @@ def forecast(
         if name not in stats:
             stats[name] = _stats(np.concatenate([f[:, j] for f in fit_x]))
     del fit_x, fit_y
+    _check_spread(np.concatenate(panel.target), panel.target_name)
     t_mean, t_scale = stats[panel.target_name]
     lengths = [len(x) for x in panel.features]
     inputs = np.empty((sum(lengths), len(panel.feature_names)), np.float32)

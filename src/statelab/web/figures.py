@@ -79,7 +79,8 @@ def predictions_figure(runs: Sequence[tuple[str, RunFiles]]) -> Figure:
         dash = DASHES[r % len(DASHES)]
         p = run.predictions
         # One series with times: along the file's time (a date axis for dates); else by row.
-        row = values(p["time"]) if "time" in p and "series" not in p else values(p["row"])
+        # Times as the file writes them (text: Plotly reads dates and numbers alike from it).
+        row = [str(t) for t in p["time"]] if "time" in p and "series" not in p else values(p["row"])
         data.append(
             {
                 "type": "scatter",
