@@ -360,7 +360,7 @@ def test_a_failed_run_shows_its_diagnosis_and_diagnose_trains_the_doctors_candid
     page.wait_for_selector("#outcomes .diagnosis")
     assert text_of(page, "#outcomes .diagnosis").startswith("stateful, diagnosis: truncation.")
     page.click("#diagnose-button")
-    assert page.is_visible("#cancel-doctor")
+    page.wait_for_selector("#cancel-doctor", state="visible")  # once the job is queued
     page.wait_for_selector("#doctor-table", timeout=TIMEOUT_MS * 3)
     frame = doctors.load(root / "runs" / "delay-failed").frame()  # what `statelab doctor` finds
     rows = page.eval_on_selector_all("#doctor-table tbody tr", "rows => rows.map(r => r.dataset.candidate)")
@@ -407,7 +407,7 @@ def test_the_trial_table_sorts_filters_and_downloads_the_rows_of_load_results(si
             assert list(back.index) == list(expected.index) and list(back.columns) == list(expected.columns)
             assert back.stateful_test_nmse.tolist() == expected.stateful_test_nmse.tolist()
     errors = sorted(expected.stateful_test_nmse)
-    cut = (errors[1] + errors[2]) / 2  # keeps the two best of the four
+    cut = float(errors[1] + errors[2]) / 2  # the two best of four; a float repr
     page.fill('input[data-filter="stateful_test_nmse"]', f"<{cut!r}")
     page.wait_for_function(
         "() => document.getElementById('table-count').textContent.includes('of 2 matching')"
