@@ -41,7 +41,7 @@ from statelab import cells
 from statelab.batching import Dataset
 from statelab.config import ExperimentConfig
 from statelab.evaluate import blocks_of, least_squares
-from statelab.metrics import Memory
+from statelab.metrics import MAX_AR_INPUTS, Memory
 from statelab.train import device_windows, keep_state, reset_lanes, take_windows
 
 MAX_LAG = 64
@@ -74,8 +74,8 @@ def profiled_feature(dataset: Dataset, reference: np.ndarray | None = None) -> i
     first."""
     if dataset.target_name in dataset.features:
         return dataset.features.index(dataset.target_name)
-    if reference is not None and reference.size:
-        return int(np.argmax(np.sum(reference**2, axis=1)))
+    if reference is not None and reference.size and np.isfinite(reference).any():
+        return int(np.argmax(np.nansum(reference**2, axis=1)))
     return 0
 
 
@@ -84,9 +84,25 @@ def linear_reference(dataset: Dataset, k: int, window_order: str = "oldest-first
     (with an intercept), by least squares over the rows before the test part of every series that
     have K lags of history: the coefficients (F, K+1), on the networks' scale.
 
+    Its cost grows with the cube of its F (K+1) inputs: beyond MAX_AR_INPUTS of them (as for the
+    linear AR baseline) only the profiled feature's lags are regressed on (the target's own column
+    if the model reads it, else the first feature), and every other feature's row is NaN: not
+    known.
+
     The inputs are read back from the windows: a series' first window holds its first lahead
     values, and every later row adds its newest one."""
     windows = dataset.windows if window_order == "oldest-first" else dataset.windows[:, ::-1]
+    if windows.shape[2] * (k + 1) > MAX_AR_INPUTS:
+        alone = profiled_feature(dataset)
+        out = np.full((windows.shape[2], k + 1), np.nan)
+        out[alone] = _regression(dataset, windows[:, :, alone : alone + 1], k)[0]
+        return out
+    return _regression(dataset, windows, k)
+
+
+def _regression(dataset: Dataset, windows: np.ndarray, k: int) -> np.ndarray:
+    """The coefficients (F, K+1) of `linear_reference` over the features of `windows` (N, L, F),
+    oldest input first."""
     lahead, n_features = windows.shape[1], windows.shape[2]
     counts = np.bincount(dataset.series, minlength=len(dataset.names))
     n_fit = np.bincount(dataset.series[dataset.before_test], minlength=len(dataset.names))

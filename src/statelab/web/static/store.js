@@ -270,7 +270,10 @@
 
   function drawDiagram(box, figure) {
     box.figure = figure;
-    return plot(box, narrow ? stacked(figure) : figure);
+    const drawn = plot(box, narrow ? stacked(figure) : figure);
+    // A redraw (new trials, a resize) clears Plotly's tooltip: a keyboard cursor shows again.
+    if (box.cursor && box.contains(document.activeElement)) Promise.resolve(drawn).then(() => showCursor(box));
+    return drawn;
   }
 
   /** Parallel coordinates on a narrow screen: the colour bar untitled (the title names it). */
