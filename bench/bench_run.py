@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -88,13 +89,18 @@ def profile_cost(config: ExperimentConfig) -> tuple[float, float]:
         for i, name in enumerate(train.MODELS):
             memory.profile(fitted.params[i], config, dataset, fitted.test_start[i], name == "stateful", truth)
 
+    return first_and_steady(both)
+
+
+def first_and_steady(call: Callable[[], None], repeats: int = 5) -> tuple[float, float]:
+    """(first call, fastest of `repeats` later calls) seconds of `call`."""
     t0 = time.perf_counter()
-    both()
+    call()
     first = time.perf_counter() - t0
     times = []
-    for _ in range(5):
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        both()
+        call()
         times.append(time.perf_counter() - t0)
     return first, min(times)
 
@@ -112,15 +118,7 @@ def state_cost(config: ExperimentConfig) -> tuple[float, float]:
                 fitted.params[i], initial, config, dataset, fitted.test_start[i], name == "stateful", k
             )
 
-    t0 = time.perf_counter()
-    both()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        both()
-        times.append(time.perf_counter() - t0)
-    return first, min(times)
+    return first_and_steady(both)
 
 
 STATE_SHARE = """

@@ -12,7 +12,7 @@ did not converge.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,14 +167,29 @@ def baselines(
 ) -> dict[str, BaselineMetrics]:
     """The MSE of each of `baseline_predictions` on the test rows, on the networks' scale."""
     preds = baseline_predictions(windows, target, last, train_rows, test_rows)
+    return baseline_metrics(preds, target[test_rows], var_y)
+
+
+def baseline_metrics(
+    preds: Mapping[str, np.ndarray],
+    target: np.ndarray,
+    var_y: float,
+    errors: Callable[[np.ndarray], Mapping[str, Any]] | None = None,
+) -> dict[str, BaselineMetrics]:
+    """Each baseline's metrics from its predictions `preds` of `target` (both on the test rows);
+    a baseline missing from `preds` (a linear AR over more inputs than is fitted), or whose error
+    is not finite, has None. errors: a real series' errors in the data's units, per prediction."""
     out = {}
     for name in BASELINES:
         if name not in preds:
             out[name] = BaselineMetrics(test_mse=None, test_nmse=None)
             continue
         with np.errstate(over="ignore", invalid="ignore"):
-            error = finite(mse(preds[name], target[test_rows]))
-        out[name] = BaselineMetrics(test_mse=error, test_nmse=None if error is None else error / var_y)
+            error = finite(mse(preds[name], target))
+        extra = {} if errors is None else errors(preds[name])
+        out[name] = BaselineMetrics(
+            test_mse=error, test_nmse=None if error is None else error / var_y, **extra
+        )
     return out
 
 

@@ -24,7 +24,7 @@ from statelab.diagnosis import diagnose
 from statelab.host import release_memory
 from statelab.identity import file_sha256
 from statelab.metrics import BaselineMetrics, PeerMetrics
-from statelab.names import BASELINE_LABELS, BASELINES, MODELS
+from statelab.names import BASELINE_LABELS, MODELS
 from statelab.params import check_callable, check_flag, check_output_path
 from statelab.resources import check_memory
 from statelab.result import EpochLogs, ExperimentResult
@@ -470,15 +470,7 @@ def evaluate_fit(config: ExperimentConfig, dataset: Dataset, fitted: train.FitRe
             "last_value": dataset.data_last(rows),
             **{k: dataset.in_data_units(v, rows) for k, v in base_preds.items() if k == "linear_ar"},
         }
-    baselines = {}
-    for name in BASELINES:
-        if name not in base_preds:  # a linear AR over more inputs than is fitted
-            baselines[name] = BaselineMetrics(test_mse=None, test_nmse=None)
-            continue
-        with np.errstate(over="ignore", invalid="ignore"):
-            error = evaluate.finite(evaluate.mse(base_preds[name], target))
-        nmse = None if error is None else error / var_y
-        baselines[name] = BaselineMetrics(test_mse=error, test_nmse=nmse, **errors(base_preds[name]))
+    baselines = evaluate.baseline_metrics(base_preds, target, var_y, errors)
     raw = None if dataset.levels is None else dataset.levels.raw_inputs(row_series, dataset.positions(rows))
     if raw is not None:  # a real series' inputs as the file holds them
         newest = raw
